@@ -1,0 +1,136 @@
+// Package check holds Vigil's domain: what a check is, what a probe result
+// is, and how results move a check between states. It does no I/O, so every
+// rule here is testable without a database, a broker or a network.
+package check
+
+import (
+	"time"
+)
+
+// Type is the protocol a check probes with.
+type Type string
+
+const (
+	// TypeHTTP probes an http(s) URL and compares the response status.
+	TypeHTTP Type = "http"
+	// TypeGRPC calls grpc.health.v1.Health/Check on a grpc:// address.
+	TypeGRPC Type = "grpc"
+)
+
+// Limits and defaults of a check's fields. They are part of the REST and CRD
+// contracts, so they live in one place.
+const (
+	MaxNameLength   = 200
+	MinInterval     = time.Second
+	MaxInterval     = 24 * time.Hour
+	DefaultTimeout  = 5 * time.Second
+	DefaultMethod   = "GET"
+	DefaultExpected = 200
+)
+
+// Check is one monitored service as every part of Vigil sees it, whichever
+// registry (REST or ServiceCheck CR) declared it.
+type Check struct {
+	ID   string
+	Name string
+	Type Type
+	// URL is an http(s) URL for HTTP checks and grpc://host:port (or
+	// grpcs://host:port for TLS) for gRPC checks.
+	URL            string
+	Method         string
+	ExpectedStatus int
+	// GRPCService is the service name sent in the gRPC health request; empty
+	// asks about the server as a whole.
+	GRPCService      string
+	Interval         time.Duration
+	Timeout          time.Duration
+	FailureThreshold int
+	SuccessThreshold int
+	Tags             []string
+	Paused           bool
+	// Source tells which registry owns the row ("api" or "kubernetes").
+	Source    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Thresholds returns the counters the state machine needs, with defaults
+// applied so that a zero value behaves like the plain "one failure is DOWN".
+func (c *Check) Thresholds() Thresholds {
+	return Thresholds{Failure: max(c.FailureThreshold, 1), Success: max(c.SuccessThreshold, 1)}
+}
+
+// Job is one scheduled probe of one check: the message the scheduler
+// publishes and a worker consumes. It carries the probe's whole spec so a
+// worker needs no database read before probing.
+type Job struct {
+	CheckID        string        `json:"check_id"`
+	Service        string        `json:"service"`
+	Type           Type          `json:"type"`
+	URL            string        `json:"url"`
+	Method         string        `json:"method,omitempty"`
+	ExpectedStatus int           `json:"expected_status,omitempty"`
+	GRPCService    string        `json:"grpc_service,omitempty"`
+	Timeout        time.Duration `json:"timeout_ns"`
+	// ScheduledAt is the grid point this job stands for. Together with
+	// CheckID it identifies the job, which is what makes redeliveries
+	// idempotent when the result is stored.
+	ScheduledAt time.Time `json:"scheduled_at"`
+}
+
+// JobFor builds the job for one tick of c.
+func JobFor(c *Check, scheduledAt time.Time) Job {
+	return Job{
+		CheckID:        c.ID,
+		Service:        c.Name,
+		Type:           c.Type,
+		URL:            c.URL,
+		Method:         c.Method,
+		ExpectedStatus: c.ExpectedStatus,
+		GRPCService:    c.GRPCService,
+		Timeout:        c.Timeout,
+		ScheduledAt:    scheduledAt,
+	}
+}
+
+// ResultStatus is the outcome of one probe.
+type ResultStatus string
+
+const (
+	ResultUp   ResultStatus = "UP"
+	ResultDown ResultStatus = "DOWN"
+)
+
+// Result is one probe outcome. A failed probe is a Result with
+// Status == ResultDown and an Error; it is never a Go error.
+type Result struct {
+	CheckID     string
+	Service     string
+	ScheduledAt time.Time
+	CheckedAt   time.Time
+	Status      ResultStatus
+	Latency     time.Duration
+	HTTPStatus  int
+	Error       string
+}
+
+// Success reports whether the probe passed.
+func (r *Result) Success() bool { return r.Status == ResultUp }
+
+// Transition is one change of a check's state, as logged and broadcast.
+type Transition struct {
+	// ID increases with every transition of every check; clients resume
+	// a WebSocket stream from it.
+	ID      int64
+	CheckID string
+	Service string
+	From    State
+	To      State
+	At      time.Time
+	Latency time.Duration
+	Error   string
+	// ScheduledAt is the tick of the result that caused the transition
+	// (zero for pause and resume), which lets a redelivered job find and
+	// re-publish the transition its first delivery logged.
+	ScheduledAt time.Time
+}
