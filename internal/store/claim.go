@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// ClaimDue claims up to limit checks whose next tick is at or before now,
+// hands their jobs to publish and, only when publish succeeds, advances
+// each check to its next grid point in the same transaction.
+//
+// The rows stay locked (FOR UPDATE SKIP LOCKED) until commit, so
+// concurrent schedulers claim disjoint sets and never dispatch a tick
+// twice. publish runs inside the transaction: if it fails nothing moves and
+// the ticks are claimed again; if the process dies after publishing but
+// before commit, the ticks are published again - at least once, and the
+// results table's key makes the repeat harmless.
+func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, publish func(context.Context, []check.Job) error) (int, error) {
+	var n int
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, name, type, url, method, expected_status, grpc_service,
+				interval_ms, timeout_ms, next_run_at
+			FROM services
+			WHERE next_run_at <= $1
+			ORDER BY next_run_at
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED`, now, limit)
+		if err != nil {
+			return fmt.Errorf("select due checks: %w", err)
+		}
+		var (
+			jobs  []check.Job
+			ids   []string
+			nexts []time.Time
+		)
+		for rows.Next() {
+			var (
+				c          check.Check
+				typ        string
+				intervalMs int64
+				timeoutMs  float64
+				due        time.Time
+			)
+			if err := rows.Scan(&c.ID, &c.Name, &typ, &c.URL, &c.Method, &c.ExpectedStatus, &c.GRPCService,
+				&intervalMs, &timeoutMs, &due); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan due check: %w", err)
+			}
+			c.Type = check.Type(typ)
+			c.Interval = time.Duration(intervalMs) * time.Millisecond
+			c.Timeout = time.Duration(timeoutMs * float64(time.Millisecond))
+			tick, next := check.NextTick(due.UTC(), now, c.Interval)
+			jobs = append(jobs, check.JobFor(&c, tick))
+			ids = append(ids, c.ID)
+			nexts = append(nexts, next)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("select due checks: %w", err)
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		if err := publish(ctx, jobs); err != nil {
+			return fmt.Errorf("publish %d jobs: %w", len(jobs), err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE services s SET next_run_at = v.next
+			FROM unnest($1::text[], $2::timestamptz[]) AS v(id, next)
+			WHERE s.id = v.id`, ids, nexts); err != nil {
+			return fmt.Errorf("advance schedule: %w", err)
+		}
+		n = len(jobs)
+		return nil
+	})
+	return n, err
+}
+
+// NextDue returns the earliest scheduled tick of any active check, or
+// false when there is none, so the scheduler can sleep until then.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var t *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT min(next_run_at) FROM services WHERE next_run_at IS NOT NULL`).Scan(&t)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && t == nil) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read next due tick: %w", err)
+	}
+	return t.UTC(), true, nil
+}

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+func clampLimit(n int) int {
+	switch {
+	case n <= 0:
+		return defaultLimit
+	case n > maxLimit:
+		return maxLimit
+	}
+	return n
+}
+
+// Results pages through a check's results, newest first. The second value
+// is the cursor of the next page, "" when this page is the last.
+//
+// Results are ordered and bounded by their scheduled tick, which the
+// primary key indexes; since and until therefore select by tick, and a
+// result's checked_at trails its tick by the dispatch lag only.
+func (s *Store) Results(ctx context.Context, checkID string, q ResultQuery) ([]check.Result, string, error) {
+	limit := clampLimit(q.Limit)
+	var before *time.Time
+	if q.Cursor != "" {
+		t, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		before = &t
+	}
+	rows, err := s.pool.Query(ctx, `SELECT scheduled_at, checked_at, success, latency_us, http_status, error
+		FROM check_results
+		WHERE check_id = $1
+		  AND ($2::timestamptz IS NULL OR scheduled_at >= $2)
+		  AND ($3::timestamptz IS NULL OR scheduled_at <= $3)
+		  AND ($4::timestamptz IS NULL OR scheduled_at < $4)
+		ORDER BY scheduled_at DESC
+		LIMIT $5`, checkID, nullTime(q.Since), nullTime(q.Until), before, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("query results of %s: %w", checkID, err)
+	}
+	defer rows.Close()
+	out := []check.Result{}
+	for rows.Next() {
+		var (
+			r       = check.Result{CheckID: checkID}
+			success bool
+			latUs   int64
+			status  *int32
+		)
+		if err := rows.Scan(&r.ScheduledAt, &r.CheckedAt, &success, &latUs, &status, &r.Error); err != nil {
+			return nil, "", fmt.Errorf("scan result: %w", err)
+		}
+		r.ScheduledAt, r.CheckedAt = r.ScheduledAt.UTC(), r.CheckedAt.UTC()
+		r.Status = check.ResultDown
+		if success {
+			r.Status = check.ResultUp
+		}
+		r.Latency = time.Duration(latUs) * time.Microsecond
+		if status != nil {
+			r.HTTPStatus = int(*status)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("query results of %s: %w", checkID, err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodeCursor(out[limit-1].ScheduledAt)
+	}
+	return out, next, nil
+}
+
+// Cursors are the last returned tick in microseconds, base64url-encoded:
+// opaque to clients, stable across replicas, and cheap to seek with.
+func encodeCursor(t time.Time) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("r1:" + strconv.FormatInt(t.UnixMicro(), 10)))
+}
+
+func decodeCursor(c string) (time.Time, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(raw) < 4 || string(raw[:3]) != "r1:" {
+		return time.Time{}, ErrInvalidCursor
+	}
+	us, err := strconv.ParseInt(string(raw[3:]), 10, 64)
+	if err != nil || us < 0 {
+		return time.Time{}, ErrInvalidCursor
+	}
+	return time.UnixMicro(us).UTC(), nil
+}
+
+const transitionColumns = `t.id, t.check_id, t.service, t.from_state, t.to_state, t.at, t.latency_us, t.error, t.scheduled_at`
+
+func collectTransitions(rows pgx.Rows) ([]check.Transition, error) {
+	defer rows.Close()
+	out := []check.Transition{}
+	for rows.Next() {
+		var (
+			t        check.Transition
+			from, to string
+			latUs    int64
+			sched    *time.Time
+		)
+		if err := rows.Scan(&t.ID, &t.CheckID, &t.Service, &from, &to, &t.At, &latUs, &t.Error, &sched); err != nil {
+			return nil, fmt.Errorf("scan transition: %w", err)
+		}
+		t.From, t.To = check.State(from), check.State(to)
+		t.At = t.At.UTC()
+		t.Latency = time.Duration(latUs) * time.Microsecond
+		t.ScheduledAt = fromNullTime(sched)
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read transitions: %w", err)
+	}
+	return out, nil
+}
+
+// Transitions lists logged state changes.
+func (s *Store) Transitions(ctx context.Context, q TransitionQuery) ([]check.Transition, error) {
+	order := "ASC"
+	if q.Newest {
+		order = "DESC"
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+transitionColumns+` FROM transitions t
+		WHERE ($1 = '' OR t.check_id = $1) AND t.id > $2
+		ORDER BY t.id `+order+` LIMIT $3`, q.CheckID, q.AfterID, clampLimit(q.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("query transitions: %w", err)
+	}
+	return collectTransitions(rows)
+}
+
+// Uptime counts a check's results whose tick lies in [since, until).
+// The uptime ratio is (Checks-Failures)/Checks; results are counted, not
+// time, so a window in which nothing was probed has no ratio at all.
+func (s *Store) Uptime(ctx context.Context, checkID string, since, until time.Time) (Uptime, error) {
+	if !until.After(since) {
+		return Uptime{}, errors.New("uptime: until must be after since")
+	}
+	var u Uptime
+	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT success)
+		FROM check_results WHERE check_id = $1 AND scheduled_at >= $2 AND scheduled_at < $3`,
+		checkID, since, until).Scan(&u.Checks, &u.Failures)
+	if err != nil {
+		return Uptime{}, fmt.Errorf("count results of %s: %w", checkID, err)
+	}
+	return u, nil
+}

@@ -1,0 +1,322 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// serviceColumns is the select list scanServices expects.
+const serviceColumns = `s.id, s.name, s.type, s.url, s.method, s.expected_status, s.grpc_service,
+	s.interval_ms, s.timeout_ms, s.failure_threshold, s.success_threshold, s.tags, s.paused,
+	s.source, s.created_at, s.updated_at,
+	cs.state, cs.consecutive_successes, cs.consecutive_failures, cs.last_scheduled_at,
+	cs.last_checked_at, cs.last_latency_us, cs.last_error, cs.last_change_at`
+
+const serviceFrom = ` FROM services s JOIN check_state cs ON cs.check_id = s.id`
+
+func scanService(row pgx.Row) (Service, error) {
+	var (
+		sv                     Service
+		intervalMs             int64
+		timeoutMs              float64
+		lastSched, lastChecked *time.Time
+		lastChange             *time.Time
+		lastLatencyUs          *int64
+		state                  string
+		typ                    string
+	)
+	err := row.Scan(&sv.ID, &sv.Name, &typ, &sv.URL, &sv.Method, &sv.ExpectedStatus, &sv.GRPCService,
+		&intervalMs, &timeoutMs, &sv.FailureThreshold, &sv.SuccessThreshold, &sv.Tags, &sv.Paused,
+		&sv.Source, &sv.CreatedAt, &sv.UpdatedAt,
+		&state, &sv.State.ConsecutiveSuccesses, &sv.State.ConsecutiveFailures, &lastSched,
+		&lastChecked, &lastLatencyUs, &sv.State.LastError, &lastChange)
+	if err != nil {
+		return Service{}, err
+	}
+	sv.Type = check.Type(typ)
+	sv.Interval = time.Duration(intervalMs) * time.Millisecond
+	sv.Timeout = time.Duration(timeoutMs * float64(time.Millisecond))
+	sv.CreatedAt, sv.UpdatedAt = sv.CreatedAt.UTC(), sv.UpdatedAt.UTC()
+	sv.State.State = check.State(state)
+	sv.State.LastScheduledAt = fromNullTime(lastSched)
+	sv.State.LastCheckedAt = fromNullTime(lastChecked)
+	sv.State.LastChangeAt = fromNullTime(lastChange)
+	if lastLatencyUs != nil {
+		sv.State.LastLatency = time.Duration(*lastLatencyUs) * time.Microsecond
+	}
+	if sv.Tags == nil {
+		sv.Tags = []string{}
+	}
+	return sv, nil
+}
+
+func durationMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// CreateService registers c, which the caller has defaulted and validated.
+// The store assigns the id (unless c.ID is set) and the timestamps, and
+// schedules the first tick on the check's stable phase.
+func (s *Store) CreateService(ctx context.Context, c *check.Check) (Service, error) {
+	if c.ID == "" {
+		c.ID = newID()
+	}
+	if c.Source == "" {
+		c.Source = "api"
+	}
+	now := s.nowMillis()
+	c.CreatedAt, c.UpdatedAt = now, now
+	var next *time.Time
+	if !c.Paused {
+		t := check.FirstTick(c.ID, now, c.Interval)
+		next = &t
+	}
+	state := check.StateUnknown
+	if c.Paused {
+		state = check.StatePaused
+	}
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO services (id, name, type, url, method, expected_status,
+			grpc_service, interval_ms, timeout_ms, failure_threshold, success_threshold, tags, paused,
+			source, created_at, updated_at, next_run_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16)`,
+			c.ID, c.Name, string(c.Type), c.URL, c.Method, c.ExpectedStatus, c.GRPCService,
+			c.Interval.Milliseconds(), durationMs(c.Timeout), c.FailureThreshold, c.SuccessThreshold,
+			nonNil(c.Tags), c.Paused, c.Source, now, next)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO check_state (check_id, state, last_change_at) VALUES ($1, $2, $3)`,
+			c.ID, string(state), now)
+		return err
+	})
+	if isUniqueViolation(err, "services_name_active") {
+		return Service{}, ErrNameTaken
+	}
+	if isUniqueViolation(err, "services_pkey") {
+		return Service{}, fmt.Errorf("create service %q: id %s already exists", c.Name, c.ID)
+	}
+	if err != nil {
+		return Service{}, fmt.Errorf("create service %q: %w", c.Name, err)
+	}
+	return s.GetService(ctx, c.ID)
+}
+
+func nonNil(tags []string) []string {
+	if tags == nil {
+		return []string{}
+	}
+	return tags
+}
+
+// GetService returns one active service with its state.
+func (s *Store) GetService(ctx context.Context, id string) (Service, error) {
+	sv, err := scanService(s.pool.QueryRow(ctx,
+		`SELECT `+serviceColumns+serviceFrom+` WHERE s.id = $1 AND s.deleted_at IS NULL`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Service{}, ErrNotFound
+	}
+	if err != nil {
+		return Service{}, fmt.Errorf("get service %s: %w", id, err)
+	}
+	return sv, nil
+}
+
+// ServiceExists reports whether id names a service, optionally counting
+// deleted ones (whose history is still served).
+func (s *Store) ServiceExists(ctx context.Context, id string, includeDeleted bool) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx,
+		`SELECT EXISTS (SELECT 1 FROM services WHERE id = $1 AND ($2 OR deleted_at IS NULL))`,
+		id, includeDeleted).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("look up service %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+// ListServices returns active services ordered by name.
+func (s *Store) ListServices(ctx context.Context, f ListFilter) ([]Service, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+serviceColumns+serviceFrom+`
+		WHERE s.deleted_at IS NULL
+		  AND ($1 = '' OR s.tags @> ARRAY[$1]::text[])
+		  AND ($2 = '' OR cs.state = $2)
+		ORDER BY s.name`, f.Tag, string(f.State))
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	defer rows.Close()
+	out := []Service{}
+	for rows.Next() {
+		sv, err := scanService(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list services: %w", err)
+		}
+		out = append(out, sv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateService runs mutate on the stored check with its row locked and
+// saves the result. An error from mutate aborts the update and is returned
+// unchanged, so validation errors reach the caller as they are. A change of
+// interval re-anchors the schedule; pausing is SetPaused's job and a change
+// of Paused by mutate is ignored.
+func (s *Store) UpdateService(ctx context.Context, id string, mutate func(*check.Check) error) (Service, error) {
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanService(tx.QueryRow(ctx, `SELECT `+serviceColumns+serviceFrom+`
+			WHERE s.id = $1 AND s.deleted_at IS NULL FOR UPDATE OF s`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock service: %w", err)
+		}
+		next := cur.Check
+		next.Tags = slices.Clone(cur.Tags)
+		if err := mutate(&next); err != nil {
+			return err
+		}
+		next.ID, next.Paused, next.CreatedAt, next.Source = cur.ID, cur.Paused, cur.CreatedAt, cur.Source
+		return s.saveCheck(ctx, tx, &next, cur.Interval != next.Interval)
+	})
+	if err != nil {
+		return Service{}, err
+	}
+	return s.GetService(ctx, id)
+}
+
+// saveCheck writes every registered field of c; reschedule moves the next
+// tick onto the grid of a changed interval.
+func (s *Store) saveCheck(ctx context.Context, tx pgx.Tx, c *check.Check, reschedule bool) error {
+	now := s.nowMillis()
+	var next *time.Time
+	if reschedule && !c.Paused {
+		t := check.FirstTick(c.ID, now, c.Interval)
+		next = &t
+	}
+	_, err := tx.Exec(ctx, `UPDATE services SET name=$2, type=$3, url=$4, method=$5, expected_status=$6,
+		grpc_service=$7, interval_ms=$8, timeout_ms=$9, failure_threshold=$10, success_threshold=$11,
+		tags=$12, updated_at=$13, next_run_at = CASE WHEN $14 THEN $15 ELSE next_run_at END
+		WHERE id = $1`,
+		c.ID, c.Name, string(c.Type), c.URL, c.Method, c.ExpectedStatus, c.GRPCService,
+		c.Interval.Milliseconds(), durationMs(c.Timeout), c.FailureThreshold, c.SuccessThreshold,
+		nonNil(c.Tags), now, reschedule && !c.Paused, next)
+	if isUniqueViolation(err, "services_name_active") {
+		return ErrNameTaken
+	}
+	if err != nil {
+		return fmt.Errorf("update service %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// UpsertService creates or updates the service with c.ID, as the
+// Kubernetes reconciler needs: the CR is the source of truth, so every
+// registered field follows c. Paused is honoured when the row is created;
+// later changes of it go through SetPaused, which logs the transition.
+func (s *Store) UpsertService(ctx context.Context, c *check.Check) error {
+	if c.ID == "" {
+		return errors.New("upsert service: id is required")
+	}
+	exists, err := s.ServiceExists(ctx, c.ID, true)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		_, err = s.CreateService(ctx, c)
+		return err
+	}
+	want := *c
+	_, err = s.UpdateService(ctx, c.ID, func(cur *check.Check) error {
+		want.ID, want.CreatedAt = cur.ID, cur.CreatedAt
+		*cur = want
+		return nil
+	})
+	return err
+}
+
+// DeleteService stops monitoring a service. Its results and transitions
+// stay, and its name becomes free for a new registration.
+func (s *Store) DeleteService(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE services SET deleted_at = $2, next_run_at = NULL
+		WHERE id = $1 AND deleted_at IS NULL`, id, s.nowMillis())
+	if err != nil {
+		return fmt.Errorf("delete service %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetPaused pauses or resumes a service. It locks the check's state row,
+// the same lock a worker takes to record a result, so once SetPaused has
+// returned no result of a job queued before the pause is recorded. The
+// transition is returned when the state changed, nil when it already was.
+func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (Service, *check.Transition, error) {
+	var tr *check.Transition
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanService(tx.QueryRow(ctx, `SELECT `+serviceColumns+serviceFrom+`
+			WHERE s.id = $1 AND s.deleted_at IS NULL FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock service: %w", err)
+		}
+		now := s.nowMillis()
+		move, next := check.Resume, (*time.Time)(nil)
+		if paused {
+			move = check.Pause
+		} else {
+			t := check.FirstTick(id, now, cur.Interval)
+			next = &t
+		}
+		snap, changed := move(cur.State, now)
+		if !changed && cur.Paused == paused {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE services SET paused = $2, next_run_at = $3, updated_at = $4 WHERE id = $1`,
+			id, paused, next, now); err != nil {
+			return fmt.Errorf("set paused: %w", err)
+		}
+		if err := updateState(ctx, tx, id, snap); err != nil {
+			return err
+		}
+		if changed {
+			t := check.Transition{CheckID: id, Service: cur.Name, From: cur.State.State, To: snap.State, At: now}
+			if err := tx.QueryRow(ctx, `INSERT INTO transitions (check_id, service, from_state, to_state, at)
+				VALUES ($1, $2, $3, $4, $5) RETURNING id`, id, cur.Name, string(t.From), string(t.To), now).Scan(&t.ID); err != nil {
+				return fmt.Errorf("log transition: %w", err)
+			}
+			tr = &t
+		}
+		return nil
+	})
+	if err != nil {
+		return Service{}, nil, fmt.Errorf("set paused %s: %w", id, err)
+	}
+	sv, err := s.GetService(ctx, id)
+	return sv, tr, err
+}
+
+func updateState(ctx context.Context, tx pgx.Tx, id string, st check.Snapshot) error {
+	_, err := tx.Exec(ctx, `UPDATE check_state SET state=$2, consecutive_successes=$3, consecutive_failures=$4,
+		last_scheduled_at=$5, last_checked_at=$6, last_latency_us=$7, last_error=$8, last_change_at=$9
+		WHERE check_id = $1`,
+		id, string(st.State), st.ConsecutiveSuccesses, st.ConsecutiveFailures, nullTime(st.LastScheduledAt),
+		nullTime(st.LastCheckedAt), st.LastLatency.Microseconds(), st.LastError, nullTime(st.LastChangeAt))
+	if err != nil {
+		return fmt.Errorf("update state of %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,318 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/pgtest"
+	"github.com/vigil-dev/vigil/internal/store"
+)
+
+// clock is a settable time source for the store.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func newStore(t *testing.T) (*store.Store, *clock) {
+	t.Helper()
+	t.Parallel()
+	ctx := context.Background()
+	clk := &clock{t: t0}
+	s, err := store.Open(ctx, pgtest.Schema(t), 8, store.WithClock(clk.Now))
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	n, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	require.Positive(t, n)
+	return s, clk
+}
+
+func newCheck(name string) *check.Check {
+	c := &check.Check{Name: name, URL: "http://127.0.0.1:1/health", Interval: 10 * time.Second, Tags: []string{"team=a"}}
+	c.SetDefaults()
+	return c
+}
+
+func create(t *testing.T, s *store.Store, name string) store.Service {
+	t.Helper()
+	sv, err := s.CreateService(context.Background(), newCheck(name))
+	require.NoError(t, err)
+	return sv
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	n, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	v, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, v)
+	require.NoError(t, s.Ping(ctx))
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Schema(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	applied := make([]int, 4)
+	errs := make([]error, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := store.Open(ctx, url, 2)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer s.Close()
+			applied[i], errs[i] = s.Migrate(ctx)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range 4 {
+		require.NoError(t, errs[i])
+		total += applied[i]
+	}
+	require.Equal(t, 1, total, "exactly one process applies each migration")
+}
+
+func TestRegistryLifecycle(t *testing.T) {
+	s, clk := newStore(t)
+	ctx := context.Background()
+
+	a := create(t, s, "payments")
+	require.NotEmpty(t, a.ID)
+	require.Equal(t, check.StateUnknown, a.State.State)
+	require.Equal(t, 10*time.Second, a.Interval)
+	require.Equal(t, 5*time.Second, a.Timeout)
+	require.Equal(t, "api", a.Source)
+	require.Equal(t, t0, a.CreatedAt)
+
+	_, err := s.CreateService(ctx, newCheck("payments"))
+	require.ErrorIs(t, err, store.ErrNameTaken)
+
+	b := create(t, s, "billing")
+	got, err := s.GetService(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, "billing", got.Name)
+	require.Equal(t, []string{"team=a"}, got.Tags)
+
+	_, err = s.GetService(ctx, "nope")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	list, err := s.ListServices(ctx, store.ListFilter{})
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, "billing", list[0].Name, "ordered by name")
+
+	clk.Set(t0.Add(time.Minute))
+	up, err := s.UpdateService(ctx, b.ID, func(c *check.Check) error {
+		c.Tags = []string{"team=b"}
+		c.Interval = 30 * time.Second
+		c.Paused = true // ignored: pausing is SetPaused's job
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"team=b"}, up.Tags)
+	require.Equal(t, 30*time.Second, up.Interval)
+	require.False(t, up.Paused)
+	require.Equal(t, t0.Add(time.Minute), up.UpdatedAt)
+
+	list, err = s.ListServices(ctx, store.ListFilter{Tag: "team=b"})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, b.ID, list[0].ID)
+
+	_, err = s.UpdateService(ctx, b.ID, func(c *check.Check) error { c.Name = "payments"; return nil })
+	require.ErrorIs(t, err, store.ErrNameTaken)
+	fe := &check.FieldError{Field: "url", Message: "bad"}
+	_, err = s.UpdateService(ctx, b.ID, func(*check.Check) error { return fe })
+	require.ErrorIs(t, err, fe)
+	_, err = s.UpdateService(ctx, "nope", func(*check.Check) error { return nil })
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	require.NoError(t, s.DeleteService(ctx, a.ID))
+	require.ErrorIs(t, s.DeleteService(ctx, a.ID), store.ErrNotFound)
+	_, err = s.GetService(ctx, a.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	ok, err := s.ServiceExists(ctx, a.ID, true)
+	require.NoError(t, err)
+	require.True(t, ok, "history of a deleted service stays reachable")
+	ok, err = s.ServiceExists(ctx, a.ID, false)
+	require.NoError(t, err)
+	require.False(t, ok)
+
+	again := create(t, s, "payments")
+	require.NotEqual(t, a.ID, again.ID, "a deleted name can be registered again")
+}
+
+func TestPauseAndResume(t *testing.T) {
+	s, clk := newStore(t)
+	ctx := context.Background()
+	sv := create(t, s, "payments")
+
+	clk.Set(t0.Add(time.Second))
+	p, tr, err := s.SetPaused(ctx, sv.ID, true)
+	require.NoError(t, err)
+	require.True(t, p.Paused)
+	require.Equal(t, check.StatePaused, p.State.State)
+	require.NotNil(t, tr)
+	require.Equal(t, check.StateUnknown, tr.From)
+	require.Equal(t, check.StatePaused, tr.To)
+	require.Positive(t, tr.ID)
+
+	_, tr, err = s.SetPaused(ctx, sv.ID, true)
+	require.NoError(t, err)
+	require.Nil(t, tr, "pausing twice changes nothing")
+
+	list, err := s.ListServices(ctx, store.ListFilter{State: check.StatePaused})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+
+	_, ok, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	require.False(t, ok, "a paused check is never due")
+
+	r, tr, err := s.SetPaused(ctx, sv.ID, false)
+	require.NoError(t, err)
+	require.False(t, r.Paused)
+	require.Equal(t, check.StateUnknown, r.State.State)
+	require.Equal(t, check.StatePaused, tr.From)
+	_, ok, err = s.NextDue(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	_, _, err = s.SetPaused(ctx, "nope", true)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func TestUpsertService(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	c := newCheck("ns/payments")
+	c.ID, c.Source = "uid-1", "kubernetes"
+	require.NoError(t, s.UpsertService(ctx, c))
+	c2 := newCheck("ns/payments")
+	c2.ID, c2.Source, c2.URL = "uid-1", "kubernetes", "http://127.0.0.1:2/ready"
+	require.NoError(t, s.UpsertService(ctx, c2))
+	sv, err := s.GetService(ctx, "uid-1")
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:2/ready", sv.URL)
+	require.Equal(t, "kubernetes", sv.Source)
+	require.Error(t, s.UpsertService(ctx, &check.Check{}))
+}
+
+func TestClaimDueFollowsTheGrid(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	sv := create(t, s, "payments")
+	due, ok, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, due.Before(t0))
+	require.True(t, due.Before(t0.Add(10*time.Second)))
+
+	var got []check.Job
+	collect := func(_ context.Context, jobs []check.Job) error { got = append(got, jobs...); return nil }
+
+	n, err := s.ClaimDue(ctx, due.Add(-time.Millisecond), 100, collect)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing is due before its tick")
+
+	n, err = s.ClaimDue(ctx, due.Add(3*time.Millisecond), 100, collect)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, due, got[0].ScheduledAt)
+	require.Equal(t, sv.ID, got[0].CheckID)
+	require.Equal(t, "payments", got[0].Service)
+	require.Equal(t, 5*time.Second, got[0].Timeout)
+
+	next, _, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, due.Add(10*time.Second), next, "no drift: the next tick is on the grid, not now+interval")
+
+	// A scheduler 35s late dispatches only the latest missed tick.
+	n, err = s.ClaimDue(ctx, due.Add(45*time.Second), 100, collect)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, due.Add(40*time.Second), got[1].ScheduledAt)
+	next, _, err = s.NextDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, due.Add(50*time.Second), next)
+}
+
+func TestClaimDueRollsBackWhenPublishFails(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	create(t, s, "payments")
+	due, _, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	boom := errors.New("broker down")
+	_, err = s.ClaimDue(ctx, due, 10, func(context.Context, []check.Job) error { return boom })
+	require.ErrorIs(t, err, boom)
+	again, _, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, due, again, "the tick is claimed again after a failed publish")
+}
+
+func TestConcurrentSchedulersDispatchEachTickOnce(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	const checks = 300
+	for i := range checks {
+		create(t, s, fmt.Sprintf("svc-%03d", i))
+	}
+	now := t0.Add(10 * time.Second) // every first tick is due
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+		wg   sync.WaitGroup
+	)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n, err := s.ClaimDue(ctx, now, 25, func(_ context.Context, jobs []check.Job) error {
+					time.Sleep(5 * time.Millisecond) // widen the race window
+					mu.Lock()
+					defer mu.Unlock()
+					for _, j := range jobs {
+						seen[j.CheckID+"@"+j.ScheduledAt.String()]++
+					}
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.Len(t, seen, checks)
+	for k, n := range seen {
+		require.Equal(t, 1, n, "tick %s dispatched %d times", k, n)
+	}
+}
