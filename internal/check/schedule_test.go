@@ -1,0 +1,69 @@
+package check_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+func TestNextTick(t *testing.T) {
+	i := 10 * time.Second
+	tests := []struct {
+		name       string
+		late       time.Duration
+		tick, next time.Duration
+	}{
+		{"on time", 0, 0, 10 * time.Second},
+		{"slightly late keeps the tick", 3 * time.Second, 0, 10 * time.Second},
+		{"just under an interval late", i - time.Millisecond, 0, 10 * time.Second},
+		{"one interval late skips one tick", i, 10 * time.Second, 20 * time.Second},
+		{"many intervals late skips to the latest", 95 * time.Second, 90 * time.Second, 100 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tick, next := check.NextTick(t0, t0.Add(tt.late), i)
+			require.Equal(t, t0.Add(tt.tick), tick)
+			require.Equal(t, t0.Add(tt.next), next)
+		})
+	}
+	tick, next := check.NextTick(t0, t0, 0)
+	require.Equal(t, t0, tick)
+	require.Equal(t, t0.Add(check.MinInterval), next, "a zero interval never spins")
+}
+
+func TestFirstTick(t *testing.T) {
+	i := 10 * time.Second
+	now := t0.Add(1234567 * time.Microsecond)
+	a := check.FirstTick("a", now, i)
+	require.False(t, a.Before(now))
+	require.True(t, a.Before(now.Add(i)))
+	require.Equal(t, a, a.Truncate(time.Millisecond), "ticks survive a database round trip")
+	require.Equal(t, a, check.FirstTick("a", now, i), "stable for one id")
+	later := check.FirstTick("a", now.Add(37*time.Second), i)
+	require.Zero(t, later.Sub(a)%i, "the same phase at any time")
+
+	// Phases spread checks over the interval instead of one burst.
+	buckets := map[int64]int{}
+	for n := range 1000 {
+		tick := check.FirstTick(fmt.Sprintf("check-%d", n), t0, i)
+		buckets[int64(tick.Sub(t0)/time.Second)]++
+	}
+	require.Len(t, buckets, 10)
+	for b, n := range buckets {
+		require.Greater(t, n, 50, "bucket %d", b)
+	}
+	require.Equal(t, t0, check.FirstTick("x", t0, 0).Truncate(time.Second))
+}
+
+func TestJobFor(t *testing.T) {
+	c := &check.Check{ID: "id", Name: "n", Type: check.TypeHTTP, URL: "http://x", Method: "HEAD",
+		ExpectedStatus: 204, Timeout: time.Second}
+	j := check.JobFor(c, t0)
+	require.Equal(t, check.Job{CheckID: "id", Service: "n", Type: check.TypeHTTP, URL: "http://x",
+		Method: "HEAD", ExpectedStatus: 204, Timeout: time.Second, ScheduledAt: t0}, j)
+	require.Equal(t, check.Thresholds{1, 1}, c.Thresholds())
+}
