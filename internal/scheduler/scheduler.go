@@ -1,0 +1,165 @@
+// Package scheduler turns the registry's due rows into probe jobs on the
+// broker. It is stateless - every replica runs the same loop and the
+// database's row locks divide the work - and it never waits on a probe:
+// its only work per tick is a claim, a publish and a commit.
+package scheduler
+
+import (
+	"context"
+
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// Claimer claims due checks; *store.Store implements it.
+type Claimer interface {
+	// ClaimDue claims up to limit due checks, calls publish with their jobs
+	// and advances their schedule only when publish succeeds.
+	ClaimDue(ctx context.Context, now time.Time, limit int, publish func(context.Context, []check.Job) error) (int, error)
+	// NextDue returns the earliest scheduled tick, or false when none.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+}
+
+// Publisher hands jobs to the broker and returns once it has confirmed
+// them all.
+type Publisher interface {
+	PublishJobs(ctx context.Context, jobs []check.Job) error
+}
+
+// Clock is the scheduler's view of time, replaced by a fake in tests.
+type Clock interface {
+	Now() time.Time
+	// After is time.After: a channel that fires once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Config tunes the loop. Zero values take the defaults.
+type Config struct {
+	// BatchSize bounds the jobs claimed and published per transaction.
+	BatchSize int
+	// MaxIdle bounds how long the loop sleeps when nothing is due, which is
+	// how soon a check registered through another replica is noticed.
+	MaxIdle time.Duration
+	// MaxBackoff caps the wait between attempts after an error.
+	MaxBackoff time.Duration
+	Clock      Clock
+	Logger     *zap.Logger
+	// OnDispatch, when set, sees every published batch and the time it was
+	// claimed at (for the schedule-lag metric).
+	OnDispatch func(jobs []check.Job, claimedAt time.Time)
+}
+
+// Scheduler dispatches due ticks.
+type Scheduler struct {
+	claimer Claimer
+	pub     Publisher
+	cfg     Config
+}
+
+// New returns a Scheduler; call Run to start it.
+func New(c Claimer, p Publisher, cfg Config) *Scheduler {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.MaxIdle <= 0 {
+		cfg.MaxIdle = 200 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Scheduler{claimer: c, pub: p, cfg: cfg}
+}
+
+// Run dispatches due ticks until ctx is cancelled. Errors (database or
+// broker down) are logged and retried with capped, jittered backoff; they
+// never end the loop, because a scheduler that gives up silently is how
+// checks stop being probed without anyone noticing.
+func (s *Scheduler) Run(ctx context.Context) error {
+	log := s.cfg.Logger
+	failures := 0
+	for {
+		_, err := s.Dispatch(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var wait time.Duration
+		if err != nil {
+			failures++
+			wait = backoff(failures, s.cfg.MaxBackoff)
+			log.Warn("dispatch failed; retrying", zap.Error(err), zap.Int("attempt", failures), zap.Duration("backoff", wait))
+		} else {
+			if failures > 0 {
+				log.Info("dispatch recovered", zap.Int("failed_attempts", failures))
+			}
+			failures = 0
+			wait = s.idle(ctx)
+		}
+		if wait <= 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.cfg.Clock.After(wait):
+		}
+	}
+}
+
+// Dispatch claims and publishes every tick due now, batch by batch, and
+// returns how many jobs it published.
+func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		now := s.cfg.Clock.Now()
+		n, err := s.claimer.ClaimDue(ctx, now, s.cfg.BatchSize, func(ctx context.Context, jobs []check.Job) error {
+			if err := s.pub.PublishJobs(ctx, jobs); err != nil {
+				return err
+			}
+			if s.cfg.OnDispatch != nil {
+				s.cfg.OnDispatch(jobs, now)
+			}
+			return nil
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < s.cfg.BatchSize {
+			return total, nil
+		}
+		if ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+	}
+}
+
+// idle returns how long to sleep before the next tick is due.
+func (s *Scheduler) idle(ctx context.Context) time.Duration {
+	next, ok, err := s.claimer.NextDue(ctx)
+	if err != nil || !ok {
+		return s.cfg.MaxIdle
+	}
+	return min(max(next.Sub(s.cfg.Clock.Now()), 0), s.cfg.MaxIdle)
+}
+
+// backoff is exponential from 100ms with up to 50% jitter, capped.
+func backoff(attempt int, cap time.Duration) time.Duration {
+	d := 100 * time.Millisecond << min(attempt-1, 10)
+	d = min(d, cap)
+	return d/2 + rand.N(d/2+1)
+}

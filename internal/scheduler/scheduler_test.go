@@ -1,0 +1,268 @@
+package scheduler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/scheduler"
+)
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// fakeRegistry claims like the store does: due rows in tick order, schedule
+// advanced only when publish succeeds.
+type fakeRegistry struct {
+	mu     sync.Mutex
+	checks map[string]*check.Check
+	next   map[string]time.Time
+	claims int
+	err    error
+}
+
+func newRegistry(n int, interval time.Duration) *fakeRegistry {
+	r := &fakeRegistry{checks: map[string]*check.Check{}, next: map[string]time.Time{}}
+	for i := range n {
+		c := &check.Check{ID: fmt.Sprintf("c%03d", i), Name: fmt.Sprintf("svc-%d", i), Interval: interval, Timeout: time.Second}
+		r.checks[c.ID] = c
+		r.next[c.ID] = check.FirstTick(c.ID, t0, interval)
+	}
+	return r
+}
+
+func (r *fakeRegistry) ClaimDue(ctx context.Context, now time.Time, limit int, publish func(context.Context, []check.Job) error) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.claims++
+	if r.err != nil {
+		return 0, r.err
+	}
+	var due []string
+	for id, t := range r.next {
+		if !t.After(now) {
+			due = append(due, id)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return r.next[due[i]].Before(r.next[due[j]]) })
+	if len(due) > limit {
+		due = due[:limit]
+	}
+	if len(due) == 0 {
+		return 0, nil
+	}
+	jobs := make([]check.Job, len(due))
+	nexts := make([]time.Time, len(due))
+	for i, id := range due {
+		tick, next := check.NextTick(r.next[id], now, r.checks[id].Interval)
+		jobs[i], nexts[i] = check.JobFor(r.checks[id], tick), next
+	}
+	if err := publish(ctx, jobs); err != nil {
+		return 0, err
+	}
+	for i, id := range due {
+		r.next[id] = nexts[i]
+	}
+	return len(jobs), nil
+}
+
+func (r *fakeRegistry) NextDue(context.Context) (time.Time, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var min time.Time
+	for _, t := range r.next {
+		if min.IsZero() || t.Before(min) {
+			min = t
+		}
+	}
+	return min, !min.IsZero(), nil
+}
+
+type fakePublisher struct {
+	mu       sync.Mutex
+	jobs     []check.Job
+	failures int // fail this many calls first
+	calls    int
+}
+
+func (p *fakePublisher) PublishJobs(_ context.Context, jobs []check.Job) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if p.failures > 0 {
+		p.failures--
+		return errors.New("broker unavailable")
+	}
+	p.jobs = append(p.jobs, jobs...)
+	return nil
+}
+
+func (p *fakePublisher) published() []check.Job {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]check.Job(nil), p.jobs...)
+}
+
+// fakeClock lets the test play the scheduler's sleeps: each After call is
+// reported on sleeps, and the test moves time and fires it.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps chan sleep
+}
+
+type sleep struct {
+	d    time.Duration
+	wake chan time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{now: t0, sleeps: make(chan sleep)} }
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.sleeps <- sleep{d, ch}
+	return ch
+}
+
+// step waits for the scheduler to sleep, advances the clock by the sleep
+// and wakes it; it returns the sleep length.
+func (c *fakeClock) step(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case s := <-c.sleeps:
+		c.mu.Lock()
+		c.now = c.now.Add(s.d)
+		now := c.now
+		c.mu.Unlock()
+		s.wake <- now
+		return s.d
+	case <-time.After(5 * time.Second):
+		t.Fatal("scheduler did not sleep")
+		return 0
+	}
+}
+
+func run(t *testing.T, s *scheduler.Scheduler) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+	}
+}
+
+func TestDispatchDrainsEverythingDueInBatches(t *testing.T) {
+	reg := newRegistry(7, 10*time.Second)
+	pub := &fakePublisher{}
+	clk := newClock()
+	clk.now = t0.Add(10 * time.Second)
+	var batches []int
+	s := scheduler.New(reg, pub, scheduler.Config{BatchSize: 3, Clock: clk,
+		OnDispatch: func(jobs []check.Job, _ time.Time) { batches = append(batches, len(jobs)) }})
+	n, err := s.Dispatch(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 7, n)
+	require.Equal(t, []int{3, 3, 1}, batches)
+	require.Len(t, pub.published(), 7)
+}
+
+// Over ten simulated minutes every check is dispatched once per interval,
+// exactly on its grid, and never twice for one tick.
+func TestRunKeepsEveryCheckOnItsGrid(t *testing.T) {
+	const interval = 10 * time.Second
+	reg := newRegistry(50, interval)
+	pub := &fakePublisher{}
+	clk := newClock()
+	stop := run(t, scheduler.New(reg, pub, scheduler.Config{BatchSize: 20, Clock: clk, MaxIdle: time.Second}))
+	for clk.Now().Before(t0.Add(10 * time.Minute)) {
+		clk.step(t)
+	}
+	stop()
+
+	ticks := map[string][]time.Time{}
+	for _, j := range pub.published() {
+		ticks[j.CheckID] = append(ticks[j.CheckID], j.ScheduledAt)
+	}
+	require.Len(t, ticks, 50)
+	for id, ts := range ticks {
+		require.GreaterOrEqual(t, len(ts), 59, id)
+		first := check.FirstTick(id, t0, interval)
+		for i, at := range ts {
+			require.Equal(t, first.Add(time.Duration(i)*interval), at, "%s tick %d", id, i)
+		}
+	}
+}
+
+func TestRunSleepsUntilTheNextTick(t *testing.T) {
+	reg := newRegistry(1, 10*time.Second)
+	pub := &fakePublisher{}
+	clk := newClock()
+	stop := run(t, scheduler.New(reg, pub, scheduler.Config{Clock: clk, MaxIdle: time.Minute}))
+	due := reg.next["c000"]
+	require.Equal(t, due.Sub(t0), clk.step(t), "sleeps exactly until the tick")
+	require.Equal(t, 10*time.Second, clk.step(t), "then one interval")
+	stop()
+	require.Len(t, pub.published(), 2)
+}
+
+func TestRunRetriesAfterPublishFailures(t *testing.T) {
+	reg := newRegistry(3, 10*time.Second)
+	pub := &fakePublisher{failures: 3}
+	clk := newClock()
+	clk.now = t0.Add(10 * time.Second)
+	stop := run(t, scheduler.New(reg, pub, scheduler.Config{Clock: clk, MaxBackoff: time.Second, MaxIdle: time.Second}))
+	var waits []time.Duration
+	for range 4 {
+		waits = append(waits, clk.step(t))
+	}
+	stop()
+	for _, w := range waits[:3] {
+		require.Positive(t, w)
+		require.LessOrEqual(t, w, time.Second, "backoff is capped")
+	}
+	jobs := pub.published()
+	require.Len(t, jobs, 3, "the ticks that failed to publish are dispatched once it recovers")
+	for _, j := range jobs {
+		require.Equal(t, check.FirstTick(j.CheckID, t0, 10*time.Second), j.ScheduledAt, "the original tick, not a later one")
+	}
+}
+
+func TestRunSurvivesClaimErrors(t *testing.T) {
+	reg := newRegistry(1, 10*time.Second)
+	reg.err = errors.New("database down")
+	clk := newClock()
+	stop := run(t, scheduler.New(reg, &fakePublisher{}, scheduler.Config{Clock: clk}))
+	for range 5 {
+		clk.step(t)
+	}
+	stop()
+	require.GreaterOrEqual(t, reg.claims, 5)
+}
+
+func TestNewAppliesDefaults(t *testing.T) {
+	reg := newRegistry(600, 10*time.Second)
+	pub := &fakePublisher{}
+	s := scheduler.New(reg, pub, scheduler.Config{})
+	// With the real clock every first tick is in the past relative to
+	// t0+interval only; move them all to the past instead.
+	for id := range reg.next {
+		reg.next[id] = time.Now().Add(-time.Second)
+	}
+	n, err := s.Dispatch(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 600, n)
+	require.Equal(t, 2, pub.calls, "default batch of 500")
+}
