@@ -1,0 +1,126 @@
+// Package worker runs probe jobs: probe the target under the job's
+// timeout, record the result and the state it implies, publish any
+// transition, and only then let the broker forget the job.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/store"
+)
+
+// Prober probes one job. It never fails: an unreachable target is a DOWN
+// result.
+type Prober interface {
+	Probe(ctx context.Context, job check.Job) check.Result
+}
+
+// Recorder stores results and evaluates state; *store.Store implements it.
+type Recorder interface {
+	Record(ctx context.Context, results []check.Result) (store.RecordOutcome, error)
+}
+
+// TransitionPublisher broadcasts transitions after they are committed.
+type TransitionPublisher interface {
+	PublishTransitions(ctx context.Context, ts []check.Transition) error
+}
+
+// Config tunes a Worker. Zero values take the defaults.
+type Config struct {
+	// MaxBatch bounds how many results one database transaction records.
+	MaxBatch int
+	// Flushers is how many record transactions may run at once.
+	Flushers int
+	Logger   *zap.Logger
+	// OnResult, when set, sees every result once it is recorded (for metrics).
+	OnResult func(r check.Result)
+	// OnTransition, when set, sees every transition published.
+	OnTransition func(t check.Transition)
+}
+
+// Worker handles jobs; Handle is safe for concurrent use.
+type Worker struct {
+	prober Prober
+	pub    TransitionPublisher
+	log    *zap.Logger
+	cfg    Config
+	batch  *batcher
+}
+
+// New returns a Worker. Call Close when no Handle call is running any more.
+func New(p Prober, r Recorder, pub TransitionPublisher, cfg Config) *Worker {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 200
+	}
+	if cfg.Flushers <= 0 {
+		cfg.Flushers = 2
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Worker{prober: p, pub: pub, log: cfg.Logger, cfg: cfg,
+		batch: newBatcher(r, cfg.MaxBatch, cfg.Flushers)}
+}
+
+// Close stops the record batcher.
+func (w *Worker) Close() { w.batch.close() }
+
+// Handle runs one job. A nil error means the job is done and may be acked;
+// an error means it must be redelivered (the result could not be stored or
+// its transition could not be published). Redelivery is safe: the result's
+// key makes the second insert a no-op and hands back the transition to
+// publish again.
+func (w *Worker) Handle(ctx context.Context, job check.Job) error {
+	// The probe gets its own deadline from the job; the extra second lets
+	// the prober report the timeout itself rather than see a cancelled ctx.
+	probeCtx, cancel := context.WithTimeout(ctx, job.Timeout+time.Second)
+	res := w.prober.Probe(probeCtx, job)
+	cancel()
+	log := w.log.With(zap.String("service", job.Service), zap.String("check_id", job.CheckID))
+	fields := []zap.Field{
+		zap.String("status", string(res.Status)),
+		zap.Float64("latency_ms", ms(res.Latency)),
+		zap.Time("scheduled_at", job.ScheduledAt),
+	}
+	if res.HTTPStatus != 0 {
+		fields = append(fields, zap.Int("http_status", res.HTTPStatus))
+	}
+	if res.Error != "" {
+		fields = append(fields, zap.String("error", res.Error))
+	}
+	log.Info("probe finished", fields...)
+
+	out, err := w.batch.record(ctx, res)
+	if err != nil {
+		log.Warn("record result failed; job will be redelivered", zap.Error(err))
+		return fmt.Errorf("record result: %w", err)
+	}
+	if w.cfg.OnResult != nil {
+		w.cfg.OnResult(res)
+	}
+	if len(out.transitions) == 0 {
+		return nil
+	}
+	if err := w.pub.PublishTransitions(ctx, out.transitions); err != nil {
+		log.Warn("publish transition failed; job will be redelivered", zap.Error(err))
+		return fmt.Errorf("publish transitions: %w", err)
+	}
+	for _, t := range out.transitions {
+		log.Info("state changed",
+			zap.Int64("transition_id", t.ID),
+			zap.String("from", string(t.From)), zap.String("to", string(t.To)),
+			zap.String("status", string(res.Status)),
+			zap.Float64("latency_ms", ms(t.Latency)), zap.String("error", t.Error))
+		if w.cfg.OnTransition != nil {
+			w.cfg.OnTransition(t)
+		}
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
