@@ -1,0 +1,188 @@
+// Package config reads Vigil's settings from flags and their environment
+// equivalents. A flag given on the command line wins over the environment,
+// which wins over the default, and a malformed value is an error naming both
+// the flag and the variable rather than a silent default.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every setting of every subcommand; each subcommand binds
+// the ones it uses.
+type Config struct {
+	DatabaseURL     string
+	DBMaxConns      int
+	AMQPURL         string
+	HTTPAddr        string
+	LogLevel        string
+	LogFormat       string
+	Migrate         bool
+	ShutdownTimeout time.Duration
+
+	// server
+	Scheduler  bool
+	Kubernetes bool
+	BatchSize  int
+
+	// worker
+	Concurrency  int
+	DenyNetworks string
+	MetricsAddr  string
+
+	// operator
+	LeaderElect      bool
+	ProbeAddr        string
+	OperatorMetrics  string
+	StatusQueue      string
+	WatchNamespace   string
+	LeaderElectionID string
+}
+
+// Defaults match docker-compose.yml and the local services the README
+// describes.
+func Defaults() Config {
+	return Config{
+		DatabaseURL:      "postgres://vigil:vigil@localhost:5432/vigil?sslmode=disable",
+		DBMaxConns:       10,
+		AMQPURL:          "amqp://guest:guest@localhost:5672/",
+		HTTPAddr:         ":8080",
+		LogLevel:         "info",
+		LogFormat:        "json",
+		Migrate:          true,
+		ShutdownTimeout:  30 * time.Second,
+		Scheduler:        true,
+		BatchSize:        500,
+		Concurrency:      64,
+		DenyNetworks:     "169.254.0.0/16,fe80::/10",
+		MetricsAddr:      ":9090",
+		LeaderElect:      true,
+		ProbeAddr:        ":8081",
+		OperatorMetrics:  ":8443",
+		StatusQueue:      "vigil.operator.status",
+		LeaderElectionID: "vigil-operator.monitoring.vigil.dev",
+	}
+}
+
+// Set is a flag set that knows each flag's environment variable.
+type Set struct {
+	fs   *flag.FlagSet
+	env  map[string]string // flag name -> variable
+	errs []string
+}
+
+// NewSet returns an empty Set for one subcommand.
+func NewSet(name string, out io.Writer) *Set {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return &Set{fs: fs, env: map[string]string{}}
+}
+
+func (s *Set) lookup(name, env string) (string, bool) {
+	s.env[name] = env
+	return os.LookupEnv(env)
+}
+
+func (s *Set) bad(name, env, v string, err error) {
+	s.errs = append(s.errs, fmt.Sprintf("invalid value %q for %s (--%s): %v", v, env, name, err))
+}
+
+// String binds a string flag.
+func (s *Set) String(p *string, name, env, usage string) {
+	if v, ok := s.lookup(name, env); ok {
+		*p = v
+	}
+	s.fs.StringVar(p, name, *p, usage+" ($"+env+")")
+}
+
+// Int binds an int flag.
+func (s *Set) Int(p *int, name, env, usage string) {
+	if v, ok := s.lookup(name, env); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			s.bad(name, env, v, err)
+		} else {
+			*p = n
+		}
+	}
+	s.fs.IntVar(p, name, *p, usage+" ($"+env+")")
+}
+
+// Bool binds a bool flag.
+func (s *Set) Bool(p *bool, name, env, usage string) {
+	if v, ok := s.lookup(name, env); ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			s.bad(name, env, v, err)
+		} else {
+			*p = b
+		}
+	}
+	s.fs.BoolVar(p, name, *p, usage+" ($"+env+")")
+}
+
+// Duration binds a duration flag.
+func (s *Set) Duration(p *time.Duration, name, env, usage string) {
+	if v, ok := s.lookup(name, env); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			s.bad(name, env, v, err)
+		} else {
+			*p = d
+		}
+	}
+	s.fs.DurationVar(p, name, *p, usage+" ($"+env+")")
+}
+
+// Parse parses args and reports every bad environment value at once.
+func (s *Set) Parse(args []string) error {
+	if len(s.errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(s.errs, "; "))
+	}
+	if err := s.fs.Parse(args); err != nil {
+		return err
+	}
+	if s.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(s.fs.Args(), " "))
+	}
+	return nil
+}
+
+// BindCommon binds the settings every subcommand shares.
+func (c *Config) BindCommon(s *Set) {
+	s.String(&c.DatabaseURL, "database-url", "VIGIL_DATABASE_URL", "PostgreSQL connection URL")
+	s.Int(&c.DBMaxConns, "db-max-conns", "VIGIL_DB_MAX_CONNS", "maximum database connections")
+	s.String(&c.LogLevel, "log-level", "VIGIL_LOG_LEVEL", "log level: debug, info, warn, error")
+	s.String(&c.LogFormat, "log-format", "VIGIL_LOG_FORMAT", "log format: json or console")
+}
+
+// BindRuntime binds the settings of the long-running processes.
+func (c *Config) BindRuntime(s *Set) {
+	c.BindCommon(s)
+	s.String(&c.AMQPURL, "amqp-url", "VIGIL_AMQP_URL", "RabbitMQ connection URL")
+	s.Bool(&c.Migrate, "migrate", "VIGIL_MIGRATE", "apply pending database migrations on start")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "VIGIL_SHUTDOWN_TIMEOUT", "how long to drain on SIGTERM")
+}
+
+// Validate rejects settings no process can run with.
+func (c *Config) Validate() error {
+	switch {
+	case c.DatabaseURL == "":
+		return fmt.Errorf("VIGIL_DATABASE_URL must not be empty")
+	case c.Concurrency < 1:
+		return fmt.Errorf("VIGIL_WORKER_CONCURRENCY must be at least 1, got %d", c.Concurrency)
+	case c.DBMaxConns < 1:
+		return fmt.Errorf("VIGIL_DB_MAX_CONNS must be at least 1, got %d", c.DBMaxConns)
+	case c.BatchSize < 1:
+		return fmt.Errorf("VIGIL_SCHEDULER_BATCH must be at least 1, got %d", c.BatchSize)
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("VIGIL_SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package config_test
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/config"
+)
+
+func bind(c *config.Config) *config.Set {
+	s := config.NewSet("test", io.Discard)
+	c.BindRuntime(s)
+	s.Int(&c.Concurrency, "concurrency", "VIGIL_WORKER_CONCURRENCY", "probes at once")
+	return s
+}
+
+func TestPrecedence(t *testing.T) {
+	t.Setenv("VIGIL_DATABASE_URL", "postgres://env")
+	t.Setenv("VIGIL_WORKER_CONCURRENCY", "12")
+	t.Setenv("VIGIL_MIGRATE", "false")
+	t.Setenv("VIGIL_SHUTDOWN_TIMEOUT", "5s")
+	c := config.Defaults()
+	require.NoError(t, bind(&c).Parse([]string{"--database-url", "postgres://flag"}))
+	require.Equal(t, "postgres://flag", c.DatabaseURL, "a flag wins over the environment")
+	require.Equal(t, 12, c.Concurrency, "the environment wins over the default")
+	require.False(t, c.Migrate)
+	require.Equal(t, 5*time.Second, c.ShutdownTimeout)
+	require.Equal(t, ":8080", config.Defaults().HTTPAddr)
+	require.NoError(t, c.Validate())
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	t.Setenv("VIGIL_WORKER_CONCURRENCY", "many")
+	t.Setenv("VIGIL_MIGRATE", "perhaps")
+	t.Setenv("VIGIL_SHUTDOWN_TIMEOUT", "soon")
+	c := config.Defaults()
+	err := bind(&c).Parse(nil)
+	require.ErrorContains(t, err, "VIGIL_WORKER_CONCURRENCY")
+	require.ErrorContains(t, err, "VIGIL_MIGRATE")
+	require.ErrorContains(t, err, "VIGIL_SHUTDOWN_TIMEOUT")
+}
+
+func TestParseRejectsStrayArguments(t *testing.T) {
+	c := config.Defaults()
+	require.Error(t, bind(&c).Parse([]string{"extra"}))
+	require.Error(t, bind(&c).Parse([]string{"--nope"}))
+}
+
+func TestValidate(t *testing.T) {
+	for name, mutate := range map[string]func(*config.Config){
+		"VIGIL_DATABASE_URL":       func(c *config.Config) { c.DatabaseURL = "" },
+		"VIGIL_WORKER_CONCURRENCY": func(c *config.Config) { c.Concurrency = 0 },
+		"VIGIL_DB_MAX_CONNS":       func(c *config.Config) { c.DBMaxConns = 0 },
+		"VIGIL_SCHEDULER_BATCH":    func(c *config.Config) { c.BatchSize = 0 },
+		"VIGIL_SHUTDOWN_TIMEOUT":   func(c *config.Config) { c.ShutdownTimeout = 0 },
+	} {
+		c := config.Defaults()
+		mutate(&c)
+		require.ErrorContains(t, c.Validate(), name)
+	}
+}
