@@ -1,0 +1,198 @@
+package queue
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+func TestJobRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 0, 0, 123_000_000, time.UTC)
+	tests := []struct {
+		name string
+		job  check.Job
+	}{
+		{name: "http", job: testJob("c1", at)},
+		{name: "grpc", job: check.Job{
+			CheckID: "c2", Service: "payments", Type: check.TypeGRPC, URL: "grpc://10.0.0.1:9000",
+			GRPCService: "payments.v1", Timeout: 1500 * time.Millisecond, ScheduledAt: at,
+		}},
+		{name: "non-utc zone", job: testJob("c3", at.In(time.FixedZone("x", 3600)))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, err := EncodeJob(tt.job)
+			require.NoError(t, err)
+			got, err := DecodeJob(body)
+			require.NoError(t, err)
+			require.True(t, tt.job.ScheduledAt.Equal(got.ScheduledAt))
+			got.ScheduledAt = tt.job.ScheduledAt
+			require.Equal(t, tt.job, got)
+		})
+	}
+}
+
+func TestJobWireFormat(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	body, err := EncodeJob(testJob("c1", at))
+	require.NoError(t, err)
+	require.JSONEq(t, `{
+		"check_id": "c1", "service": "svc-c1", "type": "http",
+		"url": "http://127.0.0.1:1/health", "method": "GET", "expected_status": 200,
+		"timeout_ns": 2000000000, "scheduled_at": "2026-11-26T20:00:00Z"
+	}`, string(body))
+}
+
+func TestDecodeJobRejects(t *testing.T) {
+	valid := `"service":"s","type":"http","url":"http://x","timeout_ns":1000,"scheduled_at":"2026-01-01T00:00:00Z"`
+	tests := []struct {
+		name string
+		body string
+	}{
+		{name: "empty", body: ``},
+		{name: "blank", body: "  \n"},
+		{name: "not json", body: `hello`},
+		{name: "truncated", body: `{"check_id":"c1",`},
+		{name: "null", body: `null`},
+		{name: "array", body: `[{"check_id":"c1",` + valid + `}]`},
+		{name: "string", body: `"c1"`},
+		{name: "trailing object", body: `{"check_id":"c1",` + valid + `}{}`},
+		{name: "trailing garbage", body: `{"check_id":"c1",` + valid + `} x`},
+		{name: "missing check_id", body: `{` + valid + `}`},
+		{name: "blank check_id", body: `{"check_id":"  ",` + valid + `}`},
+		{name: "wrong check_id type", body: `{"check_id":7,` + valid + `}`},
+		{name: "unknown type", body: `{"check_id":"c1","type":"icmp","url":"http://x","timeout_ns":1,"scheduled_at":"2026-01-01T00:00:00Z"}`},
+		{name: "missing type", body: `{"check_id":"c1","url":"http://x","timeout_ns":1,"scheduled_at":"2026-01-01T00:00:00Z"}`},
+		{name: "missing url", body: `{"check_id":"c1","type":"http","timeout_ns":1,"scheduled_at":"2026-01-01T00:00:00Z"}`},
+		{name: "zero timeout", body: `{"check_id":"c1","type":"http","url":"http://x","timeout_ns":0,"scheduled_at":"2026-01-01T00:00:00Z"}`},
+		{name: "negative timeout", body: `{"check_id":"c1","type":"http","url":"http://x","timeout_ns":-5,"scheduled_at":"2026-01-01T00:00:00Z"}`},
+		{name: "fractional timeout", body: `{"check_id":"c1","type":"http","url":"http://x","timeout_ns":1.5,"scheduled_at":"2026-01-01T00:00:00Z"}`},
+		{name: "missing scheduled_at", body: `{"check_id":"c1","type":"http","url":"http://x","timeout_ns":1}`},
+		{name: "zero scheduled_at", body: `{"check_id":"c1","type":"http","url":"http://x","timeout_ns":1,"scheduled_at":"0001-01-01T00:00:00Z"}`},
+		{name: "bad scheduled_at", body: `{"check_id":"c1","type":"http","url":"http://x","timeout_ns":1,"scheduled_at":"yesterday"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeJob([]byte(tt.body))
+			require.ErrorIs(t, err, ErrMalformed)
+		})
+	}
+}
+
+func TestDecodeJobAcceptsUnknownFields(t *testing.T) {
+	// A newer scheduler may add fields; older workers must still probe.
+	job, err := DecodeJob([]byte(`{"check_id":"c1","type":"http","url":"http://x","timeout_ns":1,` +
+		`"scheduled_at":"2026-01-01T00:00:00Z","priority":3}`))
+	require.NoError(t, err)
+	require.Equal(t, "c1", job.CheckID)
+}
+
+func TestEncodeJobRejectsInvalid(t *testing.T) {
+	job := testJob("c1", time.Now())
+	job.Timeout = 0
+	_, err := EncodeJob(job)
+	require.ErrorIs(t, err, ErrMalformed)
+
+	job = testJob("c1", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))
+	_, err = EncodeJob(job)
+	require.Error(t, err, "a year JSON cannot carry must not encode")
+}
+
+func TestJobMessageID(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 0, 0, 250_000_000, time.UTC)
+	require.Equal(t, "c1/1795723200250", JobMessageID(testJob("c1", at)))
+}
+
+func TestTransitionRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		in   check.Transition
+		want check.Transition
+	}{
+		{
+			name: "full",
+			in: check.Transition{ID: 42, CheckID: "c1", Service: "payments", From: check.StateUp, To: check.StateDown,
+				At: at, Latency: 2001 * time.Millisecond, Error: "timeout after 2s", ScheduledAt: at.Add(-time.Second)},
+		},
+		{
+			name: "pause has no tick",
+			in:   check.Transition{ID: 43, CheckID: "c1", From: check.StateDown, To: check.StatePaused, At: at},
+		},
+		{
+			name: "latency truncated to milliseconds",
+			in: check.Transition{ID: 44, CheckID: "c1", From: check.StateUnknown, To: check.StateUp, At: at,
+				Latency: 1500 * time.Microsecond},
+			want: check.Transition{ID: 44, CheckID: "c1", From: check.StateUnknown, To: check.StateUp, At: at,
+				Latency: time.Millisecond},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.want
+			if want.CheckID == "" {
+				want = tt.in
+			}
+			body, err := EncodeTransition(tt.in)
+			require.NoError(t, err)
+			got, err := DecodeTransition(body)
+			require.NoError(t, err)
+			require.Equal(t, want, got)
+		})
+	}
+}
+
+func TestTransitionWireFormat(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	body, err := EncodeTransition(check.Transition{ID: 42, CheckID: "c1", Service: "payments",
+		From: check.StateUp, To: check.StateDown, At: at, Latency: 2001 * time.Millisecond,
+		Error: "timeout after 2s", ScheduledAt: at})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id":42,"check_id":"c1","service":"payments","from":"UP","to":"DOWN",
+		"at":"2026-11-26T20:00:00Z","latency_ms":2001,"error":"timeout after 2s",
+		"scheduled_at":"2026-11-26T20:00:00Z"}`, string(body))
+
+	body, err = EncodeTransition(check.Transition{ID: 43, CheckID: "c1", From: check.StateDown, To: check.StatePaused, At: at})
+	require.NoError(t, err)
+	var fields map[string]any
+	require.NoError(t, json.Unmarshal(body, &fields))
+	require.NotContains(t, fields, "scheduled_at", "a pause has no tick to send")
+	require.NotContains(t, fields, "error")
+}
+
+func TestDecodeTransitionRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+	}{
+		{name: "empty", body: ``},
+		{name: "not json", body: `{`},
+		{name: "array", body: `[]`},
+		{name: "trailing", body: `{"check_id":"c1","from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z"} {}`},
+		{name: "missing check_id", body: `{"from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z"}`},
+		{name: "unknown from", body: `{"check_id":"c1","from":"SIDEWAYS","to":"DOWN","at":"2026-01-01T00:00:00Z"}`},
+		{name: "missing to", body: `{"check_id":"c1","from":"UP","at":"2026-01-01T00:00:00Z"}`},
+		{name: "missing at", body: `{"check_id":"c1","from":"UP","to":"DOWN"}`},
+		{name: "negative latency", body: `{"check_id":"c1","from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z","latency_ms":-1}`},
+		{name: "latency overflows", body: `{"check_id":"c1","from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z","latency_ms":9223372036854775}`},
+		{name: "id not a number", body: `{"id":"x","check_id":"c1","from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeTransition([]byte(tt.body))
+			require.ErrorIs(t, err, ErrMalformed)
+		})
+	}
+}
+
+func TestEncodeTransitionRejectsInvalid(t *testing.T) {
+	_, err := EncodeTransition(check.Transition{CheckID: "c1", From: check.StateUp, To: "LOST", At: time.Now()})
+	require.ErrorIs(t, err, ErrMalformed)
+	_, err = EncodeTransition(check.Transition{CheckID: "c1", From: check.StateUp, To: check.StateDown,
+		At: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)})
+	require.Error(t, err)
+}

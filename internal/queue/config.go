@@ -1,0 +1,142 @@
+// Package queue is Vigil's RabbitMQ adapter. The scheduler publishes jobs
+// through it, workers consume them, workers publish state transitions and the
+// API replicas and the operator subscribe to those. It owns the broker
+// topology and survives the broker dropping connections: every publisher and
+// consumer reconnects on its own with capped, jittered exponential backoff.
+//
+// No amqp091 type appears in the exported API, so callers depend on Vigil's
+// domain types only and can be tested with fakes of their own interfaces.
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/zap"
+)
+
+// Defaults applied by Config for fields left zero.
+const (
+	DefaultJobQueue           = "vigil.jobs"
+	DefaultTransitions        = "vigil.transitions"
+	DefaultReconnectMin       = 100 * time.Millisecond
+	DefaultReconnectMax       = 10 * time.Second
+	DefaultRequeueDelay       = time.Second
+	DefaultShutdownGrace      = 30 * time.Second
+	DefaultDialTimeout        = 10 * time.Second
+	defaultSubscriberPrefetch = 64
+)
+
+// Config says where the broker is, what the topology is called and how to
+// behave when the connection drops. Only URL is required.
+type Config struct {
+	// URL is the broker's AMQP URI, e.g. amqp://guest:guest@127.0.0.1:5672/.
+	URL string
+	// JobQueue names the durable jobs queue; its dead-letter exchange and
+	// queue are JobQueue+".dlx" and JobQueue+".dead". Default "vigil.jobs".
+	JobQueue string
+	// Transitions names the fanout exchange transitions are published to.
+	// Default "vigil.transitions".
+	Transitions string
+	// Prefetch bounds the unacknowledged messages a consumer holds. Zero
+	// means twice the job concurrency for ConsumeJobs and 64 for
+	// SubscribeTransitions.
+	Prefetch int
+	// ConnectionName is shown in the broker's connection list (e.g.
+	// "vigil-worker"), which is how an operator tells replicas apart.
+	ConnectionName string
+	// Logger receives reconnects, dead-lettered messages and handler
+	// panics. Nil logs nothing.
+	Logger *zap.Logger
+
+	// ReconnectMin and ReconnectMax bound the delay between connection
+	// attempts; it doubles from min to max with jitter. Defaults 100ms, 10s.
+	ReconnectMin time.Duration
+	ReconnectMax time.Duration
+	// DialTimeout bounds one TCP connect plus AMQP handshake. Default 10s.
+	DialTimeout time.Duration
+	// RequeueDelay is how long a job whose handler asked for a requeue
+	// waits before it goes back to the queue. Without it a failing
+	// dependency (the database is down) turns every job into a hot loop of
+	// deliveries; holding the message also holds its concurrency slot, which
+	// throttles the consumer as a whole. Default 1s; negative means none.
+	RequeueDelay time.Duration
+	// ShutdownGrace is how long ConsumeJobs lets in-flight handlers run
+	// after its context is cancelled before it cancels their context too.
+	// Default 30s.
+	ShutdownGrace time.Duration
+}
+
+// withDefaults returns cfg with every zero field defaulted, or an error
+// when a field cannot work. Validating up front turns a typo in
+// VIGIL_AMQP_URL into a startup error instead of an endless reconnect loop.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.URL == "" {
+		return cfg, errors.New("queue config: URL is required")
+	}
+	if _, err := amqp.ParseURI(cfg.URL); err != nil {
+		// ParseURI errors may echo the URI, which can hold a password.
+		return cfg, errors.New("queue config: URL is not a valid amqp:// or amqps:// URI")
+	}
+	if cfg.JobQueue == "" {
+		cfg.JobQueue = DefaultJobQueue
+	}
+	if cfg.Transitions == "" {
+		cfg.Transitions = DefaultTransitions
+	}
+	if cfg.Prefetch < 0 {
+		return cfg, fmt.Errorf("queue config: Prefetch must not be negative, got %d", cfg.Prefetch)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.ReconnectMin <= 0 {
+		cfg.ReconnectMin = DefaultReconnectMin
+	}
+	if cfg.ReconnectMax <= 0 {
+		cfg.ReconnectMax = DefaultReconnectMax
+	}
+	if cfg.ReconnectMax < cfg.ReconnectMin {
+		cfg.ReconnectMax = cfg.ReconnectMin
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.RequeueDelay == 0 {
+		cfg.RequeueDelay = DefaultRequeueDelay
+	}
+	if cfg.RequeueDelay < 0 {
+		cfg.RequeueDelay = 0
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = DefaultShutdownGrace
+	}
+	return cfg, nil
+}
+
+func (cfg *Config) deadLetterExchange() string { return cfg.JobQueue + ".dlx" }
+func (cfg *Config) deadLetterQueue() string    { return cfg.JobQueue + ".dead" }
+
+// backoff yields the delays between reconnect attempts: doubling from min to
+// max, each drawn uniformly from [d/2, d] so that replicas cut off by the same
+// broker restart do not all come back in the same instant.
+type backoff struct {
+	min, max time.Duration
+	attempt  int
+}
+
+func (b *backoff) next() time.Duration {
+	d := b.min
+	for i := 0; i < b.attempt && d < b.max; i++ {
+		d *= 2
+	}
+	d = min(d, b.max)
+	b.attempt++
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+func (b *backoff) reset() { b.attempt = 0 }

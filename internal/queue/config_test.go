@@ -1,0 +1,75 @@
+package queue
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := Config{URL: "amqp://guest:guest@127.0.0.1:5672/"}.withDefaults()
+	require.NoError(t, err)
+	require.Equal(t, DefaultJobQueue, cfg.JobQueue)
+	require.Equal(t, DefaultTransitions, cfg.Transitions)
+	require.Equal(t, "vigil.jobs.dlx", cfg.deadLetterExchange())
+	require.Equal(t, "vigil.jobs.dead", cfg.deadLetterQueue())
+	require.Equal(t, DefaultReconnectMin, cfg.ReconnectMin)
+	require.Equal(t, DefaultReconnectMax, cfg.ReconnectMax)
+	require.Equal(t, DefaultRequeueDelay, cfg.RequeueDelay)
+	require.Equal(t, DefaultShutdownGrace, cfg.ShutdownGrace)
+	require.Equal(t, DefaultDialTimeout, cfg.DialTimeout)
+	require.NotNil(t, cfg.Logger)
+
+	cfg, err = Config{URL: "amqp://h/", RequeueDelay: -1, ReconnectMin: time.Second, ReconnectMax: time.Millisecond}.withDefaults()
+	require.NoError(t, err)
+	require.Zero(t, cfg.RequeueDelay, "a negative delay switches the delay off")
+	require.Equal(t, time.Second, cfg.ReconnectMax, "max is never below min")
+}
+
+func TestConfigRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{name: "no url", cfg: Config{}, want: "URL is required"},
+		{name: "wrong scheme", cfg: Config{URL: "http://secret@127.0.0.1/"}, want: "not a valid"},
+		{name: "negative prefetch", cfg: Config{URL: "amqp://127.0.0.1/", Prefetch: -1}, want: "Prefetch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.cfg.withDefaults()
+			require.ErrorContains(t, err, tt.want)
+			require.NotContains(t, err.Error(), "secret", "errors must not echo credentials")
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := backoff{min: 100 * time.Millisecond, max: time.Second}
+	wantCaps := []time.Duration{100, 200, 400, 800, 1000, 1000, 1000}
+	for i, c := range wantCaps {
+		c *= time.Millisecond
+		d := b.next()
+		require.GreaterOrEqual(t, d, c/2, "attempt %d", i)
+		require.LessOrEqual(t, d, c, "attempt %d", i)
+	}
+	b.reset()
+	require.LessOrEqual(t, b.next(), 100*time.Millisecond, "reset starts over")
+
+	// Jitter: replicas reconnecting together must not all pick one delay.
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		b := backoff{min: time.Second, max: time.Second}
+		seen[b.next()] = true
+	}
+	require.Greater(t, len(seen), 1)
+}
+
+func TestOutcomeString(t *testing.T) {
+	require.Equal(t, "ack", Ack.String())
+	require.Equal(t, "requeue", Requeue.String())
+	require.Equal(t, "dead-letter", DeadLetter.String())
+	require.Equal(t, "outcome(7)", Outcome(7).String())
+}
