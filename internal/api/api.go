@@ -1,0 +1,277 @@
+// Package api serves Vigil's REST API under /api/v1, plus /healthz, /readyz
+// and the WebSocket endpoint it is handed. It speaks the check package's
+// types and reaches storage only through the Registry interface, so it
+// holds no database code and its tests run against an in-memory fake.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// Config is everything a Server needs. Registry is required; every other
+// field has a usable zero value.
+type Config struct {
+	Registry Registry
+	Logger   *zap.Logger
+	// ReadOnly refuses every change to the registry with 403: in
+	// Kubernetes mode ServiceCheck resources are the source of truth.
+	ReadOnly bool
+	// Now is the clock uptime windows end at; time.Now when nil.
+	Now func() time.Time
+	// OnTransition is called after pause or resume changed a service's
+	// state, so the caller can broadcast the transition.
+	OnTransition func(check.Transition)
+	// WebSocket, when set, is served at GET /ws.
+	WebSocket http.Handler
+	// Ready backs /readyz; nil means always ready.
+	Ready func(context.Context) error
+	// Extra registers further routes (dashboard, metrics) on a mux of
+	// their own. They are consulted only for paths the API does not own,
+	// so a catch-all "/" there never hides the API's JSON 404 and 405.
+	Extra func(mux *http.ServeMux)
+}
+
+// Server is the REST API as an http.Handler.
+type Server struct {
+	reg          Registry
+	log          *zap.Logger
+	readOnly     bool
+	now          func() time.Time
+	onTransition func(check.Transition)
+	ready        func(context.Context) error
+	mux          *http.ServeMux
+	extra        *http.ServeMux
+	handler      http.Handler
+}
+
+// New builds the Server described by cfg.
+func New(cfg Config) *Server {
+	s := &Server{
+		reg:          cfg.Registry,
+		log:          cfg.Logger,
+		readOnly:     cfg.ReadOnly,
+		now:          cfg.Now,
+		onTransition: cfg.OnTransition,
+		ready:        cfg.Ready,
+		mux:          http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.routes(cfg.WebSocket)
+	if cfg.Extra != nil {
+		s.extra = http.NewServeMux()
+		cfg.Extra(s.extra)
+	}
+	s.handler = s.logRequests(s.recoverPanics(http.HandlerFunc(s.dispatch)))
+	return s
+}
+
+func (s *Server) routes(ws http.Handler) {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	if ws != nil {
+		m.Handle("GET /ws", ws)
+	}
+	m.HandleFunc("POST /api/v1/services", s.writing(s.createService))
+	m.HandleFunc("GET /api/v1/services", s.listServices)
+	m.HandleFunc("GET /api/v1/services/{id}", s.getService)
+	m.HandleFunc("PATCH /api/v1/services/{id}", s.writing(s.updateService))
+	m.HandleFunc("DELETE /api/v1/services/{id}", s.writing(s.deleteService))
+	m.HandleFunc("POST /api/v1/services/{id}/pause", s.writing(s.pauseService))
+	m.HandleFunc("POST /api/v1/services/{id}/resume", s.writing(s.resumeService))
+	m.HandleFunc("GET /api/v1/services/{id}/results", s.listResults)
+	m.HandleFunc("GET /api/v1/services/{id}/transitions", s.listTransitions)
+	m.HandleFunc("GET /api/v1/services/{id}/uptime", s.uptime)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// dispatch routes to the API mux, to the Extra routes for paths the API
+// does not own, and otherwise answers the mux's 404 or 405 in JSON.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	if s.extra != nil && !s.ownsPath(r.URL.Path) {
+		if _, pattern := s.extra.Handler(r); pattern != "" {
+			s.extra.ServeHTTP(w, r)
+			return
+		}
+	}
+	s.mux.ServeHTTP(&jsonErrors{ResponseWriter: w}, r)
+}
+
+func (s *Server) ownsPath(p string) bool {
+	return p == "/api" || strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/readyz" || p == "/ws"
+}
+
+// jsonErrors turns the mux's plain-text 404 and 405 into the API's JSON
+// errors, keeping the Allow header the mux sets. Anything else (such as
+// the redirect for an unclean path) passes through untouched.
+type jsonErrors struct {
+	http.ResponseWriter
+	swallow bool
+}
+
+func (j *jsonErrors) WriteHeader(code int) {
+	var e apiError
+	switch code {
+	case http.StatusNotFound:
+		e = apiError{Code: CodeNotFound, Message: "no such route"}
+	case http.StatusMethodNotAllowed:
+		e = apiError{Code: CodeMethodNotAllowed, Message: "method not allowed; allowed: " + j.Header().Get("Allow")}
+	default:
+		j.ResponseWriter.WriteHeader(code)
+		return
+	}
+	j.swallow = true
+	writeError(j.ResponseWriter, code, e)
+}
+
+func (j *jsonErrors) Write(b []byte) (int, error) {
+	if j.swallow {
+		return len(b), nil
+	}
+	return j.ResponseWriter.Write(b)
+}
+
+// writing guards the routes that change the registry.
+func (s *Server) writing(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.readOnly {
+			writeError(w, http.StatusForbidden, apiError{Code: CodeReadOnly, Message: readOnlyMessage})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.ready != nil {
+		if err := s.ready(r.Context()); err != nil {
+			recordError(r, err)
+			writeError(w, http.StatusServiceUnavailable, apiError{Code: CodeNotReady, Message: "not ready"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// requestState carries what a handler wants in the request's log line.
+type requestState struct{ err error }
+
+type stateKey struct{}
+
+// recordError attaches err to the request's log line.
+func recordError(r *http.Request, err error) {
+	if st, ok := r.Context().Value(stateKey{}).(*requestState); ok {
+		st.err = err
+	}
+}
+
+// statusWriter remembers the status for the log line. Unwrap lets
+// http.ResponseController reach the connection, which the WebSocket
+// upgrade needs to hijack it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs every request at debug and every 5xx at error, with the
+// cause a handler recorded.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		st := &requestState{}
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			status := sw.status
+			if status == 0 {
+				// Nothing written: net/http sends 200.
+				status = http.StatusOK
+			}
+			fields := []zap.Field{
+				zap.String("method", r.Method),
+				zap.String("path", r.URL.Path),
+				zap.String("route", r.Pattern),
+				zap.Int("http_status", status),
+				zap.Duration("duration", time.Since(start)),
+			}
+			if id := r.PathValue("id"); id != "" {
+				fields = append(fields, zap.String("check_id", id))
+			}
+			if st.err != nil {
+				fields = append(fields, zap.Error(st.err))
+			}
+			if status >= 500 {
+				s.log.Error("request failed", fields...)
+				return
+			}
+			s.log.Debug("request", fields...)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// recoverPanics keeps a bug in one handler from taking the process down:
+// the client gets a 500 and the panic is logged with its stack.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			recordError(r, fmt.Errorf("panic: %v", v))
+			s.log.Error("handler panicked", zap.String("method", r.Method), zap.String("path", r.URL.Path),
+				zap.Any("error", v), zap.Stack("stack"))
+			if sw.status == 0 {
+				writeError(sw, http.StatusInternalServerError, apiError{Code: CodeInternal, Message: "internal error"})
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}

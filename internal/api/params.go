@@ -1,0 +1,96 @@
+package api
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// Query parameter limits of the REST contract.
+const (
+	DefaultLimit  = 100
+	MaxLimit      = 1000
+	DefaultWindow = 24 * time.Hour
+	MaxWindow     = 366 * 24 * time.Hour
+)
+
+// paramErr is a bad query parameter; it becomes a 400 naming the parameter.
+type paramErr struct{ name, message string }
+
+func (e *paramErr) Error() string { return e.name + ": " + e.message }
+
+func parseLimit(q url.Values) (int, error) {
+	raw := q.Get("limit")
+	if raw == "" {
+		return DefaultLimit, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > MaxLimit {
+		return 0, &paramErr{"limit", fmt.Sprintf("must be an integer from 1 to %d", MaxLimit)}
+	}
+	return n, nil
+}
+
+// parseTime reads an RFC 3339 timestamp; absent is the zero time, which
+// the registry treats as unbounded.
+func parseTime(q url.Values, name string) (time.Time, error) {
+	raw := q.Get(name)
+	if raw == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		return time.Time{}, &paramErr{name, "must be an RFC 3339 timestamp such as 2025-01-02T15:04:05Z"}
+	}
+	return t.UTC(), nil
+}
+
+func parseStatus(q url.Values) (check.State, error) {
+	raw := q.Get("status")
+	if raw == "" {
+		return "", nil
+	}
+	st, ok := check.ParseState(strings.ToUpper(raw))
+	if !ok {
+		return "", &paramErr{"status", "must be one of UP, DOWN, UNKNOWN, PAUSED"}
+	}
+	return st, nil
+}
+
+// parseWindow reads an uptime window: a Go duration ("90m", "24h") or a
+// number of days ("7d"), positive and at most 366 days. It also returns
+// the window's normalised spelling for the response.
+func parseWindow(raw string) (time.Duration, string, error) {
+	if raw == "" {
+		return DefaultWindow, formatWindow(DefaultWindow), nil
+	}
+	bad := &paramErr{"window", `must be a positive duration such as "1h", "24h" or "7d", at most 366d`}
+	if days, ok := strings.CutSuffix(raw, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 || n > 366 || strings.HasPrefix(days, "+") {
+			return 0, "", bad
+		}
+		return time.Duration(n) * 24 * time.Hour, strconv.Itoa(n) + "d", nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 || d > MaxWindow {
+		return 0, "", bad
+	}
+	return d, formatWindow(d), nil
+}
+
+// formatWindow spells d the way a person would: "24h", not "24h0m0s".
+func formatWindow(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
