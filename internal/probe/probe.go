@@ -1,0 +1,206 @@
+// Package probe turns a check.Job into a check.Result by calling the target
+// over HTTP(S) or gRPC health checking.
+//
+// Vigil fetches URLs that users register, so every target is treated as
+// hostile: all work of one probe (DNS, connect, TLS, headers and a capped
+// body read) runs under the job's timeout, response sizes are bounded, and
+// connections into denied networks (cloud metadata by default) are refused
+// at dial time, after DNS resolution and for every redirect hop.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// Defaults applied by New to zero Options fields.
+const (
+	DefaultMaxRedirects           = 5
+	DefaultMaxBodyBytes           = 64 << 10
+	DefaultMaxResponseHeaderBytes = 64 << 10
+	DefaultUserAgent              = "Vigil/1 (+health check)"
+	DefaultMaxIdleConnsPerHost    = 4
+)
+
+// Options tune a Prober. The zero value is ready to use.
+type Options struct {
+	// DenyNetworks are CIDRs a probe may never connect to. They are enforced
+	// at dial time on the resolved address, so neither DNS rebinding nor a
+	// redirect can reach them. nil means DefaultDenyNetworks(); an empty,
+	// non-nil slice allows everything. ParseNetworks reads the env form.
+	DenyNetworks []netip.Prefix
+	// MaxRedirects is how many redirects an HTTP probe follows (default 5);
+	// one more is DOWN "stopped after 5 redirects". A negative value follows
+	// none and judges the 3xx response itself.
+	MaxRedirects int
+	// MaxBodyBytes caps how much of a response body is read (default
+	// 64 KiB). The rest is discarded unread: the body is read only so a
+	// server that stalls mid-body shows up, and a large body is no failure.
+	MaxBodyBytes int64
+	// MaxResponseHeaderBytes caps response headers (default 64 KiB), for
+	// HTTP and for gRPC's header list alike.
+	MaxResponseHeaderBytes int64
+	// UserAgent is sent with every HTTP and gRPC request.
+	UserAgent string
+	// MaxIdleConnsPerHost bounds the keep-alive pool per target (default 4).
+	MaxIdleConnsPerHost int
+	// RootCAs verifies https and grpcs targets; nil uses the system roots,
+	// loaded by New.
+	RootCAs *x509.CertPool
+	// Resolver looks up host names; nil uses net.DefaultResolver.
+	Resolver *net.Resolver
+	// Now stamps a result's CheckedAt (default time.Now). Latency is always
+	// measured on the monotonic clock: it is a measurement, not a timestamp,
+	// and a frozen test clock must not turn it into zero.
+	Now func() time.Time
+}
+
+// Prober runs probes. It is safe for concurrent use; one Prober serves a
+// whole worker so HTTP keep-alive connections are shared between probes.
+type Prober struct {
+	opts      Options
+	dialer    *net.Dialer
+	transport *http.Transport
+}
+
+// New returns a Prober with opts' zero fields set to their defaults.
+func New(opts Options) *Prober {
+	if opts.DenyNetworks == nil {
+		opts.DenyNetworks = DefaultDenyNetworks()
+	}
+	if opts.MaxRedirects == 0 {
+		opts.MaxRedirects = DefaultMaxRedirects
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxResponseHeaderBytes <= 0 {
+		opts.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = DefaultUserAgent
+	}
+	if opts.MaxIdleConnsPerHost <= 0 {
+		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RootCAs == nil {
+		// Load the system roots now: parsing them takes a noticeable
+		// moment, and paid lazily it would eat into the first https probe's
+		// timeout. Failing here leaves nil, which retries lazily.
+		if roots, err := x509.SystemCertPool(); err == nil {
+			opts.RootCAs = roots
+		}
+	}
+
+	dialer := &net.Dialer{Resolver: opts.Resolver, KeepAlive: 30 * time.Second}
+	if len(opts.DenyNetworks) > 0 {
+		dialer.Control = denyList(opts.DenyNetworks).control
+	}
+	p := &Prober{opts: opts, dialer: dialer}
+	p.transport = &http.Transport{
+		// No proxy: through a proxy the dial-time deny check would vet the
+		// proxy's address, not the target's, and the proxy would happily
+		// fetch the metadata endpoint for us.
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        p.tlsConfig(),
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           256,
+		MaxIdleConnsPerHost:    opts.MaxIdleConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		MaxResponseHeaderBytes: opts.MaxResponseHeaderBytes,
+		// Health endpoints are small; asking for gzip would only let a
+		// hostile server make us spend CPU inflating a bomb.
+		DisableCompression: true,
+	}
+	return p
+}
+
+func (p *Prober) tlsConfig() *tls.Config {
+	return &tls.Config{RootCAs: p.opts.RootCAs, MinVersion: tls.VersionTLS12}
+}
+
+// Close releases idle keep-alive connections. gRPC probes hold no
+// connections between probes (see probeGRPC), so there is nothing else to
+// release. The Prober stays usable; later probes dial afresh.
+func (p *Prober) Close() {
+	p.transport.CloseIdleConnections()
+}
+
+// Probe runs job and reports its outcome. It never returns an error and
+// never panics: every failure, including a bad job, is a DOWN result whose
+// Error says what happened in a few words.
+func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
+	res = check.Result{CheckID: job.CheckID, Service: job.Service, ScheduledAt: job.ScheduledAt, Status: check.ResultDown}
+	start := time.Now()
+	defer func() {
+		// A probe runs code we do not own against input we do not trust; a
+		// panic in there must cost one result, not the worker.
+		if r := recover(); r != nil {
+			if res.CheckedAt.IsZero() {
+				res.CheckedAt = start
+			}
+			res.Status, res.Error = check.ResultDown, fmt.Sprintf("internal error: probe panicked: %v", r)
+		}
+		res.Latency = time.Since(start)
+	}()
+	res.CheckedAt = p.opts.Now()
+
+	timeout := job.Timeout
+	if timeout <= 0 {
+		timeout = check.DefaultTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		// The caller's deadline is shorter (a worker shutting down); the
+		// message should name the time the probe actually had.
+		timeout = max(time.Until(dl), 0)
+	}
+	probeCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var o outcome
+	switch job.Type {
+	case check.TypeHTTP, "":
+		o = p.probeHTTP(probeCtx, job)
+	case check.TypeGRPC:
+		o = p.probeGRPC(probeCtx, job)
+	default:
+		o = outcome{failure: fmt.Sprintf("unsupported check type %q", job.Type)}
+	}
+
+	res.HTTPStatus = o.httpStatus
+	switch {
+	case o.err == nil && o.failure == "":
+		res.Status = check.ResultUp
+	case o.failure != "":
+		res.Error = o.failure
+	case probeCtx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled):
+		// Whatever error surfaced (a reset, an EOF, a wrapped cancel), the
+		// probe ran out of time and that is the story worth telling.
+		res.Error = timeoutMessage(timeout)
+	default:
+		res.Error = describe(o.err, timeout)
+	}
+	return res
+}
+
+// outcome is what a protocol-specific probe found: err for a transport
+// failure (turned into words by describe), failure for a response that
+// arrived but is not healthy (already in words).
+type outcome struct {
+	httpStatus int
+	failure    string
+	err        error
+}
