@@ -100,7 +100,7 @@ func TestProbeGRPCHealth(t *testing.T) {
 			res := p.Probe(context.Background(), job)
 			require.Equal(t, job.CheckID, res.CheckID)
 			require.Equal(t, job.ScheduledAt, res.ScheduledAt)
-			require.Equal(t, fixedNow, res.CheckedAt)
+			require.Equal(t, fixedNow(), res.CheckedAt)
 			require.Zero(t, res.HTTPStatus)
 			require.Positive(t, res.Latency)
 			if tt.wantErr == "" {

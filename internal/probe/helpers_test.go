@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 }
 
 // fixedNow is the fake clock every test prober stamps results with.
-var fixedNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+func fixedNow() time.Time { return time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC) }
 
 // DNS response codes the fake name server can answer with.
 const (
@@ -76,7 +76,7 @@ func fakeDNS(rcode byte) *net.Resolver {
 func newProber(t testing.TB, opts Options) *Prober {
 	t.Helper()
 	if opts.Now == nil {
-		opts.Now = func() time.Time { return fixedNow }
+		opts.Now = fixedNow
 	}
 	if opts.Resolver == nil {
 		opts.Resolver = offlineResolver()
@@ -93,7 +93,7 @@ func httpJob(url string, timeout time.Duration) check.Job {
 		Type:        check.TypeHTTP,
 		URL:         url,
 		Timeout:     timeout,
-		ScheduledAt: fixedNow.Add(-time.Second),
+		ScheduledAt: fixedNow().Add(-time.Second),
 	}
 }
 

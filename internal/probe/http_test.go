@@ -86,7 +86,7 @@ func TestProbeHTTPResults(t *testing.T) {
 			require.Equal(t, job.CheckID, res.CheckID)
 			require.Equal(t, job.Service, res.Service)
 			require.Equal(t, job.ScheduledAt, res.ScheduledAt)
-			require.Equal(t, fixedNow, res.CheckedAt)
+			require.Equal(t, fixedNow(), res.CheckedAt)
 			require.Positive(t, res.Latency)
 			require.LessOrEqual(t, res.Latency, job.Timeout+time.Second)
 		})
