@@ -2,26 +2,23 @@ package api
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/store"
 )
 
-// The Registry's errors. The API tells them apart with errors.Is, so an
-// adapter over the store wraps the store's own sentinels with these.
+// The Registry's errors are the store's: the API tells them apart with
+// errors.Is.
 var (
-	// ErrNotFound means no service has the given id.
-	ErrNotFound = errors.New("not found")
-	// ErrNameTaken means another active service already has the name.
-	ErrNameTaken = errors.New("name already in use")
-	// ErrInvalidCursor means a results cursor was not one the registry issued.
-	ErrInvalidCursor = errors.New("invalid cursor")
+	ErrNotFound      = store.ErrNotFound
+	ErrNameTaken     = store.ErrNameTaken
+	ErrInvalidCursor = store.ErrInvalidCursor
 )
 
-// Registry is what the REST API needs from storage. Its types mirror the
-// store's field for field, so the store's values convert with a plain type
-// conversion (api.Service(s)) and the API never imports the store.
+// Registry is what the REST API needs from storage; *store.Store
+// implements it. The value types are the store's, so the API needs no
+// adapter, while tests can still use an in-memory fake.
 type Registry interface {
 	// CreateService stores c, which the API has defaulted and validated.
 	CreateService(ctx context.Context, c *check.Check) (Service, error)
@@ -45,38 +42,11 @@ type Registry interface {
 	ServiceExists(ctx context.Context, id string, includeDeleted bool) (bool, error)
 }
 
-// Service is a check together with its current state.
-type Service struct {
-	check.Check
-	State check.Snapshot
-}
-
-// ListFilter narrows ListServices; zero fields do not filter.
-type ListFilter struct {
-	Tag   string
-	State check.State
-}
-
-// ResultQuery pages through a check's results, newest first. Zero times are
-// unbounded; Cursor continues a previous page.
-type ResultQuery struct {
-	Since, Until time.Time
-	Limit        int
-	Cursor       string
-}
-
-// TransitionQuery selects transitions.
-type TransitionQuery struct {
-	// CheckID limits the query to one check; "" means every check.
-	CheckID string
-	// AfterID returns only transitions with a larger id.
-	AfterID int64
-	Limit   int
-	// Newest orders newest first; otherwise ascending by id.
-	Newest bool
-}
-
-// Uptime counts results in a window.
-type Uptime struct {
-	Checks, Failures int64
-}
+// Aliases of the store's value types, so handlers read naturally.
+type (
+	Service         = store.Service
+	ListFilter      = store.ListFilter
+	ResultQuery     = store.ResultQuery
+	TransitionQuery = store.TransitionQuery
+	Uptime          = store.Uptime
+)
