@@ -1,0 +1,144 @@
+// Command vigil is Vigil's one binary. Its subcommands are the processes
+// of a deployment: server (REST, WebSocket, dashboard, scheduler), worker
+// (probes), operator (Kubernetes mode) and migrate, plus healthcheck for
+// container health probes in images without a shell.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/app"
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/logging"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `vigil - distributed health monitoring
+
+Usage:
+  vigil server       REST API, WebSocket events, dashboard and scheduler (compose mode)
+  vigil worker       consume probe jobs and record results
+  vigil operator     Kubernetes mode: ServiceCheck controller, status writer, scheduler
+  vigil migrate      apply pending database migrations and exit
+  vigil healthcheck  URL: exit 0 when URL answers 2xx (for container health checks)
+  vigil version      print the version
+
+Run "vigil <command> -h" for the flags; each has an environment equivalent.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process exit, so tests can call it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	cfg := config.Defaults()
+	set := config.NewSet("vigil "+cmd, stderr)
+	var start func(context.Context, config.Config, *zap.Logger) error
+	switch cmd {
+	case "server":
+		cfg.BindRuntime(set)
+		set.String(&cfg.HTTPAddr, "http-addr", "VIGIL_HTTP_ADDR", "address of the REST API, WebSocket and dashboard")
+		set.Bool(&cfg.Scheduler, "scheduler", "VIGIL_SCHEDULER", "run a scheduler in this process")
+		set.Bool(&cfg.Kubernetes, "kubernetes", "VIGIL_KUBERNETES", "Kubernetes mode: the REST registry is read-only")
+		set.Int(&cfg.BatchSize, "scheduler-batch", "VIGIL_SCHEDULER_BATCH", "jobs claimed and published per transaction")
+		start = func(ctx context.Context, c config.Config, l *zap.Logger) error { return app.RunServer(ctx, c, l, app.Hooks{}) }
+	case "worker":
+		cfg.BindRuntime(set)
+		set.Int(&cfg.Concurrency, "concurrency", "VIGIL_WORKER_CONCURRENCY", "probes run at once by this process")
+		set.String(&cfg.DenyNetworks, "deny-networks", "VIGIL_DENY_NETWORKS", "comma-separated CIDRs probes may not connect to (empty: none)")
+		set.String(&cfg.MetricsAddr, "metrics-addr", "VIGIL_METRICS_ADDR", "address of /healthz, /readyz and /metrics")
+		start = func(ctx context.Context, c config.Config, l *zap.Logger) error { return app.RunWorker(ctx, c, l, app.Hooks{}) }
+	case "migrate":
+		cfg.BindCommon(set)
+		start = app.Migrate
+	case "healthcheck":
+		return healthcheck(ctx, args, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "vigil", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		if op, ok := operatorCommand(cmd, &cfg, set); ok {
+			start = op
+			break
+		}
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err := set.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "vigil "+cmd+":", err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "vigil "+cmd+":", err)
+		return 2
+	}
+	log, err := logging.New(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil "+cmd+":", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("process", cmd))
+	log.Info("starting", zap.String("version", version))
+	if err := start(ctx, cfg, log); err != nil {
+		log.Error("exiting on error", zap.Error(err))
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// healthcheck GETs a URL and exits 0 on a 2xx answer: the distroless image
+// has no curl, and compose health checks need a command.
+func healthcheck(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: vigil healthcheck URL")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "healthcheck:", err)
+		return 2
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "healthcheck:", err)
+		return 1
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		fmt.Fprintln(stderr, "healthcheck:", resp.Status)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,94 @@
+// Package app assembles Vigil's processes from its packages: it is the
+// only place that knows which concrete store, broker adapter and prober
+// back each interface, so cmd/vigil stays a thin flag parser and the
+// assembly can be tested end to end.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/store"
+)
+
+// openStore connects to PostgreSQL, waiting for it while ctx allows, and
+// applies pending migrations when cfg says so. Waiting matters in compose
+// and Kubernetes, where the database may come up after Vigil.
+func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.Store, error) {
+	s, err := store.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		err = s.Ping(ctx)
+		if err == nil {
+			break
+		}
+		if attempt >= 30 || ctx.Err() != nil {
+			s.Close()
+			return nil, fmt.Errorf("database not reachable: %w", err)
+		}
+		log.Warn("waiting for the database", zap.Error(err), zap.Int("attempt", attempt))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	if cfg.Migrate {
+		n, err := s.Migrate(ctx)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		v, _ := s.SchemaVersion(ctx)
+		log.Info("database schema ready", zap.Int("applied", n), zap.Int("version", v))
+	}
+	return s, nil
+}
+
+func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
+	return queue.Config{URL: cfg.AMQPURL, ConnectionName: name, Logger: log.Named("queue")}
+}
+
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully
+// within grace. ready, when non-nil, receives the bound address.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *zap.Logger, ready chan<- net.Addr) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if ready != nil {
+		ready <- ln.Addr()
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", zap.String("addr", ln.Addr().String()))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

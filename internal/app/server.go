@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-dev/vigil/internal/api"
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/scheduler"
+)
+
+// Hooks let tests observe a running process; production leaves them nil.
+type Hooks struct {
+	// Listening receives the HTTP address once it is bound.
+	Listening chan<- net.Addr
+}
+
+// RunServer runs `vigil server`: the REST API, the WebSocket broadcaster
+// and (unless disabled) a scheduler, until ctx is cancelled.
+func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) error {
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	qcfg := queueConfig(cfg, "vigil-server", log)
+	pub, err := queue.NewPublisher(ctx, qcfg)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	if cfg.Scheduler {
+		sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, Logger: log.Named("scheduler")})
+		g.Go(func() error { return sched.Run(gctx) })
+	}
+
+	handler := api.New(api.Config{
+		Registry: st,
+		Logger:   log.Named("api"),
+		ReadOnly: cfg.Kubernetes,
+		OnTransition: func(t check.Transition) {
+			// The transition is committed; publishing is best effort
+			// because clients that miss it live get it on replay.
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := pub.PublishTransitions(pctx, []check.Transition{t}); err != nil {
+				log.Warn("publish transition failed", zap.String("service", t.Service),
+					zap.String("check_id", t.CheckID), zap.Error(err))
+			}
+		},
+		Ready: func(ctx context.Context) error {
+			return errors.Join(st.Ping(ctx), pub.Healthy())
+		},
+	})
+	g.Go(func() error {
+		return serveHTTP(gctx, cfg.HTTPAddr, handler, cfg.ShutdownTimeout, log, hooks.Listening)
+	})
+	return g.Wait()
+}

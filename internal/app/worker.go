@@ -1,0 +1,86 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/probe"
+	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/worker"
+)
+
+// RunWorker runs `vigil worker`: it consumes probe jobs until ctx is
+// cancelled, then finishes the probes in flight, settles their jobs and
+// exits.
+func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) error {
+	deny, err := probe.ParseNetworks(cfg.DenyNetworks)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	qcfg := queueConfig(cfg, "vigil-worker", log)
+	pub, err := queue.NewPublisher(ctx, qcfg)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+
+	prober := probe.New(probe.Options{DenyNetworks: deny})
+	defer prober.Close()
+	w := worker.New(prober, st, pub, worker.Config{Logger: log.Named("worker")})
+	defer w.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		// The consumer gets the parent ctx: on shutdown it stops taking jobs
+		// and drains the ones in flight itself.
+		return queue.ConsumeJobs(ctx, qcfg, cfg.Concurrency, func(ctx context.Context, job check.Job, _ queue.Delivery) queue.Outcome {
+			if err := w.Handle(ctx, job); err != nil {
+				return queue.Requeue
+			}
+			return queue.Ack
+		})
+	})
+	health := healthHandler(func(ctx context.Context) error { return errors.Join(st.Ping(ctx), pub.Healthy()) })
+	g.Go(func() error { return serveHTTP(gctx, cfg.MetricsAddr, health, cfg.ShutdownTimeout, log, hooks.Listening) })
+	return g.Wait()
+}
+
+// healthHandler serves /healthz (the process runs) and /readyz (its
+// dependencies answer) for processes without the REST API.
+func healthHandler(ready func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeStatus(w, http.StatusOK, "ok", "")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := ready(r.Context()); err != nil {
+			writeStatus(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+			return
+		}
+		writeStatus(w, http.StatusOK, "ok", "")
+	})
+	return mux
+}
+
+func writeStatus(w http.ResponseWriter, code int, status, detail string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	body := map[string]string{"status": status}
+	if detail != "" {
+		body["error"] = detail
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
