@@ -1,0 +1,425 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+var (
+	// ErrClosed means the Publisher was closed.
+	ErrClosed = errors.New("publisher closed")
+	// ErrNotConnected means there is no live broker connection right now;
+	// the publisher is reconnecting in the background.
+	ErrNotConnected = errors.New("not connected to the broker")
+	// ErrNacked means the broker refused to take responsibility for a
+	// message. The caller should retry the batch (or roll back).
+	ErrNacked = errors.New("broker nacked the message")
+	// ErrUnroutable means a job reached no queue, which happens when the
+	// jobs queue was deleted under us. The topology is declared again
+	// before the error is returned, so a retry normally succeeds.
+	ErrUnroutable = errors.New("message was unroutable")
+	// ErrConnectionLost means the connection dropped before the broker
+	// confirmed every message; some may still have been enqueued.
+	ErrConnectionLost = errors.New("broker connection lost before confirm")
+)
+
+// Publisher publishes jobs and transitions with publisher confirms and keeps
+// one connection to the broker alive in the background. It is safe for
+// concurrent use.
+type Publisher struct {
+	cfg    Config
+	log    *zap.Logger
+	stop   context.CancelFunc
+	stopCh <-chan struct{}
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	sess    *pubSession   // nil while disconnected
+	ready   chan struct{} // closed when sess is set or the publisher closes
+	lastErr error         // why the last connect attempt or session failed
+	closed  bool
+}
+
+// pubSession is a session in confirm mode with its returned-message feed.
+type pubSession struct {
+	*session
+	returns <-chan amqp.Return
+	// jobs admits one mandatory batch at a time. Returns carry no delivery
+	// tag, so a batch can only tell that a return is its own if no other
+	// mandatory batch is in flight on the channel.
+	jobs chan struct{}
+}
+
+// NewPublisher connects to the broker, declares the jobs and transitions
+// topology, and keeps reconnecting in the background whenever the connection
+// drops, until Close. It waits for the first connection until ctx ends and
+// then returns the last connection error, so a wrong URL or password shows at
+// startup rather than only in the logs.
+func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	p := &Publisher{
+		cfg:    cfg,
+		log:    cfg.Logger.With(zap.String("component", "queue.publisher")),
+		stop:   stop,
+		stopCh: runCtx.Done(),
+		ready:  make(chan struct{}),
+	}
+	p.wg.Add(1)
+	go p.run(runCtx)
+	if _, err := p.session(ctx); err != nil {
+		_ = p.Close()
+		return nil, fmt.Errorf("connect publisher: %w", err)
+	}
+	return p, nil
+}
+
+// run owns the connection: it dials, publishes the session for callers,
+// waits for it to end and dials again after a backoff.
+func (p *Publisher) run(ctx context.Context) {
+	defer p.wg.Done()
+	b := backoff{min: p.cfg.ReconnectMin, max: p.cfg.ReconnectMax}
+	declare := declareAll(declareJobs(&p.cfg), declareTransitions(&p.cfg))
+	for {
+		s, err := p.connect(ctx, &b, declare)
+		if err != nil {
+			return
+		}
+		started := time.Now()
+		p.setSession(s, nil)
+		select {
+		case <-ctx.Done():
+			s.close()
+			return
+		case <-s.done:
+		}
+		p.setSession(nil, s.err)
+		p.log.Warn("broker connection lost, reconnecting", zap.Error(s.err))
+		if time.Since(started) >= stableAfter(&p.cfg) {
+			b.reset()
+		}
+		if err := sleep(ctx, b.next()); err != nil {
+			return
+		}
+	}
+}
+
+// connect dials until it succeeds, recording each failure for Healthy.
+func (p *Publisher) connect(ctx context.Context, b *backoff, declare func(*amqp.Channel) error) (*pubSession, error) {
+	for {
+		s, err := dial(ctx, &p.cfg, func(ch *amqp.Channel) error {
+			if err := ch.Confirm(false); err != nil {
+				return fmt.Errorf("enable publisher confirms: %w", err)
+			}
+			return declare(ch)
+		})
+		if err == nil {
+			return &pubSession{
+				session: s,
+				// Buffered so the connection's reader never waits on
+				// a batch that is between two selects.
+				returns: s.ch.NotifyReturn(make(chan amqp.Return, 128)),
+				jobs:    make(chan struct{}, 1),
+			}, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		p.setSession(nil, err)
+		delay := b.next()
+		p.log.Warn("broker connect failed, retrying", zap.Error(err), zap.Duration("retry_in", delay))
+		if err := sleep(ctx, delay); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (p *Publisher) setSession(s *pubSession, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s != nil {
+		p.sess, p.lastErr = s, nil
+		close(p.ready)
+		return
+	}
+	if p.sess != nil {
+		// Callers waiting from now on wait for the next session.
+		p.ready = make(chan struct{})
+	}
+	p.sess, p.lastErr = nil, err
+}
+
+// session returns the live session, waiting for one until ctx ends.
+func (p *Publisher) session(ctx context.Context) (*pubSession, error) {
+	for {
+		p.mu.Lock()
+		s, ready, closed := p.sess, p.ready, p.closed
+		p.mu.Unlock()
+		switch {
+		case closed:
+			return nil, ErrClosed
+		case s != nil && !s.closed():
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			p.mu.Lock()
+			lastErr := p.lastErr
+			p.mu.Unlock()
+			if lastErr != nil {
+				return nil, fmt.Errorf("%w: %w (last error: %w)", ErrNotConnected, ctx.Err(), lastErr)
+			}
+			return nil, fmt.Errorf("%w: %w", ErrNotConnected, ctx.Err())
+		case <-p.stopCh:
+		case <-ready:
+		case <-sessionDone(s):
+			// The session died but run has not noticed yet; give it a
+			// moment rather than spinning.
+			if err := sleep(ctx, time.Millisecond); err != nil {
+				continue
+			}
+		}
+	}
+}
+
+func sessionDone(s *pubSession) <-chan struct{} {
+	if s == nil {
+		return nil
+	}
+	return s.done
+}
+
+// Healthy reports whether the publisher holds a live broker connection. It is
+// meant for readiness probes: a publisher that is reconnecting is not ready.
+func (p *Publisher) Healthy() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return ErrClosed
+	case p.sess != nil && !p.sess.closed():
+		return nil
+	case p.lastErr != nil:
+		return fmt.Errorf("%w: %w", ErrNotConnected, p.lastErr)
+	default:
+		return ErrNotConnected
+	}
+}
+
+// Close stops reconnecting and closes the connection. Publishes in flight
+// fail. Close is idempotent.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.stop()
+	p.wg.Wait()
+	return nil
+}
+
+// PublishJobs publishes one persistent message per job to the jobs queue and
+// returns nil only once the broker has confirmed every one of them. Any nack,
+// unroutable job or dropped connection is an error, after which some jobs may
+// have been enqueued: the caller retries the whole batch or rolls back, and
+// consumers tolerate the duplicates (results are unique per check and tick).
+//
+// All messages are written before any confirm is awaited, so a batch costs
+// about one round trip rather than one per job.
+func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	msgs := make([]amqp.Publishing, len(jobs))
+	now := time.Now()
+	for i, j := range jobs {
+		body, err := EncodeJob(j)
+		if err != nil {
+			return fmt.Errorf("publish jobs: %w", err)
+		}
+		msgs[i] = amqp.Publishing{
+			ContentType:  contentTypeJSON,
+			DeliveryMode: amqp.Persistent,
+			MessageId:    JobMessageID(j),
+			Timestamp:    now,
+			Type:         "vigil.job",
+			Body:         body,
+		}
+	}
+	s, err := p.session(ctx)
+	if err != nil {
+		return fmt.Errorf("publish jobs: %w", err)
+	}
+	select {
+	case s.jobs <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("publish jobs: %w", ctx.Err())
+	case <-s.done:
+		return fmt.Errorf("publish jobs: %w: %w", ErrConnectionLost, s.err)
+	}
+	// Leftover returns belong to an earlier batch that gave up waiting.
+	drainReturns(s.returns)
+	dcs, err := publishAll(ctx, s, "", p.cfg.JobQueue, true, msgs)
+	if err != nil {
+		<-s.jobs
+		return fmt.Errorf("publish jobs: %w", err)
+	}
+	returned, err := awaitConfirms(ctx, s, dcs, s.returns)
+	if err != nil && ctx.Err() != nil {
+		// Keep the batch's slot until the broker has answered for every
+		// message, so its late returns cannot be taken for the next
+		// batch's.
+		go func() {
+			_, _ = awaitConfirms(context.Background(), s, dcs, s.returns)
+			<-s.jobs
+		}()
+		return fmt.Errorf("publish jobs: %w", err)
+	}
+	if err == nil && returned > 0 {
+		// Someone deleted the jobs queue. Declare it again so the caller's
+		// retry lands; the channel is ours while we hold s.jobs.
+		if derr := declareJobs(&p.cfg)(s.ch); derr != nil {
+			p.log.Error("redeclare jobs queue after unroutable publish", zap.Error(derr))
+		} else {
+			p.log.Warn("jobs were unroutable, jobs queue declared again", zap.Int("unroutable", returned))
+		}
+		err = fmt.Errorf("%w: %d of %d jobs reached no queue", ErrUnroutable, returned, len(jobs))
+	}
+	<-s.jobs
+	if err != nil {
+		return fmt.Errorf("publish jobs: %w", err)
+	}
+	return nil
+}
+
+// PublishTransitions publishes transitions to the fanout exchange and returns
+// nil only once the broker confirmed every one. A transition with no bound
+// subscriber is dropped by the broker, which is fine: subscribers that were
+// away catch up from the transitions table.
+func (p *Publisher) PublishTransitions(ctx context.Context, ts []check.Transition) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	msgs := make([]amqp.Publishing, len(ts))
+	now := time.Now()
+	for i, t := range ts {
+		body, err := EncodeTransition(t)
+		if err != nil {
+			return fmt.Errorf("publish transitions: %w", err)
+		}
+		id := t.CheckID + "/" + strconv.FormatInt(t.At.UnixMilli(), 10)
+		if t.ID > 0 {
+			id = strconv.FormatInt(t.ID, 10)
+		}
+		msgs[i] = amqp.Publishing{
+			ContentType:  contentTypeJSON,
+			DeliveryMode: amqp.Persistent,
+			MessageId:    id,
+			Timestamp:    now,
+			Type:         "vigil.transition",
+			Body:         body,
+		}
+	}
+	s, err := p.session(ctx)
+	if err != nil {
+		return fmt.Errorf("publish transitions: %w", err)
+	}
+	dcs, err := publishAll(ctx, s, p.cfg.Transitions, "", false, msgs)
+	if err != nil {
+		return fmt.Errorf("publish transitions: %w", err)
+	}
+	if _, err := awaitConfirms(ctx, s, dcs, nil); err != nil {
+		return fmt.Errorf("publish transitions: %w", err)
+	}
+	return nil
+}
+
+// publishAll writes every message and returns their pending confirms.
+func publishAll(ctx context.Context, s *pubSession, exchange, key string, mandatory bool, msgs []amqp.Publishing) ([]*amqp.DeferredConfirmation, error) {
+	dcs := make([]*amqp.DeferredConfirmation, 0, len(msgs))
+	for i := range msgs {
+		dc, err := s.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, mandatory, false, msgs[i])
+		if err != nil {
+			if errors.Is(err, amqp.ErrClosed) {
+				return nil, fmt.Errorf("%w: %w", ErrConnectionLost, err)
+			}
+			return nil, err
+		}
+		if dc == nil {
+			// Only happens if the channel is not in confirm mode, which
+			// dial guarantees; refuse rather than claim a confirm.
+			return nil, errors.New("channel is not in confirm mode")
+		}
+		dcs = append(dcs, dc)
+	}
+	return dcs, nil
+}
+
+// awaitConfirms waits for every confirm and counts the returns for the
+// batch's messages seen meanwhile. The broker sends a message's basic.return
+// before its basic.ack, and the connection reader hands the return over before
+// it handles the ack, so once the last confirm is in, every return of the
+// batch is in returns.
+func awaitConfirms(ctx context.Context, s *pubSession, dcs []*amqp.DeferredConfirmation, returns <-chan amqp.Return) (int, error) {
+	returned := 0
+	nacked := 0
+	for _, dc := range dcs {
+	wait:
+		for {
+			select {
+			case <-dc.Done():
+				break wait
+			case _, ok := <-returns:
+				if !ok {
+					returns = nil
+					continue
+				}
+				returned++
+			case <-ctx.Done():
+				return returned, ctx.Err()
+			}
+		}
+		if !dc.Acked() {
+			nacked++
+		}
+	}
+	returned += drainReturns(returns)
+	if nacked > 0 {
+		if s.closed() {
+			return returned, fmt.Errorf("%w: %w", ErrConnectionLost, s.err)
+		}
+		return returned, fmt.Errorf("%w: %d of %d messages", ErrNacked, nacked, len(dcs))
+	}
+	return returned, nil
+}
+
+// drainReturns empties returns without blocking and says how many it took.
+func drainReturns(returns <-chan amqp.Return) int {
+	n := 0
+	for {
+		select {
+		case _, ok := <-returns:
+			if !ok {
+				return n
+			}
+			n++
+		default:
+			return n
+		}
+	}
+}

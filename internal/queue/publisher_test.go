@@ -1,0 +1,172 @@
+package queue
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+func TestPublishConsumeAck(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	require.NoError(t, pub.Healthy())
+	jobs := testJobs(5)
+	require.NoError(t, pub.PublishJobs(context.Background(), jobs))
+
+	// The declared topology is in place: persistent jobs wait in the queue.
+	require.Equal(t, 5, queueDepth(t, cfg.JobQueue))
+	require.Equal(t, 0, queueDepth(t, cfg.deadLetterQueue()))
+
+	var mu sync.Mutex
+	got := map[string]check.Job{}
+	ids := map[string]string{}
+	stop := runConsumer(t, cfg, 2, func(_ context.Context, job check.Job, d Delivery) Outcome {
+		mu.Lock()
+		defer mu.Unlock()
+		got[job.CheckID] = job
+		ids[job.CheckID] = d.MessageID
+		return Ack
+	})
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == len(jobs)
+	}, eventually, 10*time.Millisecond)
+	stop()
+
+	for _, want := range jobs {
+		job := got[want.CheckID]
+		require.True(t, want.ScheduledAt.Equal(job.ScheduledAt))
+		job.ScheduledAt = want.ScheduledAt
+		require.Equal(t, want, job)
+		require.Equal(t, JobMessageID(want), ids[want.CheckID])
+	}
+	// Stopping closed the connection, so anything unacked would be back.
+	require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
+}
+
+func TestPublishedJobsArePersistent(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	jobs := testJobs(1)
+	require.NoError(t, pub.PublishJobs(context.Background(), jobs))
+	msgs := getAll(t, cfg.JobQueue)
+	require.Len(t, msgs, 1)
+	require.EqualValues(t, 2, msgs[0].DeliveryMode, "jobs must survive a broker restart")
+	require.Equal(t, "application/json", msgs[0].ContentType)
+	require.Equal(t, JobMessageID(jobs[0]), msgs[0].MessageId)
+}
+
+func TestPublishJobsRejectsInvalidBatch(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	jobs := testJobs(3)
+	jobs[2].Timeout = 0
+	err := pub.PublishJobs(context.Background(), jobs)
+	require.ErrorIs(t, err, ErrMalformed)
+	require.Equal(t, 0, queueDepth(t, cfg.JobQueue), "nothing of a bad batch is published")
+
+	require.NoError(t, pub.PublishJobs(context.Background(), nil), "an empty batch is a no-op")
+	require.NoError(t, pub.PublishTransitions(context.Background(), nil))
+	_, err = EncodeTransition(check.Transition{})
+	require.Error(t, err)
+	require.ErrorIs(t, pub.PublishTransitions(context.Background(), []check.Transition{{}}), ErrMalformed)
+}
+
+func TestPublishJobsUnroutableRedeclares(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	admin := adminChannel(t)
+	_, err := admin.QueueDelete(cfg.JobQueue, false, false, false)
+	require.NoError(t, err)
+
+	err = pub.PublishJobs(context.Background(), testJobs(3))
+	require.ErrorIs(t, err, ErrUnroutable, "jobs must never vanish silently")
+	require.NoError(t, pub.PublishJobs(context.Background(), testJobs(3)), "the queue was declared again")
+	require.Equal(t, 3, queueDepth(t, cfg.JobQueue))
+}
+
+func TestPublishTransitionsWithoutSubscribers(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	require.NoError(t, pub.PublishTransitions(context.Background(), []check.Transition{testTransition("c1", 1)}))
+}
+
+func TestPublisherConcurrentUse(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 10 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs <- pub.PublishJobs(context.Background(), testJobs(10+i))
+		}()
+		go func() {
+			defer wg.Done()
+			errs <- pub.PublishTransitions(context.Background(), []check.Transition{testTransition("c", int64(i+1))})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, 10*10+45, queueDepth(t, cfg.JobQueue))
+}
+
+func TestPublishJobsContextCancelled(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, pub.PublishJobs(ctx, testJobs(2)), context.Canceled)
+	require.ErrorIs(t, pub.PublishTransitions(ctx, []check.Transition{testTransition("c1", 1)}), context.Canceled)
+	// The publisher stays usable.
+	require.NoError(t, pub.PublishJobs(context.Background(), testJobs(2)))
+}
+
+func TestPublisherClose(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	require.NoError(t, pub.Close())
+	require.NoError(t, pub.Close(), "close is idempotent")
+	require.ErrorIs(t, pub.Healthy(), ErrClosed)
+	require.ErrorIs(t, pub.PublishJobs(context.Background(), testJobs(1)), ErrClosed)
+	require.ErrorIs(t, pub.PublishTransitions(context.Background(), []check.Transition{testTransition("c1", 1)}), ErrClosed)
+}
+
+func TestNewPublisherFailsWhenBrokerUnreachable(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.URL = closedPortURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := NewPublisher(ctx, cfg)
+	require.ErrorIs(t, err, ErrNotConnected)
+	require.ErrorContains(t, err, "connection refused", "the cause is reported")
+}
+
+func TestNewPublisherRejectsBadConfig(t *testing.T) {
+	_, err := NewPublisher(context.Background(), Config{URL: "http://127.0.0.1/"})
+	require.Error(t, err)
+}
+
+func TestNewPublisherReportsRefusedTopology(t *testing.T) {
+	cfg := testConfig(t)
+	// A jobs queue declared with other arguments cannot be redeclared; that
+	// is an operator's mistake the publisher must name, not hide.
+	admin := adminChannel(t)
+	_, err := admin.QueueDeclare(cfg.JobQueue, false, true, false, false, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err = NewPublisher(ctx, cfg)
+	require.ErrorIs(t, err, ErrNotConnected)
+	require.ErrorContains(t, err, "PRECONDITION_FAILED")
+}

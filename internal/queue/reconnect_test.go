@@ -1,0 +1,154 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// publishEventually retries PublishJobs the way the scheduler does: each
+// attempt bounded, the whole batch again after a failure.
+func publishEventually(t *testing.T, pub *Publisher, jobs []check.Job) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return pub.PublishJobs(ctx, jobs) == nil
+	}, eventually, 20*time.Millisecond)
+}
+
+func TestReconnectAfterConnectionsAreCut(t *testing.T) {
+	cfg := testConfig(t)
+	proxy := startProxy(t)
+	cfg.URL = proxy.url(t)
+	pub := newPublisher(t, cfg)
+
+	var log deliveryLog
+	runConsumer(t, cfg, 2, func(_ context.Context, job check.Job, d Delivery) Outcome {
+		log.add(job, d)
+		return Ack
+	})
+	require.NoError(t, pub.PublishJobs(context.Background(), testJobs(1)))
+	require.Eventually(t, func() bool { return log.len() == 1 }, eventually, 10*time.Millisecond)
+
+	for round := 1; round <= 3; round++ {
+		proxy.Cut()
+		require.Eventually(t, func() bool { return pub.Healthy() != nil }, eventually, time.Millisecond,
+			"the publisher notices the cut")
+		jobs := []check.Job{testJob(fmt.Sprintf("after-cut-%d", round), time.Now())}
+		publishEventually(t, pub, jobs)
+		require.NoError(t, pub.Healthy())
+		require.Eventually(t, func() bool { return log.len() >= 1+round }, eventually, 10*time.Millisecond,
+			"the consumer reconnected by itself (round %d)", round)
+	}
+}
+
+func TestReconnectAfterOutage(t *testing.T) {
+	cfg := testConfig(t)
+	proxy := startProxy(t)
+	cfg.URL = proxy.url(t)
+	pub := newPublisher(t, cfg)
+	var log deliveryLog
+	runConsumer(t, cfg, 1, func(_ context.Context, job check.Job, d Delivery) Outcome {
+		log.add(job, d)
+		return Ack
+	})
+	require.Eventually(t, func() bool { return proxy.active() == 2 }, eventually, 10*time.Millisecond)
+
+	proxy.SetDown(true)
+	require.Eventually(t, func() bool { return pub.Healthy() != nil }, eventually, time.Millisecond)
+	require.ErrorIs(t, pub.Healthy(), ErrNotConnected)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err := pub.PublishJobs(ctx, testJobs(1))
+	cancel()
+	require.ErrorIs(t, err, ErrNotConnected, "while the broker is away publishing fails, bounded by ctx")
+	// Let both sides go through a few failed attempts, so backoff is used.
+	time.Sleep(300 * time.Millisecond)
+
+	proxy.SetDown(false)
+	publishEventually(t, pub, testJobs(1))
+	require.Eventually(t, func() bool { return log.len() == 1 }, eventually, 10*time.Millisecond)
+}
+
+func TestPublishFailsWhenCutBeforeConfirm(t *testing.T) {
+	cfg := testConfig(t)
+	proxy := startProxy(t)
+	cfg.URL = proxy.url(t)
+	pub := newPublisher(t, cfg)
+
+	// The broker gets the batch but its confirms never make it back.
+	proxy.Stall(true)
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), eventually)
+		defer cancel()
+		errc <- pub.PublishJobs(ctx, testJobs(200))
+	}()
+	require.Eventually(t, func() bool { return queueDepth(t, cfg.JobQueue) == 200 }, eventually, 10*time.Millisecond)
+	proxy.Cut()
+
+	err := <-errc
+	require.ErrorIs(t, err, ErrConnectionLost, "a cut is reported as soon as it happens, not waited out")
+	require.NotErrorIs(t, err, context.DeadlineExceeded)
+	publishEventually(t, pub, testJobs(1))
+}
+
+func TestPublishGivesUpWaitingForConfirms(t *testing.T) {
+	cfg := testConfig(t)
+	proxy := startProxy(t)
+	cfg.URL = proxy.url(t)
+	pub := newPublisher(t, cfg)
+
+	proxy.Stall(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err := pub.PublishJobs(ctx, testJobs(50))
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "waiting for confirms is bounded by ctx")
+	proxy.Stall(false)
+
+	// The connection is fine; once the late confirms are in, the next batch
+	// goes through on the same connection.
+	require.NoError(t, pub.PublishJobs(context.Background(), testJobs(1)))
+	require.NoError(t, pub.Healthy())
+	require.Equal(t, 51, queueDepth(t, cfg.JobQueue))
+}
+
+func TestSubscribeDurableSurvivesReconnect(t *testing.T) {
+	cfg := testConfig(t)
+	direct := newPublisher(t, cfg) // publishes around the proxy
+	proxy := startProxy(t)
+	subCfg := cfg
+	subCfg.URL = proxy.url(t)
+	queueName := cfg.Transitions + ".status"
+	admin := adminChannel(t)
+	t.Cleanup(func() { _, _ = admin.QueueDelete(queueName, false, false, false) })
+
+	durable, exclusive := newTransitionLog(), newTransitionLog()
+	runSubscriber(t, subCfg, queueName, durable.handler)
+	runSubscriber(t, subCfg, "", exclusive.handler)
+	barrier(t, direct, durable, exclusive)
+
+	proxy.SetDown(true)
+	// The exclusive queue dies with its connection; wait for that so the
+	// transitions below surely reach only the durable queue.
+	require.Eventually(t, func() bool { return queueDepth(t, queueName) == 0 && proxy.active() == 0 },
+		eventually, 10*time.Millisecond)
+	var ts []check.Transition
+	for i := range 5 {
+		ts = append(ts, testTransition(fmt.Sprintf("while-away-%d", i), int64(i+1)))
+	}
+	require.NoError(t, direct.PublishTransitions(context.Background(), ts))
+	require.Equal(t, len(ts), queueDepth(t, queueName), "the durable queue keeps them")
+
+	proxy.SetDown(false)
+	barrier(t, direct, durable, exclusive) // both are bound again
+	for _, tr := range ts {
+		require.Equal(t, 1, durable.seen(tr.CheckID), "durable subscriber gets %s after reconnecting", tr.CheckID)
+		require.Equal(t, 0, exclusive.seen(tr.CheckID), "exclusive subscriber misses what came while away")
+	}
+}

@@ -1,0 +1,208 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/zap"
+)
+
+// errSessionClosed is why a session ended when the broker said nothing: the
+// socket dropped, or we closed it ourselves.
+var errSessionClosed = errors.New("broker connection closed")
+
+// session is one AMQP connection with one channel on it. Vigil never
+// recovers a connection in place: when either the connection or the channel
+// closes, the whole session is dropped and a fresh one is dialled and its
+// topology declared again. amqp091-go's own Config.Recovery is not used: it
+// is marked experimental, and replaying consumers inside the library would
+// hide from us the moment delivery tags stop being valid, which is exactly
+// what the ack bookkeeping here must know.
+type session struct {
+	conn *amqp.Connection
+	ch   *amqp.Channel
+
+	done      chan struct{} // closed once the connection or channel is gone
+	closeOnce sync.Once
+	err       error // why; read only after done is closed
+}
+
+// dial opens a session and declares the topology with declare. ctx bounds the
+// TCP connect; the handshake is bounded by cfg.DialTimeout.
+func dial(ctx context.Context, cfg *Config, declare func(*amqp.Channel) error) (*session, error) {
+	props := amqp.NewConnectionProperties()
+	if cfg.ConnectionName != "" {
+		props.SetClientConnectionName(cfg.ConnectionName)
+	}
+	conn, err := amqp.DialConfig(cfg.URL, amqp.Config{
+		Properties: props,
+		Dial: func(network, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: cfg.DialTimeout}
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// A broker that accepts TCP but never speaks AMQP must not
+			// stall us; amqp091 clears the deadline after the handshake.
+			if err := c.SetDeadline(time.Now().Add(cfg.DialTimeout)); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+			return c, nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dial broker: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("open channel: %w", err)
+	}
+	if declare != nil {
+		if err := declare(ch); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("declare topology: %w", err)
+		}
+	}
+	s := &session{conn: conn, ch: ch, done: make(chan struct{})}
+	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	go func() {
+		var aerr *amqp.Error
+		select {
+		case aerr = <-connClosed:
+		case aerr = <-chClosed:
+		}
+		if aerr != nil {
+			s.end(aerr)
+		} else {
+			s.end(errSessionClosed)
+		}
+		// A closed channel on a live connection (say a 404 on publish)
+		// still ends the session: the next one starts from a clean slate.
+		_ = conn.Close()
+	}()
+	return s, nil
+}
+
+func (s *session) end(err error) {
+	s.closeOnce.Do(func() {
+		s.err = err
+		close(s.done)
+	})
+}
+
+// close ends the session from our side.
+func (s *session) close() {
+	s.end(errSessionClosed)
+	_ = s.conn.Close()
+}
+
+// closed reports whether the session is gone.
+func (s *session) closed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// declareJobs declares the jobs queue and its dead-letter pair. Declaring is
+// idempotent, so every (re)connect does it and a broker that lost its
+// definitions heals on the next connection.
+//
+// The queues are classic durable queues, not quorum queues: this deployment
+// runs one broker node, where a Raft log buys no availability and costs disk
+// and latency. On a multi-node cluster quorum queues would survive a node
+// loss and offer x-delivery-limit, which dead-letters a message that keeps
+// being requeued; with classic queues that loop is only slowed down by
+// RequeueDelay. Switching needs a new queue name, because RabbitMQ refuses to
+// redeclare a queue with a different x-queue-type.
+func declareJobs(cfg *Config) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		dlx, dead := cfg.deadLetterExchange(), cfg.deadLetterQueue()
+		// Fanout, so a dead-lettered message lands in the dead queue
+		// whatever routing key it carried.
+		if err := ch.ExchangeDeclare(dlx, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare exchange %s: %w", dlx, err)
+		}
+		if _, err := ch.QueueDeclare(dead, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare queue %s: %w", dead, err)
+		}
+		if err := ch.QueueBind(dead, "", dlx, false, nil); err != nil {
+			return fmt.Errorf("bind queue %s: %w", dead, err)
+		}
+		args := amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeClassic, "x-dead-letter-exchange": dlx}
+		if _, err := ch.QueueDeclare(cfg.JobQueue, true, false, false, false, args); err != nil {
+			return fmt.Errorf("declare queue %s: %w", cfg.JobQueue, err)
+		}
+		return nil
+	}
+}
+
+// declareTransitions declares the transitions fanout exchange.
+func declareTransitions(cfg *Config) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		if err := ch.ExchangeDeclare(cfg.Transitions, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare exchange %s: %w", cfg.Transitions, err)
+		}
+		return nil
+	}
+}
+
+// declareAll chains declarations.
+func declareAll(fs ...func(*amqp.Channel) error) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		for _, f := range fs {
+			if err := f(ch); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// connectLoop dials until it succeeds or ctx ends, sleeping b between
+// failures. It returns nil and ctx.Err() when ctx ends first.
+func connectLoop(ctx context.Context, cfg *Config, b *backoff, what string, declare func(*amqp.Channel) error) (*session, error) {
+	for {
+		s, err := dial(ctx, cfg, declare)
+		if err == nil {
+			return s, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		delay := b.next()
+		cfg.Logger.Warn("broker connect failed, retrying",
+			zap.String("component", what), zap.Error(err), zap.Duration("retry_in", delay))
+		if err := sleep(ctx, delay); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// stableAfter is how long a session must live before a drop counts as a
+// fresh failure again rather than a continuation of the last one. Without it
+// a broker that accepts connections and drops them at once would be redialled
+// every ReconnectMin.
+func stableAfter(cfg *Config) time.Duration { return cfg.ReconnectMax }
