@@ -184,11 +184,11 @@ type tcpProxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
+	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
 	down    bool
 	stalled bool
-	wg    sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 func startProxy(t testing.TB) *tcpProxy {
