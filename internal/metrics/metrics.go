@@ -1,0 +1,259 @@
+// Package metrics exposes Vigil's Prometheus metrics. Every process owns one
+// Metrics value with its own registry, so nothing here touches the
+// client_golang default registerer and tests can build as many as they like.
+//
+// The hooks are safe for concurrent use and cheap on the hot path: the
+// label values of the per-probe and per-job series are resolved once in New,
+// so ProbeFinished does no map lookup or allocation. Every hook is also a
+// no-op on a nil *Metrics, so a process or test that runs without metrics can
+// pass nil instead of a stub.
+package metrics
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+const namespace = "vigil"
+
+// Bucket boundaries in seconds. Probe durations run from a sub-millisecond
+// local hit to a probe that used all of a long timeout; schedule lag runs
+// from a prompt claim to a scheduler that fell a minute behind.
+var (
+	probeBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	lagBuckets   = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+)
+
+// Metrics owns a registry and every Vigil collector registered in it.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	probesUp, probesDown     prometheus.Counter
+	probeUpDur, probeDownDur prometheus.Observer
+
+	checkUp     *prometheus.GaugeVec
+	transitions map[check.State]prometheus.Counter
+	// services remembers the service label each check's up series carries,
+	// so that a renamed check moves its series instead of leaving a stale
+	// one behind, and a delete needs only the id.
+	mu       sync.Mutex
+	services map[string]string
+
+	jobsPublished    prometheus.Counter
+	scheduleLag      prometheus.Histogram
+	jobsConsumed     prometheus.Counter
+	jobsRedelivered  prometheus.Counter
+	jobsDeadLettered prometheus.Counter
+
+	wsOnce    sync.Once
+	wsClients atomic.Pointer[func() int]
+}
+
+// New builds a Metrics with the Go runtime and process collectors and every
+// Vigil series registered. Series with a fixed label set start at zero, so
+// rate() and absent() work from the first scrape.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{reg: reg, services: map[string]string{}, transitions: map[check.State]prometheus.Counter{}}
+
+	probes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "probes_total",
+		Help: "Probes finished, by result (up or down).",
+	}, []string{"result"})
+	probeDur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "probe_duration_seconds",
+		Help:    "Time a probe took, by result; a probe that timed out counts its whole timeout.",
+		Buckets: probeBuckets,
+	}, []string{"result"})
+	m.probesUp, m.probesDown = probes.WithLabelValues("up"), probes.WithLabelValues("down")
+	m.probeUpDur, m.probeDownDur = probeDur.WithLabelValues("up"), probeDur.WithLabelValues("down")
+
+	m.checkUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "check_up",
+		Help: "Current state of each check: 1 UP, 0 DOWN; no series while UNKNOWN or PAUSED. One series per check.",
+	}, []string{"check_id", "service"})
+	transitions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "transitions_total",
+		Help: "State changes of checks, by the state entered.",
+	}, []string{"to"})
+	for _, s := range []check.State{check.StateUp, check.StateDown, check.StatePaused, check.StateUnknown} {
+		m.transitions[s] = transitions.WithLabelValues(string(s))
+	}
+
+	m.jobsPublished = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "jobs_published_total",
+		Help: "Probe jobs the scheduler published (and the broker confirmed).",
+	})
+	m.scheduleLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "schedule_lag_seconds",
+		Help:    "How long after its grid point a job was claimed for dispatch.",
+		Buckets: lagBuckets,
+	})
+	m.jobsConsumed = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "jobs_consumed_total",
+		Help: "Probe jobs workers received, including redeliveries.",
+	})
+	m.jobsRedelivered = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "jobs_redelivered_total",
+		Help: "Probe jobs workers received that the broker had delivered before.",
+	})
+	m.jobsDeadLettered = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "jobs_dead_lettered_total",
+		Help: "Malformed probe jobs workers sent to the dead-letter queue.",
+	})
+
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		probes, probeDur, m.checkUp, transitions,
+		m.jobsPublished, m.scheduleLag, m.jobsConsumed, m.jobsRedelivered, m.jobsDeadLettered,
+	)
+	return m
+}
+
+// Registry returns the registry behind Handler, for a process that has
+// collectors of its own to add (controller-runtime, for one).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition formats; mount
+// it at /metrics. It also counts its own scrapes, like the default handler.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		Registry:          m.reg,
+		EnableOpenMetrics: true,
+	}))
+}
+
+// ProbeFinished counts one probe and records how long it took. Workers call
+// it for every probe, including those whose result the store later ignores
+// as a duplicate: it measures probing work, not state.
+func (m *Metrics) ProbeFinished(r check.Result) {
+	if m == nil {
+		return
+	}
+	if r.Success() {
+		m.probesUp.Inc()
+		m.probeUpDur.Observe(r.Latency.Seconds())
+		return
+	}
+	m.probesDown.Inc()
+	m.probeDownDur.Observe(r.Latency.Seconds())
+}
+
+// Transition counts a state change and moves the check's up gauge to the
+// new state. Call it in the process that sees every transition (each API
+// server, from the transitions fanout), not in workers, which see only
+// their own.
+func (m *Metrics) Transition(t check.Transition) {
+	if m == nil {
+		return
+	}
+	if c, ok := m.transitions[t.To]; ok {
+		c.Inc()
+	}
+	m.SetState(t.CheckID, t.Service, t.To)
+}
+
+// SetState sets a check's up gauge without counting a transition. Use it to
+// seed the gauge from the store on start, since transitions alone would
+// leave it empty until each check next changes state. UP sets 1, DOWN sets
+// 0, and UNKNOWN, PAUSED or anything else removes the series: there is no
+// measured value to report, and a stale 1 or 0 would be a lie.
+func (m *Metrics) SetState(checkID, service string, s check.State) {
+	if m == nil {
+		return
+	}
+	switch s {
+	case check.StateUp:
+		m.SetCheckUp(checkID, service, 1)
+	case check.StateDown:
+		m.SetCheckUp(checkID, service, 0)
+	default:
+		m.CheckDeleted(checkID)
+	}
+}
+
+// SetCheckUp sets the check's up gauge to up (1 UP, 0 DOWN), moving the
+// series when the check's service name changed since the last call.
+func (m *Metrics) SetCheckUp(checkID, service string, up float64) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.services[checkID]; ok && old != service {
+		m.checkUp.DeleteLabelValues(checkID, old)
+	}
+	m.services[checkID] = service
+	m.checkUp.WithLabelValues(checkID, service).Set(up)
+}
+
+// CheckDeleted removes the check's up series: call it when a check is
+// deleted (paused checks are handled by Transition).
+func (m *Metrics) CheckDeleted(checkID string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.services[checkID]; ok {
+		m.checkUp.DeleteLabelValues(checkID, old)
+		delete(m.services, checkID)
+	}
+}
+
+// Dispatched records jobs the scheduler published in one claim, and how far
+// behind each one's grid point the claim ran. A negative lag (the database
+// clock a little ahead of this process's) counts as zero.
+func (m *Metrics) Dispatched(jobs []check.Job, claimedAt time.Time) {
+	if m == nil || len(jobs) == 0 {
+		return
+	}
+	m.jobsPublished.Add(float64(len(jobs)))
+	for i := range jobs {
+		m.scheduleLag.Observe(max(claimedAt.Sub(jobs[i].ScheduledAt), 0).Seconds())
+	}
+}
+
+// JobConsumed counts one job a worker received.
+func (m *Metrics) JobConsumed(redelivered bool) {
+	if m == nil {
+		return
+	}
+	m.jobsConsumed.Inc()
+	if redelivered {
+		m.jobsRedelivered.Inc()
+	}
+}
+
+// JobDeadLettered counts one job a worker dead-lettered.
+func (m *Metrics) JobDeadLettered() {
+	if m == nil {
+		return
+	}
+	m.jobsDeadLettered.Inc()
+}
+
+// WebSocketClients exposes vigil_websocket_clients, read from count at
+// every scrape. Only processes that serve WebSocket clients call it, so the
+// series is absent elsewhere; calling it again replaces count.
+func (m *Metrics) WebSocketClients(count func() int) {
+	if m == nil || count == nil {
+		return
+	}
+	m.wsClients.Store(&count)
+	m.wsOnce.Do(func() {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "websocket_clients",
+			Help: "WebSocket clients connected to this process.",
+		}, func() float64 { return float64((*m.wsClients.Load())()) }))
+	})
+}
