@@ -1,0 +1,252 @@
+// Package broadcast fans state transitions out to WebSocket clients. Each
+// client has a bounded buffer: a client that cannot keep up is dropped,
+// never allowed to stall Publish or the other clients. A reconnecting
+// client passes ?since=<last event id> and first gets what it missed from
+// the transition log, then live events, with no gap and no repeat.
+package broadcast
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// Config configures a Hub. Zero fields take the Default… values.
+type Config struct {
+	// Replay returns logged transitions with an id above afterID in
+	// ascending id order, at most limit of them. It serves ?since=; a Hub
+	// without it refuses since with 400.
+	Replay func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error)
+	Logger *zap.Logger
+	// BufferSize is how many events may wait for one client before it
+	// counts as too slow and is disconnected.
+	BufferSize int
+	// PingInterval is how often the server pings; PongWait is how long it
+	// waits for any pong before it gives the peer up for dead.
+	PingInterval time.Duration
+	PongWait     time.Duration
+	// WriteWait bounds one write to a client.
+	WriteWait time.Duration
+	// DedupSize is how many recent event ids are remembered to drop
+	// repeated deliveries.
+	DedupSize int
+	// ReplayPageSize is how many transitions one Replay call asks for.
+	ReplayPageSize int
+	// Authorize, when set, must approve a request before it is upgraded.
+	Authorize func(*http.Request) bool
+	// CheckOrigin replaces gorilla's same-origin check when set.
+	CheckOrigin func(*http.Request) bool
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.BufferSize <= 0 {
+		c.BufferSize = DefaultBufferSize
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PongWait <= 0 {
+		c.PongWait = DefaultPongWait
+	}
+	if c.WriteWait <= 0 {
+		c.WriteWait = DefaultWriteWait
+	}
+	if c.DedupSize <= 0 {
+		c.DedupSize = DefaultDedupSize
+	}
+	if c.ReplayPageSize <= 0 {
+		c.ReplayPageSize = DefaultReplayPageSize
+	}
+}
+
+// Hub is the set of connected clients. It is an http.Handler for GET /ws.
+type Hub struct {
+	cfg      Config
+	log      *zap.Logger
+	upgrader websocket.Upgrader
+
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	seen    *recentIDs
+	closed  bool
+	// running counts ServeHTTP calls past registration, so Close can
+	// wait for every connection to be torn down.
+	running sync.WaitGroup
+}
+
+// New returns a Hub with no clients.
+func New(cfg Config) *Hub {
+	cfg.setDefaults()
+	return &Hub{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		upgrader: websocket.Upgrader{CheckOrigin: cfg.CheckOrigin},
+		clients:  map[*client]struct{}{},
+		seen:     newRecentIDs(cfg.DedupSize),
+	}
+}
+
+// outbound is one event ready to write: encoded once, whatever the number
+// of clients.
+type outbound struct {
+	id  int64
+	msg *websocket.PreparedMessage
+}
+
+func prepare(t check.Transition) (outbound, error) {
+	data, err := json.Marshal(NewEvent(t))
+	if err != nil {
+		return outbound{}, err
+	}
+	msg, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		return outbound{}, err
+	}
+	return outbound{id: t.ID, msg: msg}, nil
+}
+
+// Publish sends t to every client. It never blocks on a client: one whose
+// buffer is full is disconnected instead. A transition whose id was
+// published recently is dropped, because the broker delivers at least
+// once. An id of 0 (never logged) is never deduplicated.
+func (h *Hub) Publish(t check.Transition) {
+	ev, err := prepare(t)
+	if err != nil {
+		h.log.Error("encode transition", zap.String("service", t.Service), zap.String("check_id", t.CheckID), zap.Error(err))
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || t.ID != 0 && !h.seen.add(t.ID) {
+		return
+	}
+	for c := range h.clients {
+		select {
+		case c.send <- ev:
+		default:
+			delete(h.clients, c)
+			h.log.Warn("websocket client too slow, disconnecting", zap.String("remote", c.remote),
+				zap.Int("buffer", h.cfg.BufferSize))
+			c.stop(websocket.ClosePolicyViolation, "too slow")
+		}
+	}
+}
+
+// Clients is the number of connected clients.
+func (h *Hub) Clients() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
+}
+
+// Close disconnects every client with 1001 (going away), refuses new ones
+// and returns once all connections are torn down.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	for c := range h.clients {
+		delete(h.clients, c)
+		c.stop(websocket.CloseGoingAway, "server shutting down")
+	}
+	h.mu.Unlock()
+	h.running.Wait()
+}
+
+// register adds c unless the hub is closed.
+func (h *Hub) register(c *client) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.clients[c] = struct{}{}
+	h.running.Add(1)
+	return true
+}
+
+func (h *Hub) unregister(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients, c)
+}
+
+func (h *Hub) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	} `json:"error"`
+}
+
+// httpError answers before the upgrade in the REST API's error shape.
+func httpError(w http.ResponseWriter, status int, code, field, message string) {
+	var b errorBody
+	b.Error.Code, b.Error.Field, b.Error.Message = code, field, message
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(b)
+}
+
+// ServeHTTP upgrades the request and streams events until the client goes
+// away, is too slow, or the hub closes.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Authorize != nil && !h.cfg.Authorize(r) {
+		httpError(w, http.StatusUnauthorized, "unauthorized", "", "authentication required")
+		return
+	}
+	since, replay, err := ParseSince(r.URL.Query().Get("since"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "invalid_parameter", "since", "since: "+err.Error())
+		return
+	}
+	if replay && h.cfg.Replay == nil {
+		httpError(w, http.StatusBadRequest, "invalid_parameter", "since", "since: this server keeps no event log to replay")
+		return
+	}
+	if h.isClosed() {
+		httpError(w, http.StatusServiceUnavailable, "unavailable", "", "server shutting down")
+		return
+	}
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has already answered with an HTTP error.
+		h.log.Debug("websocket upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))
+		return
+	}
+	c := &client{
+		hub:    h,
+		conn:   conn,
+		remote: r.RemoteAddr,
+		send:   make(chan outbound, h.cfg.BufferSize),
+		done:   make(chan struct{}),
+	}
+	// Subscribe before replaying: events published while the replay runs
+	// wait in the buffer, and the writer skips the ones the replay sent.
+	if !h.register(c) {
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(h.cfg.WriteWait))
+		_ = conn.Close()
+		return
+	}
+	defer h.running.Done()
+	h.log.Debug("websocket client connected", zap.String("remote", c.remote), zap.Bool("replay", replay), zap.Int64("since", since))
+	c.run(r.Context(), since, replay)
+	h.unregister(c)
+	h.log.Debug("websocket client disconnected", zap.String("remote", c.remote), zap.String("reason", c.reason))
+}
