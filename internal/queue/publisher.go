@@ -276,18 +276,12 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 	drainReturns(s.returns)
 	dcs, err := publishAll(ctx, s, "", p.cfg.JobQueue, true, msgs)
 	if err != nil {
-		<-s.jobs
+		releaseWhenSettled(s, dcs)
 		return fmt.Errorf("publish jobs: %w", err)
 	}
 	returned, err := awaitConfirms(ctx, s, dcs, s.returns)
 	if err != nil && ctx.Err() != nil {
-		// Keep the batch's slot until the broker has answered for every
-		// message, so its late returns cannot be taken for the next
-		// batch's.
-		go func() {
-			_, _ = awaitConfirms(context.Background(), s, dcs, s.returns)
-			<-s.jobs
-		}()
+		releaseWhenSettled(s, dcs)
 		return fmt.Errorf("publish jobs: %w", err)
 	}
 	if err == nil && returned > 0 {
@@ -349,21 +343,34 @@ func (p *Publisher) PublishTransitions(ctx context.Context, ts []check.Transitio
 	return nil
 }
 
-// publishAll writes every message and returns their pending confirms.
+// releaseWhenSettled gives up a batch's slot only once the broker has
+// answered for every message the batch wrote, so that the batch's late
+// returns cannot be taken for the next batch's.
+func releaseWhenSettled(s *pubSession, dcs []*amqp.DeferredConfirmation) {
+	go func() {
+		// Every confirm resolves: acked, nacked, or nacked by the library
+		// when the channel closes.
+		_, _ = awaitConfirms(context.Background(), s, dcs, s.returns)
+		<-s.jobs
+	}()
+}
+
+// publishAll writes every message and returns their pending confirms. On
+// error it also returns the confirms of what it wrote before failing.
 func publishAll(ctx context.Context, s *pubSession, exchange, key string, mandatory bool, msgs []amqp.Publishing) ([]*amqp.DeferredConfirmation, error) {
 	dcs := make([]*amqp.DeferredConfirmation, 0, len(msgs))
 	for i := range msgs {
 		dc, err := s.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, mandatory, false, msgs[i])
 		if err != nil {
 			if errors.Is(err, amqp.ErrClosed) {
-				return nil, fmt.Errorf("%w: %w", ErrConnectionLost, err)
+				return dcs, fmt.Errorf("%w: %w", ErrConnectionLost, err)
 			}
-			return nil, err
+			return dcs, err
 		}
 		if dc == nil {
 			// Only happens if the channel is not in confirm mode, which
 			// dial guarantees; refuse rather than claim a confirm.
-			return nil, errors.New("channel is not in confirm mode")
+			return dcs, errors.New("channel is not in confirm mode")
 		}
 		dcs = append(dcs, dc)
 	}
@@ -400,8 +407,14 @@ func awaitConfirms(ctx context.Context, s *pubSession, dcs []*amqp.DeferredConfi
 	}
 	returned += drainReturns(returns)
 	if nacked > 0 {
+		// The library nacks every pending confirm when the channel
+		// closes, before our session watcher hears of the close; the
+		// channel's own flag is already set by then.
 		if s.closed() {
 			return returned, fmt.Errorf("%w: %w", ErrConnectionLost, s.err)
+		}
+		if s.ch.IsClosed() {
+			return returned, fmt.Errorf("%w: channel closed", ErrConnectionLost)
 		}
 		return returned, fmt.Errorf("%w: %d of %d messages", ErrNacked, nacked, len(dcs))
 	}

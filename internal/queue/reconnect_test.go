@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"fmt"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,5 +152,84 @@ func TestSubscribeDurableSurvivesReconnect(t *testing.T) {
 	for _, tr := range ts {
 		require.Equal(t, 1, durable.seen(tr.CheckID), "durable subscriber gets %s after reconnecting", tr.CheckID)
 		require.Equal(t, 0, exclusive.seen(tr.CheckID), "exclusive subscriber misses what came while away")
+	}
+}
+
+func TestPublisherRecoversFromDeletedExchange(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	admin := adminChannel(t)
+	require.NoError(t, admin.ExchangeDelete(cfg.Transitions, false, false))
+
+	// The broker closes the channel (404); the publisher reports it and
+	// redeclares the exchange on its next connection.
+	err := pub.PublishTransitions(context.Background(), []check.Transition{testTransition("c1", 1)})
+	require.ErrorIs(t, err, ErrConnectionLost)
+	require.Eventually(t, func() bool {
+		return pub.PublishTransitions(context.Background(), []check.Transition{testTransition("c1", 2)}) == nil
+	}, eventually, 20*time.Millisecond)
+}
+
+func TestConsumerRecoversFromDeletedQueue(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	var log deliveryLog
+	runConsumer(t, cfg, 1, func(_ context.Context, job check.Job, d Delivery) Outcome {
+		log.add(job, d)
+		return Ack
+	})
+	require.NoError(t, pub.PublishJobs(context.Background(), testJobs(1)))
+	require.Eventually(t, func() bool { return log.len() == 1 }, eventually, 10*time.Millisecond)
+
+	// The broker cancels the consumer; it must come back on a queue it
+	// declares again itself.
+	admin := adminChannel(t)
+	_, err := admin.QueueDelete(cfg.JobQueue, false, false, false)
+	require.NoError(t, err)
+	publishEventually(t, pub, testJobs(1))
+	require.Eventually(t, func() bool { return log.len() == 2 }, eventually, 10*time.Millisecond)
+}
+
+func TestStopWhileHandshakeHangs(t *testing.T) {
+	// A peer that accepts TCP and then says nothing.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	cfg := testConfig(t)
+	cfg.URL = "amqp://guest:guest@" + ln.Addr().String() + "/"
+	cfg.DialTimeout = time.Hour
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- ConsumeJobs(ctx, cfg, 1, func(context.Context, check.Job, Delivery) Outcome { return Ack })
+	}()
+	time.Sleep(100 * time.Millisecond) // let it get stuck in the handshake
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(eventually):
+		require.Fail(t, "ConsumeJobs waited for the handshake timeout instead of stopping")
 	}
 }

@@ -39,6 +39,7 @@ func dial(ctx context.Context, cfg *Config, declare func(*amqp.Channel) error) (
 	if cfg.ConnectionName != "" {
 		props.SetClientConnectionName(cfg.ConnectionName)
 	}
+	stopWatch := func() bool { return true }
 	conn, err := amqp.DialConfig(cfg.URL, amqp.Config{
 		Properties: props,
 		Dial: func(network, addr string) (net.Conn, error) {
@@ -53,11 +54,18 @@ func dial(ctx context.Context, cfg *Config, declare func(*amqp.Channel) error) (
 				_ = c.Close()
 				return nil, err
 			}
+			// Nor must it hold up a shutdown for the whole timeout.
+			stopWatch = context.AfterFunc(ctx, func() { _ = c.Close() })
 			return c, nil
 		},
 	})
+	stopWatch()
 	if err != nil {
 		return nil, fmt.Errorf("dial broker: %w", err)
+	}
+	if ctx.Err() != nil {
+		_ = conn.Close()
+		return nil, ctx.Err()
 	}
 	ch, err := conn.Channel()
 	if err != nil {
