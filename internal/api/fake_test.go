@@ -221,7 +221,7 @@ func (f *fakeRegistry) Results(_ context.Context, checkID string, q ResultQuery)
 	all := f.results[checkID]
 	for i := len(all) - 1; i >= 0; i-- {
 		r := all[i]
-		if !q.Since.IsZero() && r.ScheduledAt.Before(q.Since) || !q.Until.IsZero() && !r.ScheduledAt.Before(q.Until) {
+		if !q.Since.IsZero() && r.ScheduledAt.Before(q.Since) || !q.Until.IsZero() && r.ScheduledAt.After(q.Until) {
 			continue
 		}
 		match = append(match, r)

@@ -89,7 +89,7 @@ func TestResultsPaging(t *testing.T) {
 			"until": {testNow.Add(-5 * time.Minute).Format(time.RFC3339Nano)},
 		}
 		p := getResults(t, h, "/api/v1/services/"+id+"/results?"+q.Encode())
-		require.Len(t, p.Items, 5)
+		require.Len(t, p.Items, 6, "both bounds are inclusive")
 		require.Nil(t, p.NextCursor)
 	})
 	t.Run("no results", func(t *testing.T) {
