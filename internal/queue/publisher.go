@@ -172,33 +172,32 @@ func (p *Publisher) session(ctx context.Context) (*pubSession, error) {
 			return nil, ErrClosed
 		case s != nil && !s.closed():
 			return s, nil
+		case s != nil:
+			// The session just died and run has not swapped in a fresh
+			// ready channel yet (the current one is closed); wait a
+			// moment rather than spin on it.
+			if sleep(ctx, time.Millisecond) != nil {
+				return nil, p.notConnected(ctx)
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
-			p.mu.Lock()
-			lastErr := p.lastErr
-			p.mu.Unlock()
-			if lastErr != nil {
-				return nil, fmt.Errorf("%w: %w (last error: %w)", ErrNotConnected, ctx.Err(), lastErr)
-			}
-			return nil, fmt.Errorf("%w: %w", ErrNotConnected, ctx.Err())
+			return nil, p.notConnected(ctx)
 		case <-p.stopCh:
 		case <-ready:
-		case <-sessionDone(s):
-			// The session died but run has not noticed yet; give it a
-			// moment rather than spinning.
-			if err := sleep(ctx, time.Millisecond); err != nil {
-				continue
-			}
 		}
 	}
 }
 
-func sessionDone(s *pubSession) <-chan struct{} {
-	if s == nil {
-		return nil
+func (p *Publisher) notConnected(ctx context.Context) error {
+	p.mu.Lock()
+	lastErr := p.lastErr
+	p.mu.Unlock()
+	if lastErr != nil {
+		return fmt.Errorf("%w: %w (last error: %w)", ErrNotConnected, ctx.Err(), lastErr)
 	}
-	return s.done
+	return fmt.Errorf("%w: %w", ErrNotConnected, ctx.Err())
 }
 
 // Healthy reports whether the publisher holds a live broker connection. It is

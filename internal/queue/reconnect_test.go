@@ -136,16 +136,16 @@ func TestSubscribeDurableSurvivesReconnect(t *testing.T) {
 	barrier(t, direct, durable, exclusive)
 
 	proxy.SetDown(true)
-	// The exclusive queue dies with its connection; wait for that so the
-	// transitions below surely reach only the durable queue.
-	require.Eventually(t, func() bool { return queueDepth(t, queueName) == 0 && proxy.active() == 0 },
-		eventually, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return proxy.active() == 0 }, eventually, 10*time.Millisecond)
 	var ts []check.Transition
 	for i := range 5 {
 		ts = append(ts, testTransition(fmt.Sprintf("while-away-%d", i), int64(i+1)))
 	}
 	require.NoError(t, direct.PublishTransitions(context.Background(), ts))
-	require.Equal(t, len(ts), queueDepth(t, queueName), "the durable queue keeps them")
+	// Barrier copies that were unacked at the cut are back in the queue
+	// too, so the depth is at least, not exactly, what was published.
+	require.Eventually(t, func() bool { return queueDepth(t, queueName) >= len(ts) }, eventually, 10*time.Millisecond,
+		"the durable queue keeps them")
 
 	proxy.SetDown(false)
 	barrier(t, direct, durable, exclusive) // both are bound again
