@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestUnknownRoutesAndMethods(t *testing.T) {
@@ -85,7 +87,9 @@ func TestWebSocketAndExtraRoutes(t *testing.T) {
 		_, _ = brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
 		_ = brw.Flush()
 	})
+	core, logs := observer.New(zapcore.DebugLevel)
 	srv := New(Config{
+		Logger:    zap.New(core),
 		Registry:  newFakeRegistry(func() time.Time { return testNow }),
 		WebSocket: ws,
 		Extra: func(mux *http.ServeMux) {
@@ -111,6 +115,8 @@ func TestWebSocketAndExtraRoutes(t *testing.T) {
 	status, _, body := get(http.MethodGet, "/ws")
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, "hijacked", body)
+	require.Eventually(t, func() bool { return logs.FilterField(zap.Int("http_status", http.StatusSwitchingProtocols)).Len() == 1 },
+		5*time.Second, time.Millisecond, "the upgrade is logged as 101")
 
 	status, _, body = get(http.MethodGet, "/metrics")
 	require.Equal(t, http.StatusOK, status)
