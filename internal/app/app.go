@@ -59,8 +59,10 @@ func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully
-// within grace. ready, when non-nil, receives the bound address.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *zap.Logger, ready chan<- net.Addr) error {
+// within grace. ready, when non-nil, receives the bound address; onShutdown,
+// when non-nil, runs as shutdown begins (hijacked connections such as
+// WebSockets are not closed by http.Server.Shutdown itself).
+func serveHTTP(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *zap.Logger, ready chan<- net.Addr, onShutdown func()) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -73,6 +75,9 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, grace time.Dura
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	if onShutdown != nil {
+		srv.RegisterOnShutdown(onShutdown)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -10,10 +10,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-dev/vigil/internal/api"
+	"github.com/vigil-dev/vigil/internal/broadcast"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/scheduler"
+	"github.com/vigil-dev/vigil/internal/store"
 )
 
 // Hooks let tests observe a running process; production leaves them nil.
@@ -38,7 +40,22 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	}
 	defer pub.Close()
 
+	hub := broadcast.New(broadcast.Config{
+		Logger: log.Named("broadcast"),
+		Replay: func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
+			return st.Transitions(ctx, store.TransitionQuery{AfterID: afterID, Limit: limit})
+		},
+	})
+
 	g, gctx := errgroup.WithContext(ctx)
+	// Every replica binds its own exclusive queue to the transitions fanout,
+	// so each one sees every transition and serves its own clients.
+	g.Go(func() error {
+		return queue.SubscribeTransitions(gctx, qcfg, "", func(_ context.Context, t check.Transition) error {
+			hub.Publish(t)
+			return nil
+		})
+	})
 	if cfg.Scheduler {
 		sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, Logger: log.Named("scheduler")})
 		g.Go(func() error { return sched.Run(gctx) })
@@ -61,9 +78,10 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		Ready: func(ctx context.Context) error {
 			return errors.Join(st.Ping(ctx), pub.Healthy())
 		},
+		WebSocket: hub,
 	})
 	g.Go(func() error {
-		return serveHTTP(gctx, cfg.HTTPAddr, handler, cfg.ShutdownTimeout, log, hooks.Listening)
+		return serveHTTP(gctx, cfg.HTTPAddr, handler, cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
 	})
 	return g.Wait()
 }

@@ -54,7 +54,9 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		})
 	})
 	health := healthHandler(func(ctx context.Context) error { return errors.Join(st.Ping(ctx), pub.Healthy()) })
-	g.Go(func() error { return serveHTTP(gctx, cfg.MetricsAddr, health, cfg.ShutdownTimeout, log, hooks.Listening) })
+	g.Go(func() error {
+		return serveHTTP(gctx, cfg.MetricsAddr, health, cfg.ShutdownTimeout, log, hooks.Listening, nil)
+	})
 	return g.Wait()
 }
 

@@ -51,6 +51,10 @@ type Config struct {
 	MaxIdle time.Duration
 	// MaxBackoff caps the wait between attempts after an error.
 	MaxBackoff time.Duration
+	// PublishTimeout bounds one batch's publish and confirms. The claimed
+	// rows stay locked meanwhile, so a broker that is down must fail the
+	// claim quickly rather than hold the locks until it comes back.
+	PublishTimeout time.Duration
 	Clock      Clock
 	Logger     *zap.Logger
 	// OnDispatch, when set, sees every published batch and the time it was
@@ -75,6 +79,9 @@ func New(c Claimer, p Publisher, cfg Config) *Scheduler {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 10 * time.Second
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
@@ -127,6 +134,8 @@ func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 	for {
 		now := s.cfg.Clock.Now()
 		n, err := s.claimer.ClaimDue(ctx, now, s.cfg.BatchSize, func(ctx context.Context, jobs []check.Job) error {
+			ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+			defer cancel()
 			if err := s.pub.PublishJobs(ctx, jobs); err != nil {
 				return err
 			}

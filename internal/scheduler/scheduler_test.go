@@ -266,3 +266,22 @@ func TestNewAppliesDefaults(t *testing.T) {
 	require.Equal(t, 600, n)
 	require.Equal(t, 2, pub.calls, "default batch of 500")
 }
+
+// blockingPublisher waits for its context, like a publisher whose broker
+// is gone.
+type blockingPublisher struct{}
+
+func (blockingPublisher) PublishJobs(ctx context.Context, _ []check.Job) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestPublishTimeoutReleasesTheClaim(t *testing.T) {
+	reg := newRegistry(1, 10*time.Second)
+	clk := newClock()
+	clk.now = t0.Add(10 * time.Second)
+	s := scheduler.New(reg, blockingPublisher{}, scheduler.Config{Clock: clk, PublishTimeout: 50 * time.Millisecond})
+	_, err := s.Dispatch(context.Background())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, check.FirstTick("c000", t0, 10*time.Second), reg.next["c000"], "nothing advanced")
+}
