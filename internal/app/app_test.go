@@ -31,7 +31,7 @@ type system struct {
 	stop   func()
 }
 
-func testConfig(t *testing.T) config.Config {
+func testConfig(t testing.TB) config.Config {
 	cfg := config.Defaults()
 	cfg.DatabaseURL = pgtest.Schema(t)
 	cfg.AMQPURL = amqptest.Vhost(t)
@@ -42,12 +42,19 @@ func testConfig(t *testing.T) config.Config {
 	return cfg
 }
 
-func start(t *testing.T, cfg config.Config, log *zap.Logger) *system {
+func start(t testing.TB, cfg config.Config, log *zap.Logger) *system {
+	t.Helper()
+	return startWith(t, cfg, log, app.Hooks{})
+}
+
+func startWith(t testing.TB, cfg config.Config, log *zap.Logger, hooks app.Hooks) *system {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 2)
 	apiAddr, workerAddr := make(chan net.Addr, 1), make(chan net.Addr, 1)
-	go func() { errs <- app.RunServer(ctx, cfg, log.Named("server"), app.Hooks{Listening: apiAddr}) }()
+	serverHooks := hooks
+	serverHooks.Listening = apiAddr
+	go func() { errs <- app.RunServer(ctx, cfg, log.Named("server"), serverHooks) }()
 	s := &system{}
 	select {
 	case a := <-apiAddr:
@@ -88,7 +95,7 @@ func start(t *testing.T, cfg config.Config, log *zap.Logger) *system {
 }
 
 // target is an httptest server whose health the test flips.
-func target(t *testing.T) (*httptest.Server, *atomic.Bool) {
+func target(t testing.TB) (*httptest.Server, *atomic.Bool) {
 	var down atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if down.Load() {
@@ -101,7 +108,7 @@ func target(t *testing.T) (*httptest.Server, *atomic.Bool) {
 	return srv, &down
 }
 
-func call(t *testing.T, method, url string, body any, out any) int {
+func call(t testing.TB, method, url string, body any, out any) int {
 	t.Helper()
 	var r io.Reader
 	if body != nil {

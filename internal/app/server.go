@@ -4,29 +4,47 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-dev/vigil/internal/api"
+	"github.com/vigil-dev/vigil/internal/auth"
 	"github.com/vigil-dev/vigil/internal/broadcast"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/scheduler"
 	"github.com/vigil-dev/vigil/internal/store"
 )
 
-// Hooks let tests observe a running process; production leaves them nil.
+// Hooks let tests observe and steer a running process; production leaves
+// them nil.
 type Hooks struct {
 	// Listening receives the HTTP address once it is bound.
 	Listening chan<- net.Addr
+	// Auth replaces the authentication settings read from the environment.
+	Auth *auth.Config
+}
+
+// authConfig returns the process's authentication settings.
+func (h Hooks) authConfig() (auth.Config, error) {
+	if h.Auth != nil {
+		return *h.Auth, nil
+	}
+	return auth.Load(nil, nil)
 }
 
 // RunServer runs `vigil server`: the REST API, the WebSocket broadcaster
 // and (unless disabled) a scheduler, until ctx is cancelled.
 func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) error {
+	authCfg, err := hooks.authConfig()
+	if err != nil {
+		return err
+	}
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -40,12 +58,16 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	}
 	defer pub.Close()
 
+	m := metrics.New()
+	seedStates(ctx, st, m, log)
 	hub := broadcast.New(broadcast.Config{
-		Logger: log.Named("broadcast"),
+		Logger:      log.Named("broadcast"),
+		Subprotocol: auth.WebSocketProtocol,
 		Replay: func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
 			return st.Transitions(ctx, store.TransitionQuery{AfterID: afterID, Limit: limit})
 		},
 	})
+	m.WebSocketClients(hub.Clients)
 
 	g, gctx := errgroup.WithContext(ctx)
 	// Every replica binds its own exclusive queue to the transitions fanout,
@@ -53,15 +75,17 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	g.Go(func() error {
 		return queue.SubscribeTransitions(gctx, qcfg, "", func(_ context.Context, t check.Transition) error {
 			hub.Publish(t)
+			m.Transition(t)
 			return nil
 		})
 	})
 	if cfg.Scheduler {
-		sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, Logger: log.Named("scheduler")})
+		sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize,
+			Logger: log.Named("scheduler"), OnDispatch: m.Dispatched})
 		g.Go(func() error { return sched.Run(gctx) })
 	}
 
-	handler := api.New(api.Config{
+	handler := auth.Middleware(authCfg, log.Named("auth"), api.New(api.Config{
 		Registry: st,
 		Logger:   log.Named("api"),
 		ReadOnly: cfg.Kubernetes,
@@ -79,9 +103,25 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 			return errors.Join(st.Ping(ctx), pub.Healthy())
 		},
 		WebSocket: hub,
-	})
+		Extra: func(mux *http.ServeMux) {
+			mux.Handle("GET /metrics", m.Handler())
+		},
+	}))
 	g.Go(func() error {
 		return serveHTTP(gctx, cfg.HTTPAddr, handler, cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
 	})
 	return g.Wait()
+}
+
+// seedStates gives the per-check up gauge its current values, which would
+// otherwise stay empty until each check next changes state.
+func seedStates(ctx context.Context, st *store.Store, m *metrics.Metrics, log *zap.Logger) {
+	svcs, err := st.ListServices(ctx, store.ListFilter{})
+	if err != nil {
+		log.Warn("seed state metrics", zap.Error(err))
+		return
+	}
+	for _, sv := range svcs {
+		m.SetState(sv.ID, sv.Name, sv.State.State)
+	}
 }

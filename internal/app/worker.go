@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/probe"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/worker"
@@ -30,7 +31,9 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	}
 	defer st.Close()
 
+	m := metrics.New()
 	qcfg := queueConfig(cfg, "vigil-worker", log)
+	qcfg.OnDeadLetter = m.JobDeadLettered
 	pub, err := queue.NewPublisher(ctx, qcfg)
 	if err != nil {
 		return err
@@ -39,31 +42,33 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 
 	prober := probe.New(probe.Options{DenyNetworks: deny})
 	defer prober.Close()
-	w := worker.New(prober, st, pub, worker.Config{Logger: log.Named("worker")})
+	w := worker.New(prober, st, pub, worker.Config{Logger: log.Named("worker"), OnResult: m.ProbeFinished})
 	defer w.Close()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		// The consumer gets the parent ctx: on shutdown it stops taking jobs
 		// and drains the ones in flight itself.
-		return queue.ConsumeJobs(ctx, qcfg, cfg.Concurrency, func(ctx context.Context, job check.Job, _ queue.Delivery) queue.Outcome {
+		return queue.ConsumeJobs(ctx, qcfg, cfg.Concurrency, func(ctx context.Context, job check.Job, d queue.Delivery) queue.Outcome {
+			m.JobConsumed(d.Redelivered)
 			if err := w.Handle(ctx, job); err != nil {
 				return queue.Requeue
 			}
 			return queue.Ack
 		})
 	})
-	health := healthHandler(func(ctx context.Context) error { return errors.Join(st.Ping(ctx), pub.Healthy()) })
+	health := healthHandler(func(ctx context.Context) error { return errors.Join(st.Ping(ctx), pub.Healthy()) }, m.Handler())
 	g.Go(func() error {
 		return serveHTTP(gctx, cfg.MetricsAddr, health, cfg.ShutdownTimeout, log, hooks.Listening, nil)
 	})
 	return g.Wait()
 }
 
-// healthHandler serves /healthz (the process runs) and /readyz (its
-// dependencies answer) for processes without the REST API.
-func healthHandler(ready func(context.Context) error) http.Handler {
+// healthHandler serves /healthz (the process runs), /readyz (its
+// dependencies answer) and /metrics for processes without the REST API.
+func healthHandler(ready func(context.Context) error, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")
 	})

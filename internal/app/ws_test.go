@@ -28,7 +28,7 @@ type event struct {
 // dial connects a WebSocket client and returns its events as a channel
 // (a gorilla connection is unusable after a read times out, so the test
 // waits on the channel instead).
-func dial(t *testing.T, api, query string) <-chan event {
+func dial(t testing.TB, api, query string) <-chan event {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(api, "http") + "/ws" + query
 	c, resp, err := websocket.DefaultDialer.Dial(u, nil)
@@ -50,7 +50,7 @@ func dial(t *testing.T, api, query string) <-chan event {
 }
 
 // next returns the next event, or false when none arrives within d.
-func next(t *testing.T, events <-chan event, d time.Duration) (event, bool) {
+func next(t testing.TB, events <-chan event, d time.Duration) (event, bool) {
 	t.Helper()
 	select {
 	case e, ok := <-events:

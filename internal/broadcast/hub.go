@@ -43,6 +43,11 @@ type Config struct {
 	Authorize func(*http.Request) bool
 	// CheckOrigin replaces gorilla's same-origin check when set.
 	CheckOrigin func(*http.Request) bool
+	// Subprotocol, when set, names the subprotocol to accept for a request
+	// ("" accepts none). Browsers cannot set headers on a WebSocket, so
+	// they send credentials as a subprotocol, and fail the handshake
+	// unless the server echoes it.
+	Subprotocol func(*http.Request) string
 }
 
 func (c *Config) setDefaults() {
@@ -223,7 +228,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "unavailable", "", "server shutting down")
 		return
 	}
-	conn, err := h.upgrader.Upgrade(w, r, nil)
+	var header http.Header
+	if h.cfg.Subprotocol != nil {
+		if p := h.cfg.Subprotocol(r); p != "" {
+			header = http.Header{"Sec-Websocket-Protocol": {p}}
+		}
+	}
+	conn, err := h.upgrader.Upgrade(w, r, header)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.
 		h.log.Debug("websocket upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))

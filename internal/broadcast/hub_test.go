@@ -656,3 +656,18 @@ func TestRecentIDs(t *testing.T) {
 	require.True(t, r.forgotten(10))
 	require.True(t, r.add(10))
 }
+
+func TestSubprotocolIsEchoed(t *testing.T) {
+	h := newTestHub(t, Config{Subprotocol: func(r *http.Request) string {
+		for _, p := range websocket.Subprotocols(r) {
+			if strings.HasPrefix(p, "bearer.") {
+				return p
+			}
+		}
+		return ""
+	}})
+	conn := h.dialWith(t, &websocket.Dialer{Subprotocols: []string{"bearer.secret"}}, "")
+	require.Equal(t, "bearer.secret", conn.Subprotocol(), "a browser fails the handshake unless it is echoed")
+	plain := h.dial(t, "")
+	require.Empty(t, plain.Subprotocol())
+}

@@ -51,6 +51,9 @@ type Config struct {
 	// Logger receives reconnects, dead-lettered messages and handler
 	// panics. Nil logs nothing.
 	Logger *zap.Logger
+	// OnDeadLetter, when set, is called for every job message sent to the
+	// dead-letter queue (for the dead-lettered metric).
+	OnDeadLetter func()
 
 	// ReconnectMin and ReconnectMax bound the delay between connection
 	// attempts; it doubles from min to max with jitter. Defaults 100ms, 10s.

@@ -230,6 +230,8 @@ func (c *jobConsumer) handle(ctx context.Context, s *session, d *amqp.Delivery) 
 			zap.String("message_id", d.MessageId), zap.Bool("redelivered", d.Redelivered), zap.Error(err))
 		if err := s.ch.Reject(d.DeliveryTag, false); err != nil {
 			c.log.Warn("reject malformed job message", zap.String("message_id", d.MessageId), zap.Error(err))
+		} else if c.cfg.OnDeadLetter != nil {
+			c.cfg.OnDeadLetter()
 		}
 		return
 	}
@@ -242,6 +244,9 @@ func (c *jobConsumer) handle(ctx context.Context, s *session, d *amqp.Delivery) 
 	case DeadLetter:
 		log.Warn("dead-lettering job at the handler's request", zap.String("message_id", d.MessageId))
 		err = s.ch.Nack(d.DeliveryTag, false, false)
+		if err == nil && c.cfg.OnDeadLetter != nil {
+			c.cfg.OnDeadLetter()
+		}
 	default:
 		if outcome != Requeue {
 			log.Error("handler returned an unknown outcome, requeueing", zap.Stringer("outcome", outcome))

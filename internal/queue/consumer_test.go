@@ -109,7 +109,11 @@ func TestConsumeDeadLettersMalformedOnce(t *testing.T) {
 	good := testJobs(1)
 	require.NoError(t, pub.PublishJobs(context.Background(), good))
 
-	var log deliveryLog
+	var (
+		log  deliveryLog
+		dlqd atomic.Int32
+	)
+	cfg.OnDeadLetter = func() { dlqd.Add(1) }
 	stop := runConsumer(t, cfg, 1, func(_ context.Context, job check.Job, d Delivery) Outcome {
 		log.add(job, d)
 		return Ack
@@ -118,6 +122,7 @@ func TestConsumeDeadLettersMalformedOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return queueDepth(t, cfg.deadLetterQueue()) == len(bodies) },
 		eventually, 20*time.Millisecond)
 	stop()
+	require.EqualValues(t, len(bodies), dlqd.Load(), "the dead-letter hook sees each one")
 
 	require.Len(t, log.jobs, 1, "the handler never sees a malformed body")
 	require.Equal(t, good[0].CheckID, log.jobs[0].CheckID)

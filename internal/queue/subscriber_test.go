@@ -173,6 +173,9 @@ func TestSubscribeDropsMalformed(t *testing.T) {
 
 	require.NoError(t, admin.Publish(cfg.Transitions, "", false, false, amqp.Publishing{Body: []byte(`{"check_id":`)}))
 	barrier(t, pub, l)
+	// The admin channel and the publisher are separate connections, so the
+	// barrier may overtake the malformed message: wait for it to be taken.
+	require.Eventually(t, func() bool { return queueDepth(t, queueName) == 0 }, eventually, 10*time.Millisecond)
 	stop() // whatever was left unacked goes back to the durable queue
 	require.Equal(t, 0, queueDepth(t, queueName), "a malformed transition is dropped, never redelivered")
 }
