@@ -1,0 +1,468 @@
+// Command bench is Vigil's load harness. It registers N checks against a
+// local target server, runs `vigil server` and `vigil worker` as separate
+// processes against the real PostgreSQL and RabbitMQ (each run in its own
+// schema and vhost), and reports the achieved probe rate against N/interval,
+// the dispatch lag (checked_at - scheduled_at), missed ticks and the CPU
+// every process spent, PostgreSQL and RabbitMQ included.
+//
+//	go run ./hack/bench -checks 10000 -interval 10s -duration 2m
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/store"
+)
+
+type options struct {
+	checks      int
+	interval    time.Duration
+	timeout     time.Duration
+	duration    time.Duration
+	warmup      time.Duration
+	workers     int
+	servers     int
+	concurrency int
+	bin         string
+	dbURL       string
+	amqpURL     string
+	keep        bool
+	jsonOut     string
+	slowPercent int
+	slowDelay   time.Duration
+	logLevel    string
+	extraEnv    string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.checks, "checks", 1000, "number of checks to register")
+	flag.DurationVar(&o.interval, "interval", 10*time.Second, "check interval")
+	flag.DurationVar(&o.timeout, "timeout", 2*time.Second, "probe timeout")
+	flag.DurationVar(&o.duration, "duration", 60*time.Second, "measured time, after warmup")
+	flag.DurationVar(&o.warmup, "warmup", 20*time.Second, "time to settle before measuring")
+	flag.IntVar(&o.workers, "workers", 2, "vigil worker processes")
+	flag.IntVar(&o.servers, "servers", 1, "vigil server processes (each runs a scheduler)")
+	flag.IntVar(&o.concurrency, "concurrency", 64, "VIGIL_WORKER_CONCURRENCY per worker")
+	flag.StringVar(&o.bin, "bin", "bin/vigil", "vigil binary (make build)")
+	flag.StringVar(&o.dbURL, "db", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL admin URL")
+	flag.StringVar(&o.amqpURL, "amqp", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (a vhost per run is created with rabbitmqctl)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the schema and vhost afterwards")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the report as JSON to this file")
+	flag.IntVar(&o.slowPercent, "slow-percent", 0, "percentage of targets that answer slowly")
+	flag.DurationVar(&o.slowDelay, "slow-delay", time.Second, "how slowly the slow targets answer")
+	flag.StringVar(&o.logLevel, "log-level", "warn", "VIGIL_LOG_LEVEL of the processes")
+	flag.StringVar(&o.extraEnv, "env", "", "extra KEY=VALUE,KEY=VALUE for the vigil processes")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type report struct {
+	Checks            int                `json:"checks"`
+	IntervalSeconds   float64            `json:"interval_seconds"`
+	Workers           int                `json:"workers"`
+	Servers           int                `json:"servers"`
+	Concurrency       int                `json:"concurrency"`
+	WindowSeconds     float64            `json:"window_seconds"`
+	DueRate           float64            `json:"due_probes_per_second"`
+	AchievedRate      float64            `json:"achieved_probes_per_second"`
+	ExpectedTicks     int64              `json:"expected_ticks"`
+	RecordedTicks     int64              `json:"recorded_ticks"`
+	MissingTicks      int64              `json:"missing_ticks"`
+	OffGridTicks      int64              `json:"off_grid_ticks"`
+	LagP50ms          float64            `json:"lag_p50_ms"`
+	LagP99ms          float64            `json:"lag_p99_ms"`
+	LagMaxms          float64            `json:"lag_max_ms"`
+	CPUSeconds        map[string]float64 `json:"cpu_seconds"`
+	CPUPer1000        float64            `json:"cpu_seconds_per_1000_probes"`
+	CPUPer1000ByProc  map[string]float64 `json:"cpu_seconds_per_1000_probes_by_process"`
+	RSSMiB            map[string]float64 `json:"rss_mib"`
+	ResultBytesPerMil float64            `json:"results_bytes_per_million"`
+}
+
+func run(ctx context.Context, o options) error {
+	stamp := time.Now().UTC().Format("20060102t150405")
+	schema, vhost := "vigil_bench_"+stamp, "vigil-bench-"+stamp
+
+	target, err := startTarget(o.slowPercent, o.slowDelay)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+
+	admin, err := pgx.Connect(ctx, o.dbURL)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	if !o.keep {
+		defer admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") //nolint:errcheck
+	}
+	dbURL, err := withParam(o.dbURL, "search_path", schema)
+	if err != nil {
+		return err
+	}
+	if out, err := exec.Command("rabbitmqctl", "add_vhost", vhost).CombinedOutput(); err != nil {
+		return fmt.Errorf("rabbitmqctl add_vhost: %v: %s", err, out)
+	}
+	if !o.keep {
+		defer exec.Command("rabbitmqctl", "delete_vhost", vhost).Run() //nolint:errcheck
+	}
+	if out, err := exec.Command("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*").CombinedOutput(); err != nil {
+		return fmt.Errorf("rabbitmqctl set_permissions: %v: %s", err, out)
+	}
+	amqpURL := strings.TrimSuffix(o.amqpURL, "/") + "/" + url.PathEscape(vhost)
+
+	st, err := store.Open(ctx, dbURL, 16)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("registering %d checks at %s against %s\n", o.checks, o.interval, target.url)
+	if err := register(ctx, st, o, target.url); err != nil {
+		return err
+	}
+
+	env := append(os.Environ(),
+		"VIGIL_DATABASE_URL="+dbURL, "VIGIL_AMQP_URL="+amqpURL, "VIGIL_LOG_LEVEL="+o.logLevel,
+		"VIGIL_MIGRATE=false", "VIGIL_DENY_NETWORKS=", fmt.Sprintf("VIGIL_WORKER_CONCURRENCY=%d", o.concurrency))
+	for kv := range strings.SplitSeq(o.extraEnv, ",") {
+		if kv != "" {
+			env = append(env, kv)
+		}
+	}
+	logDir, err := os.MkdirTemp("", "vigil-bench-logs-")
+	if err != nil {
+		return err
+	}
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	for i := range o.servers {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		p, err := startProc(fmt.Sprintf("server-%d", i), o.bin, []string{"server"}, append(env,
+			fmt.Sprintf("VIGIL_HTTP_ADDR=127.0.0.1:%d", port)), logDir)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+	}
+	for i := range o.workers {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		p, err := startProc(fmt.Sprintf("worker-%d", i), o.bin, []string{"worker"}, append(env,
+			fmt.Sprintf("VIGIL_METRICS_ADDR=127.0.0.1:%d", port)), logDir)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+	}
+	fmt.Printf("started %d server(s) and %d worker(s); logs in %s; warming up %s\n", o.servers, o.workers, logDir, o.warmup)
+	if err := sleep(ctx, o.warmup); err != nil {
+		return err
+	}
+	windowStart := time.Now()
+	cpu0 := sampleCPU(procs)
+	fmt.Printf("measuring for %s\n", o.duration)
+	if err := sleep(ctx, o.duration); err != nil {
+		return err
+	}
+	windowEnd := time.Now()
+	cpu1 := sampleCPU(procs)
+	rss := sampleRSS(procs)
+	for _, p := range procs {
+		if p.exited() {
+			return fmt.Errorf("%s exited during the run; see %s", p.name, p.logPath)
+		}
+	}
+	// Let the probes of the window's last ticks finish and be recorded.
+	if err := sleep(ctx, o.timeout+3*time.Second); err != nil {
+		return err
+	}
+	rep, err := measure(ctx, st, admin, schema, o, windowStart, windowEnd)
+	if err != nil {
+		return err
+	}
+	rep.CPUSeconds, rep.CPUPer1000, rep.CPUPer1000ByProc = cpuReport(cpu0, cpu1, rep.RecordedTicks)
+	rep.RSSMiB = rss
+	printReport(rep)
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func withParam(raw, k, v string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("parse %s: %w", raw, err)
+	}
+	q := u.Query()
+	q.Set(k, v)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func register(ctx context.Context, st *store.Store, o options, base string) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c := &check.Check{Name: fmt.Sprintf("bench-%06d", i), URL: fmt.Sprintf("%s/t/%d", base, i),
+					Interval: o.interval, Timeout: o.timeout, Tags: []string{"bench"}}
+				c.SetDefaults()
+				if _, err := st.CreateService(ctx, c); err != nil {
+					mu.Lock()
+					first = err
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range o.checks {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// target is the local server the checks probe.
+type target struct {
+	srv *http.Server
+	url string
+}
+
+func (t *target) Close() { _ = t.srv.Close() }
+
+func startTarget(slowPercent int, slowDelay time.Duration) (*target, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slowPercent > 0 {
+			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/t/"))
+			if n%100 < slowPercent {
+				time.Sleep(slowDelay)
+			}
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return &target{srv: srv, url: "http://" + ln.Addr().String()}, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+}
+
+func startProc(name, bin string, args, env []string, logDir string) (*proc, error) {
+	logPath := filepath.Join(logDir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) stop() {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func measure(ctx context.Context, st *store.Store, admin *pgx.Conn, schema string, o options, from, to time.Time) (report, error) {
+	rep := report{Checks: o.checks, IntervalSeconds: o.interval.Seconds(), Workers: o.workers, Servers: o.servers,
+		Concurrency: o.concurrency, WindowSeconds: to.Sub(from).Seconds(), DueRate: float64(o.checks) / o.interval.Seconds()}
+	pool, err := pgxpool.New(ctx, mustParam(admin.Config().ConnString(), schema))
+	if err != nil {
+		return rep, err
+	}
+	defer pool.Close()
+	// Expected ticks per check: its grid points in [from, to). Any stored
+	// grid point (next_run_at) gives the check's phase.
+	rows, err := pool.Query(ctx, `SELECT s.id, s.next_run_at, s.interval_ms,
+			(SELECT count(*) FROM check_results r WHERE r.check_id = s.id AND r.scheduled_at >= $1 AND r.scheduled_at < $2)
+		FROM services s`, from, to)
+	if err != nil {
+		return rep, fmt.Errorf("count results: %w", err)
+	}
+	for rows.Next() {
+		var (
+			id         string
+			grid       time.Time
+			intervalMs int64
+			got        int64
+		)
+		if err := rows.Scan(&id, &grid, &intervalMs, &got); err != nil {
+			return rep, err
+		}
+		want := gridPoints(grid, time.Duration(intervalMs)*time.Millisecond, from, to)
+		rep.ExpectedTicks += want
+		rep.RecordedTicks += got
+		if got < want {
+			rep.MissingTicks += want - got
+		} else {
+			rep.OffGridTicks += got - want
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return rep, err
+	}
+	rep.AchievedRate = float64(rep.RecordedTicks) / rep.WindowSeconds
+	err = pool.QueryRow(ctx, `SELECT
+			coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY lag), 0),
+			coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY lag), 0),
+			coalesce(max(lag), 0)
+		FROM (SELECT extract(epoch FROM checked_at - scheduled_at) * 1000 AS lag
+		      FROM check_results WHERE scheduled_at >= $1 AND scheduled_at < $2) l`, from, to).
+		Scan(&rep.LagP50ms, &rep.LagP99ms, &rep.LagMaxms)
+	if err != nil {
+		return rep, fmt.Errorf("lag percentiles: %w", err)
+	}
+	var bytes, n int64
+	if err := pool.QueryRow(ctx, `SELECT pg_total_relation_size('check_results'), (SELECT count(*) FROM check_results)`).Scan(&bytes, &n); err != nil {
+		return rep, err
+	}
+	if n > 0 {
+		rep.ResultBytesPerMil = float64(bytes) / float64(n) * 1e6
+	}
+	return rep, nil
+}
+
+func mustParam(conn, schema string) string {
+	u, err := withParam(conn, "search_path", schema)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+// gridPoints counts g + k*i (k whole) in [from, to).
+func gridPoints(g time.Time, i time.Duration, from, to time.Time) int64 {
+	ceil := func(t time.Time) int64 {
+		d := t.Sub(g)
+		k := int64(d / i)
+		if d > 0 && d%i != 0 {
+			k++
+		}
+		return k
+	}
+	return ceil(to) - ceil(from)
+}
+
+func printReport(r report) {
+	fmt.Printf("\n| checks | interval | due/s | achieved/s | expected | recorded | missing | lag p50 | lag p99 | lag max | CPU s/1000 probes |\n")
+	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| %d | %gs | %.0f | %.0f | %d | %d | %d | %.1f ms | %.1f ms | %.1f ms | %.3f |\n\n",
+		r.Checks, r.IntervalSeconds, r.DueRate, r.AchievedRate, r.ExpectedTicks, r.RecordedTicks, r.MissingTicks,
+		r.LagP50ms, r.LagP99ms, r.LagMaxms, r.CPUPer1000)
+	names := make([]string, 0, len(r.CPUSeconds))
+	for n := range r.CPUSeconds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Println("| process | CPU s | CPU s/1000 probes | RSS MiB |")
+	fmt.Println("|---|---|---|---|")
+	for _, n := range names {
+		fmt.Printf("| %s | %.1f | %.3f | %.0f |\n", n, r.CPUSeconds[n], r.CPUPer1000ByProc[n], r.RSSMiB[n])
+	}
+	fmt.Printf("\noff-grid ticks: %d; results table: %.0f MiB per million results\n", r.OffGridTicks, r.ResultBytesPerMil/(1<<20))
+}
