@@ -61,9 +61,17 @@ cover-html: ## Open the last coverage profile as HTML.
 	$(GO) tool cover -html=coverage.out
 
 ##@ Benchmarks
+BENCH_CHECKS   ?= 1000
+BENCH_INTERVAL ?= 10s
+BENCH_DURATION ?= 60s
+
 .PHONY: bench
-bench: ## Go benchmarks of the hot paths against the real services.
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+bench: build ## Load harness: BENCH_CHECKS checks at BENCH_INTERVAL for BENCH_DURATION (docs/benchmarks.md).
+	$(GO) run ./hack/bench -checks $(BENCH_CHECKS) -interval $(BENCH_INTERVAL) -duration $(BENCH_DURATION) -bin $(BIN)/vigil
+
+.PHONY: bench-go
+bench-go: ## Go micro-benchmarks of the hot paths against the real services.
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./internal/queue/... ./internal/probe/... ./internal/metrics/...
 
 ##@ Packaging
 .PHONY: docker-build
