@@ -63,13 +63,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		set.Bool(&cfg.Scheduler, "scheduler", "VIGIL_SCHEDULER", "run a scheduler in this process")
 		set.Bool(&cfg.Kubernetes, "kubernetes", "VIGIL_KUBERNETES", "Kubernetes mode: the REST registry is read-only")
 		set.Int(&cfg.BatchSize, "scheduler-batch", "VIGIL_SCHEDULER_BATCH", "jobs claimed and published per transaction")
-		start = func(ctx context.Context, c config.Config, l *zap.Logger) error { return app.RunServer(ctx, c, l, app.Hooks{}) }
+		set.Duration(&cfg.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed (negative: skip every missed tick)")
+		start = func(ctx context.Context, c config.Config, l *zap.Logger) error {
+			return app.RunServer(ctx, c, l, app.Hooks{})
+		}
 	case "worker":
 		cfg.BindRuntime(set)
 		set.Int(&cfg.Concurrency, "concurrency", "VIGIL_WORKER_CONCURRENCY", "probes run at once by this process")
 		set.String(&cfg.DenyNetworks, "deny-networks", "VIGIL_DENY_NETWORKS", "comma-separated CIDRs probes may not connect to (empty: none)")
 		set.String(&cfg.MetricsAddr, "metrics-addr", "VIGIL_METRICS_ADDR", "address of /healthz, /readyz and /metrics")
-		start = func(ctx context.Context, c config.Config, l *zap.Logger) error { return app.RunWorker(ctx, c, l, app.Hooks{}) }
+		start = func(ctx context.Context, c config.Config, l *zap.Logger) error {
+			return app.RunWorker(ctx, c, l, app.Hooks{})
+		}
 	case "migrate":
 		cfg.BindCommon(set)
 		start = app.Migrate

@@ -5,20 +5,34 @@ import (
 	"time"
 )
 
-// NextTick places one dispatch on the check's fixed grid. due is the
-// grid point the check was waiting for and now is when the scheduler got to
-// it. tick is the grid point to dispatch: due itself when the scheduler is on
-// time, or the latest grid point not after now when it fell behind, so that
-// missed ticks are skipped rather than fired in a burst. next is the
-// following grid point. The grid never drifts: every tick is
-// due + k*interval for a whole k, however late the scheduler runs.
-func NextTick(due, now time.Time, interval time.Duration) (tick, next time.Time) {
+// NextTick places one dispatch on the check's fixed grid. due is the grid
+// point the check was waiting for, now is when the scheduler got to it, and
+// catchUp is how late a tick may still be dispatched.
+//
+// A tick missed by at most catchUp is dispatched late rather than lost, so a
+// short outage of the broker, the database or every scheduler leaves no gap
+// in the history: each missed tick is probed, once, as soon as dispatch
+// resumes. Ticks missed by more than catchUp are skipped: the scheduler
+// resumes at the oldest grid point still within catchUp of now, so a long
+// outage costs a bounded burst (at most catchUp/interval probes per check)
+// instead of hours of backlog fired at the targets. catchUp <= 0 skips
+// every missed tick and dispatches only the latest grid point.
+//
+// The grid never drifts: every tick is due + k*interval for a whole k,
+// however late the scheduler runs. next is the grid point after tick.
+func NextTick(due, now time.Time, interval, catchUp time.Duration) (tick, next time.Time) {
 	if interval <= 0 {
 		interval = MinInterval
 	}
 	tick = due
-	if late := now.Sub(due); late >= interval {
-		tick = due.Add(late / interval * interval)
+	if late := now.Sub(due); late > max(catchUp, 0) && late >= interval {
+		// Skip whole intervals until the tick is within catchUp of now
+		// (with catchUp <= 0: the latest grid point not after now).
+		skip := (late - max(catchUp, 0) + interval - 1) / interval
+		if catchUp <= 0 {
+			skip = late / interval
+		}
+		tick = due.Add(skip * interval)
 	}
 	return tick, tick.Add(interval)
 }

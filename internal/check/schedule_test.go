@@ -15,22 +15,28 @@ func TestNextTick(t *testing.T) {
 	tests := []struct {
 		name       string
 		late       time.Duration
+		catchUp    time.Duration
 		tick, next time.Duration
 	}{
-		{"on time", 0, 0, 10 * time.Second},
-		{"slightly late keeps the tick", 3 * time.Second, 0, 10 * time.Second},
-		{"just under an interval late", i - time.Millisecond, 0, 10 * time.Second},
-		{"one interval late skips one tick", i, 10 * time.Second, 20 * time.Second},
-		{"many intervals late skips to the latest", 95 * time.Second, 90 * time.Second, 100 * time.Second},
+		{"on time", 0, 0, 0, 10 * time.Second},
+		{"slightly late keeps the tick", 3 * time.Second, 0, 0, 10 * time.Second},
+		{"just under an interval late", i - time.Millisecond, 0, 0, 10 * time.Second},
+		{"no catch-up: one interval late skips one tick", i, 0, 10 * time.Second, 20 * time.Second},
+		{"no catch-up: many intervals late skips to the latest", 95 * time.Second, 0, 90 * time.Second, 100 * time.Second},
+		{"within catch-up the missed tick is dispatched late", 25 * time.Second, 30 * time.Second, 0, 10 * time.Second},
+		{"exactly at catch-up still dispatched", 30 * time.Second, 30 * time.Second, 0, 10 * time.Second},
+		{"past catch-up resumes at the oldest tick within it", 95 * time.Second, 30 * time.Second, 70 * time.Second, 80 * time.Second},
+		{"past catch-up by a fraction", 31 * time.Second, 30 * time.Second, 10 * time.Second, 20 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tick, next := check.NextTick(t0, t0.Add(tt.late), i)
+			tick, next := check.NextTick(t0, t0.Add(tt.late), i, tt.catchUp)
 			require.Equal(t, t0.Add(tt.tick), tick)
 			require.Equal(t, t0.Add(tt.next), next)
+			require.LessOrEqual(t, t0.Add(tt.late).Sub(tick), max(tt.catchUp, i), "never later than the catch-up window")
 		})
 	}
-	tick, next := check.NextTick(t0, t0, 0)
+	tick, next := check.NextTick(t0, t0, 0, 0)
 	require.Equal(t, t0, tick)
 	require.Equal(t, t0.Add(check.MinInterval), next, "a zero interval never spins")
 }

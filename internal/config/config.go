@@ -30,6 +30,7 @@ type Config struct {
 	Scheduler  bool
 	Kubernetes bool
 	BatchSize  int
+	CatchUp    time.Duration
 
 	// worker
 	Concurrency  int
@@ -59,6 +60,7 @@ func Defaults() Config {
 		ShutdownTimeout:  30 * time.Second,
 		Scheduler:        true,
 		BatchSize:        500,
+		CatchUp:          30 * time.Second,
 		Concurrency:      64,
 		DenyNetworks:     "169.254.0.0/16,fe80::/10",
 		MetricsAddr:      ":9090",

@@ -19,7 +19,7 @@ import (
 type Claimer interface {
 	// ClaimDue claims up to limit due checks, calls publish with their jobs
 	// and advances their schedule only when publish succeeds.
-	ClaimDue(ctx context.Context, now time.Time, limit int, publish func(context.Context, []check.Job) error) (int, error)
+	ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error)
 	// NextDue returns the earliest scheduled tick, or false when none.
 	NextDue(ctx context.Context) (time.Time, bool, error)
 }
@@ -42,10 +42,21 @@ type realClock struct{}
 func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+// DefaultCatchUp covers the outages Vigil is built to ride out - a broker
+// or database restart, a failover, a rolling upgrade of every server -
+// without a gap in any check's history, while bounding the burst a long
+// outage could cause.
+const DefaultCatchUp = 30 * time.Second
+
 // Config tunes the loop. Zero values take the defaults.
 type Config struct {
 	// BatchSize bounds the jobs claimed and published per transaction.
 	BatchSize int
+	// CatchUp is how late a missed tick may still be dispatched (after an
+	// outage of the broker, the database or every scheduler); older
+	// missed ticks are skipped. Zero takes the default; negative skips
+	// every missed tick.
+	CatchUp time.Duration
 	// MaxIdle bounds how long the loop sleeps when nothing is due, which is
 	// how soon a check registered through another replica is noticed.
 	MaxIdle time.Duration
@@ -55,8 +66,8 @@ type Config struct {
 	// rows stay locked meanwhile, so a broker that is down must fail the
 	// claim quickly rather than hold the locks until it comes back.
 	PublishTimeout time.Duration
-	Clock      Clock
-	Logger     *zap.Logger
+	Clock          Clock
+	Logger         *zap.Logger
 	// OnDispatch, when set, sees every published batch and the time it was
 	// claimed at (for the schedule-lag metric).
 	OnDispatch func(jobs []check.Job, claimedAt time.Time)
@@ -73,6 +84,9 @@ type Scheduler struct {
 func New(c Claimer, p Publisher, cfg Config) *Scheduler {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
+	}
+	if cfg.CatchUp == 0 {
+		cfg.CatchUp = DefaultCatchUp
 	}
 	if cfg.MaxIdle <= 0 {
 		cfg.MaxIdle = 200 * time.Millisecond
@@ -133,7 +147,7 @@ func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		now := s.cfg.Clock.Now()
-		n, err := s.claimer.ClaimDue(ctx, now, s.cfg.BatchSize, func(ctx context.Context, jobs []check.Job) error {
+		n, err := s.claimer.ClaimDue(ctx, now, s.cfg.BatchSize, s.cfg.CatchUp, func(ctx context.Context, jobs []check.Job) error {
 			ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 			defer cancel()
 			if err := s.pub.PublishJobs(ctx, jobs); err != nil {

@@ -37,7 +37,7 @@ func newRegistry(n int, interval time.Duration) *fakeRegistry {
 	return r
 }
 
-func (r *fakeRegistry) ClaimDue(ctx context.Context, now time.Time, limit int, publish func(context.Context, []check.Job) error) (int, error) {
+func (r *fakeRegistry) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.claims++
@@ -60,7 +60,7 @@ func (r *fakeRegistry) ClaimDue(ctx context.Context, now time.Time, limit int, p
 	jobs := make([]check.Job, len(due))
 	nexts := make([]time.Time, len(due))
 	for i, id := range due {
-		tick, next := check.NextTick(r.next[id], now, r.checks[id].Interval)
+		tick, next := check.NextTick(r.next[id], now, r.checks[id].Interval, catchUp)
 		jobs[i], nexts[i] = check.JobFor(r.checks[id], tick), next
 	}
 	if err := publish(ctx, jobs); err != nil {
@@ -284,4 +284,44 @@ func TestPublishTimeoutReleasesTheClaim(t *testing.T) {
 	_, err := s.Dispatch(context.Background())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Equal(t, check.FirstTick("c000", t0, 10*time.Second), reg.next["c000"], "nothing advanced")
+}
+
+// A broker outage shorter than the catch-up window leaves no gap: every
+// tick of every check is dispatched exactly once, some of them late.
+func TestOutageWithinCatchUpLeavesNoGap(t *testing.T) {
+	const interval = 2 * time.Second
+	reg := newRegistry(20, interval)
+	pub := &fakePublisher{}
+	clk := newClock()
+	stop := run(t, scheduler.New(reg, pub, scheduler.Config{Clock: clk, MaxIdle: 500 * time.Millisecond,
+		MaxBackoff: time.Second, CatchUp: 30 * time.Second}))
+	for clk.Now().Before(t0.Add(10 * time.Second)) {
+		clk.step(t)
+	}
+	pub.mu.Lock()
+	pub.failures = 1 << 30 // the broker goes away for ~15s
+	pub.mu.Unlock()
+	for clk.Now().Before(t0.Add(25 * time.Second)) {
+		clk.step(t)
+	}
+	pub.mu.Lock()
+	pub.failures = 0
+	pub.mu.Unlock()
+	for clk.Now().Before(t0.Add(40 * time.Second)) {
+		clk.step(t)
+	}
+	stop()
+	ticks := map[string]map[time.Time]int{}
+	for _, j := range pub.published() {
+		if ticks[j.CheckID] == nil {
+			ticks[j.CheckID] = map[time.Time]int{}
+		}
+		ticks[j.CheckID][j.ScheduledAt]++
+	}
+	for id, seen := range ticks {
+		first := check.FirstTick(id, t0, interval)
+		for at := first; at.Before(t0.Add(38 * time.Second)); at = at.Add(interval) {
+			require.Equal(t, 1, seen[at], "%s tick %s", id, at.Sub(t0))
+		}
+	}
 }

@@ -13,7 +13,9 @@ import (
 
 // ClaimDue claims up to limit checks whose next tick is at or before now,
 // hands their jobs to publish and, only when publish succeeds, advances
-// each check to its next grid point in the same transaction.
+// each check to its next grid point in the same transaction. Ticks missed
+// by at most catchUp are dispatched late; older ones are skipped (see
+// check.NextTick).
 //
 // The rows stay locked (FOR UPDATE SKIP LOCKED) until commit, so
 // concurrent schedulers claim disjoint sets and never dispatch a tick
@@ -21,7 +23,7 @@ import (
 // the ticks are claimed again; if the process dies after publishing but
 // before commit, the ticks are published again - at least once, and the
 // results table's key makes the repeat harmless.
-func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, publish func(context.Context, []check.Job) error) (int, error) {
+func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
 	var n int
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, name, type, url, method, expected_status, grpc_service,
@@ -55,7 +57,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, publish 
 			c.Type = check.Type(typ)
 			c.Interval = time.Duration(intervalMs) * time.Millisecond
 			c.Timeout = time.Duration(timeoutMs * float64(time.Millisecond))
-			tick, next := check.NextTick(due.UTC(), now, c.Interval)
+			tick, next := check.NextTick(due.UTC(), now, c.Interval, catchUp)
 			jobs = append(jobs, check.JobFor(&c, tick))
 			ids = append(ids, c.ID)
 			nexts = append(nexts, next)

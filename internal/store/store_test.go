@@ -233,11 +233,11 @@ func TestClaimDueFollowsTheGrid(t *testing.T) {
 	var got []check.Job
 	collect := func(_ context.Context, jobs []check.Job) error { got = append(got, jobs...); return nil }
 
-	n, err := s.ClaimDue(ctx, due.Add(-time.Millisecond), 100, collect)
+	n, err := s.ClaimDue(ctx, due.Add(-time.Millisecond), 100, 0, collect)
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing is due before its tick")
 
-	n, err = s.ClaimDue(ctx, due.Add(3*time.Millisecond), 100, collect)
+	n, err = s.ClaimDue(ctx, due.Add(3*time.Millisecond), 100, 0, collect)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, due, got[0].ScheduledAt)
@@ -250,7 +250,7 @@ func TestClaimDueFollowsTheGrid(t *testing.T) {
 	require.Equal(t, due.Add(10*time.Second), next, "no drift: the next tick is on the grid, not now+interval")
 
 	// A scheduler 35s late dispatches only the latest missed tick.
-	n, err = s.ClaimDue(ctx, due.Add(45*time.Second), 100, collect)
+	n, err = s.ClaimDue(ctx, due.Add(45*time.Second), 100, 0, collect)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, due.Add(40*time.Second), got[1].ScheduledAt)
@@ -266,7 +266,7 @@ func TestClaimDueRollsBackWhenPublishFails(t *testing.T) {
 	due, _, err := s.NextDue(ctx)
 	require.NoError(t, err)
 	boom := errors.New("broker down")
-	_, err = s.ClaimDue(ctx, due, 10, func(context.Context, []check.Job) error { return boom })
+	_, err = s.ClaimDue(ctx, due, 10, 0, func(context.Context, []check.Job) error { return boom })
 	require.ErrorIs(t, err, boom)
 	again, _, err := s.NextDue(ctx)
 	require.NoError(t, err)
@@ -291,7 +291,7 @@ func TestConcurrentSchedulersDispatchEachTickOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				n, err := s.ClaimDue(ctx, now, 25, func(_ context.Context, jobs []check.Job) error {
+				n, err := s.ClaimDue(ctx, now, 25, 0, func(_ context.Context, jobs []check.Job) error {
 					time.Sleep(5 * time.Millisecond) // widen the race window
 					mu.Lock()
 					defer mu.Unlock()
@@ -315,4 +315,31 @@ func TestConcurrentSchedulersDispatchEachTickOnce(t *testing.T) {
 	for k, n := range seen {
 		require.Equal(t, 1, n, "tick %s dispatched %d times", k, n)
 	}
+}
+
+func TestClaimDueCatchesUpMissedTicks(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	create(t, s, "payments")
+	due, _, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	now := due.Add(25 * time.Second) // an outage of 25s: three ticks missed
+	var ticks []time.Time
+	for {
+		n, err := s.ClaimDue(ctx, now, 100, 30*time.Second, func(_ context.Context, jobs []check.Job) error {
+			for _, j := range jobs {
+				ticks = append(ticks, j.ScheduledAt)
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		if n == 0 {
+			break
+		}
+	}
+	require.Equal(t, []time.Time{due, due.Add(10 * time.Second), due.Add(20 * time.Second)}, ticks,
+		"every tick missed within the catch-up window is dispatched once, in order")
+	next, _, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, due.Add(30*time.Second), next)
 }
