@@ -433,7 +433,6 @@ function askForToken() {
 }
 
 function showDashboard() {
-  if (!model.authNeeded && !ui.dashboard.hidden) return;
   model.authNeeded = false;
   ui.login.hidden = true;
   ui.dashboard.hidden = false;

@@ -194,6 +194,9 @@ export function flash(row) {
   // Reading layout restarts the CSS animation on the same element.
   void row.tr.offsetWidth;
   row.tr.classList.add('flash');
+  // Drop the class when done: a row moved by a re-sort would otherwise
+  // replay the animation as if it had changed again.
+  row.tr.addEventListener('animationend', () => row.tr.classList.remove('flash'), { once: true });
 }
 
 /**
@@ -226,6 +229,9 @@ export function drawSpark(row, results) {
   const lat = points.map((p) => (Number.isFinite(p.latency_ms) ? p.latency_ms : 0));
   const max = Math.max(...lat);
   const min = Math.min(...lat);
+  // The baseline is zero, not the minimum: a 1 ms wobble on a 5 ms service
+  // must not look like an outage.
+  const floor = 0;
   const failed = points.filter((p) => p.status !== 'UP').length;
   const label =
     `Latency of the last ${points.length} checks: ${formatLatency(min)} to ${formatLatency(max)}` +
@@ -235,11 +241,11 @@ export function drawSpark(row, results) {
   title.textContent = label;
   node.append(title);
 
-  const span = max - min || 1;
+  const span = max - floor || 1;
   const step = points.length > 1 ? (W - 2 * PAD) / (points.length - 1) : 0;
   const xy = lat.map((v, i) => [
     points.length > 1 ? PAD + i * step : W / 2,
-    H - PAD - ((v - min) / span) * (H - 2 * PAD),
+    H - PAD - ((v - floor) / span) * (H - 2 * PAD),
   ]);
   const coords = xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ');
   if (points.length > 1) {
