@@ -71,10 +71,18 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 
 	g, gctx := errgroup.WithContext(ctx)
 	// Every replica binds its own exclusive queue to the transitions fanout,
-	// so each one sees every transition and serves its own clients.
+	// so each one sees every transition and serves its own clients; after a
+	// reconnect it catches up on what it missed from the transitions table.
+	f := &feed{list: st.Transitions, publish: hub.Publish, log: log.Named("broadcast")}
+	if latest, err := st.Transitions(ctx, store.TransitionQuery{Newest: true, Limit: 1}); err == nil && len(latest) == 1 {
+		f.seen(latest[0].ID)
+	}
+	subCfg := qcfg
+	subCfg.OnSubscribed = func() { f.subscribed(gctx) }
 	g.Go(func() error {
-		return queue.SubscribeTransitions(gctx, qcfg, "", func(_ context.Context, t check.Transition) error {
+		return queue.SubscribeTransitions(gctx, subCfg, "", func(_ context.Context, t check.Transition) error {
 			hub.Publish(t)
+			f.seen(t.ID)
 			m.Transition(t)
 			return nil
 		})

@@ -54,6 +54,11 @@ type Config struct {
 	// OnDeadLetter, when set, is called for every job message sent to the
 	// dead-letter queue (for the dead-lettered metric).
 	OnDeadLetter func()
+	// OnSubscribed, when set, is called each time SubscribeTransitions has
+	// (re)bound its queue and is consuming. An exclusive subscriber misses
+	// what was published while it was away; this is its cue to catch up
+	// from the transitions table.
+	OnSubscribed func()
 
 	// ReconnectMin and ReconnectMax bound the delay between connection
 	// attempts; it doubles from min to max with jitter. Defaults 100ms, 10s.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,8 +132,11 @@ func TestSubscribeDurableSurvivesReconnect(t *testing.T) {
 	t.Cleanup(func() { _, _ = admin.QueueDelete(queueName, false, false, false) })
 
 	durable, exclusive := newTransitionLog(), newTransitionLog()
+	var subscribed atomic.Int32
+	exclusiveCfg := subCfg
+	exclusiveCfg.OnSubscribed = func() { subscribed.Add(1) }
 	runSubscriber(t, subCfg, queueName, durable.handler)
-	runSubscriber(t, subCfg, "", exclusive.handler)
+	runSubscriber(t, exclusiveCfg, "", exclusive.handler)
 	barrier(t, direct, durable, exclusive)
 
 	proxy.SetDown(true)
@@ -153,6 +157,7 @@ func TestSubscribeDurableSurvivesReconnect(t *testing.T) {
 		require.Equal(t, 1, durable.seen(tr.CheckID), "durable subscriber gets %s after reconnecting", tr.CheckID)
 		require.Equal(t, 0, exclusive.seen(tr.CheckID), "exclusive subscriber misses what came while away")
 	}
+	require.EqualValues(t, 2, subscribed.Load(), "told once per binding, so it can catch up from the log")
 }
 
 func TestPublisherRecoversFromDeletedExchange(t *testing.T) {

@@ -103,6 +103,9 @@ func (sub *subscriber) consume(ctx context.Context, s *session) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", q.Name, err)
 	}
+	if sub.cfg.OnSubscribed != nil {
+		sub.cfg.OnSubscribed()
+	}
 	for {
 		select {
 		case <-ctx.Done():
