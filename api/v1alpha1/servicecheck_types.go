@@ -1,0 +1,251 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Finalizer is set on every ServiceCheck so that deleting it also stops
+// monitoring: the operator removes the check from Vigil's registry before it
+// lets the object go.
+const Finalizer = "monitoring.vigil.dev/finalizer"
+
+// Condition types of a ServiceCheck.
+const (
+	// ReadyCondition is True when the check is registered with Vigil as the
+	// spec says, and False when the spec is invalid or registration failed.
+	ReadyCondition = "Ready"
+	// HealthyCondition tells whether the monitored service is up: True when
+	// UP, False when DOWN, Unknown while paused or before the first
+	// decisive probe.
+	HealthyCondition = "Healthy"
+)
+
+// Condition reasons. They double as the reasons of the Events the operator
+// records, so `kubectl describe` and the conditions tell the same story.
+const (
+	// RegisteredReason: the check is in Vigil's registry and being probed.
+	RegisteredReason = "Registered"
+	// InvalidSpecReason: the spec passed the schema but Vigil refused it;
+	// the message names the field. Fix the spec to recover.
+	InvalidSpecReason = "InvalidSpec"
+	// NameTakenReason: a check registered through the REST API already has
+	// this ServiceCheck's name ("<namespace>/<name>").
+	NameTakenReason = "NameTaken"
+	// RegistryErrorReason: Vigil's registry could not be reached or
+	// refused the write; the operator retries with backoff.
+	RegistryErrorReason = "RegistryError"
+
+	// ServiceUpReason: the service passed successThreshold probes in a row.
+	ServiceUpReason = "ServiceUp"
+	// ServiceDownReason: the service failed failureThreshold probes in a row.
+	ServiceDownReason = "ServiceDown"
+	// ServicePausedReason: spec.paused is true, so nothing is probed.
+	ServicePausedReason = "ServicePaused"
+	// ServiceResumedReason: spec.paused went back to false; probing
+	// restarts from UNKNOWN.
+	ServiceResumedReason = "ServiceResumed"
+	// AwaitingProbeReason: no decisive probe yet, after creation or resume.
+	AwaitingProbeReason = "AwaitingProbe"
+)
+
+// ServiceState is a check's current health as Vigil sees it.
+// +kubebuilder:validation:Enum=UNKNOWN;UP;DOWN;PAUSED
+type ServiceState string
+
+// The states of a check; the same words the REST API and WebSocket use.
+const (
+	StateUnknown ServiceState = "UNKNOWN"
+	StateUp      ServiceState = "UP"
+	StateDown    ServiceState = "DOWN"
+	StatePaused  ServiceState = "PAUSED"
+)
+
+// ServiceCheckSpec declares one service for Vigil to probe. Set exactly one
+// of url (HTTP) and grpc (gRPC health checking protocol).
+//
+// +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.grpc)",message="exactly one of url or grpc must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || !has(self.interval) || duration(self.timeout) < duration(self.interval)",message="timeout must be less than interval"
+// +kubebuilder:validation:XValidation:rule="!has(self.grpc) || (!has(self.method) && !has(self.expectedStatusCodes))",message="method and expectedStatusCodes apply to url checks only"
+type ServiceCheckSpec struct {
+	// URL is the absolute http or https URL to probe. A probe succeeds when
+	// the response status is one of expectedStatusCodes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#]+([/?#]\S*)?$`
+	URL string `json:"url,omitempty"`
+
+	// GRPC probes a gRPC server with the standard health checking protocol
+	// (grpc.health.v1.Health/Check) instead of an HTTP URL.
+	// +optional
+	GRPC *GRPCProbe `json:"grpc,omitempty"`
+
+	// Interval is the time between two probes, as a Go duration such as
+	// "30s" or "1m". At least 1s and at most 24h.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="interval must be at least 1s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('24h')",message="interval must be at most 24h"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// Timeout bounds one probe and must be less than interval. Defaults to
+	// 5s, or 80% of the interval when that is shorter.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeout must be positive"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// Method is the HTTP method of a url probe. Defaults to GET.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`
+	Method string `json:"method,omitempty"`
+
+	// ExpectedStatusCodes are the HTTP statuses that count as up. Defaults
+	// to [200]. One code is supported today; the list leaves room for more.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1
+	// +kubebuilder:validation:items:Minimum=100
+	// +kubebuilder:validation:items:Maximum=599
+	ExpectedStatusCodes []int32 `json:"expectedStatusCodes,omitempty"`
+
+	// FailureThreshold is how many failed probes in a row turn the service
+	// DOWN.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	FailureThreshold int32 `json:"failureThreshold,omitempty"`
+
+	// SuccessThreshold is how many successful probes in a row turn the
+	// service UP.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	SuccessThreshold int32 `json:"successThreshold,omitempty"`
+
+	// Paused stops probing while true; the state shows PAUSED. Setting it
+	// back to false resumes from UNKNOWN.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// GRPCProbe says where to send a gRPC health check.
+type GRPCProbe struct {
+	// Address is the host:port of the gRPC server.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):[0-9]{1,5}$`
+	Address string `json:"address"`
+
+	// Service is the service name sent in the health request; empty asks
+	// about the server as a whole.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Service string `json:"service,omitempty"`
+
+	// TLS connects with TLS instead of plaintext.
+	// +optional
+	TLS bool `json:"tls,omitempty"`
+}
+
+// ServiceCheckStatus is the live health of the service. The operator writes
+// it when the state changes and when the spec changes, never per probe, so
+// watching it costs nothing while the service is steady.
+type ServiceCheckStatus struct {
+	// State is the service's current health: UNKNOWN, UP, DOWN or PAUSED.
+	// +optional
+	State ServiceState `json:"state,omitempty"`
+
+	// LastTransitionTime is when the state last changed.
+	// +optional
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+
+	// LastProbeTime is when the probe that caused the last change ran.
+	// Steady probes do not update it.
+	// +optional
+	LastProbeTime *metav1.Time `json:"lastProbeTime,omitempty"`
+
+	// LatencyMillis is the latency of that probe in milliseconds.
+	// +optional
+	LatencyMillis int64 `json:"latencyMillis,omitempty"`
+
+	// ConsecutiveFailures counts failed probes in a row at the last change.
+	// +optional
+	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+
+	// Message explains the state: the probe's error when DOWN.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// ServiceID is this check's id in Vigil's REST API and WebSocket events.
+	// +optional
+	ServiceID string `json:"serviceID,omitempty"`
+
+	// LastTransitionID is the id of the last state change in Vigil's
+	// transition log; a WebSocket client can resume after it with ?since=.
+	// +optional
+	LastTransitionID int64 `json:"lastTransitionID,omitempty"`
+
+	// ObservedGeneration is the generation of the spec the operator last
+	// acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions are Ready (the check is registered as specified) and
+	// Healthy (the service is up).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ServiceCheck asks Vigil to monitor one HTTP or gRPC service. Its status
+// shows the service's live state, a Healthy condition to wait on, and an
+// Event on every change.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sc,categories=vigil
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`
+// +kubebuilder:printcolumn:name="GRPC",type=string,JSONPath=`.spec.grpc.address`,priority=1
+// +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Latency",type=integer,JSONPath=`.status.latencyMillis`,description="latency of the probe that caused the last change, in milliseconds"
+// +kubebuilder:printcolumn:name="Last-Change",type=date,JSONPath=`.status.lastTransitionTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ServiceCheck struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec says what to probe and how often.
+	// +required
+	Spec ServiceCheckSpec `json:"spec"`
+
+	// Status is written by the operator.
+	// +optional
+	Status ServiceCheckStatus `json:"status,omitempty"`
+}
+
+// ServiceCheckList is a list of ServiceChecks.
+//
+// +kubebuilder:object:root=true
+type ServiceCheckList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ServiceCheck `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ServiceCheck{}, &ServiceCheckList{})
+}

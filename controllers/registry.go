@@ -1,0 +1,129 @@
+// Package controllers is Vigil's Kubernetes operator: the ServiceCheck
+// reconciler, which keeps Vigil's registry of checks in step with the
+// ServiceCheck objects, and the status writer, which reports state changes
+// back into their status and as Events. Probing itself happens elsewhere
+// (scheduler and workers); the operator is a registry and a reporter.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/store"
+)
+
+// Registry is the part of Vigil's store the operator needs. The PostgreSQL
+// store satisfies it; tests use a fake.
+type Registry interface {
+	// UpsertService creates or updates the check with c.ID.
+	UpsertService(ctx context.Context, c *check.Check) error
+	// DeleteService stops monitoring the check; store.ErrNotFound when it
+	// is gone already.
+	DeleteService(ctx context.Context, id string) error
+	// GetService returns the check with its current state, or
+	// store.ErrNotFound.
+	GetService(ctx context.Context, id string) (store.Service, error)
+	// SetPaused pauses or resumes the check and returns the transition
+	// that caused, or nil when it already was in that state.
+	SetPaused(ctx context.Context, id string, paused bool) (store.Service, *check.Transition, error)
+}
+
+// Source marks the rows the operator owns in the registry.
+const Source = "kubernetes"
+
+// DefaultInterval matches the CRD's default for spec.interval; it applies
+// only when an object reaches the operator without API-server defaulting.
+const DefaultInterval = 30 * time.Second
+
+// CheckFor maps a ServiceCheck to the check Vigil registers for it, with
+// defaults applied and validated. A *check.FieldError names the CRD field
+// (spec.timeout, not timeout_seconds) so users can act on the message.
+func CheckFor(sc *monitoringv1alpha1.ServiceCheck) (*check.Check, error) {
+	c := &check.Check{
+		ID:               string(sc.UID),
+		Name:             sc.Namespace + "/" + sc.Name,
+		Interval:         DefaultInterval,
+		FailureThreshold: int(sc.Spec.FailureThreshold),
+		SuccessThreshold: int(sc.Spec.SuccessThreshold),
+		Tags:             tagsFrom(sc.Labels),
+		Paused:           sc.Spec.Paused,
+		Source:           Source,
+	}
+	if sc.Spec.Interval != nil {
+		c.Interval = sc.Spec.Interval.Duration
+	}
+	if sc.Spec.Timeout != nil {
+		c.Timeout = sc.Spec.Timeout.Duration
+	}
+	if g := sc.Spec.GRPC; g != nil {
+		scheme := "grpc"
+		if g.TLS {
+			scheme = "grpcs"
+		}
+		c.Type = check.TypeGRPC
+		c.URL = scheme + "://" + g.Address
+		c.GRPCService = g.Service
+	} else {
+		c.Type = check.TypeHTTP
+		c.URL = sc.Spec.URL
+		c.Method = sc.Spec.Method
+		if len(sc.Spec.ExpectedStatusCodes) > 0 {
+			c.ExpectedStatus = int(sc.Spec.ExpectedStatusCodes[0])
+		}
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		if fe, ok := check.AsFieldError(err); ok {
+			return c, &check.FieldError{Field: crdField(fe.Field, sc.Spec.GRPC != nil), Message: fe.Message}
+		}
+		return c, fmt.Errorf("validate check: %w", err)
+	}
+	return c, nil
+}
+
+// tagsFrom turns labels into "key=value" tags, sorted so that the same
+// labels always give the same row. Labels too long to be a tag are left
+// out rather than making the whole check invalid.
+func tagsFrom(labels map[string]string) []string {
+	tags := make([]string, 0, len(labels))
+	for k, v := range labels {
+		if t := k + "=" + v; len(t) <= check.MaxNameLength {
+			tags = append(tags, t)
+		}
+	}
+	sort.Strings(tags)
+	return tags
+}
+
+// crdField translates the REST contract's field names used by
+// check.Validate into the ServiceCheck's.
+func crdField(field string, grpc bool) string {
+	switch {
+	case field == "name":
+		return "metadata.name"
+	case field == "url" && grpc:
+		return "spec.grpc.address"
+	case field == "url":
+		return "spec.url"
+	case field == "interval_seconds":
+		return "spec.interval"
+	case field == "timeout_seconds":
+		return "spec.timeout"
+	case field == "method":
+		return "spec.method"
+	case field == "expected_status":
+		return "spec.expectedStatusCodes"
+	case field == "failure_threshold":
+		return "spec.failureThreshold"
+	case field == "success_threshold":
+		return "spec.successThreshold"
+	case strings.HasPrefix(field, "tags"):
+		return "metadata.labels"
+	}
+	return "spec"
+}

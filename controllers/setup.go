@@ -1,0 +1,76 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// RecorderName is the reporting controller of the operator's Events.
+const RecorderName = "vigil-operator"
+
+// OperatorOptions wires the operator to the rest of Vigil.
+type OperatorOptions struct {
+	// Registry is Vigil's store of checks. Required.
+	Registry Registry
+	// Subscribe feeds the status writer with transitions, from a durable
+	// queue so that none is lost while the leader changes. Required.
+	Subscribe SubscribeFunc
+	// Publish broadcasts the transitions the reconciler causes by pausing
+	// and resuming. Optional.
+	Publish func(context.Context, check.Transition) error
+	// MaxConcurrentReconciles defaults to 1.
+	MaxConcurrentReconciles int
+}
+
+// NewScheme returns a scheme with the built-in types and ServiceCheck,
+// which is what the operator's manager needs.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("add client-go types: %w", err)
+	}
+	if err := monitoringv1alpha1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("add monitoring.vigil.dev/v1alpha1: %w", err)
+	}
+	return s, nil
+}
+
+// SetupOperator registers the ServiceCheck reconciler and the status writer
+// with mgr. Both run on the elected leader only; the scheduler, which needs
+// no lease, is the caller's to add.
+func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
+	if opts.Registry == nil || opts.Subscribe == nil {
+		return errors.New("setup operator: Registry and Subscribe are required")
+	}
+	recorder := mgr.GetEventRecorder(RecorderName)
+	r := &ServiceCheckReconciler{
+		Client:   mgr.GetClient(),
+		Registry: opts.Registry,
+		Recorder: recorder,
+		Publish:  opts.Publish,
+	}
+	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}); err != nil {
+		return fmt.Errorf("setup servicecheck reconciler: %w", err)
+	}
+	w := &StatusWriter{
+		Client:    mgr.GetClient(),
+		Reader:    mgr.GetAPIReader(),
+		Registry:  opts.Registry,
+		Recorder:  recorder,
+		Subscribe: opts.Subscribe,
+		Log:       mgr.GetLogger().WithName("status-writer"),
+	}
+	if err := mgr.Add(w); err != nil {
+		return fmt.Errorf("add status writer: %w", err)
+	}
+	return nil
+}
