@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +22,14 @@ import (
 // authentication on: every read needs the bearer token and every write is
 // refused as read-only. The WebSocket is the real hub.
 type fakeVigil struct {
-	token string
-	hub   *broadcast.Hub
+	token    string
+	user     string
+	password string
+	hub      *broadcast.Hub
+
+	// plain counts API requests without X-Requested-With, which would
+	// let the server's Basic challenge pop up the browser's own dialog.
+	plain atomic.Int32
 
 	mu     sync.Mutex
 	status string
@@ -31,6 +38,12 @@ type fakeVigil struct {
 }
 
 func (f *fakeVigil) authorized(r *http.Request) bool {
+	if r.Header.Get("X-Requested-With") != "XMLHttpRequest" {
+		f.plain.Add(1)
+	}
+	if user, password, ok := r.BasicAuth(); ok {
+		return user == f.user && password == f.password
+	}
 	return r.Header.Get("Authorization") == "Bearer "+f.token
 }
 
@@ -95,7 +108,8 @@ func (f *fakeVigil) handler() http.Handler {
 // the 403 of a read-only registry.
 func TestDashboardLoginAndReadOnly(t *testing.T) {
 	p := newPage(t)
-	f := &fakeVigil{token: "s3cret-token", status: "UP", change: time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}
+	f := &fakeVigil{token: "s3cret-token", user: "ops", password: "pässwörd 1", status: "UP",
+		change: time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}
 	f.hub = broadcast.New(broadcast.Config{
 		Authorize: func(r *http.Request) bool { return r.URL.Query().Get("access_token") == f.token },
 	})
@@ -115,22 +129,36 @@ func TestDashboardLoginAndReadOnly(t *testing.T) {
 	require.False(t, visible("#services"), "no table without a token")
 	require.Equal(t, "Signed out", p.text("#connection-text"))
 	require.Zero(t, f.hub.Clients(), "no WebSocket without a token")
+	p.screenshot("dashboard-login.png")
 
-	p.setValue("#token", "wrong", "input")
-	p.do(chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
+	signIn := func(user, secret string) {
+		p.setValue("#user", user, "input")
+		p.setValue("#secret", secret, "input")
+		p.do(chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
+	}
+	signIn("", "wrong")
 	require.Eventually(t, func() bool { return strings.Contains(p.text("#login-message"), "not accepted") },
 		10*time.Second, 50*time.Millisecond, "a wrong token is refused")
 	require.True(t, visible("#login-form"))
+	require.Empty(t, mustEval[string](p, `sessionStorage.getItem('vigil.auth') || ''`), "a refused credential is forgotten")
 
-	p.setValue("#token", f.token, "input")
-	p.do(chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)))
+	// A user name and password sign in with HTTP basic authentication,
+	// UTF-8 included.
+	signIn(f.user, f.password)
+	require.Eventually(t, func() bool { return len(p.rows()) == 1 }, 10*time.Second, 50*time.Millisecond,
+		"a user name and password show the table")
+	require.True(t, strings.HasPrefix(mustEval[string](p, `sessionStorage.getItem('vigil.auth')`), "Basic "))
+	p.do(chromedp.Click(chromedp.CSS("#logout")))
+	require.Eventually(t, func() bool { return visible("#login-form") }, 10*time.Second, 50*time.Millisecond)
+
+	signIn("", f.token)
 	require.Eventually(t, func() bool {
 		rs := p.rows()
 		return len(rs) == 1 && rs[0].Name == "legacy-billing" && rs[0].State == "UP"
 	}, 10*time.Second, 50*time.Millisecond, "the right token shows the table")
 	require.False(t, visible("#login-form"))
 	require.True(t, visible("#logout"))
-	require.Equal(t, f.token, mustEval[string](p, `sessionStorage.getItem('vigil.token')`))
+	require.Equal(t, "Bearer "+f.token, mustEval[string](p, `sessionStorage.getItem('vigil.auth')`))
 	require.Eventually(t, func() bool { return f.hub.Clients() == 1 && p.attr("#connection", "data-state") == "live" },
 		10*time.Second, 50*time.Millisecond, "the WebSocket authenticates with access_token")
 
@@ -163,7 +191,8 @@ func TestDashboardLoginAndReadOnly(t *testing.T) {
 	// Signing out forgets the token.
 	p.do(chromedp.Click(chromedp.CSS("#logout")))
 	require.Eventually(t, func() bool { return visible("#login-form") }, 10*time.Second, 50*time.Millisecond)
-	require.Empty(t, mustEval[string](p, `sessionStorage.getItem('vigil.token') || ''`))
+	require.Empty(t, mustEval[string](p, `sessionStorage.getItem('vigil.auth') || ''`))
 
+	require.Zero(t, f.plain.Load(), "every API request carries X-Requested-With")
 	p.requireNoProblems()
 }

@@ -1,9 +1,11 @@
 // REST client for the dashboard. Every URL is relative to the page, so the
 // dashboard keeps working behind a proxy that serves Vigil under a prefix.
 
-const TOKEN_KEY = 'vigil.token';
+// The Authorization header value ("Bearer …" or "Basic …") lives in
+// sessionStorage: it survives a reload but not the tab.
+const AUTH_KEY = 'vigil.auth';
 
-/** The API answered 401: the caller should ask for a token. */
+/** The API answered 401: the caller should ask for credentials. */
 export class AuthError extends Error {
   constructor(message) {
     super(message || 'authentication required');
@@ -22,29 +24,46 @@ export class ApiError extends Error {
 }
 
 // sessionStorage can throw (disabled storage, sandboxed frames); the
-// dashboard then simply works without remembering the token.
-export function getToken() {
+// dashboard then simply works without remembering the credentials.
+function authorization() {
   try {
-    return sessionStorage.getItem(TOKEN_KEY) || '';
+    return sessionStorage.getItem(AUTH_KEY) || '';
   } catch {
     return '';
   }
 }
 
-export function setToken(token) {
+/** Whether credentials are stored for this tab. */
+export function signedIn() {
+  return authorization() !== '';
+}
+
+/**
+ * Stores the credentials to send: a bearer token, or a user name and
+ * password for HTTP basic authentication when user is not empty.
+ */
+export function signIn(user, secret) {
+  const value = user ? `Basic ${base64(`${user}:${secret}`)}` : `Bearer ${secret}`;
   try {
-    sessionStorage.setItem(TOKEN_KEY, token);
+    sessionStorage.setItem(AUTH_KEY, value);
   } catch {
-    /* not remembered; see getToken */
+    /* not remembered; see authorization */
   }
 }
 
-export function clearToken() {
+export function signOut() {
   try {
-    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(AUTH_KEY);
   } catch {
     /* nothing stored */
   }
+}
+
+// btoa takes Latin-1 only; user names and passwords may be any UTF-8.
+function base64(text) {
+  let bin = '';
+  for (const b of new TextEncoder().encode(text)) bin += String.fromCharCode(b);
+  return btoa(bin);
 }
 
 function url(path) {
@@ -52,9 +71,11 @@ function url(path) {
 }
 
 async function request(path, { method = 'GET', signal } = {}) {
-  const headers = { Accept: 'application/json' };
-  const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
+  // X-Requested-With keeps the server from adding a Basic challenge,
+  // which would make the browser pop up its own login over ours.
+  const headers = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' };
+  const auth = authorization();
+  if (auth) headers.Authorization = auth;
   const res = await fetch(url(path), { method, headers, signal, cache: 'no-store', credentials: 'same-origin' });
   let body = null;
   try {
@@ -93,14 +114,15 @@ export function setPaused(id, paused) {
 }
 
 /**
- * The WebSocket URL. Browsers cannot set headers on a WebSocket, so the
- * token travels as access_token; since resumes after the last event seen.
+ * The WebSocket URL. Browsers cannot set headers on a WebSocket, so a
+ * bearer token travels as access_token (the server strips it before
+ * logging); since resumes after the last event seen.
  */
 export function eventsURL(since) {
   const u = url('ws');
   u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
   if (since > 0) u.searchParams.set('since', String(since));
-  const token = getToken();
-  if (token) u.searchParams.set('access_token', token);
+  const auth = authorization();
+  if (auth.startsWith('Bearer ')) u.searchParams.set('access_token', auth.slice('Bearer '.length));
   return u.href;
 }

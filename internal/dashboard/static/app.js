@@ -23,7 +23,8 @@ const ui = {
   login: $('login'),
   loginForm: $('login-form'),
   loginMessage: $('login-message'),
-  token: $('token'),
+  user: $('user'),
+  secret: $('secret'),
   dashboard: $('dashboard'),
   search: $('search'),
   tagFilter: $('tag-filter'),
@@ -417,26 +418,26 @@ function handleError(err, source) {
 }
 
 function askForToken() {
-  const had = api.getToken() !== '';
-  if (had) api.clearToken();
+  const had = api.signedIn();
+  if (had) api.signOut();
   model.authNeeded = true;
   feed.stop();
   setConnection('locked');
   ui.loginMessage.textContent = had
-    ? 'The token was not accepted. Enter another one.'
-    : 'This Vigil asks for an API token.';
+    ? 'Those credentials were not accepted. Try again.'
+    : 'This Vigil asks for an API token, or a user name and password.';
   ui.login.hidden = false;
   ui.dashboard.hidden = true;
   ui.logout.hidden = true;
   hideBanner('load');
-  ui.token.focus();
+  ui.secret.focus();
 }
 
 function showDashboard() {
   model.authNeeded = false;
   ui.login.hidden = true;
   ui.dashboard.hidden = false;
-  ui.logout.hidden = api.getToken() === '';
+  ui.logout.hidden = !api.signedIn();
 }
 
 async function togglePause(id, paused) {
@@ -477,16 +478,17 @@ function bind() {
 
   ui.loginForm.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const token = ui.token.value.trim();
-    if (!token) return;
-    api.setToken(token);
-    ui.token.value = '';
+    const user = ui.user.value.trim();
+    const secret = user ? ui.secret.value : ui.secret.value.trim();
+    if (!secret) return;
+    api.signIn(user, secret);
+    ui.secret.value = '';
     model.authNeeded = false;
     await refresh();
     if (!model.authNeeded) feed.restart();
   });
   ui.logout.addEventListener('click', () => {
-    api.clearToken();
+    api.signOut();
     location.reload();
   });
 
