@@ -1,0 +1,287 @@
+package controllers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// envtestK8sVersion must match K8S_VERSION in hack/envtest/install.sh.
+const envtestK8sVersion = "1.37.2"
+
+// envtestAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, or the
+// per-machine cache hack/envtest/install.sh fills. Missing binaries fail
+// the test with the command that builds them; they are never skipped.
+func envtestAssets(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		cache := os.Getenv("VIGIL_ENVTEST_CACHE")
+		if cache == "" {
+			base := os.Getenv("XDG_CACHE_HOME")
+			if base == "" {
+				home, err := os.UserHomeDir()
+				require.NoError(t, err)
+				base = filepath.Join(home, ".cache")
+			}
+			cache = filepath.Join(base, "vigil", "envtest")
+		}
+		dir = filepath.Join(cache, "k8s", envtestK8sVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH)
+	}
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			t.Fatalf("envtest binary %s is missing in %s: build it once per machine with "+
+				"`hack/envtest/install.sh` (or `make envtest-assets`), which takes several minutes offline", bin, dir)
+		}
+	}
+	return dir
+}
+
+// transitionFeed is a SubscribeFunc fed from a channel, standing in for the
+// durable transitions queue.
+type transitionFeed chan check.Transition
+
+func (f transitionFeed) subscribe(ctx context.Context, handle func(context.Context, check.Transition) error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case t := <-f:
+			if err := handle(ctx, t); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// TestEnvtest runs the operator against a real kube-apiserver and etcd:
+// the CRD's schema and CEL rules, the reconciler through a manager, the
+// status writer and the finalizer, with an in-memory registry. The
+// PostgreSQL/RabbitMQ wiring is exercised by the integration suite.
+func TestEnvtest(t *testing.T) {
+	testEnv := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: envtestAssets(t),
+	}
+	cfg, err := testEnv.Start()
+	require.NoError(t, err, "start envtest")
+	t.Cleanup(func() { require.NoError(t, testEnv.Stop()) })
+
+	scheme, err := NewScheme()
+	require.NoError(t, err)
+	skip := true
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 logr.Discard(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: &skip},
+	})
+	require.NoError(t, err)
+	registry := newFakeRegistry()
+	feed := make(transitionFeed)
+	var published []check.Transition
+	require.NoError(t, SetupOperator(mgr, OperatorOptions{
+		Registry:  registry,
+		Subscribe: feed.subscribe,
+		Publish: func(_ context.Context, t check.Transition) error {
+			published = append(published, t)
+			return nil
+		},
+	}))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() { require.NoError(t, stop()) })
+
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	require.NoError(t, err)
+	ns := "vigil-envtest-" + randomSuffix(t)
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+
+	const wait, tick = 30 * time.Second, 50 * time.Millisecond
+	get := func(name string) *monitoringv1alpha1.ServiceCheck {
+		sc := &monitoringv1alpha1.ServiceCheck{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sc))
+		return sc
+	}
+	conditionIs := func(name, typ string, status metav1.ConditionStatus) func() bool {
+		return func() bool {
+			sc := &monitoringv1alpha1.ServiceCheck{}
+			if c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sc) != nil {
+				return false
+			}
+			cond := meta.FindStatusCondition(sc.Status.Conditions, typ)
+			return cond != nil && cond.Status == status && cond.ObservedGeneration == sc.Generation
+		}
+	}
+	hasEvent := func(name, typ, reason string) func() bool {
+		return func() bool {
+			var list eventsv1.EventList
+			if c.List(ctx, &list, client.InNamespace(ns)) != nil {
+				return false
+			}
+			for _, e := range list.Items {
+				if e.Regarding.Name == name && e.Type == typ && e.Reason == reason {
+					return true
+				}
+			}
+			return false
+		}
+	}
+
+	t.Run("the API server applies the schema's defaults", func(t *testing.T) {
+		sc := &monitoringv1alpha1.ServiceCheck{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "defaults"},
+			Spec:       monitoringv1alpha1.ServiceCheckSpec{URL: "http://127.0.0.1:1/healthz"},
+		}
+		require.NoError(t, c.Create(ctx, sc))
+		got := get("defaults")
+		require.Equal(t, 30*time.Second, got.Spec.Interval.Duration)
+		require.Equal(t, int32(1), got.Spec.FailureThreshold)
+		require.Equal(t, int32(1), got.Spec.SuccessThreshold)
+	})
+
+	t.Run("the API server rejects invalid specs", func(t *testing.T) {
+		d := func(s string) *metav1.Duration {
+			v, err := time.ParseDuration(s)
+			require.NoError(t, err)
+			return &metav1.Duration{Duration: v}
+		}
+		tests := []struct {
+			name string
+			spec monitoringv1alpha1.ServiceCheckSpec
+			want string
+		}{
+			{"timeout equal to interval", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("5s"), Timeout: d("5s")}, "timeout must be less than interval"},
+			{"timeout above interval", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("5s"), Timeout: d("1m")}, "timeout must be less than interval"},
+			{"url and grpc", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:9090"}}, "exactly one of url or grpc"},
+			{"neither url nor grpc", monitoringv1alpha1.ServiceCheckSpec{Interval: d("5s")}, "exactly one of url or grpc"},
+			{"interval 500ms", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("500ms")}, "interval must be at least 1s"},
+			{"interval above a day", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("25h")}, "interval must be at most 24h"},
+			{"ftp url", monitoringv1alpha1.ServiceCheckSpec{URL: "ftp://a.test/"}, "spec.url"},
+			{"grpc without port", monitoringv1alpha1.ServiceCheckSpec{GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test"}}, "spec.grpc.address"},
+			{"method on a grpc check", monitoringv1alpha1.ServiceCheckSpec{GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:1"}, Method: "GET"}, "apply to url checks only"},
+			{"expected status out of range", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", ExpectedStatusCodes: []int32{700}}, "spec.expectedStatusCodes"},
+			{"zero failure threshold", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", FailureThreshold: -1}, "spec.failureThreshold"},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				sc := &monitoringv1alpha1.ServiceCheck{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "invalid-" + string(rune('a'+i))},
+					Spec:       tt.spec,
+				}
+				err := c.Create(ctx, sc)
+				require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
+				require.Contains(t, err.Error(), tt.want)
+			})
+		}
+	})
+
+	t.Run("reconcile registers the check and reports Ready", func(t *testing.T) {
+		sc := &monitoringv1alpha1.ServiceCheck{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "payments", Labels: map[string]string{"team": "checkout"}},
+			Spec: monitoringv1alpha1.ServiceCheckSpec{
+				URL:      "http://127.0.0.1:1/healthz",
+				Interval: &metav1.Duration{Duration: 2 * time.Second},
+			},
+		}
+		require.NoError(t, c.Create(ctx, sc))
+		require.Eventually(t, conditionIs("payments", monitoringv1alpha1.ReadyCondition, metav1.ConditionTrue), wait, tick)
+
+		got := get("payments")
+		require.Contains(t, got.Finalizers, monitoringv1alpha1.Finalizer)
+		require.Equal(t, monitoringv1alpha1.StateUnknown, got.Status.State)
+		require.Equal(t, got.Generation, got.Status.ObservedGeneration)
+		svc, ok := registry.get(string(got.UID))
+		require.True(t, ok)
+		require.Equal(t, ns+"/payments", svc.Name)
+		require.Equal(t, []string{"team=checkout"}, svc.Tags)
+		require.Equal(t, 1600*time.Millisecond, svc.Timeout)
+	})
+
+	t.Run("the status writer reports transitions with Events", func(t *testing.T) {
+		sc := get("payments")
+		id := string(sc.UID)
+		now := time.Now().Truncate(time.Second)
+		registry.setState(id, check.Snapshot{State: check.StateUp, ConsecutiveSuccesses: 1})
+		feed <- check.Transition{ID: 1, CheckID: id, Service: ns + "/payments", From: check.StateUnknown, To: check.StateUp, At: now, Latency: 12 * time.Millisecond, ScheduledAt: now}
+		require.Eventually(t, conditionIs("payments", monitoringv1alpha1.HealthyCondition, metav1.ConditionTrue), wait, tick)
+		require.Eventually(t, hasEvent("payments", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
+		got := get("payments")
+		require.Equal(t, monitoringv1alpha1.StateUp, got.Status.State)
+		require.Equal(t, int64(12), got.Status.LatencyMillis)
+		require.True(t, got.Status.LastTransitionTime.Time.Equal(now))
+
+		registry.setState(id, check.Snapshot{State: check.StateDown, ConsecutiveFailures: 2})
+		feed <- check.Transition{ID: 2, CheckID: id, Service: ns + "/payments", From: check.StateUp, To: check.StateDown, At: now.Add(time.Second), Latency: 2 * time.Second, Error: "timeout after 2s", ScheduledAt: now.Add(time.Second)}
+		require.Eventually(t, conditionIs("payments", monitoringv1alpha1.HealthyCondition, metav1.ConditionFalse), wait, tick)
+		require.Eventually(t, hasEvent("payments", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
+		got = get("payments")
+		require.Equal(t, int32(2), got.Status.ConsecutiveFailures)
+		require.Equal(t, "timeout after 2s", got.Status.Message)
+	})
+
+	t.Run("spec.paused pauses the check", func(t *testing.T) {
+		sc := get("payments")
+		patch := client.MergeFrom(sc.DeepCopy())
+		sc.Spec.Paused = true
+		require.NoError(t, c.Patch(ctx, sc, patch))
+		require.Eventually(t, func() bool {
+			svc, ok := registry.get(string(sc.UID))
+			return ok && svc.Paused && svc.State.State == check.StatePaused
+		}, wait, tick)
+		require.Eventually(t, func() bool { return get("payments").Status.State == monitoringv1alpha1.StatePaused }, wait, tick)
+		require.Eventually(t, hasEvent("payments", corev1.EventTypeNormal, monitoringv1alpha1.ServicePausedReason), wait, tick)
+	})
+
+	t.Run("delete removes the row through the finalizer", func(t *testing.T) {
+		sc := get("payments")
+		require.NoError(t, c.Delete(ctx, sc))
+		require.Eventually(t, func() bool {
+			err := c.Get(ctx, client.ObjectKeyFromObject(sc), &monitoringv1alpha1.ServiceCheck{})
+			return apierrors.IsNotFound(err)
+		}, wait, tick)
+		_, ok := registry.get(string(sc.UID))
+		require.False(t, ok)
+	})
+
+	require.NoError(t, stop())
+	require.NotEmpty(t, published, "the pause transition is published")
+}
+
+func randomSuffix(t *testing.T) string {
+	b := make([]byte, 4)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return strings.ToLower(hex.EncodeToString(b))
+}
