@@ -27,12 +27,13 @@ func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.
 	if err != nil {
 		return nil, err
 	}
+	deadline := time.Now().Add(cfg.DBWait)
 	for attempt := 1; ; attempt++ {
 		err = s.Ping(ctx)
 		if err == nil {
 			break
 		}
-		if attempt >= 30 || ctx.Err() != nil {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			s.Close()
 			return nil, fmt.Errorf("database not reachable: %w", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/broadcast"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/dashboard"
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/scheduler"
@@ -113,6 +114,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		WebSocket: hub,
 		Extra: func(mux *http.ServeMux) {
 			mux.Handle("GET /metrics", m.Handler())
+			mux.Handle("/", dashboard.Handler())
 		},
 	}))
 	g.Go(func() error {

@@ -19,6 +19,7 @@ import (
 type Config struct {
 	DatabaseURL     string
 	DBMaxConns      int
+	DBWait          time.Duration
 	AMQPURL         string
 	HTTPAddr        string
 	LogLevel        string
@@ -52,6 +53,7 @@ func Defaults() Config {
 	return Config{
 		DatabaseURL:      "postgres://vigil:vigil@localhost:5432/vigil?sslmode=disable",
 		DBMaxConns:       10,
+		DBWait:           30 * time.Second,
 		AMQPURL:          "amqp://guest:guest@localhost:5672/",
 		HTTPAddr:         ":8080",
 		LogLevel:         "info",
@@ -160,6 +162,7 @@ func (s *Set) Parse(args []string) error {
 func (c *Config) BindCommon(s *Set) {
 	s.String(&c.DatabaseURL, "database-url", "VIGIL_DATABASE_URL", "PostgreSQL connection URL")
 	s.Int(&c.DBMaxConns, "db-max-conns", "VIGIL_DB_MAX_CONNS", "maximum database connections")
+	s.Duration(&c.DBWait, "db-wait", "VIGIL_DB_WAIT", "how long to wait for the database at start")
 	s.String(&c.LogLevel, "log-level", "VIGIL_LOG_LEVEL", "log level: debug, info, warn, error")
 	s.String(&c.LogFormat, "log-format", "VIGIL_LOG_FORMAT", "log format: json or console")
 }
