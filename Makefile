@@ -78,9 +78,11 @@ bench-go: ## Go micro-benchmarks of the hot paths against the real services.
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
-# test-assets is extended by the Kubernetes fragment (envtest binaries,
-# helm); without it there is nothing extra to fetch.
+# test-assets fetches what the tests need besides Go modules: Debian's
+# Chromium for the dashboard's browser test here, and (in the Kubernetes
+# fragment) the envtest binaries and helm.
 .PHONY: test-assets
 test-assets:
+	hack/install-chromium.sh
 
 -include hack/make/*.mk
