@@ -108,18 +108,15 @@ func (s *Store) Record(ctx context.Context, results []check.Result) (RecordOutco
 			st.snap = next
 			states[r.CheckID] = st
 		}
+		snaps := make([]idSnapshot, 0, len(changed))
 		for id := range changed {
-			if err := updateState(ctx, tx, id, states[id].snap); err != nil {
-				return err
-			}
+			snaps = append(snaps, idSnapshot{id, states[id].snap})
 		}
-		for i := range newTr {
-			t := &newTr[i]
-			if err := tx.QueryRow(ctx, `INSERT INTO transitions (check_id, service, from_state, to_state, at, latency_us, error, scheduled_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-				t.CheckID, t.Service, string(t.From), string(t.To), t.At, t.Latency.Microseconds(), t.Error, t.ScheduledAt).Scan(&t.ID); err != nil {
-				return fmt.Errorf("log transition of %s: %w", t.CheckID, err)
-			}
+		if err := updateStates(ctx, tx, snaps); err != nil {
+			return err
+		}
+		if err := insertTransitions(ctx, tx, newTr); err != nil {
+			return err
 		}
 		again, err := transitionsForResults(ctx, tx, dupKeys)
 		if err != nil {
@@ -230,4 +227,102 @@ func transitionsForResults(ctx context.Context, tx pgx.Tx, keys []resultKey) ([]
 		return nil, fmt.Errorf("find logged transitions: %w", err)
 	}
 	return collectTransitions(rows)
+}
+
+type idSnapshot struct {
+	id   string
+	snap check.Snapshot
+}
+
+// updateStates writes many snapshots in one statement: per-row UPDATEs
+// were the largest cost of recording a busy batch.
+func updateStates(ctx context.Context, tx pgx.Tx, rows []idSnapshot) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows)
+	var (
+		ids, states, errs         = make([]string, n), make([]string, n), make([]string, n)
+		succ, fail                = make([]int32, n), make([]int32, n)
+		sched, checked, changedAt = make([]*time.Time, n), make([]*time.Time, n), make([]*time.Time, n)
+		latency                   = make([]int64, n)
+	)
+	for i, r := range rows {
+		s := r.snap
+		ids[i], states[i], errs[i] = r.id, string(s.State), s.LastError
+		succ[i], fail[i] = int32(s.ConsecutiveSuccesses), int32(s.ConsecutiveFailures)
+		sched[i], checked[i], changedAt[i] = nullTime(s.LastScheduledAt), nullTime(s.LastCheckedAt), nullTime(s.LastChangeAt)
+		latency[i] = s.LastLatency.Microseconds()
+	}
+	_, err := tx.Exec(ctx, `UPDATE check_state cs SET state = v.state,
+			consecutive_successes = v.succ, consecutive_failures = v.fail,
+			last_scheduled_at = v.sched, last_checked_at = v.checked, last_latency_us = v.latency,
+			last_error = v.err, last_change_at = v.changed
+		FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[], $5::timestamptz[],
+			$6::timestamptz[], $7::bigint[], $8::text[], $9::timestamptz[])
+			AS v(id, state, succ, fail, sched, checked, latency, err, changed)
+		WHERE cs.check_id = v.id`,
+		ids, states, succ, fail, sched, checked, latency, errs, changedAt)
+	if err != nil {
+		return fmt.Errorf("update check states: %w", err)
+	}
+	return nil
+}
+
+// insertTransitions appends ts in one statement and fills in their ids.
+// Ids are assigned in the order of ts (WITH ORDINALITY), so a check's
+// transitions in one batch keep their order; each returned id is matched
+// back by its result key rather than by the order rows come back in.
+func insertTransitions(ctx context.Context, tx pgx.Tx, ts []check.Transition) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	n := len(ts)
+	var (
+		ids, services, from, to, errs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		at, sched                     = make([]time.Time, n), make([]time.Time, n)
+		latency                       = make([]int64, n)
+	)
+	for i, t := range ts {
+		ids[i], services[i], from[i], to[i], errs[i] = t.CheckID, t.Service, string(t.From), string(t.To), t.Error
+		at[i], sched[i], latency[i] = t.At, t.ScheduledAt, t.Latency.Microseconds()
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO transitions (check_id, service, from_state, to_state, at, latency_us, error, scheduled_at)
+		SELECT id, service, from_state, to_state, at, latency, err, sched
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[], $8::timestamptz[])
+			WITH ORDINALITY AS v(id, service, from_state, to_state, at, latency, err, sched, ord)
+		ORDER BY ord
+		RETURNING id, check_id, scheduled_at`, ids, services, from, to, at, latency, errs, sched)
+	if err != nil {
+		return fmt.Errorf("log transitions: %w", err)
+	}
+	defer rows.Close()
+	index := make(map[resultKey]int, n)
+	for i, t := range ts {
+		index[resultKey{t.CheckID, t.ScheduledAt.UTC().Truncate(time.Microsecond)}] = i
+	}
+	got := 0
+	for rows.Next() {
+		var (
+			id int64
+			k  resultKey
+		)
+		if err := rows.Scan(&id, &k.checkID, &k.at); err != nil {
+			return fmt.Errorf("log transitions: %w", err)
+		}
+		k.at = k.at.UTC()
+		i, ok := index[k]
+		if !ok {
+			return fmt.Errorf("log transitions: unexpected row for %s", k.checkID)
+		}
+		ts[i].ID = id
+		got++
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("log transitions: %w", err)
+	}
+	if got != n {
+		return fmt.Errorf("log transitions: %d ids for %d rows", got, n)
+	}
+	return nil
 }
