@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
@@ -169,6 +170,21 @@ func TestEnvtest(t *testing.T) {
 		require.Equal(t, 30*time.Second, got.Spec.Interval.Duration)
 		require.Equal(t, int32(1), got.Spec.FailureThreshold)
 		require.Equal(t, int32(1), got.Spec.SuccessThreshold)
+	})
+
+	t.Run("the samples are valid", func(t *testing.T) {
+		files, err := filepath.Glob(filepath.Join("..", "config", "samples", "monitoring_*.yaml"))
+		require.NoError(t, err)
+		require.NotEmpty(t, files)
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			require.NoError(t, err)
+			sc := &monitoringv1alpha1.ServiceCheck{}
+			require.NoError(t, yaml.UnmarshalStrict(raw, sc), f)
+			sc.Namespace = ns
+			sc.Name = "sample-" + sc.Name
+			require.NoError(t, c.Create(ctx, sc, client.DryRunAll), f)
+		}
 	})
 
 	t.Run("the API server rejects invalid specs", func(t *testing.T) {

@@ -1,0 +1,303 @@
+// Package chart tests the Helm chart by rendering it with the pinned helm
+// binary and checking that the manifests name everything the operator,
+// workers and servers need. It holds no code of its own.
+package chart
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	release   = "vigil"
+	namespace = "vigil-system"
+	crdFile   = "monitoring.vigil.dev_servicechecks.yaml"
+)
+
+// helmBinary is VIGIL_HELM, or the helm hack/envtest/install.sh builds
+// into the per-machine cache. A missing binary fails the test with the
+// command that builds it.
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("VIGIL_HELM")
+	if bin == "" {
+		cache := os.Getenv("VIGIL_ENVTEST_CACHE")
+		if cache == "" {
+			base := os.Getenv("XDG_CACHE_HOME")
+			if base == "" {
+				home, err := os.UserHomeDir()
+				require.NoError(t, err)
+				base = filepath.Join(home, ".cache")
+			}
+			cache = filepath.Join(base, "vigil", "envtest")
+		}
+		bin = filepath.Join(cache, "bin", "helm")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("helm is missing at %s: build it once per machine with `hack/envtest/install.sh helm` (or `make envtest-assets`)", bin)
+	}
+	return bin
+}
+
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(helmBinary(t), args...)
+	cmd.Dir = "."
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stderr.String(), err
+	}
+	return stdout.String(), nil
+}
+
+// rendered is a rendered chart, indexed by kind and name.
+type rendered map[string]map[string][]byte
+
+func render(t *testing.T, set ...string) rendered {
+	t.Helper()
+	args := []string{"template", release, ".", "--namespace", namespace, "--include-crds"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	out, err := helm(t, args...)
+	require.NoError(t, err, out)
+
+	r := rendered{}
+	for _, doc := range strings.Split(out, "\n---") {
+		var head struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &head), doc)
+		if head.Kind == "" {
+			continue
+		}
+		if r[head.Kind] == nil {
+			r[head.Kind] = map[string][]byte{}
+		}
+		require.NotContains(t, r[head.Kind], head.Metadata.Name, "duplicate %s", head.Kind)
+		r[head.Kind][head.Metadata.Name] = []byte(doc)
+	}
+	return r
+}
+
+// get decodes the object of kind and name into obj.
+func (r rendered) get(t *testing.T, kind, name string, obj any) {
+	t.Helper()
+	doc, ok := r[kind][name]
+	require.True(t, ok, "no %s %q rendered; have %v", kind, name, r.names(kind))
+	require.NoError(t, yaml.UnmarshalStrict(doc, obj))
+}
+
+func (r rendered) names(kind string) []string {
+	var names []string
+	for n := range r[kind] {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestChartLints(t *testing.T) {
+	out, err := helm(t, "lint", "--strict", ".")
+	require.NoError(t, err, out)
+}
+
+func TestChartRenders(t *testing.T) {
+	tests := []struct {
+		name                string
+		set                 []string
+		workers, servers    int32
+		concurrency, imgTag string
+	}{
+		{"default values", nil, 2, 2, "32", "0.1.0"},
+		{"three replicas", []string{"worker.replicas=3", "server.replicas=3", "worker.concurrency=64", "image.tag=v9"}, 3, 3, "64", "v9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := render(t, tt.set...)
+
+			var crd apiextensionsv1.CustomResourceDefinition
+			r.get(t, "CustomResourceDefinition", "servicechecks.monitoring.vigil.dev", &crd)
+			require.Equal(t, "ServiceCheck", crd.Spec.Names.Kind)
+			require.Contains(t, crd.Spec.Names.ShortNames, "sc")
+
+			want := map[string]int32{"vigil-operator": 1, "vigil-worker": tt.workers, "vigil-server": tt.servers}
+			require.ElementsMatch(t, []string{"vigil-operator", "vigil-worker", "vigil-server"}, r.names("Deployment"))
+			for name, replicas := range want {
+				var d appsv1.Deployment
+				r.get(t, "Deployment", name, &d)
+				requireDeployment(t, &d, replicas, tt.imgTag)
+			}
+
+			var worker, server, operator appsv1.Deployment
+			r.get(t, "Deployment", "vigil-worker", &worker)
+			r.get(t, "Deployment", "vigil-server", &server)
+			r.get(t, "Deployment", "vigil-operator", &operator)
+			require.Equal(t, []string{"worker"}, worker.Spec.Template.Spec.Containers[0].Args)
+			require.Equal(t, tt.concurrency, env(t, &worker, "VIGIL_WORKER_CONCURRENCY").Value)
+			require.Equal(t, ":8080", env(t, &worker, "VIGIL_HTTP_ADDR").Value)
+			require.Equal(t, []string{"server", "--kubernetes"}, server.Spec.Template.Spec.Containers[0].Args)
+			require.Equal(t, ":8080", env(t, &server, "VIGIL_HTTP_ADDR").Value)
+			args := operator.Spec.Template.Spec.Containers[0].Args
+			require.Equal(t, "operator", args[0])
+			require.Contains(t, args, "--leader-elect")
+			require.Contains(t, args, "--metrics-bind-address=:8080")
+			require.Contains(t, args, "--health-probe-bind-address=:8081")
+
+			// Only the operator may talk to the Kubernetes API.
+			require.Equal(t, "vigil-operator", operator.Spec.Template.Spec.ServiceAccountName)
+			for _, d := range []appsv1.Deployment{worker, server} {
+				require.NotNil(t, d.Spec.Template.Spec.AutomountServiceAccountToken)
+				require.False(t, *d.Spec.Template.Spec.AutomountServiceAccountToken)
+			}
+			r.get(t, "ServiceAccount", "vigil-operator", &corev1.ServiceAccount{})
+
+			var svc corev1.Service
+			r.get(t, "Service", "vigil", &svc)
+			require.Equal(t, server.Spec.Selector.MatchLabels, svc.Spec.Selector)
+
+			var secret corev1.Secret
+			r.get(t, "Secret", "vigil-connections", &secret)
+			require.Contains(t, secret.StringData, "database-url")
+			require.Contains(t, secret.StringData, "amqp-url")
+		})
+	}
+}
+
+func requireDeployment(t *testing.T, d *appsv1.Deployment, replicas int32, tag string) {
+	t.Helper()
+	require.NotNil(t, d.Spec.Replicas)
+	require.Equal(t, replicas, *d.Spec.Replicas, d.Name)
+	require.Equal(t, d.Spec.Selector.MatchLabels, subset(d.Spec.Template.Labels, d.Spec.Selector.MatchLabels), "selector must match the pod labels")
+	pod := d.Spec.Template.Spec
+	require.NotNil(t, pod.SecurityContext.RunAsNonRoot)
+	require.True(t, *pod.SecurityContext.RunAsNonRoot, d.Name)
+	require.Len(t, pod.Containers, 1)
+	c := pod.Containers[0]
+	require.Equal(t, "ghcr.io/vigil-dev/vigil:"+tag, c.Image)
+	require.True(t, *c.SecurityContext.ReadOnlyRootFilesystem, d.Name)
+	require.False(t, *c.SecurityContext.AllowPrivilegeEscalation, d.Name)
+	require.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path, d.Name)
+	require.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path, d.Name)
+	require.NotEmpty(t, c.Resources.Requests, d.Name)
+	for _, name := range []string{"VIGIL_DATABASE_URL", "VIGIL_AMQP_URL"} {
+		e := env(t, d, name)
+		require.NotNil(t, e.ValueFrom, "%s of %s must come from a Secret", name, d.Name)
+		require.NotNil(t, e.ValueFrom.SecretKeyRef)
+	}
+}
+
+func env(t *testing.T, d *appsv1.Deployment, name string) corev1.EnvVar {
+	t.Helper()
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == name {
+			return e
+		}
+	}
+	t.Fatalf("%s has no env %s", d.Name, name)
+	return corev1.EnvVar{}
+}
+
+func subset(labels, keys map[string]string) map[string]string {
+	out := map[string]string{}
+	for k := range keys {
+		if v, ok := labels[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestChartGrantsOperatorRBAC keeps the chart's ClusterRole in step with
+// the one controller-gen generates from the reconciler's RBAC markers.
+func TestChartGrantsOperatorRBAC(t *testing.T) {
+	r := render(t)
+	var generated, chart rbacv1.ClusterRole
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(raw, &generated))
+	require.NotEmpty(t, generated.Rules)
+	r.get(t, "ClusterRole", "vigil-operator", &chart)
+	for _, rule := range generated.Rules {
+		for _, g := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				for _, verb := range rule.Verbs {
+					require.True(t, allows(chart.Rules, g, res, verb), "chart's ClusterRole lacks %s %s/%s (config/rbac/role.yaml has it)", verb, g, res)
+				}
+			}
+		}
+	}
+
+	var binding rbacv1.ClusterRoleBinding
+	r.get(t, "ClusterRoleBinding", "vigil-operator", &binding)
+	require.Equal(t, "vigil-operator", binding.RoleRef.Name)
+	require.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "vigil-operator", Namespace: namespace}}, binding.Subjects)
+
+	var le rbacv1.Role
+	r.get(t, "Role", "vigil-leader-election", &le)
+	for _, verb := range []string{"get", "create", "update"} {
+		require.True(t, allows(le.Rules, "coordination.k8s.io", "leases", verb), verb)
+	}
+	var leBinding rbacv1.RoleBinding
+	r.get(t, "RoleBinding", "vigil-leader-election", &leBinding)
+	require.Equal(t, "vigil-operator", leBinding.Subjects[0].Name)
+}
+
+func allows(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
+	for _, r := range rules {
+		if slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestChartUsesExistingSecrets(t *testing.T) {
+	r := render(t, "postgres.existingSecret=pg", "postgres.existingSecretKey=url", "amqp.existingSecret=mq")
+	require.Empty(t, r.names("Secret"), "no Secret of the chart's own when both are given")
+	var d appsv1.Deployment
+	r.get(t, "Deployment", "vigil-worker", &d)
+	ref := env(t, &d, "VIGIL_DATABASE_URL").ValueFrom.SecretKeyRef
+	require.Equal(t, "pg", ref.Name)
+	require.Equal(t, "url", ref.Key)
+	ref = env(t, &d, "VIGIL_AMQP_URL").ValueFrom.SecretKeyRef
+	require.Equal(t, "mq", ref.Name)
+	require.Equal(t, "amqp-url", ref.Key)
+}
+
+func TestChartRequiresConnections(t *testing.T) {
+	for _, set := range []string{"postgres.url=", "amqp.url="} {
+		t.Run(set, func(t *testing.T) {
+			out, err := helm(t, "template", release, ".", "--set", set)
+			require.Error(t, err)
+			require.Contains(t, out, "is required")
+		})
+	}
+}
+
+// TestChartCRDIsCurrent fails when the chart's copy of the CRD differs
+// from the one controller-gen generates (`make manifests` copies it).
+func TestChartCRDIsCurrent(t *testing.T) {
+	generated, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", crdFile))
+	require.NoError(t, err)
+	chart, err := os.ReadFile(filepath.Join("crds", crdFile))
+	require.NoError(t, err)
+	require.Equal(t, string(generated), string(chart), "run `make manifests`")
+}
