@@ -56,6 +56,10 @@ test: lint test-assets ## Every test: unit, integration (real PostgreSQL, Rabbit
 test-unit: ## Tests that need no service (domain, scheduler, worker, config).
 	$(GO) test -race -count=1 ./internal/check/... ./internal/scheduler/... ./internal/worker/... ./internal/config/... ./internal/logging/...
 
+.PHONY: fuzz
+fuzz: ## Run every fuzz target briefly (FUZZTIME=10s each); CI runs it after make test.
+	hack/fuzz.sh
+
 .PHONY: cover-html
 cover-html: ## Open the last coverage profile as HTML.
 	$(GO) tool cover -html=coverage.out
