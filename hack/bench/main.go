@@ -150,10 +150,6 @@ func run(ctx context.Context, o options) error {
 	if _, err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("registering %d checks at %s against %s\n", o.checks, o.interval, target.url)
-	if err := register(ctx, st, o, target.url); err != nil {
-		return err
-	}
 
 	env := append(os.Environ(),
 		"VIGIL_DATABASE_URL="+dbURL, "VIGIL_AMQP_URL="+amqpURL, "VIGIL_LOG_LEVEL="+o.logLevel,
@@ -197,7 +193,14 @@ func run(ctx context.Context, o options) error {
 		}
 		procs = append(procs, p)
 	}
-	fmt.Printf("started %d server(s) and %d worker(s); logs in %s; warming up %s\n", o.servers, o.workers, logDir, o.warmup)
+	// Register while the processes run, as users do: each check's first
+	// tick is on its phase after registration, so nothing starts late.
+	fmt.Printf("started %d server(s) and %d worker(s); logs in %s\n", o.servers, o.workers, logDir)
+	fmt.Printf("registering %d checks at %s against %s\n", o.checks, o.interval, target.url)
+	if err := register(ctx, st, o, target.url); err != nil {
+		return err
+	}
+	fmt.Printf("warming up %s\n", o.warmup)
 	if err := sleep(ctx, o.warmup); err != nil {
 		return err
 	}
