@@ -33,6 +33,9 @@ type Registry interface {
 	SetPaused(ctx context.Context, id string, paused bool) (store.Service, *check.Transition, error)
 }
 
+// The PostgreSQL store is the Registry in production.
+var _ Registry = (*store.Store)(nil)
+
 // Source marks the rows the operator owns in the registry.
 const Source = "kubernetes"
 

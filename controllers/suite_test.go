@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,12 +15,16 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -27,7 +32,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
+	"github.com/vigil-dev/vigil/internal/amqptest"
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/pgtest"
+	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/store"
 )
 
 // envtestK8sVersion must match K8S_VERSION in hack/envtest/install.sh.
@@ -94,40 +103,22 @@ func TestEnvtest(t *testing.T) {
 
 	scheme, err := NewScheme()
 	require.NoError(t, err)
-	skip := true
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Logger:                 logr.Discard(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: &skip},
-	})
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	require.NoError(t, err)
+	ctx := context.Background()
+	ns := newNamespace(t, c)
+
 	registry := newFakeRegistry()
 	feed := make(transitionFeed)
 	var published []check.Transition
-	require.NoError(t, SetupOperator(mgr, OperatorOptions{
+	stop := startOperator(t, cfg, scheme, ns, OperatorOptions{
 		Registry:  registry,
 		Subscribe: feed.subscribe,
 		Publish: func(_ context.Context, t check.Transition) error {
 			published = append(published, t)
 			return nil
 		},
-	}))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stop := sync.OnceValue(func() error {
-		cancel()
-		return <-done
 	})
-	t.Cleanup(func() { require.NoError(t, stop()) })
-
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	require.NoError(t, err)
-	ns := "vigil-envtest-" + randomSuffix(t)
-	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 
 	const wait, tick = 30 * time.Second, 50 * time.Millisecond
 	get := func(name string) *monitoringv1alpha1.ServiceCheck {
@@ -145,21 +136,6 @@ func TestEnvtest(t *testing.T) {
 			return cond != nil && cond.Status == status && cond.ObservedGeneration == sc.Generation
 		}
 	}
-	hasEvent := func(name, typ, reason string) func() bool {
-		return func() bool {
-			var list eventsv1.EventList
-			if c.List(ctx, &list, client.InNamespace(ns)) != nil {
-				return false
-			}
-			for _, e := range list.Items {
-				if e.Regarding.Name == name && e.Type == typ && e.Reason == reason {
-					return true
-				}
-			}
-			return false
-		}
-	}
-
 	t.Run("the API server applies the schema's defaults", func(t *testing.T) {
 		sc := &monitoringv1alpha1.ServiceCheck{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "defaults"},
@@ -252,7 +228,7 @@ func TestEnvtest(t *testing.T) {
 		registry.setState(id, check.Snapshot{State: check.StateUp, ConsecutiveSuccesses: 1})
 		feed <- check.Transition{ID: 1, CheckID: id, Service: ns + "/payments", From: check.StateUnknown, To: check.StateUp, At: now, Latency: 12 * time.Millisecond, ScheduledAt: now}
 		require.Eventually(t, conditionIs("payments", monitoringv1alpha1.HealthyCondition, metav1.ConditionTrue), wait, tick)
-		require.Eventually(t, hasEvent("payments", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
+		require.Eventually(t, hasEvent(ctx, c, ns, "payments", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
 		got := get("payments")
 		require.Equal(t, monitoringv1alpha1.StateUp, got.Status.State)
 		require.Equal(t, int64(12), got.Status.LatencyMillis)
@@ -261,7 +237,7 @@ func TestEnvtest(t *testing.T) {
 		registry.setState(id, check.Snapshot{State: check.StateDown, ConsecutiveFailures: 2})
 		feed <- check.Transition{ID: 2, CheckID: id, Service: ns + "/payments", From: check.StateUp, To: check.StateDown, At: now.Add(time.Second), Latency: 2 * time.Second, Error: "timeout after 2s", ScheduledAt: now.Add(time.Second)}
 		require.Eventually(t, conditionIs("payments", monitoringv1alpha1.HealthyCondition, metav1.ConditionFalse), wait, tick)
-		require.Eventually(t, hasEvent("payments", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
+		require.Eventually(t, hasEvent(ctx, c, ns, "payments", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
 		got = get("payments")
 		require.Equal(t, int32(2), got.Status.ConsecutiveFailures)
 		require.Equal(t, "timeout after 2s", got.Status.Message)
@@ -277,7 +253,7 @@ func TestEnvtest(t *testing.T) {
 			return ok && svc.Paused && svc.State.State == check.StatePaused
 		}, wait, tick)
 		require.Eventually(t, func() bool { return get("payments").Status.State == monitoringv1alpha1.StatePaused }, wait, tick)
-		require.Eventually(t, hasEvent("payments", corev1.EventTypeNormal, monitoringv1alpha1.ServicePausedReason), wait, tick)
+		require.Eventually(t, hasEvent(ctx, c, ns, "payments", corev1.EventTypeNormal, monitoringv1alpha1.ServicePausedReason), wait, tick)
 	})
 
 	t.Run("delete removes the row through the finalizer", func(t *testing.T) {
@@ -293,6 +269,166 @@ func TestEnvtest(t *testing.T) {
 
 	require.NoError(t, stop())
 	require.NotEmpty(t, published, "the pause transition is published")
+
+	t.Run("with the PostgreSQL store and RabbitMQ", func(t *testing.T) {
+		testWithStore(t, cfg, scheme, c)
+	})
+}
+
+// newNamespace creates a namespace of its own for one test.
+func newNamespace(t *testing.T, c client.Client) string {
+	t.Helper()
+	ns := "vigil-envtest-" + randomSuffix(t)
+	require.NoError(t, c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	return ns
+}
+
+// startOperator runs a manager with the operator that watches namespace ns
+// only, so several can share one API server. The returned stop ends it
+// and reports its error; cleanup calls it too.
+func startOperator(t *testing.T, cfg *rest.Config, scheme *kruntime.Scheme, ns string, opts OperatorOptions) func() error {
+	t.Helper()
+	skip := true
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 logr.Discard(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: &skip},
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+	})
+	require.NoError(t, err)
+	require.NoError(t, SetupOperator(mgr, opts))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() { require.NoError(t, stop()) })
+	return stop
+}
+
+// testWithStore runs the operator on the real pipeline pieces: the
+// PostgreSQL store (a schema of its own) as registry, and RabbitMQ (a vhost
+// of its own) carrying transitions from the store to the status writer.
+// It proves that the contract the fakes assume holds for what production
+// uses.
+func testWithStore(t *testing.T, cfg *rest.Config, scheme *kruntime.Scheme, c client.Client) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, pgtest.Schema(t), 4)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	_, err = st.Migrate(ctx)
+	require.NoError(t, err)
+
+	subscribed := make(chan struct{})
+	var once sync.Once
+	qcfg := queue.Config{
+		URL:          amqptest.Vhost(t),
+		Logger:       zap.NewNop(),
+		OnSubscribed: func() { once.Do(func() { close(subscribed) }) },
+	}
+	pub, err := queue.NewPublisher(ctx, qcfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	publish := func(ctx context.Context, ts ...check.Transition) error { return pub.PublishTransitions(ctx, ts) }
+
+	ns := newNamespace(t, c)
+	startOperator(t, cfg, scheme, ns, OperatorOptions{
+		Registry: st,
+		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
+			return queue.SubscribeTransitions(ctx, qcfg, "vigil.operator.status", h)
+		},
+		Publish: func(ctx context.Context, t check.Transition) error { return publish(ctx, t) },
+	})
+	select {
+	case <-subscribed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("status writer never subscribed to the transitions")
+	}
+
+	const wait, tick = 30 * time.Second, 50 * time.Millisecond
+	sc := &monitoringv1alpha1.ServiceCheck{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders", Labels: map[string]string{"team": "checkout"}},
+		Spec:       monitoringv1alpha1.ServiceCheckSpec{URL: "http://127.0.0.1:1/healthz", Interval: &metav1.Duration{Duration: 5 * time.Second}},
+	}
+	require.NoError(t, c.Create(ctx, sc))
+	id := string(sc.UID)
+	require.Eventually(t, func() bool {
+		svc, err := st.GetService(ctx, id)
+		return err == nil && svc.Name == ns+"/orders"
+	}, wait, tick)
+	svc, err := st.GetService(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, Source, svc.Source)
+	require.Equal(t, []string{"team=checkout"}, svc.Tags)
+	require.Equal(t, 4*time.Second, svc.Timeout)
+
+	state := func() monitoringv1alpha1.ServiceCheckStatus {
+		got := &monitoringv1alpha1.ServiceCheck{}
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(sc), got))
+		return got.Status
+	}
+	// What a worker does: record a result, publish the transitions.
+	probe := func(at time.Time, status check.ResultStatus, errMsg string) {
+		out, err := st.Record(ctx, []check.Result{{
+			CheckID: id, Service: ns + "/orders", ScheduledAt: at, CheckedAt: at,
+			Status: status, Latency: 15 * time.Millisecond, Error: errMsg,
+		}})
+		require.NoError(t, err)
+		require.Len(t, out.Transitions, 1)
+		require.NoError(t, publish(ctx, out.Transitions...))
+	}
+
+	t0 := time.Now().Truncate(time.Second)
+	probe(t0, check.ResultUp, "")
+	require.Eventually(t, func() bool { return state().State == monitoringv1alpha1.StateUp }, wait, tick)
+	require.Eventually(t, hasEvent(ctx, c, ns, "orders", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
+	require.Equal(t, int64(15), state().LatencyMillis)
+
+	probe(t0.Add(5*time.Second), check.ResultDown, "connection refused")
+	require.Eventually(t, func() bool { return state().State == monitoringv1alpha1.StateDown }, wait, tick)
+	require.Eventually(t, hasEvent(ctx, c, ns, "orders", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
+	require.Equal(t, int32(1), state().ConsecutiveFailures)
+	require.Equal(t, "connection refused", state().Message)
+
+	patch := client.MergeFrom(sc.DeepCopy())
+	sc.Spec.Paused = true
+	require.NoError(t, c.Patch(ctx, sc, patch))
+	require.Eventually(t, func() bool {
+		svc, err := st.GetService(ctx, id)
+		return err == nil && svc.Paused && svc.State.State == check.StatePaused
+	}, wait, tick)
+	require.Eventually(t, func() bool {
+		s := state()
+		return s.State == monitoringv1alpha1.StatePaused && s.LastTransitionID > 0
+	}, wait, tick)
+
+	require.NoError(t, c.Delete(ctx, sc))
+	require.Eventually(t, func() bool {
+		_, err := st.GetService(ctx, id)
+		return errors.Is(err, store.ErrNotFound)
+	}, wait, tick)
+}
+
+// hasEvent reports whether an Event of typ and reason about the object
+// named name was recorded in ns.
+func hasEvent(ctx context.Context, c client.Client, ns, name, typ, reason string) func() bool {
+	return func() bool {
+		var list eventsv1.EventList
+		if c.List(ctx, &list, client.InNamespace(ns)) != nil {
+			return false
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == name && e.Type == typ && e.Reason == reason {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 func randomSuffix(t *testing.T) string {
