@@ -89,8 +89,8 @@ func (f transitionFeed) subscribe(ctx context.Context, handle func(context.Conte
 
 // TestEnvtest runs the operator against a real kube-apiserver and etcd:
 // the CRD's schema and CEL rules, the reconciler through a manager, the
-// status writer and the finalizer, with an in-memory registry. The
-// PostgreSQL/RabbitMQ wiring is exercised by the integration suite.
+// status writer and the finalizer, first with an in-memory registry, then
+// with the real PostgreSQL store and RabbitMQ.
 func TestEnvtest(t *testing.T) {
 	testEnv := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
