@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -27,48 +26,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/amqptest"
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/kubetest"
 	"github.com/vigil-dev/vigil/internal/pgtest"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/store"
 )
-
-// envtestK8sVersion must match K8S_VERSION in hack/envtest/install.sh.
-const envtestK8sVersion = "1.37.2"
-
-// envtestAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, or the
-// per-machine cache hack/envtest/install.sh fills. Missing binaries fail
-// the test with the command that builds them; they are never skipped.
-func envtestAssets(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		cache := os.Getenv("VIGIL_ENVTEST_CACHE")
-		if cache == "" {
-			base := os.Getenv("XDG_CACHE_HOME")
-			if base == "" {
-				home, err := os.UserHomeDir()
-				require.NoError(t, err)
-				base = filepath.Join(home, ".cache")
-			}
-			cache = filepath.Join(base, "vigil", "envtest")
-		}
-		dir = filepath.Join(cache, "k8s", envtestK8sVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH)
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			t.Fatalf("envtest binary %s is missing in %s: build it once per machine with "+
-				"`hack/envtest/install.sh` (or `make envtest-assets`), which takes several minutes offline", bin, dir)
-		}
-	}
-	return dir
-}
 
 // transitionFeed is a SubscribeFunc fed from a channel, standing in for the
 // durable transitions queue.
@@ -92,14 +60,7 @@ func (f transitionFeed) subscribe(ctx context.Context, handle func(context.Conte
 // status writer and the finalizer, first with an in-memory registry, then
 // with the real PostgreSQL store and RabbitMQ.
 func TestEnvtest(t *testing.T) {
-	testEnv := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: envtestAssets(t),
-	}
-	cfg, err := testEnv.Start()
-	require.NoError(t, err, "start envtest")
-	t.Cleanup(func() { require.NoError(t, testEnv.Stop()) })
+	cfg := kubetest.Start(t, filepath.Join("..", "config", "crd", "bases"))
 
 	scheme, err := NewScheme()
 	require.NoError(t, err)

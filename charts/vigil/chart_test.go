@@ -152,7 +152,7 @@ func TestChartRenders(t *testing.T) {
 			r.get(t, "Deployment", "vigil-operator", &operator)
 			require.Equal(t, []string{"worker"}, worker.Spec.Template.Spec.Containers[0].Args)
 			require.Equal(t, tt.concurrency, env(t, &worker, "VIGIL_WORKER_CONCURRENCY").Value)
-			require.Equal(t, ":8080", env(t, &worker, "VIGIL_HTTP_ADDR").Value)
+			require.Equal(t, ":8080", env(t, &worker, "VIGIL_METRICS_ADDR").Value, "the worker serves its probes and metrics there")
 			require.Equal(t, []string{"server", "--kubernetes"}, server.Spec.Template.Spec.Containers[0].Args)
 			require.Equal(t, ":8080", env(t, &server, "VIGIL_HTTP_ADDR").Value)
 			args := operator.Spec.Template.Spec.Containers[0].Args

@@ -5,11 +5,25 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/internal/app"
 	"github.com/vigil-dev/vigil/internal/config"
 )
 
-// operatorCommand binds `vigil operator`; it is filled in with the
-// Kubernetes controllers.
-func operatorCommand(string, *config.Config, *config.Set) (func(context.Context, config.Config, *zap.Logger) error, bool) {
-	return nil, false
+// operatorCommand binds `vigil operator`, the Kubernetes mode's manager.
+func operatorCommand(cmd string, cfg *config.Config, set *config.Set) (func(context.Context, config.Config, *zap.Logger) error, bool) {
+	if cmd != "operator" {
+		return nil, false
+	}
+	cfg.BindRuntime(set)
+	set.Bool(&cfg.LeaderElect, "leader-elect", "VIGIL_LEADER_ELECT", "elect one replica to reconcile and write status")
+	set.String(&cfg.LeaderElectionID, "leader-election-id", "VIGIL_LEADER_ELECTION_ID", "name of the leader election lease")
+	set.String(&cfg.WatchNamespace, "leader-election-namespace", "POD_NAMESPACE", "namespace of the lease (in-cluster: the pod's)")
+	set.String(&cfg.OperatorMetrics, "metrics-bind-address", "VIGIL_OPERATOR_METRICS_ADDR", "address of the manager's /metrics (0 disables)")
+	set.String(&cfg.ProbeAddr, "health-probe-bind-address", "VIGIL_HEALTH_PROBE_ADDR", "address of /healthz and /readyz")
+	set.String(&cfg.StatusQueue, "status-queue", "VIGIL_STATUS_QUEUE", "durable queue the status writer consumes transitions from")
+	set.Int(&cfg.BatchSize, "scheduler-batch", "VIGIL_SCHEDULER_BATCH", "jobs claimed and published per transaction")
+	set.Duration(&cfg.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed")
+	return func(ctx context.Context, c config.Config, l *zap.Logger) error {
+		return app.RunOperator(ctx, c, l, app.OperatorHooks{})
+	}, true
 }

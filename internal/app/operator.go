@@ -1,0 +1,110 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-logr/zapr"
+	"go.uber.org/zap"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/vigil-dev/vigil/controllers"
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/scheduler"
+)
+
+// OperatorHooks steer RunOperator in tests.
+type OperatorHooks struct {
+	// KubeConfig replaces the in-cluster or kubeconfig connection.
+	KubeConfig *rest.Config
+}
+
+// RunOperator runs `vigil operator`: the controller-runtime manager with
+// the ServiceCheck reconciler and the status writer (both on the elected
+// leader) and a scheduler, which needs no lease because schedulers divide
+// the due rows through row locks.
+func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks OperatorHooks) error {
+	ctrl.SetLogger(zapr.NewLogger(log))
+	restCfg := hooks.KubeConfig
+	if restCfg == nil {
+		var err error
+		if restCfg, err = ctrl.GetConfig(); err != nil {
+			return fmt.Errorf("kubernetes client config: %w", err)
+		}
+	}
+	scheme, err := controllers.NewScheme()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	qcfg := queueConfig(cfg, "vigil-operator", log)
+	pub, err := queue.NewPublisher(ctx, qcfg)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: cfg.OperatorMetrics},
+		HealthProbeBindAddress:  cfg.ProbeAddr,
+		LeaderElection:          cfg.LeaderElect,
+		LeaderElectionID:        cfg.LeaderElectionID,
+		LeaderElectionNamespace: cfg.WatchNamespace,
+		// Stop reconciling at once when the lease is lost rather than
+		// racing the new leader.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	err = controllers.SetupOperator(mgr, controllers.OperatorOptions{
+		Registry: st,
+		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
+			// A durable queue: transitions wait there while the leader
+			// changes, so no status update is lost.
+			return queue.SubscribeTransitions(ctx, qcfg, cfg.StatusQueue, h)
+		},
+		Publish: func(ctx context.Context, t check.Transition) error {
+			return pub.PublishTransitions(ctx, []check.Transition{t})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, CatchUp: cfg.CatchUp,
+		Logger: log.Named("scheduler")})
+	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
+		return fmt.Errorf("add scheduler: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("dependencies", func(r *http.Request) error {
+		return errors.Join(st.Ping(r.Context()), pub.Healthy())
+	}); err != nil {
+		return fmt.Errorf("add ready check: %w", err)
+	}
+	log.Info("starting manager", zap.Bool("leader_election", cfg.LeaderElect))
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("run manager: %w", err)
+	}
+	return nil
+}
+
+// nonLeader is a manager Runnable that runs on every replica, leader or not.
+type nonLeader func(context.Context) error
+
+func (f nonLeader) Start(ctx context.Context) error { return f(ctx) }
+func (nonLeader) NeedLeaderElection() bool          { return false }
