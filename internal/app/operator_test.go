@@ -44,7 +44,9 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	done := make(chan error, 1)
 	opCfg := cfg
 	opCfg.Migrate = false
-	go func() { done <- app.RunOperator(ctx, opCfg, log.Named("operator"), app.OperatorHooks{KubeConfig: kube}) }()
+	go func() {
+		done <- app.RunOperator(ctx, opCfg, log.Named("operator"), app.OperatorHooks{KubeConfig: kube})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
