@@ -1,0 +1,339 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/queue"
+)
+
+// recoveredRatio is "probes flowing at full rate again": a second in which
+// at least this share of the ticks due in it were probed.
+const recoveredRatio = 0.95
+
+// ticks is what the results table says about the ticks due in a window.
+type ticks struct {
+	expected int64 // grid points of every check in [from, to)
+	recorded int64 // results of those ticks
+	missing  int64 // due ticks without a result
+	offGrid  int64 // results (any time) whose tick is not on the check's grid
+	// duplicated counts probes beyond one per recorded tick, seen at the
+	// target over the whole run: a tick probed twice (a redelivered job,
+	// a batch published twice). The results table's primary key makes a
+	// second *result* for a tick impossible, so this is where doubling shows.
+	duplicated int64
+	// unprobed counts results without a request at the target (a probe
+	// that failed before it reached the target); it should be 0 and would
+	// hide duplicates of the same check.
+	unprobed int64
+	maxLag   time.Duration // longest checked_at - scheduled_at in the window
+	// due and done are per-second buckets from the window start: ticks due
+	// (by scheduled_at) and results recorded (by checked_at).
+	due, done []int64
+}
+
+// gridCheck is one check's place on the schedule grid.
+type gridCheck struct {
+	id       string
+	anchor   time.Time // any grid point (the stored next_run_at)
+	interval time.Duration
+}
+
+// ticksIn calls fn for every grid point of c in [from, to).
+func (c gridCheck) ticksIn(from, to time.Time, fn func(time.Time)) {
+	k := from.Sub(c.anchor) / c.interval
+	t := c.anchor.Add(k * c.interval)
+	for t.Before(from) {
+		t = t.Add(c.interval)
+	}
+	for ; t.Before(to); t = t.Add(c.interval) {
+		fn(t)
+	}
+}
+
+func (r *rig) grid(ctx context.Context) ([]gridCheck, error) {
+	rows, err := r.pool.Query(ctx, `SELECT id, next_run_at, interval_ms FROM services`)
+	if err != nil {
+		return nil, fmt.Errorf("read grid: %w", err)
+	}
+	defer rows.Close()
+	var out []gridCheck
+	for rows.Next() {
+		var (
+			c  gridCheck
+			ms int64
+		)
+		if err := rows.Scan(&c.id, &c.anchor, &ms); err != nil {
+			return nil, err
+		}
+		c.interval = time.Duration(ms) * time.Millisecond
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// windowCounts returns the ticks due in [from, to) and how many of them
+// have a result; the suite polls it until the late ticks are in.
+func (r *rig) windowCounts(ctx context.Context, from, to time.Time) (expected, recorded int64, err error) {
+	grid, err := r.grid(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, c := range grid {
+		c.ticksIn(from, to, func(time.Time) { expected++ })
+	}
+	err = r.pool.QueryRow(ctx, `SELECT count(*) FROM check_results WHERE scheduled_at >= $1 AND scheduled_at < $2`,
+		from, to).Scan(&recorded)
+	return expected, recorded, err
+}
+
+// measure reads the results table and the target's counters. Call it once
+// every process has stopped, so the counts are final.
+func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
+	var m ticks
+	grid, err := r.grid(ctx)
+	if err != nil {
+		return m, err
+	}
+	// Whole seconds only: a last partial second would look short, its
+	// late probes being recorded after the window closed.
+	buckets := int(to.Sub(from) / time.Second)
+	m.due, m.done = make([]int64, buckets), make([]int64, buckets)
+	wantBy := map[string]int64{}
+	for _, c := range grid {
+		c.ticksIn(from, to, func(t time.Time) {
+			m.expected++
+			wantBy[c.id]++
+			if b := int(t.Sub(from) / time.Second); b < buckets {
+				m.due[b]++
+			}
+		})
+	}
+	rows, err := r.pool.Query(ctx, `SELECT s.id,
+			count(r.check_id) FILTER (WHERE r.scheduled_at >= $1 AND r.scheduled_at < $2),
+			count(r.check_id),
+			count(r.check_id) FILTER (WHERE mod((extract(epoch FROM r.scheduled_at - s.next_run_at) * 1000)::numeric, s.interval_ms) <> 0)
+		FROM services s LEFT JOIN check_results r ON r.check_id = s.id
+		GROUP BY s.id`, from, to)
+	if err != nil {
+		return m, fmt.Errorf("count results: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id                     string
+			inWindow, total, wrong int64
+		)
+		if err := rows.Scan(&id, &inWindow, &total, &wrong); err != nil {
+			return m, err
+		}
+		m.recorded += inWindow
+		m.missing += max(wantBy[id]-inWindow, 0)
+		m.offGrid += wrong
+		hits := r.target.hitsOf(r.index[id])
+		m.duplicated += max(hits-total, 0)
+		m.unprobed += max(total-hits, 0)
+	}
+	if err := rows.Err(); err != nil {
+		return m, err
+	}
+	var lagMs float64
+	if err := r.pool.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM checked_at - scheduled_at) * 1000), 0)
+		FROM check_results WHERE scheduled_at >= $1 AND scheduled_at < $2`, from, to).Scan(&lagMs); err != nil {
+		return m, fmt.Errorf("lag: %w", err)
+	}
+	m.maxLag = time.Duration(lagMs * float64(time.Millisecond))
+	brows, err := r.pool.Query(ctx, `SELECT floor(extract(epoch FROM checked_at - $1::timestamptz))::int, count(*)
+		FROM check_results WHERE checked_at >= $1 AND checked_at < $2 GROUP BY 1`, from, to)
+	if err != nil {
+		return m, fmt.Errorf("bucket results: %w", err)
+	}
+	defer brows.Close()
+	for brows.Next() {
+		var b int
+		var n int64
+		if err := brows.Scan(&b, &n); err != nil {
+			return m, err
+		}
+		if b >= 0 && b < buckets {
+			m.done[b] = n
+		}
+	}
+	return m, brows.Err()
+}
+
+// recovery is how long after the fault at offset faultAt (from the window
+// start) results flowed at >= 95% of the due rate again: the end of the
+// last second after the fault that fell short. A second falls short when
+// the results recorded in it and the second before it are fewer than 95% of
+// the ticks due in those two seconds. The two-second pairing is there
+// because a probe that finishes a few hundred milliseconds late lands in
+// the next 1 s bucket: on this machine single buckets swing by +-10% in
+// steady state while each adjacent pair stays within a few percent.
+// Zero means no second after the fault fell short; ok is false when the
+// window's last second still fell short (never recovered within the window).
+func (m ticks) recovery(faultAt time.Duration) (d time.Duration, ok bool) {
+	first := int(faultAt / time.Second)
+	last := -1
+	for b := max(first, 1); b < len(m.due); b++ {
+		due, done := m.due[b-1]+m.due[b], m.done[b-1]+m.done[b]
+		if due > 0 && float64(done) < recoveredRatio*float64(due) {
+			last = b
+		}
+	}
+	if last < 0 {
+		return 0, true
+	}
+	return time.Duration(last+1)*time.Second - faultAt, last < len(m.due)-1
+}
+
+// rates renders the per-second done/due ratios around the fault, for the
+// log.
+func (m ticks) rates(faultAt time.Duration) string {
+	var b strings.Builder
+	for i := range m.due {
+		if i == int(faultAt/time.Second) {
+			b.WriteString("| ")
+		}
+		if m.due[i] == 0 {
+			b.WriteString("- ")
+			continue
+		}
+		b.WriteString(strconv.Itoa(int(math.Round(100*float64(m.done[i])/float64(m.due[i])))) + " ")
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// consistency counts checks whose stored state disagrees with their
+// results: the state's last applied tick is not the newest result, its
+// last check time is not that result's, its state is not what that result
+// implies (thresholds are 1), or the last logged transition does not end in
+// the current state. Any of these means something was half-written.
+func (r *rig) consistency(ctx context.Context) (map[string]int64, error) {
+	queries := map[string]string{
+		"last_scheduled_at is not the newest result": `SELECT count(*) FROM check_state cs
+			LEFT JOIN (SELECT check_id, max(scheduled_at) AS m FROM check_results GROUP BY check_id) r ON r.check_id = cs.check_id
+			WHERE cs.last_scheduled_at IS DISTINCT FROM r.m`,
+		"last_checked_at is not that result's": `SELECT count(*) FROM check_state cs
+			JOIN check_results r ON r.check_id = cs.check_id AND r.scheduled_at = cs.last_scheduled_at
+			WHERE cs.last_checked_at IS DISTINCT FROM r.checked_at`,
+		"state is not the newest result's": `SELECT count(*) FROM check_state cs
+			JOIN check_results r ON r.check_id = cs.check_id AND r.scheduled_at = cs.last_scheduled_at
+			WHERE cs.state <> CASE WHEN r.success THEN 'UP' ELSE 'DOWN' END`,
+		"last transition does not end in the state": `SELECT count(*) FROM check_state cs
+			JOIN LATERAL (SELECT to_state FROM transitions t WHERE t.check_id = cs.check_id ORDER BY t.id DESC LIMIT 1) lt ON true
+			WHERE lt.to_state <> cs.state`,
+		"checks without a state row": `SELECT count(*) FROM services s
+			WHERE NOT EXISTS (SELECT 1 FROM check_state cs WHERE cs.check_id = s.id)`,
+	}
+	out := map[string]int64{}
+	for name, q := range queries {
+		var n int64
+		if err := r.pool.QueryRow(ctx, q).Scan(&n); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if n > 0 {
+			out[name] = n
+		}
+	}
+	return out, nil
+}
+
+// queueState is the jobs queue once every process has stopped.
+type queueState struct {
+	ready, unacked, consumers int
+	// surplus counts ready jobs whose tick already has a result: a job
+	// that was probed and recorded but went back to the queue (not acked),
+	// so it would be probed twice.
+	surplus int
+	// redispatch counts ready jobs whose check's schedule was not advanced
+	// past their tick: the scheduler would publish the tick again.
+	redispatch int
+	// examples describes a few of the offending jobs, for the failure message.
+	examples []string
+}
+
+func (r *rig) inspectQueue(ctx context.Context) (queueState, error) {
+	var q queueState
+	out, err := r.s.mq.ctl(ctx, "list_queues", "-p", r.vhost, "--no-table-headers",
+		"name", "messages_ready", "messages_unacknowledged", "consumers")
+	if err != nil {
+		return q, err
+	}
+	found := false
+	for line := range strings.SplitSeq(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 4 && f[0] == queue.DefaultJobQueue {
+			found = true
+			q.ready, _ = strconv.Atoi(f[1])
+			q.unacked, _ = strconv.Atoi(f[2])
+			q.consumers, _ = strconv.Atoi(f[3])
+		}
+	}
+	if !found {
+		return q, fmt.Errorf("no %s queue in vhost %s: %s", queue.DefaultJobQueue, r.vhost, out)
+	}
+	if q.ready == 0 {
+		return q, nil
+	}
+	// Look at every ready job without consuming it: get them unacked and
+	// close the channel, which puts them all back.
+	conn, err := amqp.Dial(r.s.mq.url(r.vhost))
+	if err != nil {
+		return q, fmt.Errorf("dial broker: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return q, err
+	}
+	defer ch.Close()
+	var jobs []check.Job
+	for {
+		d, ok, err := ch.Get(queue.DefaultJobQueue, false)
+		if err != nil {
+			return q, fmt.Errorf("get job: %w", err)
+		}
+		if !ok {
+			break
+		}
+		j, err := queue.DecodeJob(d.Body)
+		if err != nil {
+			return q, err
+		}
+		jobs = append(jobs, j)
+	}
+	for _, j := range jobs {
+		var (
+			hasResult, advanced bool
+			next                *time.Time
+		)
+		if err := r.pool.QueryRow(ctx, `SELECT
+				EXISTS (SELECT 1 FROM check_results WHERE check_id = $1 AND scheduled_at = $2),
+				coalesce((SELECT next_run_at > $2 FROM services WHERE id = $1), false),
+				(SELECT next_run_at FROM services WHERE id = $1)`,
+			j.CheckID, j.ScheduledAt).Scan(&hasResult, &advanced, &next); err != nil {
+			return q, fmt.Errorf("look up job: %w", err)
+		}
+		if hasResult {
+			q.surplus++
+		}
+		if !advanced {
+			q.redispatch++
+		}
+		if (hasResult || !advanced) && len(q.examples) < 5 {
+			q.examples = append(q.examples, fmt.Sprintf("job %s tick %s: result stored %v, next_run_at %v",
+				j.CheckID, j.ScheduledAt.Format(time.RFC3339Nano), hasResult, next))
+		}
+	}
+	return q, nil
+}
