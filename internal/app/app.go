@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,6 +58,22 @@ func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.
 
 func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
 	return queue.Config{URL: cfg.AMQPURL, ConnectionName: name, Logger: log.Named("queue")}
+}
+
+// withPprof mounts the Go profiler under /debug/pprof/ in front of h when
+// enabled. It is off by default: profiles reveal internals and cost CPU.
+func withPprof(enabled bool, h http.Handler) http.Handler {
+	if !enabled {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully

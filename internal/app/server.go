@@ -118,7 +118,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		},
 	}))
 	g.Go(func() error {
-		return serveHTTP(gctx, cfg.HTTPAddr, handler, cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
+		return serveHTTP(gctx, cfg.HTTPAddr, withPprof(cfg.Pprof, handler), cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
 	})
 	return g.Wait()
 }

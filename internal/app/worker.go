@@ -59,7 +59,7 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	})
 	health := healthHandler(func(ctx context.Context) error { return errors.Join(st.Ping(ctx), pub.Healthy()) }, m.Handler())
 	g.Go(func() error {
-		return serveHTTP(gctx, cfg.MetricsAddr, health, cfg.ShutdownTimeout, log, hooks.Listening, nil)
+		return serveHTTP(gctx, cfg.MetricsAddr, withPprof(cfg.Pprof, health), cfg.ShutdownTimeout, log, hooks.Listening, nil)
 	})
 	return g.Wait()
 }

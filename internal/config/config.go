@@ -26,6 +26,7 @@ type Config struct {
 	LogFormat       string
 	Migrate         bool
 	ShutdownTimeout time.Duration
+	Pprof           bool
 
 	// server
 	Scheduler  bool
@@ -173,6 +174,7 @@ func (c *Config) BindRuntime(s *Set) {
 	s.String(&c.AMQPURL, "amqp-url", "VIGIL_AMQP_URL", "RabbitMQ connection URL")
 	s.Bool(&c.Migrate, "migrate", "VIGIL_MIGRATE", "apply pending database migrations on start")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "VIGIL_SHUTDOWN_TIMEOUT", "how long to drain on SIGTERM")
+	s.Bool(&c.Pprof, "pprof", "VIGIL_PPROF", "serve Go profiles under /debug/pprof/ (off by default: they expose internals)")
 }
 
 // Validate rejects settings no process can run with.
