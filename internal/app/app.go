@@ -60,6 +60,37 @@ func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
 	return queue.Config{URL: cfg.AMQPURL, ConnectionName: name, Logger: log.Named("queue")}
 }
 
+// backends are the two connections every long-running process holds.
+type backends struct {
+	store *store.Store
+	pub   *queue.Publisher
+}
+
+func (b *backends) Close() {
+	_ = b.pub.Close()
+	b.store.Close()
+}
+
+// ready is the readiness check of a process: both backends answer.
+func (b *backends) ready(ctx context.Context) error {
+	return errors.Join(b.store.Ping(ctx), b.pub.Healthy())
+}
+
+// openBackends opens the store (migrating when configured) and a publisher
+// on the broker.
+func openBackends(ctx context.Context, cfg config.Config, qcfg queue.Config, log *zap.Logger) (*backends, error) {
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := queue.NewPublisher(ctx, qcfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &backends{store: st, pub: pub}, nil
+}
+
 // withPprof mounts the Go profiler under /debug/pprof/ in front of h when
 // enabled. It is off by default: profiles reveal internals and cost CPU.
 func withPprof(enabled bool, h http.Handler) http.Handler {

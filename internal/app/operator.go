@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -43,17 +42,13 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	qcfg := queueConfig(cfg, "vigil-operator", log)
-	pub, err := queue.NewPublisher(ctx, qcfg)
+	b, err := openBackends(ctx, cfg, qcfg, log)
 	if err != nil {
 		return err
 	}
-	defer pub.Close()
+	defer b.Close()
+	st, pub := b.store, b.pub
 
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -91,9 +86,7 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("dependencies", func(r *http.Request) error {
-		return errors.Join(st.Ping(r.Context()), pub.Healthy())
-	}); err != nil {
+	if err := mgr.AddReadyzCheck("dependencies", func(r *http.Request) error { return b.ready(r.Context()) }); err != nil {
 		return fmt.Errorf("add ready check: %w", err)
 	}
 	log.Info("starting manager", zap.Bool("leader_election", cfg.LeaderElect))

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -46,18 +45,13 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
 	qcfg := queueConfig(cfg, "vigil-server", log)
-	pub, err := queue.NewPublisher(ctx, qcfg)
+	b, err := openBackends(ctx, cfg, qcfg, log)
 	if err != nil {
 		return err
 	}
-	defer pub.Close()
+	defer b.Close()
+	st, pub := b.store, b.pub
 
 	m := metrics.New()
 	seedStates(ctx, st, m, log)
@@ -108,9 +102,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 					zap.String("check_id", t.CheckID), zap.Error(err))
 			}
 		},
-		Ready: func(ctx context.Context) error {
-			return errors.Join(st.Ping(ctx), pub.Healthy())
-		},
+		Ready:     b.ready,
 		WebSocket: hub,
 		Extra: func(mux *http.ServeMux) {
 			mux.Handle("GET /metrics", m.Handler())

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -25,20 +24,15 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
 	m := metrics.New()
 	qcfg := queueConfig(cfg, "vigil-worker", log)
 	qcfg.OnDeadLetter = m.JobDeadLettered
-	pub, err := queue.NewPublisher(ctx, qcfg)
+	b, err := openBackends(ctx, cfg, qcfg, log)
 	if err != nil {
 		return err
 	}
-	defer pub.Close()
+	defer b.Close()
+	st, pub := b.store, b.pub
 
 	prober := probe.New(probe.Options{DenyNetworks: deny})
 	defer prober.Close()
@@ -57,7 +51,7 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 			return queue.Ack
 		})
 	})
-	health := healthHandler(func(ctx context.Context) error { return errors.Join(st.Ping(ctx), pub.Healthy()) }, m.Handler())
+	health := healthHandler(b.ready, m.Handler())
 	g.Go(func() error {
 		return serveHTTP(gctx, cfg.MetricsAddr, withPprof(cfg.Pprof, health), cfg.ShutdownTimeout, log, hooks.Listening, nil)
 	})
