@@ -18,6 +18,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/vigil-dev/vigil/internal/kubetest"
 )
 
 const (
@@ -33,17 +35,7 @@ func helmBinary(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("VIGIL_HELM")
 	if bin == "" {
-		cache := os.Getenv("VIGIL_ENVTEST_CACHE")
-		if cache == "" {
-			base := os.Getenv("XDG_CACHE_HOME")
-			if base == "" {
-				home, err := os.UserHomeDir()
-				require.NoError(t, err)
-				base = filepath.Join(home, ".cache")
-			}
-			cache = filepath.Join(base, "vigil", "envtest")
-		}
-		bin = filepath.Join(cache, "bin", "helm")
+		bin = filepath.Join(kubetest.Cache(t), "bin", "helm")
 	}
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("helm is missing at %s: build it once per machine with `hack/envtest/install.sh helm` (or `make envtest-assets`)", bin)

@@ -16,6 +16,24 @@ import (
 // K8sVersion must match K8S_VERSION in hack/envtest/install.sh.
 const K8sVersion = "1.37.2"
 
+// Cache is the per-machine folder hack/envtest/install.sh fills:
+// $VIGIL_ENVTEST_CACHE, or vigil/envtest under the user's cache folder.
+func Cache(tb testing.TB) string {
+	tb.Helper()
+	if cache := os.Getenv("VIGIL_ENVTEST_CACHE"); cache != "" {
+		return cache
+	}
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			tb.Fatalf("find the envtest cache: %v", err)
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "vigil", "envtest")
+}
+
 // Assets finds kube-apiserver and etcd: $KUBEBUILDER_ASSETS, or the
 // per-machine cache that hack/envtest/install.sh fills. Missing binaries
 // fail the test with the command that builds them; they never skip it.
@@ -23,19 +41,7 @@ func Assets(tb testing.TB) string {
 	tb.Helper()
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
-		cache := os.Getenv("VIGIL_ENVTEST_CACHE")
-		if cache == "" {
-			base := os.Getenv("XDG_CACHE_HOME")
-			if base == "" {
-				home, err := os.UserHomeDir()
-				if err != nil {
-					tb.Fatalf("find the envtest cache: %v", err)
-				}
-				base = filepath.Join(home, ".cache")
-			}
-			cache = filepath.Join(base, "vigil", "envtest")
-		}
-		dir = filepath.Join(cache, "k8s", K8sVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH)
+		dir = filepath.Join(Cache(tb), "k8s", K8sVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH)
 	}
 	for _, bin := range []string{"kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
