@@ -33,6 +33,10 @@ vet: ## Run go vet.
 .PHONY: lint
 lint: fmt-check vet ## Static checks.
 
+.PHONY: verify
+verify: lint verify-generated ## Static checks, and fail when generated code or manifests are stale.
+	@test -z "$$(git status --porcelain go.mod go.sum)" || { echo "go.mod/go.sum changed: commit them" >&2; exit 1; }
+
 .PHONY: build
 build: ## Build bin/vigil.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/vigil ./cmd/vigil
