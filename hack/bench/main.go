@@ -53,6 +53,7 @@ type options struct {
 	slowDelay   time.Duration
 	logLevel    string
 	extraEnv    string
+	hosts       int
 }
 
 func main() {
@@ -74,6 +75,7 @@ func main() {
 	flag.DurationVar(&o.slowDelay, "slow-delay", time.Second, "how slowly the slow targets answer")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "VIGIL_LOG_LEVEL of the processes")
 	flag.StringVar(&o.extraEnv, "env", "", "extra KEY=VALUE,KEY=VALUE for the vigil processes")
+	flag.IntVar(&o.hosts, "hosts", 32, "loopback addresses (127.0.0.1..) the target listens on; checks are spread over them like checks of many services")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -110,7 +112,7 @@ func run(ctx context.Context, o options) error {
 	stamp := time.Now().UTC().Format("20060102t150405")
 	schema, vhost := "vigil_bench_"+stamp, "vigil-bench-"+stamp
 
-	target, err := startTarget(o.slowPercent, o.slowDelay)
+	target, err := startTarget(o.slowPercent, o.slowDelay, max(o.hosts, 1))
 	if err != nil {
 		return err
 	}
@@ -196,8 +198,8 @@ func run(ctx context.Context, o options) error {
 	// Register while the processes run, as users do: each check's first
 	// tick is on its phase after registration, so nothing starts late.
 	fmt.Printf("started %d server(s) and %d worker(s); logs in %s\n", o.servers, o.workers, logDir)
-	fmt.Printf("registering %d checks at %s against %s\n", o.checks, o.interval, target.url)
-	if err := register(ctx, st, o, target.url); err != nil {
+	fmt.Printf("registering %d checks at %s against %d target addresses\n", o.checks, o.interval, len(target.urls))
+	if err := register(ctx, st, o, target.urls); err != nil {
 		return err
 	}
 	fmt.Printf("warming up %s\n", o.warmup)
@@ -258,7 +260,7 @@ func withParam(raw, k, v string) (string, error) {
 	return u.String(), nil
 }
 
-func register(ctx context.Context, st *store.Store, o options, base string) error {
+func register(ctx context.Context, st *store.Store, o options, base []string) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -270,7 +272,7 @@ func register(ctx context.Context, st *store.Store, o options, base string) erro
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c := &check.Check{Name: fmt.Sprintf("bench-%06d", i), URL: fmt.Sprintf("%s/t/%d", base, i),
+				c := &check.Check{Name: fmt.Sprintf("bench-%06d", i), URL: fmt.Sprintf("%s/t/%d", base[i%len(base)], i),
 					Interval: o.interval, Timeout: o.timeout, Tags: []string{"bench"}}
 				c.SetDefaults()
 				if _, err := st.CreateService(ctx, c); err != nil {
@@ -289,19 +291,17 @@ func register(ctx context.Context, st *store.Store, o options, base string) erro
 	return first
 }
 
-// target is the local server the checks probe.
+// target is the local server the checks probe, listening on several
+// loopback addresses so that, as in real deployments, checks spread over
+// many hosts (each with its own keep-alive pool in the workers).
 type target struct {
-	srv *http.Server
-	url string
+	srv  *http.Server
+	urls []string
 }
 
 func (t *target) Close() { _ = t.srv.Close() }
 
-func startTarget(slowPercent int, slowDelay time.Duration) (*target, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
+func startTarget(slowPercent int, slowDelay time.Duration, hosts int) (*target, error) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if slowPercent > 0 {
 			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/t/"))
@@ -312,8 +312,17 @@ func startTarget(slowPercent int, slowDelay time.Duration) (*target, error) {
 		_, _ = io.WriteString(w, "ok")
 	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return &target{srv: srv, url: "http://" + ln.Addr().String()}, nil
+	t := &target{srv: srv}
+	for i := range hosts {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", 1+i%250))
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		go func() { _ = srv.Serve(ln) }()
+		t.urls = append(t.urls, "http://"+ln.Addr().String())
+	}
+	return t, nil
 }
 
 func freePort() (int, error) {
