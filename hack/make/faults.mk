@@ -14,5 +14,7 @@ test-faults: ## Fault suite: kill/restart workers, servers, RabbitMQ, PostgreSQL
 	VIGIL_FAULTS_DIR=$$dir VIGIL_FAULTS_REPORT=$$dir/report.md \
 		$(GO) test -tags faults -v -count=1 -timeout $(FAULTS_TIMEOUT) -run '$(FAULTS_RUN)' ./test/faults || status=$$?; \
 	hack/faults/cleanup.sh $$dir; \
-	if [ $$status -eq 0 ]; then rm -rf $$dir; else echo "fault suite failed; process logs kept in $$dir/logs" >&2; fi; \
+	if [ $$status -eq 0 ]; then rm -rf $$dir; else \
+		rm -rf $$dir/vigil $$dir/postgres/data $$dir/rabbitmq/mnesia; \
+		echo "fault suite failed; logs kept in $$dir (logs/<scenario>/*.log, postgres/, rabbitmq/log/)" >&2; fi; \
 	exit $$status

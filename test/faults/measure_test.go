@@ -20,6 +20,9 @@ import (
 // at least this share of the ticks due in it were probed.
 const recoveredRatio = 0.95
 
+// recoverySustain is how many seconds in a row must reach recoveredRatio.
+const recoverySustain = 3
+
 // ticks is what the results table says about the ticks due in a window.
 type ticks struct {
 	expected int64 // grid points of every check in [from, to)
@@ -172,28 +175,29 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 }
 
 // recovery is how long after the fault at offset faultAt (from the window
-// start) results flowed at >= 95% of the due rate again: the end of the
-// last second after the fault that fell short. A second falls short when
-// the results recorded in it and the second before it are fewer than 95% of
-// the ticks due in those two seconds. The two-second pairing is there
-// because a probe that finishes a few hundred milliseconds late lands in
-// the next 1 s bucket: on this machine single buckets swing by +-10% in
-// steady state while each adjacent pair stays within a few percent.
-// Zero means no second after the fault fell short; ok is false when the
-// window's last second still fell short (never recovered within the window).
+// start) results flowed at the due rate again: the start of the first
+// second, from the one the fault fell in, that begins a run of
+// recoverySustain seconds each of which recorded at least 95% of the ticks
+// due in it. Asking for a run rather than one good second keeps a single
+// catch-up burst during a still-unsteady recovery from counting; starting
+// from the fault rather than looking for the last short second keeps a
+// later, unrelated stall of a busy machine (single seconds swing by 10-20%
+// there when other work takes the CPU) from being charged to the fault.
+// ok is false when no such run starts within the window.
 func (m ticks) recovery(faultAt time.Duration) (d time.Duration, ok bool) {
-	first := int(faultAt / time.Second)
-	last := -1
-	for b := max(first, 1); b < len(m.due); b++ {
-		due, done := m.due[b-1]+m.due[b], m.done[b-1]+m.done[b]
-		if due > 0 && float64(done) < recoveredRatio*float64(due) {
-			last = b
+	good := func(b int) bool {
+		return m.due[b] == 0 || float64(m.done[b]) >= recoveredRatio*float64(m.due[b])
+	}
+next:
+	for b := int(faultAt / time.Second); b+recoverySustain <= len(m.due); b++ {
+		for i := b; i < b+recoverySustain; i++ {
+			if !good(i) {
+				continue next
+			}
 		}
+		return max(time.Duration(b)*time.Second-faultAt, 0), true
 	}
-	if last < 0 {
-		return 0, true
-	}
-	return time.Duration(last+1)*time.Second - faultAt, last < len(m.due)-1
+	return 0, false
 }
 
 // rates renders the per-second done/due ratios around the fault, for the

@@ -87,6 +87,14 @@ func newSuite(t *testing.T) *suite {
 	if dir == "" {
 		dir, err = os.MkdirTemp("", "vigil-faults-")
 		require.NoError(t, err)
+		// Registered first, so it runs after the instances have stopped.
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("logs kept in %s", dir)
+				return
+			}
+			_ = os.RemoveAll(dir)
+		})
 	}
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	// The postgres user runs the database in a folder below this one.
