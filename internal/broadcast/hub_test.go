@@ -86,7 +86,7 @@ type testHub struct {
 	logs *observer.ObservedLogs
 }
 
-func newTestHub(t *testing.T, cfg Config, listen ...func(net.Listener) net.Listener) *testHub {
+func newTestHub(t testing.TB, cfg Config, listen ...func(net.Listener) net.Listener) *testHub {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	cfg.Logger = zap.New(core)
