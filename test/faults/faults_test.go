@@ -357,6 +357,9 @@ func (s *suite) run(t *testing.T, sc scenario) {
 	s.mu.Unlock()
 	logf("window %.0f s; %% of due ticks recorded per second (| marks the fault): %s", rw.windowSecs, m.rates(faultOffset))
 	logf("%s\n%s", tableHeader, rw.markdown())
+	if len(m.doubled) > 0 {
+		logf("ticks probed twice, e.g.: %s", strings.Join(m.doubled, "; "))
+	}
 	if m.unprobed > 0 {
 		logf("%d results have no request at the target", m.unprobed)
 	}
@@ -376,7 +379,7 @@ func (s *suite) run(t *testing.T, sc scenario) {
 		fail("probing never came back to %.0f%% of the due rate within the window", recoveredRatio*100)
 	}
 	if bound := sc.maxDuplicated(l, x); m.duplicated > bound {
-		fail("%d ticks probed more than once; at most %d may be (what was in flight when the fault hit)", m.duplicated, bound)
+		fail("%d ticks probed more than once; at most %d may be (what was in flight when the fault hit): %v", m.duplicated, bound, m.doubled)
 	}
 	require.Empty(t, x.problems)
 }

@@ -39,6 +39,9 @@ type ticks struct {
 	// hide duplicates of the same check.
 	unprobed int64
 	maxLag   time.Duration // longest checked_at - scheduled_at in the window
+	// doubled describes a few of the checks probed more than once: which
+	// probes had no result of their own.
+	doubled []string
 	// due and done are per-second buckets from the window start: ticks due
 	// (by scheduled_at) and results recorded (by checked_at).
 	due, done []int64
@@ -131,6 +134,7 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 		return m, fmt.Errorf("count results: %w", err)
 	}
 	defer rows.Close()
+	var dupIDs []string
 	for rows.Next() {
 		var (
 			id                     string
@@ -145,9 +149,19 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 		hits := r.target.hitsOf(r.index[id])
 		m.duplicated += max(hits-total, 0)
 		m.unprobed += max(total-hits, 0)
+		if hits > total && len(m.doubled) < 3 {
+			dupIDs = append(dupIDs, id)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return m, err
+	}
+	for _, id := range dupIDs {
+		d, err := r.explainDuplicate(ctx, id)
+		if err != nil {
+			return m, err
+		}
+		m.doubled = append(m.doubled, d)
 	}
 	var lagMs float64
 	if err := r.pool.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM checked_at - scheduled_at) * 1000), 0)
@@ -172,6 +186,55 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 		}
 	}
 	return m, brows.Err()
+}
+
+// explainDuplicate pairs each result of a check with the last probe the
+// target saw before it was recorded; the probes left over are the doubled
+// ones, shown with the tick they most likely belonged to.
+func (r *rig) explainDuplicate(ctx context.Context, id string) (string, error) {
+	hits := r.target.timesOf(r.index[id])
+	rows, err := r.pool.Query(ctx, `SELECT scheduled_at, checked_at FROM check_results WHERE check_id = $1 ORDER BY checked_at`, id)
+	if err != nil {
+		return "", fmt.Errorf("results of %s: %w", id, err)
+	}
+	defer rows.Close()
+	type res struct{ tick, checked time.Time }
+	var results []res
+	for rows.Next() {
+		var x res
+		if err := rows.Scan(&x.tick, &x.checked); err != nil {
+			return "", err
+		}
+		results = append(results, x)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	used := make([]bool, len(hits))
+	for _, x := range results {
+		for i := len(hits) - 1; i >= 0; i-- {
+			if !used[i] && !hits[i].After(x.checked) {
+				used[i] = true
+				break
+			}
+		}
+	}
+	const ts = "15:04:05.000"
+	var extra []string
+	for i, h := range hits {
+		if used[i] {
+			continue
+		}
+		var tick time.Time
+		for _, x := range results {
+			if !x.tick.After(h) && x.tick.After(tick) {
+				tick = x.tick
+			}
+		}
+		extra = append(extra, fmt.Sprintf("probe at %s (tick %s)", h.UTC().Format(ts), tick.UTC().Format(ts)))
+	}
+	return fmt.Sprintf("check %s: %d probes, %d results; without a result of their own: %s",
+		id, len(hits), len(results), strings.Join(extra, ", ")), nil
 }
 
 // recovery is how long after the fault at offset faultAt (from the window

@@ -29,6 +29,7 @@ type load struct {
 	interval    time.Duration
 	timeout     time.Duration
 	concurrency int // VIGIL_WORKER_CONCURRENCY of each worker
+	hosts       int // loopback addresses the checks are spread over
 	flappers    int // checks whose target flips between 200 and 503
 	flapEvery   time.Duration
 	grace       time.Duration // VIGIL_SHUTDOWN_TIMEOUT of every process
@@ -47,7 +48,7 @@ func (l load) String() string {
 // docs/reliability.md). VIGIL_FAULTS_CHECKS and VIGIL_FAULTS_INTERVAL
 // change it for a bigger machine.
 func defaultLoad(t *testing.T) load {
-	l := load{checks: 2000, interval: 5 * time.Second, timeout: 2 * time.Second, concurrency: 64,
+	l := load{checks: 2000, interval: 5 * time.Second, timeout: 2 * time.Second, concurrency: 64, hosts: 32,
 		flappers: 20, flapEvery: 10 * time.Second, grace: 10 * time.Second, catchUp: 30 * time.Second}
 	if v := os.Getenv("VIGIL_FAULTS_CHECKS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -189,7 +190,7 @@ func newRig(t *testing.T, s *suite, name string) *rig {
 	_, err = s.mq.ctl(ctx, "set_permissions", "-p", r.vhost, "guest", ".*", ".*", ".*")
 	require.NoError(t, err)
 
-	tg, err := startTarget(s.load.checks, s.load.flappers, s.load.flapEvery)
+	tg, err := startTarget(s.load.checks, s.load.hosts, s.load.flappers, s.load.flapEvery)
 	require.NoError(t, err)
 	r.target = tg
 
@@ -246,7 +247,7 @@ func (r *rig) register(ctx context.Context, st *store.Store) error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c := &check.Check{Name: fmt.Sprintf("fault-%05d", i), URL: fmt.Sprintf("%s/t/%d", r.target.url, i),
+				c := &check.Check{Name: fmt.Sprintf("fault-%05d", i), URL: r.target.urlOf(i),
 					Interval: l.interval, Timeout: l.timeout, Tags: []string{"faults"}}
 				c.SetDefaults()
 				if _, err := st.CreateService(ctx, c); err != nil {

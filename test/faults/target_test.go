@@ -3,11 +3,13 @@
 package faults
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -17,25 +19,43 @@ import (
 // probed twice (the results table's key would hide it), and makes the first
 // flappers checks alternate between 200 and 503 every flapEvery, so that
 // there are state changes to broadcast during every run.
+//
+// It listens on several loopback addresses (127.0.0.1, 127.0.0.2, ...) and
+// checks are spread over them, as real checks are spread over many hosts:
+// aimed at one host:port, every probe would share one keep-alive pool and
+// the run would measure connection churn rather than Vigil.
 type target struct {
-	srv       *http.Server
-	url       string
+	srvs      []*http.Server
+	urls      []string
 	hits      []atomic.Int64
 	flappers  int
 	flapEvery time.Duration
+
+	// times holds when each check was probed, to tell which tick a
+	// duplicate probe belonged to.
+	mu    sync.Mutex
+	times [][]time.Time
 }
 
-func startTarget(checks, flappers int, flapEvery time.Duration) (*target, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+func startTarget(checks, hosts, flappers int, flapEvery time.Duration) (*target, error) {
+	t := &target{hits: make([]atomic.Int64, checks), flappers: flappers, flapEvery: flapEvery,
+		times: make([][]time.Time, checks)}
+	for h := range hosts {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", h+1))
+		if err != nil {
+			t.close()
+			return nil, err
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(t.serve), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		t.srvs = append(t.srvs, srv)
+		t.urls = append(t.urls, "http://"+ln.Addr().String())
 	}
-	t := &target{url: "http://" + ln.Addr().String(), hits: make([]atomic.Int64, checks),
-		flappers: flappers, flapEvery: flapEvery}
-	t.srv = &http.Server{Handler: http.HandlerFunc(t.serve), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = t.srv.Serve(ln) }()
 	return t, nil
 }
+
+// urlOf is the URL check n probes.
+func (t *target) urlOf(n int) string { return fmt.Sprintf("%s/t/%d", t.urls[n%len(t.urls)], n) }
 
 func (t *target) serve(w http.ResponseWriter, r *http.Request) {
 	n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/t/"))
@@ -44,6 +64,10 @@ func (t *target) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.hits[n].Add(1)
+	now := time.Now()
+	t.mu.Lock()
+	t.times[n] = append(t.times[n], now)
+	t.mu.Unlock()
 	if n < t.flappers && (time.Now().UnixNano()/int64(t.flapEvery))%2 == 1 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
@@ -53,4 +77,15 @@ func (t *target) serve(w http.ResponseWriter, r *http.Request) {
 // hitsOf returns how often check n was probed so far.
 func (t *target) hitsOf(n int) int64 { return t.hits[n].Load() }
 
-func (t *target) close() { _ = t.srv.Close() }
+// timesOf returns when check n was probed.
+func (t *target) timesOf(n int) []time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]time.Time(nil), t.times[n]...)
+}
+
+func (t *target) close() {
+	for _, srv := range t.srvs {
+		_ = srv.Close()
+	}
+}
