@@ -188,9 +188,10 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 	return m, brows.Err()
 }
 
-// explainDuplicate pairs each result of a check with the last probe the
-// target saw before it was recorded; the probes left over are the doubled
-// ones, shown with the tick they most likely belonged to.
+// explainDuplicate pairs each result of a check with the first probe the
+// target saw after it started (a result's checked_at is when its probe
+// began); the probes left over are the doubled ones, shown with the tick
+// they most likely belonged to and that tick's recorded probe.
 func (r *rig) explainDuplicate(ctx context.Context, id string) (string, error) {
 	hits := r.target.timesOf(r.index[id])
 	rows, err := r.pool.Query(ctx, `SELECT scheduled_at, checked_at FROM check_results WHERE check_id = $1 ORDER BY checked_at`, id)
@@ -212,8 +213,9 @@ func (r *rig) explainDuplicate(ctx context.Context, id string) (string, error) {
 	}
 	used := make([]bool, len(hits))
 	for _, x := range results {
-		for i := len(hits) - 1; i >= 0; i-- {
-			if !used[i] && !hits[i].After(x.checked) {
+		for i, h := range hits {
+			// checked_at is stored to the microsecond.
+			if !used[i] && !h.Before(x.checked.Add(-time.Microsecond)) {
 				used[i] = true
 				break
 			}
@@ -225,16 +227,16 @@ func (r *rig) explainDuplicate(ctx context.Context, id string) (string, error) {
 		if used[i] {
 			continue
 		}
-		var tick time.Time
+		var tick res
 		for _, x := range results {
-			if !x.tick.After(h) && x.tick.After(tick) {
-				tick = x.tick
+			if !x.tick.After(h) && x.tick.After(tick.tick) {
+				tick = x
 			}
 		}
-		extra = append(extra, fmt.Sprintf("probe at %s (tick %s)", h.UTC().Format(ts), tick.UTC().Format(ts)))
+		extra = append(extra, fmt.Sprintf("tick %s probed at %s (recorded) and again at %s",
+			tick.tick.UTC().Format(ts), tick.checked.UTC().Format(ts), h.UTC().Format(ts)))
 	}
-	return fmt.Sprintf("check %s: %d probes, %d results; without a result of their own: %s",
-		id, len(hits), len(results), strings.Join(extra, ", ")), nil
+	return fmt.Sprintf("check %s: %d probes, %d results; %s", id, len(hits), len(results), strings.Join(extra, ", ")), nil
 }
 
 // recovery is how long after the fault at offset faultAt (from the window
