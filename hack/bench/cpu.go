@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,34 +12,61 @@ import (
 const clkTck = 100
 
 // cpuSample is CPU seconds per process group: each vigil process by
-// name, "postgres" (every postgres process), "rabbitmq" (beam.smp) and
-// "harness" (this process: the target server and the measuring).
+// name, "postgres" (the postmaster of the server under test and its
+// children), "rabbitmq" (the broker's Erlang VM) and "harness" (this
+// process: the target server and the measuring).
 type cpuSample map[string]float64
 
-func sampleCPU(procs []*proc) cpuSample {
+// servicePIDs are the root processes of the PostgreSQL and RabbitMQ under
+// test, so that other instances on the machine are not counted.
+type servicePIDs struct {
+	postmaster, broker int
+}
+
+func sampleCPU(procs []*proc, svc servicePIDs) cpuSample {
 	s := cpuSample{}
 	for _, p := range procs {
 		s[p.name] = procCPU(p.cmd.Process.Pid)
 	}
 	s["harness"] = procCPU(os.Getpid())
+	s["rabbitmq"] = procCPU(svc.broker)
+	s["postgres"] = procCPU(svc.postmaster)
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || svc.postmaster == 0 {
 			continue
 		}
-		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		if err != nil {
-			continue
-		}
-		switch name := strings.TrimSpace(string(comm)); {
-		case strings.HasPrefix(name, "postgres"):
+		if parentPID(pid) == svc.postmaster {
 			s["postgres"] += procCPU(pid)
-		case name == "beam.smp":
-			s["rabbitmq"] += procCPU(pid)
 		}
 	}
 	return s
+}
+
+// parentPID reads the PPid of pid (0 when it is gone).
+func parentPID(pid int) int {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// brokerPID asks rabbitmqctl for the broker's OS process.
+func brokerPID() int {
+	out, err := exec.Command("rabbitmqctl", "eval", "os:getpid().").Output()
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.Trim(strings.TrimSpace(string(out)), `"`))
+	return n
 }
 
 // procCPU is utime+stime of pid in seconds (0 when it is gone).

@@ -106,6 +106,32 @@ type report struct {
 	CPUPer1000ByProc  map[string]float64 `json:"cpu_seconds_per_1000_probes_by_process"`
 	RSSMiB            map[string]float64 `json:"rss_mib"`
 	ResultBytesPerMil float64            `json:"results_bytes_per_million"`
+	QueryMs           map[string]float64 `json:"query_execution_ms"`
+	QueryPlans        map[string]string  `json:"query_plans"`
+}
+
+// explain runs EXPLAIN ANALYZE and returns the plan and its execution time.
+func explain(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) (string, float64, error) {
+	rows, err := pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+sql, args...)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rows.Close()
+	var (
+		lines []string
+		ms    float64
+	)
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return "", 0, err
+		}
+		lines = append(lines, line)
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Execution Time: "); ok {
+			ms, _ = strconv.ParseFloat(strings.TrimSuffix(v, " ms"), 64)
+		}
+	}
+	return strings.Join(lines, "\n"), ms, rows.Err()
 }
 
 func run(ctx context.Context, o options) error {
@@ -206,14 +232,20 @@ func run(ctx context.Context, o options) error {
 	if err := sleep(ctx, o.warmup); err != nil {
 		return err
 	}
+	svc := servicePIDs{broker: brokerPID()}
+	// The backend serving this connection is a child of the postmaster.
+	var backend int
+	if err := admin.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
+		svc.postmaster = parentPID(backend)
+	}
 	windowStart := time.Now()
-	cpu0 := sampleCPU(procs)
+	cpu0 := sampleCPU(procs, svc)
 	fmt.Printf("measuring for %s\n", o.duration)
 	if err := sleep(ctx, o.duration); err != nil {
 		return err
 	}
 	windowEnd := time.Now()
-	cpu1 := sampleCPU(procs)
+	cpu1 := sampleCPU(procs, svc)
 	rss := sampleRSS(procs)
 	for _, p := range procs {
 		if p.exited() {
@@ -429,6 +461,26 @@ func measure(ctx context.Context, st *store.Store, admin *pgx.Conn, schema strin
 	if err != nil {
 		return rep, fmt.Errorf("lag percentiles: %w", err)
 	}
+	// The history and uptime queries of one check, as the API runs them.
+	var someID string
+	if err := pool.QueryRow(ctx, `SELECT id FROM services ORDER BY id LIMIT 1`).Scan(&someID); err != nil {
+		return rep, err
+	}
+	for _, q := range []struct{ name, sql string }{
+		{"results", `SELECT scheduled_at, checked_at, success, latency_us, http_status, error FROM check_results
+			WHERE check_id = $1 ORDER BY scheduled_at DESC LIMIT 101`},
+		{"uptime_24h", `SELECT count(*), count(*) FILTER (WHERE NOT success) FROM check_results
+			WHERE check_id = $1 AND scheduled_at >= now() - interval '24 hours' AND scheduled_at < now()`},
+	} {
+		plan, ms, err := explain(ctx, pool, q.sql, someID)
+		if err != nil {
+			return rep, fmt.Errorf("explain %s: %w", q.name, err)
+		}
+		if rep.QueryMs == nil {
+			rep.QueryMs, rep.QueryPlans = map[string]float64{}, map[string]string{}
+		}
+		rep.QueryMs[q.name], rep.QueryPlans[q.name] = ms, plan
+	}
 	var bytes, n int64
 	if err := pool.QueryRow(ctx, `SELECT pg_total_relation_size('check_results'), (SELECT count(*) FROM check_results)`).Scan(&bytes, &n); err != nil {
 		return rep, err
@@ -477,4 +529,7 @@ func printReport(r report) {
 		fmt.Printf("| %s | %.1f | %.3f | %.0f |\n", n, r.CPUSeconds[n], r.CPUPer1000ByProc[n], r.RSSMiB[n])
 	}
 	fmt.Printf("\noff-grid ticks: %d; results table: %.0f MiB per million results\n", r.OffGridTicks, r.ResultBytesPerMil/(1<<20))
+	for name, plan := range r.QueryPlans {
+		fmt.Printf("\n%s query of one check: %.2f ms\n%s\n", name, r.QueryMs[name], plan)
+	}
 }

@@ -78,7 +78,7 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err != nil {
 		return err
 	}
-	sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, CatchUp: cfg.CatchUp,
+	sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel, CatchUp: cfg.CatchUp,
 		Logger: log.Named("scheduler")})
 	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
 		return fmt.Errorf("add scheduler: %w", err)

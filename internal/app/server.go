@@ -83,7 +83,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		})
 	})
 	if cfg.Scheduler {
-		sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, CatchUp: cfg.CatchUp,
+		sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel, CatchUp: cfg.CatchUp,
 			Logger: log.Named("scheduler"), OnDispatch: m.Dispatched})
 		g.Go(func() error { return sched.Run(gctx) })
 	}

@@ -32,6 +32,7 @@ type Config struct {
 	Scheduler  bool
 	Kubernetes bool
 	BatchSize  int
+	Parallel   int
 	CatchUp    time.Duration
 
 	// worker
@@ -63,6 +64,7 @@ func Defaults() Config {
 		ShutdownTimeout:  30 * time.Second,
 		Scheduler:        true,
 		BatchSize:        500,
+		Parallel:         4,
 		CatchUp:          30 * time.Second,
 		Concurrency:      64,
 		DenyNetworks:     "169.254.0.0/16,fe80::/10",
