@@ -78,12 +78,12 @@ func (r row) markdown() string {
 	if !r.recovered {
 		rec = "not within window"
 	}
-	return fmt.Sprintf("| %s | %s | %d | %d | %d | %d | %s | %.1f s | %s |", r.scenario, r.load,
-		r.t.expected, r.t.recorded, r.t.missing, r.t.duplicated, rec, r.t.maxLag.Seconds(), r.note)
+	return fmt.Sprintf("| %s | %s | %d | %d | %d | %d | %d | %s | %.1f s | %s |", r.scenario, r.load,
+		r.t.expected, r.t.recorded, r.t.missing, r.t.skipped, r.t.duplicated, rec, r.t.maxLag.Seconds(), r.note)
 }
 
-const tableHeader = "| scenario | load | ticks expected | recorded | missing | duplicated | recovery | max lag | notes |\n" +
-	"|---|---|---|---|---|---|---|---|---|"
+const tableHeader = "| scenario | load | ticks expected | recorded | missing | skipped (> catch-up) | duplicated | recovery | max lag | notes |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|"
 
 func TestFaults(t *testing.T) {
 	s := newSuite(t)
@@ -366,7 +366,11 @@ func (s *suite) run(t *testing.T, sc scenario) {
 
 	fail := x.fail
 	if m.missing > 0 {
-		fail("%d due ticks have no result (expected %d, recorded %d)", m.missing, m.expected, m.recorded)
+		fail("%d due ticks have no result although they were less than the catch-up window (%s) late when their check was probed again (expected %d, recorded %d, skipped by design %d)",
+			m.missing, l.catchUp, m.expected, m.recorded, m.skipped)
+	}
+	if m.skipped > 0 {
+		logf("%d ticks were skipped by design: the outage outlasted the %s catch-up window", m.skipped, l.catchUp)
 	}
 	if m.offGrid > 0 {
 		fail("%d results have a tick off the check's grid", m.offGrid)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -27,8 +28,13 @@ const recoverySustain = 3
 type ticks struct {
 	expected int64 // grid points of every check in [from, to)
 	recorded int64 // results of those ticks
-	missing  int64 // due ticks without a result
-	offGrid  int64 // results (any time) whose tick is not on the check's grid
+	missing  int64 // due ticks without a result that should have one
+	// skipped counts due ticks without a result that the scheduler was
+	// entitled to skip: by the time it dispatched that check again the tick
+	// was more than the catch-up window old (check.NextTick). Only an
+	// outage longer than the window skips ticks.
+	skipped int64
+	offGrid int64 // results (any time) whose tick is not on the check's grid
 	// duplicated counts probes beyond one per recorded tick, seen at the
 	// target over the whole run: a tick probed twice (a redelivered job,
 	// a batch published twice). The results table's primary key makes a
@@ -114,14 +120,50 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 	// late probes being recorded after the window closed.
 	buckets := int(to.Sub(from) / time.Second)
 	m.due, m.done = make([]int64, buckets), make([]int64, buckets)
-	wantBy := map[string]int64{}
+	// Every result from the window on, by check: which ticks have one,
+	// and when each check was probed again after a gap.
+	type res struct{ tick, checked time.Time }
+	byCheck := map[string][]res{}
+	rrows, err := r.pool.Query(ctx, `SELECT check_id, scheduled_at, checked_at FROM check_results
+		WHERE scheduled_at >= $1 ORDER BY check_id, scheduled_at`, from)
+	if err != nil {
+		return m, fmt.Errorf("read results: %w", err)
+	}
+	for rrows.Next() {
+		var (
+			id string
+			x  res
+		)
+		if err := rrows.Scan(&id, &x.tick, &x.checked); err != nil {
+			rrows.Close()
+			return m, err
+		}
+		byCheck[id] = append(byCheck[id], x)
+	}
+	rrows.Close()
+	if err := rrows.Err(); err != nil {
+		return m, err
+	}
+	catchUp := r.s.load.catchUp
 	for _, c := range grid {
+		rs := byCheck[c.id]
 		c.ticksIn(from, to, func(t time.Time) {
 			m.expected++
-			wantBy[c.id]++
 			if b := int(t.Sub(from) / time.Second); b < buckets {
 				m.due[b]++
 			}
+			i := sort.Search(len(rs), func(i int) bool { return !rs[i].tick.Before(t) })
+			if i < len(rs) && rs[i].tick.Equal(t) {
+				return
+			}
+			// No result. The scheduler may skip a tick only when it got to
+			// the check more than catchUp after the tick; it got there
+			// before the check's next probe began.
+			if i < len(rs) && t.Before(rs[i].checked.Add(-catchUp)) {
+				m.skipped++
+				return
+			}
+			m.missing++
 		})
 	}
 	rows, err := r.pool.Query(ctx, `SELECT s.id,
@@ -144,7 +186,6 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 			return m, err
 		}
 		m.recorded += inWindow
-		m.missing += max(wantBy[id]-inWindow, 0)
 		m.offGrid += wrong
 		hits := r.target.hitsOf(r.index[id])
 		m.duplicated += max(hits-total, 0)

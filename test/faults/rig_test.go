@@ -46,7 +46,8 @@ func (l load) String() string {
 // defaultLoad is what `make test-faults` runs: 2,000 checks at 5s, 400
 // probes/s, which the 2-core CI machine sustains with headroom (see
 // docs/reliability.md). VIGIL_FAULTS_CHECKS and VIGIL_FAULTS_INTERVAL
-// change it for a bigger machine.
+// change it for a bigger machine, VIGIL_FAULTS_CATCH_UP the scheduler's
+// catch-up window.
 func defaultLoad(t *testing.T) load {
 	l := load{checks: 2000, interval: 5 * time.Second, timeout: 2 * time.Second, concurrency: 64, hosts: 32,
 		flappers: 20, flapEvery: 10 * time.Second, grace: 10 * time.Second, catchUp: 30 * time.Second}
@@ -59,6 +60,13 @@ func defaultLoad(t *testing.T) load {
 		d, err := time.ParseDuration(v)
 		require.NoError(t, err, "VIGIL_FAULTS_INTERVAL")
 		l.interval = d
+	}
+	// A catch-up window shorter than the outages shows the other half of
+	// the contract: ticks older than the window are skipped, never burst.
+	if v := os.Getenv("VIGIL_FAULTS_CATCH_UP"); v != "" {
+		d, err := time.ParseDuration(v)
+		require.NoError(t, err, "VIGIL_FAULTS_CATCH_UP")
+		l.catchUp = d
 	}
 	require.GreaterOrEqual(t, l.checks, l.flappers)
 	return l
