@@ -15,8 +15,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/scheduler"
 	"github.com/vigil-dev/vigil/internal/store"
 )
 
@@ -58,6 +60,19 @@ func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.
 
 func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
 	return queue.Config{URL: cfg.AMQPURL, ConnectionName: name, Logger: log.Named("queue")}
+}
+
+// newScheduler builds a scheduler whose overlapping transactions each get a
+// publisher of their own (a publisher confirms one batch at a time). The
+// pool is closed when ctx ends.
+func newScheduler(ctx context.Context, cfg config.Config, st *store.Store, qcfg queue.Config, log *zap.Logger, onDispatch func([]check.Job, time.Time)) (*scheduler.Scheduler, func(), error) {
+	pool, err := queue.NewPublisherPool(ctx, qcfg, max(cfg.Parallel, 1))
+	if err != nil {
+		return nil, nil, err
+	}
+	sched := scheduler.New(st, pool, scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel,
+		CatchUp: cfg.CatchUp, Logger: log.Named("scheduler"), OnDispatch: onDispatch})
+	return sched, func() { _ = pool.Close() }, nil
 }
 
 // backends are the two connections every long-running process holds.

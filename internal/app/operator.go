@@ -16,7 +16,6 @@ import (
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/queue"
-	"github.com/vigil-dev/vigil/internal/scheduler"
 )
 
 // OperatorHooks steer RunOperator in tests.
@@ -78,8 +77,11 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err != nil {
 		return err
 	}
-	sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel, CatchUp: cfg.CatchUp,
-		Logger: log.Named("scheduler")})
+	sched, closePool, err := newScheduler(ctx, cfg, st, qcfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer closePool()
 	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
 		return fmt.Errorf("add scheduler: %w", err)
 	}

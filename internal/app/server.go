@@ -64,6 +64,15 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	})
 	m.WebSocketClients(hub.Clients)
 
+	var sched *scheduler.Scheduler
+	if cfg.Scheduler {
+		var closePool func()
+		if sched, closePool, err = newScheduler(ctx, cfg, st, qcfg, log, m.Dispatched); err != nil {
+			return err
+		}
+		defer closePool()
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	// Every replica binds its own exclusive queue to the transitions fanout,
 	// so each one sees every transition and serves its own clients; after a
@@ -82,9 +91,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 			return nil
 		})
 	})
-	if cfg.Scheduler {
-		sched := scheduler.New(st, pub, scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel, CatchUp: cfg.CatchUp,
-			Logger: log.Named("scheduler"), OnDispatch: m.Dispatched})
+	if sched != nil {
 		g.Go(func() error { return sched.Run(gctx) })
 	}
 
