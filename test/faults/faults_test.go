@@ -49,8 +49,7 @@ type runState struct {
 	ws               *wsClient
 	wsStartID        int64
 	faultAt          time.Time
-	faultDone        time.Time // when inject returned
-	down             time.Duration
+	down             time.Duration // how long the dependency was away, for restarts
 	// notes are added to the report row.
 	notes []string
 	// problems are failed assertions; the scenario goes on after one, so a
@@ -311,7 +310,6 @@ func (s *suite) run(t *testing.T, sc scenario) {
 	x.faultAt = time.Now()
 	logf("injecting the fault")
 	note := sc.inject(t, r, x)
-	x.faultDone = time.Now()
 	logf("fault injected: %s", note)
 	time.Sleep(time.Until(x.faultAt.Add(sc.post)))
 	to := time.Now()

@@ -17,10 +17,9 @@ type wsClient struct {
 	conn *websocket.Conn
 	done chan struct{}
 
-	mu   sync.Mutex
-	got  map[int64]time.Time
-	err  error
-	last time.Time
+	mu  sync.Mutex
+	got map[int64]time.Time // event id -> when it arrived
+	err error
 }
 
 func dialWS(ctx context.Context, addr string) (*wsClient, error) {
@@ -56,7 +55,6 @@ func (c *wsClient) read() {
 		if _, dup := c.got[ev.ID]; !dup {
 			c.got[ev.ID] = now
 		}
-		c.last = now
 		c.mu.Unlock()
 	}
 }
@@ -74,7 +72,7 @@ func (c *wsClient) receivedAfter(t time.Time) int {
 	return n
 }
 
-// missing returns the ids in (after, upTo] not received.
+// missing returns the ids of ids not received.
 func (c *wsClient) missing(ids []int64) []int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
