@@ -5,6 +5,8 @@
 # the work tree (hack/envtest/install.sh), once; later runs only check
 # their versions.
 
+##@ Kubernetes
+
 ENVTEST_INSTALL ?= hack/envtest/install.sh
 VIGIL_TOOLS_DIR ?= $(shell $(ENVTEST_INSTALL) --print-bin)
 KUBEBUILDER_ASSETS ?= $(shell $(ENVTEST_INSTALL) --print-assets)

@@ -59,7 +59,8 @@ func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.
 }
 
 func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
-	return queue.Config{URL: cfg.AMQPURL, ConnectionName: name, Logger: log.Named("queue")}
+	return queue.Config{URL: cfg.AMQPURL, ConnectionName: name, Logger: log.Named("queue"),
+		ShutdownGrace: cfg.ShutdownTimeout}
 }
 
 // newScheduler builds a scheduler whose overlapping transactions each get a

@@ -24,8 +24,19 @@ import (
 // before commit, the ticks are published again - at least once, and the
 // results table's key makes the repeat harmless.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("begin claim: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	return s.claim(ctx, tx, now, limit, catchUp, publish)
+}
+
+// claim is ClaimDue inside its transaction; it commits once jobs were
+// published, and otherwise leaves the rollback to ClaimDue.
+func (s *Store) claim(ctx context.Context, tx pgx.Tx, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
 	var n int
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := func() error {
 		rows, err := tx.Query(ctx, `SELECT id, name, type, url, method, expected_status, grpc_service,
 				interval_ms, timeout_ms, next_run_at
 			FROM services
@@ -71,14 +82,22 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp 
 		if err := publish(ctx, jobs); err != nil {
 			return fmt.Errorf("publish %d jobs: %w", len(jobs), err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE services s SET next_run_at = v.next
+		// The jobs are on the broker now. Finish the claim even if ctx is
+		// cancelled meanwhile (a SIGTERM): rolling back would leave the
+		// ticks due and publish them a second time after a restart.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := tx.Exec(fctx, `UPDATE services s SET next_run_at = v.next
 			FROM unnest($1::text[], $2::timestamptz[]) AS v(id, next)
 			WHERE s.id = v.id`, ids, nexts); err != nil {
 			return fmt.Errorf("advance schedule: %w", err)
 		}
+		if err := tx.Commit(fctx); err != nil {
+			return fmt.Errorf("commit claim: %w", err)
+		}
 		n = len(jobs)
 		return nil
-	})
+	}()
 	return n, err
 }
 

@@ -343,3 +343,34 @@ func TestClaimDueCatchesUpMissedTicks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, due.Add(30*time.Second), next)
 }
+
+// A SIGTERM that lands after the broker confirmed a batch but before the
+// claim committed must not leave the ticks due: they would be published,
+// and probed, a second time after a restart.
+func TestClaimCommitsWhenCancelledAfterPublishing(t *testing.T) {
+	s, _ := newStore(t)
+	create(t, s, "payments")
+	due, _, err := s.NextDue(context.Background())
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var published []check.Job
+	n, err := s.ClaimDue(ctx, due, 10, 0, func(_ context.Context, jobs []check.Job) error {
+		published = append(published, jobs...)
+		cancel() // the process is told to stop while the claim is open
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	again := 0
+	_, err = s.ClaimDue(context.Background(), due, 10, 0, func(_ context.Context, jobs []check.Job) error {
+		again += len(jobs)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Zero(t, again, "a published tick is never claimed twice")
+	next, _, err := s.NextDue(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, due.Add(10*time.Second), next)
+}
