@@ -62,9 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		set.String(&cfg.HTTPAddr, "http-addr", "VIGIL_HTTP_ADDR", "address of the REST API, WebSocket and dashboard")
 		set.Bool(&cfg.Scheduler, "scheduler", "VIGIL_SCHEDULER", "run a scheduler in this process")
 		set.Bool(&cfg.Kubernetes, "kubernetes", "VIGIL_KUBERNETES", "Kubernetes mode: the REST registry is read-only")
-		set.Int(&cfg.BatchSize, "scheduler-batch", "VIGIL_SCHEDULER_BATCH", "jobs claimed and published per transaction")
-		set.Int(&cfg.Parallel, "scheduler-parallel", "VIGIL_SCHEDULER_PARALLEL", "claim-publish transactions run at once")
-		set.Duration(&cfg.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed (negative: skip every missed tick)")
+		cfg.BindScheduler(set)
 		start = func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunServer(ctx, c, l, app.Hooks{})
 		}

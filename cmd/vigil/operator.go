@@ -21,9 +21,7 @@ func operatorCommand(cmd string, cfg *config.Config, set *config.Set) (func(cont
 	set.String(&cfg.OperatorMetrics, "metrics-bind-address", "VIGIL_OPERATOR_METRICS_ADDR", "address of the manager's /metrics (0 disables)")
 	set.String(&cfg.ProbeAddr, "health-probe-bind-address", "VIGIL_HEALTH_PROBE_ADDR", "address of /healthz and /readyz")
 	set.String(&cfg.StatusQueue, "status-queue", "VIGIL_STATUS_QUEUE", "durable queue the status writer consumes transitions from")
-	set.Int(&cfg.BatchSize, "scheduler-batch", "VIGIL_SCHEDULER_BATCH", "jobs claimed and published per transaction")
-	set.Int(&cfg.Parallel, "scheduler-parallel", "VIGIL_SCHEDULER_PARALLEL", "claim-publish transactions run at once")
-	set.Duration(&cfg.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed")
+	cfg.BindScheduler(set)
 	return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 		return app.RunOperator(ctx, c, l, app.OperatorHooks{})
 	}, true

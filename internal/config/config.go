@@ -179,6 +179,14 @@ func (c *Config) BindRuntime(s *Set) {
 	s.Bool(&c.Pprof, "pprof", "VIGIL_PPROF", "serve Go profiles under /debug/pprof/ (off by default: they expose internals)")
 }
 
+// BindScheduler binds the settings of the scheduler that server and
+// operator both run.
+func (c *Config) BindScheduler(s *Set) {
+	s.Int(&c.BatchSize, "scheduler-batch", "VIGIL_SCHEDULER_BATCH", "jobs claimed and published per transaction")
+	s.Int(&c.Parallel, "scheduler-parallel", "VIGIL_SCHEDULER_PARALLEL", "claim-publish transactions run at once")
+	s.Duration(&c.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed (negative: skip every missed tick)")
+}
+
 // Validate rejects settings no process can run with.
 func (c *Config) Validate() error {
 	switch {
