@@ -183,7 +183,11 @@ func (s *Scheduler) drain(ctx context.Context) (int, error) {
 	for {
 		now := s.cfg.Clock.Now()
 		n, err := s.claimer.ClaimDue(ctx, now, s.cfg.BatchSize, s.cfg.CatchUp, func(ctx context.Context, jobs []check.Job) error {
-			ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+			// A batch whose publish has begun is finished even when shutdown
+			// starts meanwhile: abandoning it half-confirmed would roll the
+			// claim back while the broker keeps the jobs, and the ticks
+			// would be dispatched twice. PublishTimeout still bounds it.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 			defer cancel()
 			if err := s.pub.PublishJobs(ctx, jobs); err != nil {
 				return err

@@ -347,3 +347,38 @@ func TestParallelDispatchPublishesEachTickOnce(t *testing.T) {
 		require.Equal(t, 1, c, id)
 	}
 }
+
+// cancellingPublisher cancels the scheduler's context while a batch is
+// being published, like a SIGTERM arriving mid-publish.
+type cancellingPublisher struct {
+	fakePublisher
+	cancel func()
+	sawErr error
+}
+
+func (p *cancellingPublisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
+	p.cancel()
+	time.Sleep(10 * time.Millisecond)
+	p.sawErr = ctx.Err()
+	if p.sawErr != nil {
+		return p.sawErr
+	}
+	return p.fakePublisher.PublishJobs(ctx, jobs)
+}
+
+func TestShutdownDuringPublishFinishesTheBatch(t *testing.T) {
+	reg := newRegistry(3, 10*time.Second)
+	clk := newClock()
+	clk.now = t0.Add(10 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	pub := &cancellingPublisher{cancel: cancel}
+	s := scheduler.New(reg, pub, scheduler.Config{Clock: clk, Parallel: 1})
+	n, err := s.Dispatch(ctx)
+	require.NoError(t, pub.sawErr, "the publish is not cut short by shutdown")
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	for id := range reg.checks {
+		require.Equal(t, check.FirstTick(id, t0, 10*time.Second).Add(10*time.Second), reg.next[id],
+			"the claim is committed, so the published ticks are not due again")
+	}
+}
