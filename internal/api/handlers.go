@@ -51,11 +51,7 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := listJSON[serviceJSON]{Items: make([]serviceJSON, 0, len(svcs))}
-	for i := range svcs {
-		out.Items = append(out.Items, toServiceJSON(&svcs[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, listOf(svcs, toServiceJSON))
 }
 
 func (s *Server) getService(w http.ResponseWriter, r *http.Request) {
@@ -181,11 +177,7 @@ func (s *Server) listTransitions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := listJSON[transitionJSON]{Items: make([]transitionJSON, 0, len(ts))}
-	for i := range ts {
-		out.Items = append(out.Items, toTransitionJSON(&ts[i]))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, listOf(ts, toTransitionJSON))
 }
 
 func (s *Server) uptime(w http.ResponseWriter, r *http.Request) {

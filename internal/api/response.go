@@ -92,6 +92,15 @@ type listJSON[T any] struct {
 	Items []T `json:"items"`
 }
 
+// listOf converts every item with toJSON; the list is never null.
+func listOf[S, T any](items []S, toJSON func(*S) T) listJSON[T] {
+	out := listJSON[T]{Items: make([]T, 0, len(items))}
+	for i := range items {
+		out.Items = append(out.Items, toJSON(&items[i]))
+	}
+	return out
+}
+
 type resultJSON struct {
 	Status      string  `json:"status"`
 	LatencyMs   float64 `json:"latency_ms"`

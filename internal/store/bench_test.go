@@ -11,18 +11,25 @@ import (
 	"github.com/vigil-dev/vigil/internal/store"
 )
 
+// benchStore is a migrated store in a schema of the benchmark's own.
+func benchStore(b *testing.B) *store.Store {
+	b.Helper()
+	s, err := store.Open(context.Background(), pgtest.Schema(b), 4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	if _, err := s.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
 // BenchmarkRecordBatch records one result for each of 200 checks per
 // transaction, the shape of a busy worker's group commit.
 func BenchmarkRecordBatch(b *testing.B) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, pgtest.Schema(b), 4)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s := benchStore(b)
 	const checks = 200
 	ids := make([]string, checks)
 	for i := range ids {
@@ -50,14 +57,7 @@ func BenchmarkRecordBatch(b *testing.B) {
 // BenchmarkClaimDue claims and advances batches of 500 due checks.
 func BenchmarkClaimDue(b *testing.B) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, pgtest.Schema(b), 4)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s := benchStore(b)
 	for i := range 5000 {
 		if _, err := s.CreateService(ctx, newCheck(fmt.Sprintf("bench-%d", i))); err != nil {
 			b.Fatal(err)
