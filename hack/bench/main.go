@@ -421,10 +421,10 @@ func measure(ctx context.Context, st *store.Store, admin *pgx.Conn, schema strin
 	}
 	defer pool.Close()
 	// Expected ticks per check: its grid points in [from, to). Any stored
-	// grid point (next_run_at) gives the check's phase.
-	rows, err := pool.Query(ctx, `SELECT s.id, s.next_run_at, s.interval_ms,
+	// grid point (schedule.next_run_at) gives the check's phase.
+	rows, err := pool.Query(ctx, `SELECT s.id, sc.next_run_at, s.interval_ms,
 			(SELECT count(*) FROM check_results r WHERE r.check_id = s.id AND r.scheduled_at >= $1 AND r.scheduled_at < $2)
-		FROM services s`, from, to)
+		FROM services s JOIN schedule sc ON sc.check_id = s.id`, from, to)
 	if err != nil {
 		return rep, fmt.Errorf("count results: %w", err)
 	}

@@ -37,13 +37,16 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp 
 func (s *Store) claim(ctx context.Context, tx pgx.Tx, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
 	var n int
 	err := func() error {
-		rows, err := tx.Query(ctx, `SELECT id, name, type, url, method, expected_status, grpc_service,
-				interval_ms, timeout_ms, next_run_at
-			FROM services
-			WHERE next_run_at <= $1
-			ORDER BY next_run_at
+		// Only the schedule rows are locked and written: the registry row
+		// is read for the job's fields, and a concurrent edit of it waits
+		// for nothing.
+		rows, err := tx.Query(ctx, `SELECT s.id, s.name, s.type, s.url, s.method, s.expected_status, s.grpc_service,
+				s.interval_ms, s.timeout_ms, sc.next_run_at
+			FROM schedule sc JOIN services s ON s.id = sc.check_id
+			WHERE sc.next_run_at <= $1
+			ORDER BY sc.next_run_at
 			LIMIT $2
-			FOR UPDATE SKIP LOCKED`, now, limit)
+			FOR UPDATE OF sc SKIP LOCKED`, now, limit)
 		if err != nil {
 			return fmt.Errorf("select due checks: %w", err)
 		}
@@ -87,9 +90,9 @@ func (s *Store) claim(ctx context.Context, tx pgx.Tx, now time.Time, limit int, 
 		// ticks due and publish them a second time after a restart.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if _, err := tx.Exec(fctx, `UPDATE services s SET next_run_at = v.next
+		if _, err := tx.Exec(fctx, `UPDATE schedule sc SET next_run_at = v.next
 			FROM unnest($1::text[], $2::timestamptz[]) AS v(id, next)
-			WHERE s.id = v.id`, ids, nexts); err != nil {
+			WHERE sc.check_id = v.id`, ids, nexts); err != nil {
 			return fmt.Errorf("advance schedule: %w", err)
 		}
 		if err := tx.Commit(fctx); err != nil {
@@ -105,7 +108,7 @@ func (s *Store) claim(ctx context.Context, tx pgx.Tx, now time.Time, limit int, 
 // false when there is none, so the scheduler can sleep until then.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var t *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT min(next_run_at) FROM services WHERE next_run_at IS NOT NULL`).Scan(&t)
+	err := s.pool.QueryRow(ctx, `SELECT min(next_run_at) FROM schedule`).Scan(&t)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && t == nil) {
 		return time.Time{}, false, nil
 	}

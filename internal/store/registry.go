@@ -83,12 +83,15 @@ func (s *Store) CreateService(ctx context.Context, c *check.Check) (Service, err
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO services (id, name, type, url, method, expected_status,
 			grpc_service, interval_ms, timeout_ms, failure_threshold, success_threshold, tags, paused,
-			source, created_at, updated_at, next_run_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16)`,
+			source, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15)`,
 			c.ID, c.Name, string(c.Type), c.URL, c.Method, c.ExpectedStatus, c.GRPCService,
 			c.Interval.Milliseconds(), durationMs(c.Timeout), c.FailureThreshold, c.SuccessThreshold,
-			nonNil(c.Tags), c.Paused, c.Source, now, next)
+			nonNil(c.Tags), c.Paused, c.Source, now)
 		if err != nil {
+			return err
+		}
+		if err := setSchedule(ctx, tx, c.ID, next); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO check_state (check_id, state, last_change_at) VALUES ($1, $2, $3)`,
@@ -205,16 +208,35 @@ func (s *Store) saveCheck(ctx context.Context, tx pgx.Tx, c *check.Check, resche
 	}
 	_, err := tx.Exec(ctx, `UPDATE services SET name=$2, type=$3, url=$4, method=$5, expected_status=$6,
 		grpc_service=$7, interval_ms=$8, timeout_ms=$9, failure_threshold=$10, success_threshold=$11,
-		tags=$12, updated_at=$13, next_run_at = CASE WHEN $14 THEN $15 ELSE next_run_at END
+		tags=$12, updated_at=$13
 		WHERE id = $1`,
 		c.ID, c.Name, string(c.Type), c.URL, c.Method, c.ExpectedStatus, c.GRPCService,
 		c.Interval.Milliseconds(), durationMs(c.Timeout), c.FailureThreshold, c.SuccessThreshold,
-		nonNil(c.Tags), now, reschedule && !c.Paused, next)
+		nonNil(c.Tags), now)
 	if isUniqueViolation(err, "services_name_active") {
 		return ErrNameTaken
 	}
 	if err != nil {
 		return fmt.Errorf("update service %s: %w", c.ID, err)
+	}
+	if reschedule && !c.Paused {
+		return setSchedule(ctx, tx, c.ID, next)
+	}
+	return nil
+}
+
+// setSchedule makes next the check's next tick, or takes the check off the
+// schedule when next is nil (paused or deleted).
+func setSchedule(ctx context.Context, tx pgx.Tx, id string, next *time.Time) error {
+	var err error
+	if next == nil {
+		_, err = tx.Exec(ctx, `DELETE FROM schedule WHERE check_id = $1`, id)
+	} else {
+		_, err = tx.Exec(ctx, `INSERT INTO schedule (check_id, next_run_at) VALUES ($1, $2)
+			ON CONFLICT (check_id) DO UPDATE SET next_run_at = excluded.next_run_at`, id, *next)
+	}
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", id, err)
 	}
 	return nil
 }
@@ -247,13 +269,22 @@ func (s *Store) UpsertService(ctx context.Context, c *check.Check) error {
 // DeleteService stops monitoring a service. Its results and transitions
 // stay, and its name becomes free for a new registration.
 func (s *Store) DeleteService(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE services SET deleted_at = $2, next_run_at = NULL
-		WHERE id = $1 AND deleted_at IS NULL`, id, s.nowMillis())
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE services SET deleted_at = $2
+			WHERE id = $1 AND deleted_at IS NULL`, id, s.nowMillis())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return setSchedule(ctx, tx, id, nil)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("delete service %s: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
 	}
 	return nil
 }
@@ -285,9 +316,12 @@ func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (Service,
 		if !changed && cur.Paused == paused {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE services SET paused = $2, next_run_at = $3, updated_at = $4 WHERE id = $1`,
-			id, paused, next, now); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE services SET paused = $2, updated_at = $3 WHERE id = $1`,
+			id, paused, now); err != nil {
 			return fmt.Errorf("set paused: %w", err)
+		}
+		if err := setSchedule(ctx, tx, id, next); err != nil {
+			return err
 		}
 		if err := updateState(ctx, tx, id, snap); err != nil {
 			return err

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
@@ -61,8 +64,74 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	require.Zero(t, n)
 	v, err := s.SchemaVersion(ctx)
 	require.NoError(t, err)
-	require.Equal(t, 1, v)
+	require.Equal(t, len(migrationFiles(t)), v)
 	require.NoError(t, s.Ping(ctx))
+}
+
+// migrationFiles lists the migrations as they are on disk, which is what
+// the store embeds.
+func migrationFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("migrations/*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return files
+}
+
+// TestMigrateMovesScheduleOutOfServices upgrades a database written by
+// the first release: the next tick of every schedulable check survives the
+// move into the schedule table, and paused or deleted checks stay off it.
+func TestMigrateMovesScheduleOutOfServices(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.Schema(t)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, string(v1))
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now());
+		INSERT INTO schema_migrations (version, name) VALUES (1, '0001_init.sql')`)
+	require.NoError(t, err)
+	next := t0.Add(1500 * time.Millisecond)
+	for _, row := range []struct {
+		id      string
+		next    *time.Time
+		deleted *time.Time
+	}{{"due", &next, nil}, {"paused", nil, nil}, {"deleted", nil, &t0}} {
+		_, err = conn.Exec(ctx, `INSERT INTO services (id, name, type, url, interval_ms, timeout_ms,
+			failure_threshold, success_threshold, created_at, updated_at, deleted_at, next_run_at)
+			VALUES ($1, $1, 'http', 'http://x', 10000, 5000, 1, 1, $2, $2, $3, $4)`, row.id, t0, row.deleted, row.next)
+		require.NoError(t, err)
+	}
+
+	s, err := store.Open(ctx, url, 2)
+	require.NoError(t, err)
+	defer s.Close()
+	n, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	require.Equal(t, len(migrationFiles(t))-1, n)
+
+	rows, err := conn.Query(ctx, `SELECT check_id, next_run_at FROM schedule`)
+	require.NoError(t, err)
+	got := map[string]time.Time{}
+	for rows.Next() {
+		var (
+			id string
+			at time.Time
+		)
+		require.NoError(t, rows.Scan(&id, &at))
+		got[id] = at.UTC()
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]time.Time{"due": next}, got)
+	due, ok, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, next, due)
 }
 
 func TestMigrateConcurrently(t *testing.T) {
@@ -91,7 +160,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		require.NoError(t, errs[i])
 		total += applied[i]
 	}
-	require.Equal(t, 1, total, "exactly one process applies each migration")
+	require.Equal(t, len(migrationFiles(t)), total, "exactly one process applies each migration")
 }
 
 func TestRegistryLifecycle(t *testing.T) {
@@ -373,4 +442,26 @@ func TestClaimCommitsWhenCancelledAfterPublishing(t *testing.T) {
 	next, _, err := s.NextDue(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, due.Add(10*time.Second), next)
+}
+
+func TestDeletedCheckLeavesTheSchedule(t *testing.T) {
+	s, clk := newStore(t)
+	ctx := context.Background()
+	sv := create(t, s, "payments")
+	_, ok, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	require.NoError(t, s.DeleteService(ctx, sv.ID))
+	require.ErrorIs(t, s.DeleteService(ctx, sv.ID), store.ErrNotFound)
+	_, ok, err = s.NextDue(ctx)
+	require.NoError(t, err)
+	require.False(t, ok, "a deleted check is never due")
+	clk.Set(t0.Add(time.Hour))
+	n, err := s.ClaimDue(ctx, t0.Add(time.Hour), 10, time.Minute, func(context.Context, []check.Job) error {
+		t.Error("nothing may be published for a deleted check")
+		return nil
+	})
+	require.NoError(t, err)
+	require.Zero(t, n)
 }

@@ -56,7 +56,7 @@ type ticks struct {
 // gridCheck is one check's place on the schedule grid.
 type gridCheck struct {
 	id       string
-	anchor   time.Time // any grid point (the stored next_run_at)
+	anchor   time.Time // any grid point (the stored schedule.next_run_at)
 	interval time.Duration
 }
 
@@ -73,7 +73,7 @@ func (c gridCheck) ticksIn(from, to time.Time, fn func(time.Time)) {
 }
 
 func (r *rig) grid(ctx context.Context) ([]gridCheck, error) {
-	rows, err := r.pool.Query(ctx, `SELECT id, next_run_at, interval_ms FROM services`)
+	rows, err := r.pool.Query(ctx, `SELECT s.id, sc.next_run_at, s.interval_ms FROM services s JOIN schedule sc ON sc.check_id = s.id`)
 	if err != nil {
 		return nil, fmt.Errorf("read grid: %w", err)
 	}
@@ -169,8 +169,8 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 	rows, err := r.pool.Query(ctx, `SELECT s.id,
 			count(r.check_id) FILTER (WHERE r.scheduled_at >= $1 AND r.scheduled_at < $2),
 			count(r.check_id),
-			count(r.check_id) FILTER (WHERE mod((extract(epoch FROM r.scheduled_at - s.next_run_at) * 1000)::numeric, s.interval_ms) <> 0)
-		FROM services s LEFT JOIN check_results r ON r.check_id = s.id
+			count(r.check_id) FILTER (WHERE mod((extract(epoch FROM r.scheduled_at - sc.next_run_at) * 1000)::numeric, s.interval_ms) <> 0)
+		FROM services s LEFT JOIN schedule sc ON sc.check_id = s.id LEFT JOIN check_results r ON r.check_id = s.id
 		GROUP BY s.id`, from, to)
 	if err != nil {
 		return m, fmt.Errorf("count results: %w", err)
@@ -429,8 +429,8 @@ func (r *rig) inspectQueue(ctx context.Context) (queueState, error) {
 		)
 		if err := r.pool.QueryRow(ctx, `SELECT
 				EXISTS (SELECT 1 FROM check_results WHERE check_id = $1 AND scheduled_at = $2),
-				coalesce((SELECT next_run_at > $2 FROM services WHERE id = $1), false),
-				(SELECT next_run_at FROM services WHERE id = $1)`,
+				coalesce((SELECT next_run_at > $2 FROM schedule WHERE check_id = $1), false),
+				(SELECT next_run_at FROM schedule WHERE check_id = $1)`,
 			j.CheckID, j.ScheduledAt).Scan(&hasResult, &advanced, &next); err != nil {
 			return q, fmt.Errorf("look up job: %w", err)
 		}
