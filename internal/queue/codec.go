@@ -19,7 +19,21 @@ var ErrMalformed = errors.New("malformed message")
 
 const contentTypeJSON = "application/json"
 
-// EncodeJob is the wire form of a job: JSON with check.Job's tags.
+// MaxJobsPerMessage bounds the jobs one message may carry. Publishers need
+// far fewer (Config.JobsPerMessage defaults to 50), and a bound lets a
+// worker refuse a foreign or corrupt body before decoding allocates for it.
+const MaxJobsPerMessage = 10_000
+
+// The AMQP message types of job messages: one job as a JSON object, or
+// several as a JSON array of such objects.
+const (
+	typeJob  = "vigil.job"
+	typeJobs = "vigil.jobs"
+)
+
+// EncodeJob is the wire form of a single job: JSON with check.Job's tags.
+// It is also the body of a message that carries one job, which every
+// version of the worker can read.
 func EncodeJob(j check.Job) ([]byte, error) {
 	if err := validateJob(&j); err != nil {
 		return nil, fmt.Errorf("encode job: %w", err)
@@ -31,19 +45,124 @@ func EncodeJob(j check.Job) ([]byte, error) {
 	return b, nil
 }
 
-// DecodeJob parses and validates a job body. Every failure wraps
-// ErrMalformed. Unknown fields are accepted on purpose: during a rolling
-// upgrade a newer scheduler may add fields that older workers must not
-// dead-letter the whole queue over.
+// EncodeJobs is the wire form of several jobs in one message: a JSON array
+// of what EncodeJob writes. Carrying many jobs per message divides the
+// broker's per-message cost (persisting, confirming, delivering, acking) by
+// their number. Workers older than this format dead-letter it, so upgrade
+// workers before schedulers (or publish one job per message until then).
+func EncodeJobs(jobs []check.Job) ([]byte, error) {
+	switch {
+	case len(jobs) == 0:
+		return nil, errors.New("encode jobs: no jobs")
+	case len(jobs) > MaxJobsPerMessage:
+		return nil, fmt.Errorf("encode jobs: %d jobs exceed the maximum of %d per message", len(jobs), MaxJobsPerMessage)
+	}
+	for i := range jobs {
+		if err := validateJob(&jobs[i]); err != nil {
+			return nil, fmt.Errorf("encode jobs: %w", err)
+		}
+	}
+	b, err := json.Marshal(jobs)
+	if err != nil {
+		return nil, fmt.Errorf("encode jobs: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeJob parses and validates a single-job body (a JSON object). Every
+// failure wraps ErrMalformed. Unknown fields are accepted on purpose: during
+// a rolling upgrade a newer scheduler may add fields that older workers must
+// not dead-letter the whole queue over.
 func DecodeJob(body []byte) (check.Job, error) {
 	var j check.Job
-	if err := decodeOne(body, &j); err != nil {
+	if err := decodeOne(body, '{', &j); err != nil {
 		return check.Job{}, fmt.Errorf("%w: job: %w", ErrMalformed, err)
 	}
 	if err := validateJob(&j); err != nil {
 		return check.Job{}, err
 	}
 	return j, nil
+}
+
+// DecodeJobs parses and validates a job message's body: either one job (a
+// JSON object, the format of every publisher before multi-job messages) or
+// a JSON array of 1 to MaxJobsPerMessage jobs. The message is one unit: if
+// any job in it is invalid the whole body is malformed, since the broker can
+// only settle it as a whole. Every failure wraps ErrMalformed; unknown fields
+// are accepted as in DecodeJob.
+func DecodeJobs(body []byte) ([]check.Job, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		j, err := DecodeJob(body)
+		if err != nil {
+			return nil, err
+		}
+		return []check.Job{j}, nil
+	}
+	// Each element costs a check.Job (~150 bytes) while it decodes, even
+	// one that turns out invalid, and an element can be two bytes long: a
+	// big enough body must show it is within bounds before it is decoded.
+	// Smaller bodies cannot hold too many elements and skip the scan.
+	if len(trimmed) > 2*MaxJobsPerMessage && tooManyElements(trimmed, MaxJobsPerMessage) {
+		return nil, fmt.Errorf("%w: jobs: more than %d jobs in one message", ErrMalformed, MaxJobsPerMessage)
+	}
+	var jobs []check.Job
+	if err := decodeOne(body, '[', &jobs); err != nil {
+		return nil, fmt.Errorf("%w: jobs: %w", ErrMalformed, err)
+	}
+	switch {
+	case len(jobs) == 0:
+		return nil, fmt.Errorf("%w: jobs: empty array", ErrMalformed)
+	case len(jobs) > MaxJobsPerMessage:
+		return nil, fmt.Errorf("%w: jobs: more than %d jobs in one message", ErrMalformed, MaxJobsPerMessage)
+	}
+	for i := range jobs {
+		if err := validateJob(&jobs[i]); err != nil {
+			return nil, fmt.Errorf("job %d of %d: %w", i+1, len(jobs), err)
+		}
+	}
+	return jobs, nil
+}
+
+// tooManyElements reports whether the JSON array that body starts with has
+// more than limit elements, counting the commas at its top level. It does
+// not validate anything (json.Unmarshal does that next); on a body that is
+// not valid JSON its answer does not matter, as long as it returns.
+func tooManyElements(body []byte, limit int) bool {
+	depth, commas := 0, 0
+	inString, escaped := false, false
+	for _, c := range body {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+			if depth == 0 {
+				return false
+			}
+		case ',':
+			if depth == 1 {
+				commas++
+				if commas >= limit {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // validateJob rejects what no worker could probe. It is deliberately
@@ -115,7 +234,7 @@ func EncodeTransition(t check.Transition) ([]byte, error) {
 // wraps ErrMalformed.
 func DecodeTransition(body []byte) (check.Transition, error) {
 	var w transitionWire
-	if err := decodeOne(body, &w); err != nil {
+	if err := decodeOne(body, '{', &w); err != nil {
 		return check.Transition{}, fmt.Errorf("%w: transition: %w", ErrMalformed, err)
 	}
 	if err := validateTransition(&w); err != nil {
@@ -156,18 +275,23 @@ func validateTransition(w *transitionWire) error {
 	return nil
 }
 
-// decodeOne reads exactly one JSON object: trailing data means the body is
-// not what a Vigil publisher wrote.
-func decodeOne(body []byte, v any) error {
-	if len(bytes.TrimSpace(body)) == 0 || bytes.TrimSpace(body)[0] != '{' {
+// decodeOne reads exactly one JSON value that starts with open ('{' for an
+// object, '[' for an array): trailing data means the body is not what a Vigil
+// publisher wrote.
+func decodeOne(body []byte, open byte, v any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != open {
+		if open == '[' {
+			return errors.New("body is not a JSON array")
+		}
 		return errors.New("body is not a JSON object")
 	}
-	// Unmarshal refuses anything but whitespace after the object, and is
+	// Unmarshal refuses anything but whitespace after the value, and is
 	// much cheaper than a Decoder on the hot path of every job.
 	err := json.Unmarshal(body, v)
 	var syntax *json.SyntaxError
 	if errors.As(err, &syntax) && strings.Contains(syntax.Error(), "after top-level value") {
-		return errors.New("trailing data after the JSON object")
+		return errors.New("trailing data after the JSON value")
 	}
 	return err
 }

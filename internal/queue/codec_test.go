@@ -2,6 +2,7 @@ package queue
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,4 +196,129 @@ func TestEncodeTransitionRejectsInvalid(t *testing.T) {
 	_, err = EncodeTransition(check.Transition{CheckID: "c1", From: check.StateUp, To: check.StateDown,
 		At: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)})
 	require.Error(t, err)
+}
+
+func TestJobsRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 0, 0, 123_000_000, time.UTC)
+	grpc := check.Job{CheckID: "c2", Service: "payments", Type: check.TypeGRPC, URL: "grpc://10.0.0.1:9000",
+		GRPCService: "payments.v1", Timeout: 1500 * time.Millisecond, ScheduledAt: at}
+	tests := []struct {
+		name string
+		jobs []check.Job
+	}{
+		{name: "one", jobs: []check.Job{testJob("c1", at)}},
+		{name: "mixed types", jobs: []check.Job{testJob("c1", at), grpc, testJob("c3", at.Add(time.Second))}},
+		{name: "the maximum", jobs: testJobs(MaxJobsPerMessage)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, err := EncodeJobs(tt.jobs)
+			require.NoError(t, err)
+			require.Equal(t, byte('['), body[0], "several jobs travel as an array")
+			got, err := DecodeJobs(body)
+			require.NoError(t, err)
+			require.Len(t, got, len(tt.jobs))
+			for i := range got {
+				require.True(t, tt.jobs[i].ScheduledAt.Equal(got[i].ScheduledAt))
+				got[i].ScheduledAt = tt.jobs[i].ScheduledAt
+				require.Equal(t, tt.jobs[i], got[i], "job %d keeps its place", i)
+			}
+		})
+	}
+}
+
+func TestDecodeJobsAcceptsASingleObject(t *testing.T) {
+	// Publishers before multi-job messages, and JobsPerMessage 1, send one
+	// object per message; a rolling upgrade has both on the queue.
+	job := testJob("c1", time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC))
+	body, err := EncodeJob(job)
+	require.NoError(t, err)
+	for _, b := range [][]byte{body, append([]byte(" \n"), body...)} {
+		got, err := DecodeJobs(b)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.Equal(t, job.CheckID, got[0].CheckID)
+	}
+}
+
+func TestJobsWireFormat(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	body, err := EncodeJobs([]check.Job{testJob("c1", at), testJob("c2", at)})
+	require.NoError(t, err)
+	require.JSONEq(t, `[
+		{"check_id": "c1", "service": "svc-c1", "type": "http", "url": "http://127.0.0.1:1/health",
+		 "method": "GET", "expected_status": 200, "timeout_ns": 2000000000, "scheduled_at": "2026-11-26T20:00:00Z"},
+		{"check_id": "c2", "service": "svc-c2", "type": "http", "url": "http://127.0.0.1:1/health",
+		 "method": "GET", "expected_status": 200, "timeout_ns": 2000000000, "scheduled_at": "2026-11-26T20:00:00Z"}
+	]`, string(body))
+}
+
+func TestDecodeJobsRejects(t *testing.T) {
+	const valid = `{"check_id":"c1","service":"s","type":"http","url":"http://x","timeout_ns":1000,"scheduled_at":"2026-01-01T00:00:00Z"}`
+	const invalid = `{"check_id":"c2","service":"s","type":"http","url":"http://x","timeout_ns":0,"scheduled_at":"2026-01-01T00:00:00Z"}`
+	tests := []struct {
+		name string
+		body string
+	}{
+		{name: "empty", body: ``},
+		{name: "blank", body: " \n"},
+		{name: "null", body: `null`},
+		{name: "invalid single object", body: invalid},
+		{name: "empty array", body: `[]`},
+		{name: "blank array", body: " [ \n ] "},
+		{name: "one invalid job among valid ones", body: `[` + valid + `,` + invalid + `,` + valid + `]`},
+		{name: "null element", body: `[` + valid + `,null]`},
+		{name: "number element", body: `[` + valid + `,1]`},
+		{name: "nested array", body: `[[` + valid + `]]`},
+		{name: "truncated array", body: `[` + valid + `,`},
+		{name: "trailing data", body: `[` + valid + `] x`},
+		{name: "two arrays", body: `[` + valid + `][` + valid + `]`},
+		{name: "too many jobs", body: `[` + strings.Repeat(valid+`,`, MaxJobsPerMessage) + valid + `]`},
+		{name: "too many tiny elements", body: `[` + strings.Repeat(`1,`, 5*MaxJobsPerMessage) + `1]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			jobs, err := DecodeJobs([]byte(tt.body))
+			require.ErrorIs(t, err, ErrMalformed)
+			require.Nil(t, jobs, "a malformed message yields no job at all")
+		})
+	}
+}
+
+func TestDecodeJobsAcceptsUnknownFields(t *testing.T) {
+	jobs, err := DecodeJobs([]byte(`[{"check_id":"c1","type":"http","url":"http://x","timeout_ns":1,` +
+		`"scheduled_at":"2026-01-01T00:00:00Z","priority":3}]`))
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+}
+
+func TestTooManyElements(t *testing.T) {
+	tests := []struct {
+		body string
+		want bool
+	}{
+		{body: `[1,2]`, want: false},
+		{body: `[1,2,3]`, want: true},
+		{body: `[1,2,3`, want: true},
+		{body: `[[1,2,3,4],{"a":1,"b":2,"c":3}]`, want: false},
+		{body: `["a,b,c,d",1]`, want: false},
+		{body: `["a\",b,c,d",1]`, want: false},
+		{body: `["a\\",1,2]`, want: true},
+		{body: `[1,2],3,4,5`, want: false},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, tooManyElements([]byte(tt.body), 2), tt.body)
+	}
+}
+
+func TestEncodeJobsRejects(t *testing.T) {
+	_, err := EncodeJobs(nil)
+	require.Error(t, err)
+	_, err = EncodeJobs(testJobs(MaxJobsPerMessage + 1))
+	require.ErrorContains(t, err, "maximum")
+
+	jobs := testJobs(3)
+	jobs[1].URL = ""
+	_, err = EncodeJobs(jobs)
+	require.ErrorIs(t, err, ErrMalformed, "one invalid job spoils the message")
 }
