@@ -27,6 +27,7 @@ const (
 	DefaultRequeueDelay       = time.Second
 	DefaultShutdownGrace      = 30 * time.Second
 	DefaultDialTimeout        = 10 * time.Second
+	DefaultJobsPerMessage     = 50
 	defaultSubscriberPrefetch = 64
 )
 
@@ -41,9 +42,37 @@ type Config struct {
 	// Transitions names the fanout exchange transitions are published to.
 	// Default "vigil.transitions".
 	Transitions string
+	// JobsPerMessage is the most jobs PublishJobs puts in one message. A
+	// message costs the broker the same to persist, confirm, deliver and
+	// ack whatever it carries, so more jobs per message is less broker CPU
+	// per probe. But a message is settled as a whole once all its jobs are
+	// done: a requeue or a crash runs all of them again, and a consumer
+	// holds up to Prefetch × JobsPerMessage jobs. A message of one job keeps
+	// the one-object format, which is all that workers predating multi-job
+	// messages read (they dead-letter arrays): upgrade workers first, or
+	// publish with 1 until they are. Default 50; at most MaxJobsPerMessage.
+	JobsPerMessage int
 	// Prefetch bounds the unacknowledged messages a consumer holds. Zero
-	// means twice the job concurrency for ConsumeJobs and 64 for
-	// SubscribeTransitions.
+	// means 64 for SubscribeTransitions, and for ConsumeJobs the job
+	// concurrency plus an eighth of it (at least one more).
+	//
+	// Why that many for jobs: a message is acknowledged only once its
+	// slowest job is done, so a message whose other jobs finished long ago
+	// still counts against Prefetch while one probe waits out a dead
+	// target's timeout. With Prefetch at least the concurrency every
+	// handler can be kept busy however slow jobs are spread over messages
+	// (each held message either still has jobs to start or keeps a handler
+	// busy); with fewer, a few unreachable targets in different messages
+	// starve the pool, breaking the capacity rule of docs/benchmarks.md
+	// (concurrency ≥ probes/s × slowest probe). The extra eighth is
+	// messages ready to start while acks travel to the broker and new
+	// deliveries come back, which matters when messages carry one job.
+	// The price: a worker that is behind can hold up to Prefetch ×
+	// JobsPerMessage jobs that an idle worker cannot take. That is about
+	// JobsPerMessage probe durations of work, little when probes are fast,
+	// minutes when every target times out; set Prefetch lower, or publish
+	// fewer jobs per message, where that matters more than throughput
+	// behind slow targets.
 	Prefetch int
 	// ConnectionName is shown in the broker's connection list (e.g.
 	// "vigil-worker"), which is how an operator tells replicas apart.
@@ -66,11 +95,13 @@ type Config struct {
 	ReconnectMax time.Duration
 	// DialTimeout bounds one TCP connect plus AMQP handshake. Default 10s.
 	DialTimeout time.Duration
-	// RequeueDelay is how long a job whose handler asked for a requeue
+	// RequeueDelay is how long a message some handler asked to requeue
 	// waits before it goes back to the queue. Without it a failing
-	// dependency (the database is down) turns every job into a hot loop of
-	// deliveries; holding the message also holds its concurrency slot, which
-	// throttles the consumer as a whole. Default 1s; negative means none.
+	// dependency (the database is down) turns every message into a hot loop
+	// of deliveries; the wait holds the concurrency slot of the message's
+	// last job, and the message counts against Prefetch until it is
+	// requeued, which throttles the consumer as a whole. Default 1s;
+	// negative means none.
 	RequeueDelay time.Duration
 	// ShutdownGrace is how long ConsumeJobs lets in-flight handlers run
 	// after its context is cancelled before it cancels their context too.
@@ -97,6 +128,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Prefetch < 0 {
 		return cfg, fmt.Errorf("queue config: Prefetch must not be negative, got %d", cfg.Prefetch)
+	}
+	switch {
+	case cfg.JobsPerMessage < 0:
+		return cfg, fmt.Errorf("queue config: JobsPerMessage must not be negative, got %d", cfg.JobsPerMessage)
+	case cfg.JobsPerMessage > MaxJobsPerMessage:
+		return cfg, fmt.Errorf("queue config: JobsPerMessage must be at most %d, got %d", MaxJobsPerMessage, cfg.JobsPerMessage)
+	case cfg.JobsPerMessage == 0:
+		cfg.JobsPerMessage = DefaultJobsPerMessage
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

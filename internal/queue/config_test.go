@@ -19,6 +19,7 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, DefaultRequeueDelay, cfg.RequeueDelay)
 	require.Equal(t, DefaultShutdownGrace, cfg.ShutdownGrace)
 	require.Equal(t, DefaultDialTimeout, cfg.DialTimeout)
+	require.Equal(t, DefaultJobsPerMessage, cfg.JobsPerMessage)
 	require.NotNil(t, cfg.Logger)
 
 	cfg, err = Config{URL: "amqp://h/", RequeueDelay: -1, ReconnectMin: time.Second, ReconnectMax: time.Millisecond}.withDefaults()
@@ -36,6 +37,8 @@ func TestConfigRejects(t *testing.T) {
 		{name: "no url", cfg: Config{}, want: "URL is required"},
 		{name: "wrong scheme", cfg: Config{URL: "http://secret@127.0.0.1/"}, want: "not a valid"},
 		{name: "negative prefetch", cfg: Config{URL: "amqp://127.0.0.1/", Prefetch: -1}, want: "Prefetch"},
+		{name: "negative jobs per message", cfg: Config{URL: "amqp://127.0.0.1/", JobsPerMessage: -1}, want: "JobsPerMessage"},
+		{name: "too many jobs per message", cfg: Config{URL: "amqp://127.0.0.1/", JobsPerMessage: MaxJobsPerMessage + 1}, want: "JobsPerMessage"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +46,22 @@ func TestConfigRejects(t *testing.T) {
 			require.ErrorContains(t, err, tt.want)
 			require.NotContains(t, err.Error(), "secret", "errors must not echo credentials")
 		})
+	}
+}
+
+func TestConfigKeepsJobsPerMessage(t *testing.T) {
+	for _, n := range []int{1, 7, MaxJobsPerMessage} {
+		cfg, err := Config{URL: "amqp://h/", JobsPerMessage: n}.withDefaults()
+		require.NoError(t, err)
+		require.Equal(t, n, cfg.JobsPerMessage)
+	}
+}
+
+func TestJobPrefetch(t *testing.T) {
+	// At least the concurrency, so messages held back by one slow job each
+	// cannot starve the pool, plus an eighth (rounded up) in transit.
+	for concurrency, want := range map[int]int{1: 2, 2: 3, 8: 9, 9: 11, 64: 72, 100: 113} {
+		require.Equal(t, want, jobPrefetch(concurrency), "concurrency %d", concurrency)
 	}
 }
 

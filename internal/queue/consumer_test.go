@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,6 +101,11 @@ func TestConsumeDeadLettersMalformedOnce(t *testing.T) {
 		[]byte(`not json`),
 		[]byte(`{"check_id":"","type":"http","url":"http://x","timeout_ns":1,"scheduled_at":"2026-01-01T00:00:00Z"}`),
 		[]byte(`{"check_id":"c1","type":"http","url":"http://x","timeout_ns":0,"scheduled_at":"2026-01-01T00:00:00Z"}`),
+		[]byte(`[]`),
+		// A valid job in a message with an invalid one is not run either:
+		// the message can only be settled as a whole.
+		[]byte(`[{"check_id":"in-bad-batch","type":"http","url":"http://x","timeout_ns":1,"scheduled_at":"2026-01-01T00:00:00Z"},` +
+			`{"check_id":"c2","type":"http","url":"","timeout_ns":1,"scheduled_at":"2026-01-01T00:00:00Z"}]`),
 	}
 	for _, b := range bodies {
 		require.NoError(t, admin.Publish("", cfg.JobQueue, false, false, amqp.Publishing{Body: b}))
@@ -136,33 +142,52 @@ func TestConsumeDeadLettersMalformedOnce(t *testing.T) {
 
 func TestConsumeConcurrencyBound(t *testing.T) {
 	const concurrency, n = 3, 24
-	cfg := testConfig(t)
-	pub := newPublisher(t, cfg)
-	require.NoError(t, pub.PublishJobs(context.Background(), testJobs(n)))
+	// The bound counts jobs, whether they come one per message or all in
+	// one message.
+	for _, per := range []int{1, n} {
+		t.Run(fmt.Sprintf("%d per message", per), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.JobsPerMessage = per
+			pub := newPublisher(t, cfg)
+			require.NoError(t, pub.PublishJobs(context.Background(), testJobs(n)))
+			require.Equal(t, n/per, queueDepth(t, cfg.JobQueue))
 
-	var running, peak, done atomic.Int32
-	stop := runConsumer(t, cfg, concurrency, func(context.Context, check.Job, Delivery) Outcome {
-		now := running.Add(1)
-		for {
-			p := peak.Load()
-			if now <= p || peak.CompareAndSwap(p, now) {
-				break
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-		running.Add(-1)
-		done.Add(1)
-		return Ack
-	})
-	require.Eventually(t, func() bool { return done.Load() == n }, eventually, 10*time.Millisecond)
-	stop()
-	require.LessOrEqual(t, peak.Load(), int32(concurrency), "never more handlers than the concurrency")
-	require.Equal(t, int32(concurrency), peak.Load(), "handlers do run in parallel")
+			var running, done atomic.Int32
+			var peak peakCounter
+			stop := runConsumer(t, cfg, concurrency, func(context.Context, check.Job, Delivery) Outcome {
+				peak.observe(running.Add(1))
+				time.Sleep(20 * time.Millisecond)
+				running.Add(-1)
+				done.Add(1)
+				return Ack
+			})
+			require.Eventually(t, func() bool { return done.Load() == n }, eventually, 10*time.Millisecond)
+			stop()
+			require.LessOrEqual(t, peak.load(), int32(concurrency), "never more handlers than the concurrency")
+			require.Equal(t, int32(concurrency), peak.load(), "handlers do run in parallel")
+			require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
+		})
+	}
 }
+
+// peakCounter keeps the highest value it observed.
+type peakCounter struct{ v atomic.Int32 }
+
+func (p *peakCounter) observe(now int32) {
+	for {
+		old := p.v.Load()
+		if now <= old || p.v.CompareAndSwap(old, now) {
+			return
+		}
+	}
+}
+
+func (p *peakCounter) load() int32 { return p.v.Load() }
 
 func TestConsumeGracefulStop(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Prefetch = 4
+	cfg.JobsPerMessage = 1 // prefetched messages none of whose jobs started
 	pub := newPublisher(t, cfg)
 	jobs := testJobs(6)
 	require.NoError(t, pub.PublishJobs(context.Background(), jobs))

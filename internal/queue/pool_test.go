@@ -11,6 +11,7 @@ import (
 
 func TestPublisherPoolPublishesConcurrently(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.JobsPerMessage = 10 // every publisher splits as configured
 	pool, err := NewPublisherPool(context.Background(), cfg, 3)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, pool.Close()) })
@@ -25,7 +26,7 @@ func TestPublisherPoolPublishesConcurrently(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.Eventually(t, func() bool { return queueDepth(t, cfg.JobQueue) == 300 }, eventually, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return queueDepth(t, cfg.JobQueue) == 6*5 }, eventually, 10*time.Millisecond)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

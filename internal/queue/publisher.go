@@ -23,8 +23,8 @@ var (
 	// ErrNacked means the broker refused to take responsibility for a
 	// message. The caller should retry the batch (or roll back).
 	ErrNacked = errors.New("broker nacked the message")
-	// ErrUnroutable means a job reached no queue, which happens when the
-	// jobs queue was deleted under us. The topology is declared again
+	// ErrUnroutable means a job message reached no queue, which happens
+	// when the jobs queue was deleted under us. The topology is declared again
 	// before the error is returned, so a retry normally succeeds.
 	ErrUnroutable = errors.New("message was unroutable")
 	// ErrConnectionLost means the connection dropped before the broker
@@ -232,33 +232,28 @@ func (p *Publisher) Close() error {
 	return nil
 }
 
-// PublishJobs publishes one persistent message per job to the jobs queue and
-// returns nil only once the broker has confirmed every one of them. Any nack,
-// unroutable job or dropped connection is an error, after which some jobs may
-// have been enqueued: the caller retries the whole batch or rolls back, and
-// consumers tolerate the duplicates (results are unique per check and tick).
+// PublishJobs publishes the jobs to the jobs queue as persistent messages of
+// up to Config.JobsPerMessage jobs each, in order, and returns nil only once
+// the broker has confirmed every message. Any nack, unroutable message or
+// dropped connection is an error, after which some jobs may have been
+// enqueued: the caller retries the whole batch or rolls back, and consumers
+// tolerate the duplicates (results are unique per check and tick).
 //
 // All messages are written before any confirm is awaited, so a batch costs
-// about one round trip rather than one per job.
+// about one round trip rather than one per message.
 func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	msgs := make([]amqp.Publishing, len(jobs))
+	per := p.cfg.JobsPerMessage
+	msgs := make([]amqp.Publishing, 0, (len(jobs)+per-1)/per)
 	now := time.Now()
-	for i, j := range jobs {
-		body, err := EncodeJob(j)
+	for start := 0; start < len(jobs); start += per {
+		msg, err := jobPublishing(jobs[start:min(start+per, len(jobs))], now)
 		if err != nil {
 			return fmt.Errorf("publish jobs: %w", err)
 		}
-		msgs[i] = amqp.Publishing{
-			ContentType:  contentTypeJSON,
-			DeliveryMode: amqp.Persistent,
-			MessageId:    JobMessageID(j),
-			Timestamp:    now,
-			Type:         "vigil.job",
-			Body:         body,
-		}
+		msgs = append(msgs, msg)
 	}
 	s, err := p.session(ctx)
 	if err != nil {
@@ -289,15 +284,41 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 		if derr := declareJobs(&p.cfg)(s.ch); derr != nil {
 			p.log.Error("redeclare jobs queue after unroutable publish", zap.Error(derr))
 		} else {
-			p.log.Warn("jobs were unroutable, jobs queue declared again", zap.Int("unroutable", returned))
+			p.log.Warn("job messages were unroutable, jobs queue declared again", zap.Int("unroutable_messages", returned))
 		}
-		err = fmt.Errorf("%w: %d of %d jobs reached no queue", ErrUnroutable, returned, len(jobs))
+		// Counted in messages: a return says which message bounced, and
+		// every job of it bounced with it.
+		err = fmt.Errorf("%w: %d of %d messages (%d jobs in all) reached no queue", ErrUnroutable, returned, len(msgs), len(jobs))
 	}
 	<-s.jobs
 	if err != nil {
 		return fmt.Errorf("publish jobs: %w", err)
 	}
 	return nil
+}
+
+// jobPublishing is the message for a run of jobs. A single job goes out as
+// an object of type "vigil.job" with the job's own id, exactly as before
+// multi-job messages, so JobsPerMessage 1 stays readable by older workers;
+// several go out as an array of type "vigil.jobs" whose id is its first
+// job's followed by how many more it carries ("c1/1795723200000+49"): the
+// same run of jobs published again gets the same id, and the id says at a
+// glance where the message starts and how big it is.
+func jobPublishing(jobs []check.Job, now time.Time) (amqp.Publishing, error) {
+	msg := amqp.Publishing{
+		ContentType:  contentTypeJSON,
+		DeliveryMode: amqp.Persistent,
+		Timestamp:    now,
+	}
+	var err error
+	if len(jobs) == 1 {
+		msg.Type, msg.MessageId = typeJob, JobMessageID(jobs[0])
+		msg.Body, err = EncodeJob(jobs[0])
+	} else {
+		msg.Type, msg.MessageId = typeJobs, JobMessageID(jobs[0])+"+"+strconv.Itoa(len(jobs)-1)
+		msg.Body, err = EncodeJobs(jobs)
+	}
+	return msg, err
 }
 
 // PublishTransitions publishes transitions to the fanout exchange and returns

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,8 +19,9 @@ func TestPublishConsumeAck(t *testing.T) {
 	jobs := testJobs(5)
 	require.NoError(t, pub.PublishJobs(context.Background(), jobs))
 
-	// The declared topology is in place: persistent jobs wait in the queue.
-	require.Equal(t, 5, queueDepth(t, cfg.JobQueue))
+	// The declared topology is in place: the jobs wait in the queue, all
+	// five in one message (the default carries up to 50).
+	require.Equal(t, 1, queueDepth(t, cfg.JobQueue))
 	require.Equal(t, 0, queueDepth(t, cfg.deadLetterQueue()))
 
 	var mu sync.Mutex
@@ -50,16 +52,48 @@ func TestPublishConsumeAck(t *testing.T) {
 	require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
 }
 
-func TestPublishedJobsArePersistent(t *testing.T) {
-	cfg := testConfig(t)
-	pub := newPublisher(t, cfg)
-	jobs := testJobs(1)
-	require.NoError(t, pub.PublishJobs(context.Background(), jobs))
-	msgs := getAll(t, cfg.JobQueue)
-	require.Len(t, msgs, 1)
-	require.EqualValues(t, 2, msgs[0].DeliveryMode, "jobs must survive a broker restart")
-	require.Equal(t, "application/json", msgs[0].ContentType)
-	require.Equal(t, JobMessageID(jobs[0]), msgs[0].MessageId)
+func TestPublishJobsSplitsIntoMessages(t *testing.T) {
+	jobs := testJobs(7)
+	tests := []struct {
+		name     string
+		per      int
+		wantJobs [][]check.Job // per message, in order
+	}{
+		{name: "3 per message", per: 3, wantJobs: [][]check.Job{jobs[0:3], jobs[3:6], jobs[6:7]}},
+		{name: "exact multiple", per: 7, wantJobs: [][]check.Job{jobs}},
+		{name: "1 per message is the old format", per: 1,
+			wantJobs: [][]check.Job{jobs[0:1], jobs[1:2], jobs[2:3], jobs[3:4], jobs[4:5], jobs[5:6], jobs[6:7]}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.JobsPerMessage = tt.per
+			pub := newPublisher(t, cfg)
+			require.NoError(t, pub.PublishJobs(context.Background(), jobs))
+
+			msgs := getAll(t, cfg.JobQueue)
+			require.Len(t, msgs, len(tt.wantJobs))
+			for i, m := range msgs {
+				want := tt.wantJobs[i]
+				require.EqualValues(t, 2, m.DeliveryMode, "jobs must survive a broker restart")
+				require.Equal(t, "application/json", m.ContentType)
+				got, err := DecodeJobs(m.Body)
+				require.NoError(t, err)
+				require.Len(t, got, len(want))
+				for j := range got {
+					requireSameJob(t, want[j], got[j])
+				}
+				if len(want) == 1 {
+					require.Equal(t, "vigil.job", m.Type)
+					require.Equal(t, JobMessageID(want[0]), m.MessageId)
+					require.Equal(t, byte('{'), m.Body[0], "a lone job is an object, as older workers expect")
+				} else {
+					require.Equal(t, "vigil.jobs", m.Type)
+					require.Equal(t, JobMessageID(want[0])+"+"+strconv.Itoa(len(want)-1), m.MessageId)
+				}
+			}
+		})
+	}
 }
 
 func TestPublishJobsRejectsInvalidBatch(t *testing.T) {
@@ -80,6 +114,7 @@ func TestPublishJobsRejectsInvalidBatch(t *testing.T) {
 
 func TestPublishJobsUnroutableRedeclares(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.JobsPerMessage = 2
 	pub := newPublisher(t, cfg)
 	admin := adminChannel(t)
 	_, err := admin.QueueDelete(cfg.JobQueue, false, false, false)
@@ -87,8 +122,9 @@ func TestPublishJobsUnroutableRedeclares(t *testing.T) {
 
 	err = pub.PublishJobs(context.Background(), testJobs(3))
 	require.ErrorIs(t, err, ErrUnroutable, "jobs must never vanish silently")
+	require.ErrorContains(t, err, "2 of 2 messages (3 jobs in all)")
 	require.NoError(t, pub.PublishJobs(context.Background(), testJobs(3)), "the queue was declared again")
-	require.Equal(t, 3, queueDepth(t, cfg.JobQueue))
+	require.Equal(t, 2, queueDepth(t, cfg.JobQueue))
 }
 
 func TestPublishTransitionsWithoutSubscribers(t *testing.T) {
@@ -99,6 +135,7 @@ func TestPublishTransitionsWithoutSubscribers(t *testing.T) {
 
 func TestPublisherConcurrentUse(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.JobsPerMessage = 4
 	pub := newPublisher(t, cfg)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -118,7 +155,14 @@ func TestPublisherConcurrentUse(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.Equal(t, 10*10+45, queueDepth(t, cfg.JobQueue))
+	jobs := 0
+	for _, m := range getAll(t, cfg.JobQueue) {
+		got, err := DecodeJobs(m.Body)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(got), 4)
+		jobs += len(got)
+	}
+	require.Equal(t, 10*10+45, jobs)
 }
 
 func TestPublishJobsContextCancelled(t *testing.T) {

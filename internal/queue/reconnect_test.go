@@ -80,6 +80,7 @@ func TestReconnectAfterOutage(t *testing.T) {
 
 func TestPublishFailsWhenCutBeforeConfirm(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.JobsPerMessage = 1 // many messages in flight, counted in the queue
 	proxy := startProxy(t)
 	cfg.URL = proxy.url(t)
 	pub := newPublisher(t, cfg)
@@ -103,6 +104,7 @@ func TestPublishFailsWhenCutBeforeConfirm(t *testing.T) {
 
 func TestPublishGivesUpWaitingForConfirms(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.JobsPerMessage = 1 // many messages in flight, counted in the queue
 	proxy := startProxy(t)
 	cfg.URL = proxy.url(t)
 	pub := newPublisher(t, cfg)

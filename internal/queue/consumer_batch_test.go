@@ -1,0 +1,349 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+// Tests of messages that carry several jobs: how their jobs' outcomes add up
+// to the message's, and how stopping and reconnecting treat a message whose
+// jobs have partly started.
+
+func TestConsumeEveryJobOfEveryMessageOnce(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.JobsPerMessage = 3
+	pub := newPublisher(t, cfg)
+	jobs := testJobs(7)
+	require.NoError(t, pub.PublishJobs(context.Background(), jobs))
+	require.Equal(t, 3, queueDepth(t, cfg.JobQueue), "7 jobs at 3 per message")
+
+	var log deliveryLog
+	stop := runConsumer(t, cfg, 2, func(_ context.Context, job check.Job, d Delivery) Outcome {
+		log.add(job, d)
+		return Ack
+	})
+	require.Eventually(t, func() bool { return log.len() == len(jobs) }, eventually, 10*time.Millisecond)
+	stop()
+
+	seen := map[string]int{}
+	for i, d := range log.deliveries() {
+		job := log.jobs[i]
+		seen[job.CheckID]++
+		require.Equal(t, JobMessageID(job), d.MessageID, "the handler gets the job's id, not the message's")
+		require.False(t, d.Redelivered)
+	}
+	for _, j := range jobs {
+		require.Equal(t, 1, seen[j.CheckID], "job %s", j.CheckID)
+	}
+	require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
+	require.Equal(t, 0, queueDepth(t, cfg.deadLetterQueue()))
+}
+
+func TestConsumeBatchOutcomes(t *testing.T) {
+	// Every case publishes one message of jobs c000, c001, c002; decide
+	// gives a job's outcome from its id and whether its message was
+	// redelivered.
+	tests := []struct {
+		name        string
+		decide      func(id string, redelivered bool) Outcome
+		wantFirst   int // handler calls on the first delivery
+		wantAgain   int // on the redelivery
+		wantDead    int
+		wantRedeliv bool
+	}{
+		{
+			name: "all ack",
+			decide: func(string, bool) Outcome {
+				return Ack
+			},
+			wantFirst: 3,
+		},
+		{
+			name: "one requeue redelivers every job",
+			decide: func(id string, redelivered bool) Outcome {
+				if id == "c001" && !redelivered {
+					return Requeue
+				}
+				return Ack
+			},
+			wantFirst: 3, wantAgain: 3, wantRedeliv: true,
+		},
+		{
+			name: "one panic redelivers every job",
+			decide: func(id string, redelivered bool) Outcome {
+				if id == "c002" && !redelivered {
+					panic("probe exploded")
+				}
+				return Ack
+			},
+			wantFirst: 3, wantAgain: 3, wantRedeliv: true,
+		},
+		{
+			name: "one unknown outcome redelivers every job",
+			decide: func(id string, redelivered bool) Outcome {
+				if id == "c000" && !redelivered {
+					return Outcome(42)
+				}
+				return Ack
+			},
+			wantFirst: 3, wantAgain: 3, wantRedeliv: true,
+		},
+		{
+			name: "one dead letter dead-letters the message",
+			decide: func(id string, _ bool) Outcome {
+				if id == "c001" {
+					return DeadLetter
+				}
+				return Ack
+			},
+			wantFirst: 3, wantDead: 1,
+		},
+		{
+			name: "requeue wins over dead letter",
+			decide: func(id string, redelivered bool) Outcome {
+				switch {
+				case id == "c000":
+					return DeadLetter
+				case id == "c002" && !redelivered:
+					return Requeue
+				}
+				return Ack
+			},
+			wantFirst: 3, wantAgain: 3, wantDead: 1, wantRedeliv: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			var dead atomic.Int32
+			cfg.OnDeadLetter = func() { dead.Add(1) }
+			pub := newPublisher(t, cfg)
+			jobs := testJobs(3)
+			require.NoError(t, pub.PublishJobs(context.Background(), jobs))
+			require.Equal(t, 1, queueDepth(t, cfg.JobQueue))
+
+			var log deliveryLog
+			stop := runConsumer(t, cfg, 2, func(_ context.Context, job check.Job, d Delivery) Outcome {
+				log.add(job, d)
+				return tt.decide(job.CheckID, d.Redelivered)
+			})
+			want := tt.wantFirst + tt.wantAgain
+			require.Eventually(t, func() bool { return log.len() >= want }, eventually, 10*time.Millisecond)
+			require.Eventually(t, func() bool {
+				return queueDepth(t, cfg.JobQueue) == 0 && queueDepth(t, cfg.deadLetterQueue()) == tt.wantDead
+			}, eventually, 20*time.Millisecond)
+			stop()
+
+			seen := log.deliveries()
+			require.Len(t, seen, want, "the message was settled once per delivery, nothing looped")
+			perDelivery := map[bool]map[string]bool{false: {}, true: {}}
+			for i, d := range seen {
+				perDelivery[d.Redelivered][log.jobs[i].CheckID] = true
+				require.Equal(t, JobMessageID(log.jobs[i]), d.MessageID)
+			}
+			require.Len(t, perDelivery[false], tt.wantFirst, "every job ran on the first delivery")
+			require.Len(t, perDelivery[true], tt.wantAgain, "every job ran again on the redelivery")
+
+			require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
+			require.EqualValues(t, tt.wantDead, dead.Load(), "the dead-letter hook counts messages")
+			deadMsgs := getAll(t, cfg.deadLetterQueue())
+			require.Len(t, deadMsgs, tt.wantDead)
+			for _, m := range deadMsgs {
+				got, err := DecodeJobs(m.Body)
+				require.NoError(t, err)
+				require.Len(t, got, len(jobs), "the whole message is dead-lettered")
+			}
+		})
+	}
+}
+
+func TestConsumeOldSingleObjectBodies(t *testing.T) {
+	cfg := testConfig(t)
+	newPublisher(t, cfg) // declares the topology
+	admin := adminChannel(t)
+	// What a publisher from before multi-job messages sent.
+	job := testJobs(1)[0]
+	body, err := EncodeJob(job)
+	require.NoError(t, err)
+	require.NoError(t, admin.Publish("", cfg.JobQueue, false, false, amqp.Publishing{
+		ContentType: "application/json", DeliveryMode: amqp.Persistent,
+		Type: "vigil.job", MessageId: "set-by-an-old-publisher", Body: body,
+	}))
+
+	var log deliveryLog
+	stop := runConsumer(t, cfg, 1, func(_ context.Context, job check.Job, d Delivery) Outcome {
+		log.add(job, d)
+		return Ack
+	})
+	require.Eventually(t, func() bool { return log.len() == 1 }, eventually, 10*time.Millisecond)
+	stop()
+	requireSameJob(t, job, log.jobs[0])
+	require.Equal(t, JobMessageID(job), log.deliveries()[0].MessageID)
+	require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
+	require.Equal(t, 0, queueDepth(t, cfg.deadLetterQueue()))
+}
+
+func TestConsumeDefaultPrefetch(t *testing.T) {
+	// Eight messages of four jobs, each with one job that hangs (a dead
+	// target) before three quick ones. A message is held until its slowest
+	// job is done, so a prefetch below the concurrency would leave handlers
+	// idle with work waiting in the queue; the default takes the
+	// concurrency plus an eighth and no more.
+	const concurrency, messages, per = 4, 8, 4
+	cfg := testConfig(t)
+	cfg.JobsPerMessage = per
+	pub := newPublisher(t, cfg)
+	base := time.Now().Truncate(time.Millisecond)
+	var jobs []check.Job
+	for m := range messages {
+		jobs = append(jobs, testJob(fmt.Sprintf("slow-%d", m), base))
+		for j := range per - 1 {
+			jobs = append(jobs, testJob(fmt.Sprintf("fast-%d-%d", m, j), base))
+		}
+	}
+	require.NoError(t, pub.PublishJobs(context.Background(), jobs))
+	require.Equal(t, messages, queueDepth(t, cfg.JobQueue))
+
+	release, unblock := releaser()
+	var slow atomic.Int32
+	var done atomic.Int32
+	stop := runConsumer(t, cfg, concurrency, func(_ context.Context, job check.Job, _ Delivery) Outcome {
+		if strings.HasPrefix(job.CheckID, "slow-") {
+			slow.Add(1)
+			<-release
+		}
+		done.Add(1)
+		return Ack
+	})
+	t.Cleanup(unblock) // before stopping, should the test fail early
+	require.Eventually(t, func() bool { return slow.Load() == concurrency }, eventually, 5*time.Millisecond,
+		"every handler busy, each on a different message's slow job")
+	held := jobPrefetch(concurrency)
+	require.Eventually(t, func() bool { return queueDepth(t, cfg.JobQueue) == messages-held }, eventually, 10*time.Millisecond)
+	require.Never(t, func() bool { return queueDepth(t, cfg.JobQueue) < messages-held }, 300*time.Millisecond, 20*time.Millisecond,
+		"no more messages are taken than the prefetch")
+	unblock()
+	require.Eventually(t, func() bool { return done.Load() == int32(len(jobs)) }, eventually, 10*time.Millisecond)
+	stop()
+	require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
+}
+
+func TestConsumeGracefulStopPartlyStartedMessage(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg)
+	first, second := testJobs(5), testJobs(8)[5:]
+	require.NoError(t, pub.PublishJobs(context.Background(), first))
+	require.NoError(t, pub.PublishJobs(context.Background(), second))
+
+	release := make(chan struct{})
+	var log deliveryLog
+	stop := runConsumer(t, cfg, 2, func(_ context.Context, job check.Job, d Delivery) Outcome {
+		log.add(job, d)
+		<-release
+		return Ack
+	})
+	require.Eventually(t, func() bool { return log.len() == 2 }, eventually, 5*time.Millisecond)
+
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		require.Fail(t, "ConsumeJobs returned while handlers were running")
+	case <-time.After(200 * time.Millisecond):
+	}
+	require.Equal(t, 2, log.len(), "no job starts after the stop, though two slots are about to free up")
+	close(release)
+	select {
+	case <-stopped:
+	case <-time.After(eventually):
+		require.Fail(t, "ConsumeJobs did not return after its handlers finished")
+	}
+	require.Equal(t, 2, log.len())
+	for _, j := range log.jobs {
+		require.Contains(t, []string{first[0].CheckID, first[1].CheckID}, j.CheckID, "jobs start in message order")
+	}
+
+	// Both messages are back whole: the partly started one too, since
+	// three of its jobs never ran; its two finished jobs will run again.
+	back := getAll(t, cfg.JobQueue)
+	require.Len(t, back, 2)
+	sizes := map[int]bool{}
+	for _, m := range back {
+		got, err := DecodeJobs(m.Body)
+		require.NoError(t, err)
+		sizes[len(got)] = true
+		require.True(t, m.Redelivered)
+	}
+	require.Equal(t, map[int]bool{len(first): true, len(second): true}, sizes)
+	require.Equal(t, 0, queueDepth(t, cfg.deadLetterQueue()))
+}
+
+func TestConsumeStopsStartingJobsOfAMessageWhenTheConnectionDrops(t *testing.T) {
+	cfg := testConfig(t)
+	pub := newPublisher(t, cfg) // straight to the broker
+	proxy := startProxy(t)
+	consumerCfg := cfg
+	consumerCfg.URL = proxy.url(t)
+	logs, lostConnection := observeLogs(t, "job consumer lost its connection, reconnecting")
+	consumerCfg.Logger = logs
+	jobs := testJobs(3)
+	require.NoError(t, pub.PublishJobs(context.Background(), jobs))
+
+	release, unblock := releaser()
+	var log deliveryLog
+	runConsumer(t, consumerCfg, 1, func(_ context.Context, job check.Job, d Delivery) Outcome {
+		if log.add(job, d) == 1 {
+			<-release
+		}
+		return Ack
+	})
+	t.Cleanup(unblock)
+	require.Eventually(t, func() bool { return log.len() == 1 }, eventually, 5*time.Millisecond)
+	proxy.Cut()
+	// The consumer gives the session up while the first job still holds
+	// the only slot: it does not wait to start the rest on a dead channel.
+	require.Eventually(t, lostConnection, eventually, 5*time.Millisecond)
+	unblock()
+
+	require.Eventually(t, func() bool { return log.len() == 1+len(jobs) }, eventually, 10*time.Millisecond)
+	seen := log.deliveries()
+	require.False(t, seen[0].Redelivered)
+	for i, d := range seen[1:] {
+		require.True(t, d.Redelivered, "call %d: only the redelivered message ran the rest", i+2)
+	}
+	require.Eventually(t, func() bool { return queueDepth(t, cfg.JobQueue) == 0 }, eventually, 20*time.Millisecond)
+}
+
+// releaser is a channel that blocked handlers wait on and an idempotent
+// func that closes it; registered as a cleanup after the consumer's, it lets
+// a failed test's consumer stop instead of waiting on its handlers.
+func releaser() (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	return ch, func() { once.Do(func() { close(ch) }) }
+}
+
+// observeLogs is a test logger that also reports whether msg was logged.
+func observeLogs(t *testing.T, msg string) (*zap.Logger, func() bool) {
+	t.Helper()
+	core, recorded := observer.New(zapcore.InfoLevel)
+	logger := zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Core(), core))
+	return logger, func() bool { return recorded.FilterMessage(msg).Len() > 0 }
+}
