@@ -29,11 +29,12 @@ type Config struct {
 	Pprof           bool
 
 	// server
-	Scheduler  bool
-	Kubernetes bool
-	BatchSize  int
-	Parallel   int
-	CatchUp    time.Duration
+	Scheduler      bool
+	Kubernetes     bool
+	BatchSize      int
+	Parallel       int
+	CatchUp        time.Duration
+	JobsPerMessage int
 
 	// worker
 	Concurrency  int
@@ -66,6 +67,7 @@ func Defaults() Config {
 		BatchSize:        500,
 		Parallel:         4,
 		CatchUp:          30 * time.Second,
+		JobsPerMessage:   50,
 		Concurrency:      64,
 		DenyNetworks:     "169.254.0.0/16,fe80::/10",
 		MetricsAddr:      ":9090",
@@ -185,7 +187,12 @@ func (c *Config) BindScheduler(s *Set) {
 	s.Int(&c.BatchSize, "scheduler-batch", "VIGIL_SCHEDULER_BATCH", "jobs claimed and published per transaction")
 	s.Int(&c.Parallel, "scheduler-parallel", "VIGIL_SCHEDULER_PARALLEL", "claim-publish transactions run at once")
 	s.Duration(&c.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed (negative: skip every missed tick)")
+	s.Int(&c.JobsPerMessage, "jobs-per-message", "VIGIL_JOBS_PER_MESSAGE", "most jobs per broker message (1: one job per message, as workers before multi-job messages need)")
 }
+
+// maxJobsPerMessage is queue.MaxJobsPerMessage, repeated so that this leaf
+// package need not import the broker adapter; a test keeps them equal.
+const maxJobsPerMessage = 10_000
 
 // Validate rejects settings no process can run with.
 func (c *Config) Validate() error {
@@ -198,6 +205,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("VIGIL_DB_MAX_CONNS must be at least 1, got %d", c.DBMaxConns)
 	case c.BatchSize < 1:
 		return fmt.Errorf("VIGIL_SCHEDULER_BATCH must be at least 1, got %d", c.BatchSize)
+	case c.JobsPerMessage < 1 || c.JobsPerMessage > maxJobsPerMessage:
+		return fmt.Errorf("VIGIL_JOBS_PER_MESSAGE must be between 1 and %d, got %d", maxJobsPerMessage, c.JobsPerMessage)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("VIGIL_SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout)
 	}

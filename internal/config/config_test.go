@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/queue"
 )
 
 func bind(c *config.Config) *config.Set {
@@ -55,10 +56,40 @@ func TestValidate(t *testing.T) {
 		"VIGIL_WORKER_CONCURRENCY": func(c *config.Config) { c.Concurrency = 0 },
 		"VIGIL_DB_MAX_CONNS":       func(c *config.Config) { c.DBMaxConns = 0 },
 		"VIGIL_SCHEDULER_BATCH":    func(c *config.Config) { c.BatchSize = 0 },
+		"VIGIL_JOBS_PER_MESSAGE":   func(c *config.Config) { c.JobsPerMessage = 0 },
 		"VIGIL_SHUTDOWN_TIMEOUT":   func(c *config.Config) { c.ShutdownTimeout = 0 },
 	} {
 		c := config.Defaults()
 		mutate(&c)
 		require.ErrorContains(t, c.Validate(), name)
 	}
+}
+
+func TestJobsPerMessage(t *testing.T) {
+	bindScheduler := func(c *config.Config) *config.Set {
+		s := config.NewSet("test", io.Discard)
+		c.BindScheduler(s)
+		return s
+	}
+	c := config.Defaults()
+	require.Equal(t, queue.DefaultJobsPerMessage, c.JobsPerMessage)
+
+	t.Setenv("VIGIL_JOBS_PER_MESSAGE", "7")
+	c = config.Defaults()
+	require.NoError(t, bindScheduler(&c).Parse(nil))
+	require.Equal(t, 7, c.JobsPerMessage)
+	require.NoError(t, bindScheduler(&c).Parse([]string{"--jobs-per-message", "1"}))
+	require.Equal(t, 1, c.JobsPerMessage, "1 is allowed: the old one job per message")
+	require.NoError(t, c.Validate())
+
+	for _, bad := range []int{-1, 0, queue.MaxJobsPerMessage + 1} {
+		c.JobsPerMessage = bad
+		require.ErrorContains(t, c.Validate(), "VIGIL_JOBS_PER_MESSAGE", "%d", bad)
+	}
+	c.JobsPerMessage = queue.MaxJobsPerMessage
+	require.NoError(t, c.Validate(), "the queue's maximum is allowed")
+
+	t.Setenv("VIGIL_JOBS_PER_MESSAGE", "lots")
+	c = config.Defaults()
+	require.ErrorContains(t, bindScheduler(&c).Parse(nil), "VIGIL_JOBS_PER_MESSAGE")
 }
