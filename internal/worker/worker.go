@@ -36,12 +36,21 @@ type Config struct {
 	MaxBatch int
 	// Flushers is how many record transactions may run at once.
 	Flushers int
-	Logger   *zap.Logger
+	// Linger is how long a record batch stays open for more results
+	// (see batcher). Zero takes DefaultLinger; negative flushes at once.
+	// Every Handle call waits for its batch, so the worker's concurrency
+	// must cover the results of a linger as well as the probes in flight.
+	Linger time.Duration
+	Logger *zap.Logger
 	// OnResult, when set, sees every result once it is recorded (for metrics).
 	OnResult func(r check.Result)
 	// OnTransition, when set, sees every transition published.
 	OnTransition func(t check.Transition)
 }
+
+// DefaultLinger gathers a busy worker's results into batches of a hundred
+// or more while adding little to when a transition is broadcast.
+const DefaultLinger = 50 * time.Millisecond
 
 // Worker handles jobs; Handle is safe for concurrent use.
 type Worker struct {
@@ -60,11 +69,14 @@ func New(p Prober, r Recorder, pub TransitionPublisher, cfg Config) *Worker {
 	if cfg.Flushers <= 0 {
 		cfg.Flushers = 2
 	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
 	return &Worker{prober: p, pub: pub, log: cfg.Logger, cfg: cfg,
-		batch: newBatcher(r, cfg.MaxBatch, cfg.Flushers)}
+		batch: newBatcher(r, cfg.MaxBatch, cfg.Flushers, cfg.Linger)}
 }
 
 // Close stops the record batcher.

@@ -92,6 +92,9 @@ func (f *fakeRecorder) Record(_ context.Context, rs []check.Result) (store.Recor
 	return out, nil
 }
 
+func (f *fakeRecorder) count() int     { f.mu.Lock(); defer f.mu.Unlock(); return len(f.results) }
+func (f *fakeRecorder) callCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.calls }
+
 type fakePublisher struct {
 	mu    sync.Mutex
 	sent  []check.Transition
@@ -213,4 +216,53 @@ func TestHandleAfterCloseOrCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.ErrorIs(t, w2.Handle(ctx, job("b", 1)), context.Canceled)
+}
+
+// Results that arrive one after another within the linger share one
+// transaction; without a linger each is recorded on its own.
+func TestLingerGathersSpreadOutResults(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		linger    time.Duration
+		wantCalls int
+	}{
+		{"linger", time.Second, 1},
+		{"none", -1, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder()
+			w := newWorker(t, &fakeProber{}, rec, &fakePublisher{}, worker.Config{Flushers: 1, Linger: tt.linger})
+			var wg sync.WaitGroup
+			for i := range 10 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					require.NoError(t, w.Handle(context.Background(), job(fmt.Sprint(i), 1)))
+				}()
+				// Spread out: a flusher that did not linger has flushed
+				// each one before the next arrives.
+				require.Eventually(t, func() bool { return tt.linger > 0 || rec.count() == i+1 }, 5*time.Second, time.Millisecond)
+				time.Sleep(5 * time.Millisecond)
+			}
+			wg.Wait()
+			require.Equal(t, 10, rec.count())
+			require.Equal(t, tt.wantCalls, rec.callCount())
+		})
+	}
+}
+
+// A full batch does not wait for the linger.
+func TestLingerEndsWhenTheBatchIsFull(t *testing.T) {
+	rec := newRecorder()
+	w := newWorker(t, &fakeProber{}, rec, &fakePublisher{}, worker.Config{Flushers: 1, MaxBatch: 5, Linger: time.Hour})
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.NoError(t, w.Handle(context.Background(), job(fmt.Sprint(i), 1)))
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, 2, rec.callCount())
 }
