@@ -49,6 +49,11 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // outage could cause.
 const DefaultCatchUp = 30 * time.Second
 
+// DefaultResolution keeps the added dispatch delay well inside the lag a
+// user would notice while gathering a busy schedule into few claims
+// (docs/benchmarks.md has the figures).
+const DefaultResolution = 50 * time.Millisecond
+
 // Config tunes the loop. Zero values take the defaults.
 type Config struct {
 	// BatchSize bounds the jobs claimed and published per transaction.
@@ -66,6 +71,14 @@ type Config struct {
 	// MaxIdle bounds how long the loop sleeps when nothing is due, which is
 	// how soon a check registered through another replica is noticed.
 	MaxIdle time.Duration
+	// Resolution is the shortest time between two dispatch rounds. Ticks
+	// fall due one after another (phases are spread over the interval), so
+	// a loop that woke for each would claim a handful per transaction, and
+	// a claim's fixed cost in PostgreSQL (about 1.5 ms of CPU) would
+	// dominate. Waiting this long gathers every tick due meanwhile into one
+	// claim, at the price of dispatching a tick up to Resolution late.
+	// Zero takes the default; negative means none.
+	Resolution time.Duration
 	// MaxBackoff caps the wait between attempts after an error.
 	MaxBackoff time.Duration
 	// PublishTimeout bounds one batch's publish and confirms. The claimed
@@ -100,6 +113,9 @@ func New(c Claimer, p Publisher, cfg Config) *Scheduler {
 	if cfg.MaxIdle <= 0 {
 		cfg.MaxIdle = 200 * time.Millisecond
 	}
+	if cfg.Resolution == 0 {
+		cfg.Resolution = DefaultResolution
+	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
 	}
@@ -123,6 +139,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	log := s.cfg.Logger
 	failures := 0
 	for {
+		began := s.cfg.Clock.Now()
 		_, err := s.Dispatch(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -137,7 +154,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				log.Info("dispatch recovered", zap.Int("failed_attempts", failures))
 			}
 			failures = 0
-			wait = s.idle(ctx)
+			wait = max(s.idle(ctx), s.cfg.Resolution-s.cfg.Clock.Now().Sub(began))
 		}
 		if wait <= 0 {
 			continue
@@ -152,13 +169,19 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 // Dispatch claims and publishes every tick due now, batch by batch with
 // up to Config.Parallel transactions at once, and returns how many jobs it
-// published.
+// published. It starts with one claim and fans out only when that one
+// came back full: most rounds fit one batch, and each extra claim that
+// finds nothing still costs a transaction.
 func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
+	first, full, err := s.claimOnce(ctx)
+	if err != nil || !full || ctx.Err() != nil {
+		return first, err
+	}
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		total int
-		first error
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		total    int
+		firstErr error
 	)
 	for range s.cfg.Parallel {
 		wg.Add(1)
@@ -168,46 +191,53 @@ func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			total += n
-			if err != nil && first == nil {
-				first = err
+			if err != nil && firstErr == nil {
+				firstErr = err
 			}
 		}()
 	}
 	wg.Wait()
-	return total, first
+	return first + total, firstErr
 }
 
 // drain claims batches until one comes back short: nothing else is due.
 func (s *Scheduler) drain(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		now := s.cfg.Clock.Now()
-		n, err := s.claimer.ClaimDue(ctx, now, s.cfg.BatchSize, s.cfg.CatchUp, func(ctx context.Context, jobs []check.Job) error {
-			// A batch whose publish has begun is finished even when shutdown
-			// starts meanwhile: abandoning it half-confirmed would roll the
-			// claim back while the broker keeps the jobs, and the ticks
-			// would be dispatched twice. PublishTimeout still bounds it.
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
-			defer cancel()
-			if err := s.pub.PublishJobs(ctx, jobs); err != nil {
-				return err
-			}
-			if s.cfg.OnDispatch != nil {
-				s.cfg.OnDispatch(jobs, now)
-			}
-			return nil
-		})
+		n, full, err := s.claimOnce(ctx)
 		total += n
 		if err != nil {
 			return total, err
 		}
-		if n < s.cfg.BatchSize {
+		if !full {
 			return total, nil
 		}
 		if ctx.Err() != nil {
 			return total, ctx.Err()
 		}
 	}
+}
+
+// claimOnce claims, publishes and commits one batch, and reports whether
+// it was full (more may be due).
+func (s *Scheduler) claimOnce(ctx context.Context) (int, bool, error) {
+	now := s.cfg.Clock.Now()
+	n, err := s.claimer.ClaimDue(ctx, now, s.cfg.BatchSize, s.cfg.CatchUp, func(ctx context.Context, jobs []check.Job) error {
+		// A batch whose publish has begun is finished even when shutdown
+		// starts meanwhile: abandoning it half-confirmed would roll the
+		// claim back while the broker keeps the jobs, and the ticks
+		// would be dispatched twice. PublishTimeout still bounds it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
+		defer cancel()
+		if err := s.pub.PublishJobs(ctx, jobs); err != nil {
+			return err
+		}
+		if s.cfg.OnDispatch != nil {
+			s.cfg.OnDispatch(jobs, now)
+		}
+		return nil
+	})
+	return n, n >= s.cfg.BatchSize, err
 }
 
 // idle returns how long to sleep before the next tick is due.

@@ -122,7 +122,7 @@ type sleep struct {
 	wake chan time.Time
 }
 
-func newClock() *fakeClock { return &fakeClock{now: t0, sleeps: make(chan sleep)} }
+func newClock() *fakeClock { return &fakeClock{now: t0, sleeps: make(chan sleep, 1)} }
 
 func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *fakeClock) After(d time.Duration) <-chan time.Time {
@@ -381,4 +381,55 @@ func TestShutdownDuringPublishFinishesTheBatch(t *testing.T) {
 		require.Equal(t, check.FirstTick(id, t0, 10*time.Second).Add(10*time.Second), reg.next[id],
 			"the claim is committed, so the published ticks are not due again")
 	}
+}
+
+// A round whose first claim comes back short is one transaction, however
+// many claims could run in parallel: claims that find nothing still cost
+// the database a transaction each.
+func TestDispatchClaimsOnceWhenTheFirstBatchIsShort(t *testing.T) {
+	reg := newRegistry(10, 10*time.Second)
+	clk := newClock()
+	clk.now = t0.Add(20 * time.Second)
+	s := scheduler.New(reg, &fakePublisher{}, scheduler.Config{BatchSize: 50, Parallel: 4, Clock: clk})
+	n, err := s.Dispatch(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 10, n)
+	require.Equal(t, 1, reg.claims)
+
+	// A full first batch fans out: every parallel claimer drains once more.
+	reg = newRegistry(120, 10*time.Second)
+	clk.now = t0.Add(10 * time.Second) // one tick due per check
+	s = scheduler.New(reg, &fakePublisher{}, scheduler.Config{BatchSize: 50, Parallel: 4, Clock: clk})
+	n, err = s.Dispatch(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 120, n)
+	require.Equal(t, 1+4+1, reg.claims, "the first claim, one per claimer, and the full one's follow-up")
+}
+
+// Between two rounds the loop waits at least the resolution, even when a
+// tick falls due sooner, so that ticks due close together share a claim.
+func TestRunWaitsTheResolutionBetweenRounds(t *testing.T) {
+	reg := newRegistry(1000, 10*time.Second) // a tick due every ~10 ms
+	clk := newClock()
+	pub := &fakePublisher{}
+	stop := run(t, scheduler.New(reg, pub, scheduler.Config{Clock: clk, Resolution: 100 * time.Millisecond}))
+	defer stop()
+	for range 20 {
+		require.Equal(t, 100*time.Millisecond, clk.step(t))
+	}
+	// 20 rounds of 100 ms cover two seconds of the grid: about 200 ticks,
+	// in batches of about ten.
+	jobs := pub.published()
+	require.InDelta(t, 200, len(jobs), 20)
+	reg.mu.Lock()
+	claims := reg.claims
+	reg.mu.Unlock()
+	require.LessOrEqual(t, claims, 21)
+
+	// Negative resolution: the loop sleeps only until the next tick.
+	reg2 := newRegistry(1000, 10*time.Second)
+	clk2 := newClock()
+	stop2 := run(t, scheduler.New(reg2, &fakePublisher{}, scheduler.Config{Clock: clk2, Resolution: -1}))
+	defer stop2()
+	require.Less(t, clk2.step(t), 100*time.Millisecond)
 }
