@@ -316,6 +316,7 @@ func TestProbeDefaults(t *testing.T) {
 	require.Equal(t, DefaultUserAgent, p.opts.UserAgent)
 	require.Equal(t, int64(DefaultMaxResponseHeaderBytes), p.transport.MaxResponseHeaderBytes)
 	require.Equal(t, DefaultMaxIdleConnsPerHost, p.transport.MaxIdleConnsPerHost)
+	require.Equal(t, DefaultMaxIdleConns, p.transport.MaxIdleConns)
 	require.Nil(t, p.transport.Proxy, "a proxy would dodge the deny list")
 	require.NotNil(t, p.transport.TLSClientConfig.RootCAs, "system roots are loaded up front")
 	require.NotNil(t, p.dialer.Control)
@@ -326,4 +327,58 @@ func TestProbeDefaults(t *testing.T) {
 	t.Cleanup(open.Close)
 	require.Nil(t, open.dialer.Control)
 	require.Empty(t, open.opts.DenyNetworks)
+}
+
+// A burst of concurrent probes to one host leaves its connections in the
+// keep-alive pool, so the next burst dials nothing. With a pool smaller
+// than a burst, each burst dialled anew and a busy worker ran out of
+// ephemeral ports (TIME_WAIT).
+func TestProbeBurstsReuseConnections(t *testing.T) {
+	t.Parallel()
+	const burst = 32
+	var (
+		dials    atomic.Int32
+		mu       sync.Mutex
+		inFlight int
+		release  = make(chan struct{})
+	)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// Hold every request until the whole burst is in flight, so the
+		// burst really needs burst connections at once.
+		mu.Lock()
+		inFlight++
+		wait := release
+		if inFlight%burst == 0 {
+			close(release)
+			release = make(chan struct{})
+		}
+		mu.Unlock()
+		<-wait
+		w.WriteHeader(http.StatusOK)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	p := newProber(t, Options{})
+
+	probeBurst := func() {
+		var wg sync.WaitGroup
+		for range burst {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := p.Probe(context.Background(), httpJob(srv.URL, 5*time.Second))
+				require.Equal(t, check.ResultUp, res.Status, res.Error)
+			}()
+		}
+		wg.Wait()
+	}
+	probeBurst()
+	require.EqualValues(t, burst, dials.Load())
+	probeBurst()
+	require.EqualValues(t, burst, dials.Load(), "the second burst reuses the first one's connections")
 }
