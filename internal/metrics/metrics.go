@@ -103,11 +103,11 @@ func New() *Metrics {
 	})
 	m.jobsRedelivered = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "jobs_redelivered_total",
-		Help: "Probe jobs workers received that the broker had delivered before.",
+		Help: "Probe jobs workers received in a message the broker had delivered before (every job of a redelivered message counts).",
 	})
 	m.jobsDeadLettered = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "jobs_dead_lettered_total",
-		Help: "Malformed probe jobs workers sent to the dead-letter queue.",
+		Help: "Job messages workers sent to the dead-letter queue (malformed, or a job asked for it); one message may carry many jobs.",
 	})
 
 	reg.MustRegister(
@@ -234,7 +234,7 @@ func (m *Metrics) JobConsumed(redelivered bool) {
 	}
 }
 
-// JobDeadLettered counts one job a worker dead-lettered.
+// JobDeadLettered counts one job message a worker dead-lettered.
 func (m *Metrics) JobDeadLettered() {
 	if m == nil {
 		return

@@ -272,7 +272,7 @@ func scenarios() []scenario {
 				}
 				x.workers = next
 				x.down = time.Since(x.faultAt)
-				return fmt.Sprintf("slowest exit %d ms, all exit 0; %d jobs left queued, none probed or re-dispatchable; processes back after %.1f s",
+				return fmt.Sprintf("slowest exit %d ms, all exit 0; %d job messages left queued, none of their jobs probed or re-dispatchable; processes back after %.1f s",
 					slowest.Milliseconds(), q.ready, x.down.Seconds())
 			},
 			// Draining finishes and acks every job in flight.
@@ -392,7 +392,7 @@ func (s *suite) run(t *testing.T, sc scenario) {
 // publish again.
 func (x *runState) checkQueue(when string, q queueState) {
 	if q.unacked > 0 || q.consumers > 0 {
-		x.fail("%s: the jobs queue still has %d unacknowledged jobs and %d consumers", when, q.unacked, q.consumers)
+		x.fail("%s: the jobs queue still has %d unacknowledged messages and %d consumers", when, q.unacked, q.consumers)
 	}
 	if q.surplus > 0 {
 		x.fail("%s: %d queued jobs already have a result (probed, not acked): %v", when, q.surplus, q.examples)

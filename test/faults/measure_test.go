@@ -360,6 +360,7 @@ func (r *rig) consistency(ctx context.Context) (map[string]int64, error) {
 
 // queueState is the jobs queue once every process has stopped.
 type queueState struct {
+	// ready and unacked count messages, each of which may carry many jobs.
 	ready, unacked, consumers int
 	// surplus counts ready jobs whose tick already has a result: a job
 	// that was probed and recorded but went back to the queue (not acked),
@@ -416,11 +417,11 @@ func (r *rig) inspectQueue(ctx context.Context) (queueState, error) {
 		if !ok {
 			break
 		}
-		j, err := queue.DecodeJob(d.Body)
+		js, err := queue.DecodeJobs(d.Body)
 		if err != nil {
 			return q, err
 		}
-		jobs = append(jobs, j)
+		jobs = append(jobs, js...)
 	}
 	for _, j := range jobs {
 		var (
