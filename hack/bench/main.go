@@ -65,7 +65,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 20*time.Second, "time to settle before measuring")
 	flag.IntVar(&o.workers, "workers", 2, "vigil worker processes")
 	flag.IntVar(&o.servers, "servers", 1, "vigil server processes (each runs a scheduler)")
-	flag.IntVar(&o.concurrency, "concurrency", 256, "VIGIL_WORKER_CONCURRENCY per worker")
+	flag.IntVar(&o.concurrency, "concurrency", 1024, "VIGIL_WORKER_CONCURRENCY per worker")
 	flag.StringVar(&o.bin, "bin", "bin/vigil", "vigil binary (make build)")
 	flag.StringVar(&o.dbURL, "db", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL admin URL")
 	flag.StringVar(&o.amqpURL, "amqp", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URL (a vhost per run is created with rabbitmqctl)")

@@ -68,7 +68,7 @@ func Defaults() Config {
 		Parallel:         4,
 		CatchUp:          30 * time.Second,
 		JobsPerMessage:   50,
-		Concurrency:      256,
+		Concurrency:      1024,
 		DenyNetworks:     "169.254.0.0/16,fe80::/10",
 		MetricsAddr:      ":9090",
 		LeaderElect:      true,
