@@ -118,7 +118,7 @@ func TestChartRenders(t *testing.T) {
 		workers, servers    int32
 		concurrency, imgTag string
 	}{
-		{"default values", nil, 2, 2, "32", "0.1.0"},
+		{"default values", nil, 2, 2, "1024", "0.1.0"},
 		{"three replicas", []string{"worker.replicas=3", "server.replicas=3", "worker.concurrency=64", "image.tag=v9"}, 3, 3, "64", "v9"},
 	}
 	for _, tt := range tests {
