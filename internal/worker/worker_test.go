@@ -186,15 +186,7 @@ func TestConcurrentResultsShareTransactions(t *testing.T) {
 	rec, pub := newRecorder(), &fakePublisher{}
 	rec.delay = 20 * time.Millisecond
 	w := newWorker(t, &fakeProber{}, rec, pub, worker.Config{MaxBatch: 50, Flushers: 1})
-	var wg sync.WaitGroup
-	for i := range 100 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			require.NoError(t, w.Handle(context.Background(), job(fmt.Sprint(i), 1)))
-		}()
-	}
-	wg.Wait()
+	handleAtOnce(t, w, 100)
 	require.Len(t, rec.results, 100)
 	require.Less(t, rec.calls, 100, "results that arrive during a transaction share the next one")
 	for _, n := range rec.sizes {
@@ -255,8 +247,16 @@ func TestLingerGathersSpreadOutResults(t *testing.T) {
 func TestLingerEndsWhenTheBatchIsFull(t *testing.T) {
 	rec := newRecorder()
 	w := newWorker(t, &fakeProber{}, rec, &fakePublisher{}, worker.Config{Flushers: 1, MaxBatch: 5, Linger: time.Hour})
+	handleAtOnce(t, w, 10)
+	require.Equal(t, 2, rec.callCount())
+}
+
+// handleAtOnce handles one job each of n checks concurrently and waits for
+// them all.
+func handleAtOnce(t *testing.T, w *worker.Worker, n int) {
+	t.Helper()
 	var wg sync.WaitGroup
-	for i := range 10 {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -264,5 +264,4 @@ func TestLingerEndsWhenTheBatchIsFull(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.Equal(t, 2, rec.callCount())
 }
