@@ -258,16 +258,8 @@ func TestConsumeGracefulStopPartlyStartedMessage(t *testing.T) {
 	})
 	require.Eventually(t, func() bool { return log.len() == 2 }, eventually, 5*time.Millisecond)
 
-	stopped := make(chan struct{})
-	go func() {
-		stop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-		require.Fail(t, "ConsumeJobs returned while handlers were running")
-	case <-time.After(200 * time.Millisecond):
-	}
+	stopped := stopInBackground(stop)
+	requireStillStopping(t, stopped)
 	require.Equal(t, 2, log.len(), "no job starts after the stop, though two slots are about to free up")
 	close(release)
 	select {

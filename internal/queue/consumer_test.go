@@ -205,17 +205,9 @@ func TestConsumeGracefulStop(t *testing.T) {
 	})
 	require.Eventually(t, func() bool { return log.len() == 2 }, eventually, 5*time.Millisecond)
 
-	stopped := make(chan struct{})
-	go func() {
-		stop()
-		close(stopped)
-	}()
 	// The consumer must wait for its two in-flight handlers.
-	select {
-	case <-stopped:
-		require.Fail(t, "ConsumeJobs returned while handlers were running")
-	case <-time.After(200 * time.Millisecond):
-	}
+	stopped := stopInBackground(stop)
+	requireStillStopping(t, stopped)
 	close(release)
 	select {
 	case <-stopped:

@@ -328,3 +328,25 @@ func closedPortURL(t testing.TB) string {
 	require.NoError(t, ln.Close())
 	return "amqp://guest:guest@" + addr + "/"
 }
+
+// stopInBackground calls stop on its own goroutine; the channel closes when
+// it has returned.
+func stopInBackground(stop func()) <-chan struct{} {
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	return stopped
+}
+
+// requireStillStopping fails if the consumer returns within 200 ms: its
+// handlers are still running, and it must wait for them.
+func requireStillStopping(t *testing.T, stopped <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-stopped:
+		require.Fail(t, "ConsumeJobs returned while handlers were running")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
