@@ -53,6 +53,11 @@ func newBatcher(r Recorder, max, flushers int, linger time.Duration) *batcher {
 }
 
 func (b *batcher) record(ctx context.Context, r check.Result) (recorded, error) {
+	// A caller that has given up is not enqueued: select picks at random
+	// among ready cases, and a lingering flusher is always ready to take.
+	if err := ctx.Err(); err != nil {
+		return recorded{}, err
+	}
 	p := &pending{ctx: ctx, result: r, reply: make(chan recorded, 1)}
 	select {
 	case b.in <- p:

@@ -201,7 +201,9 @@ func TestHandleAfterCloseOrCancel(t *testing.T) {
 	require.Error(t, w.Handle(context.Background(), job("a", 1)))
 
 	rec := newRecorder()
-	w2 := newWorker(t, &fakeProber{}, rec, &fakePublisher{}, worker.Config{Flushers: 1})
+	// No linger: the one flusher is busy recording the slow result, not
+	// waiting for more, when the cancelled Handle comes.
+	w2 := newWorker(t, &fakeProber{}, rec, &fakePublisher{}, worker.Config{Flushers: 1, Linger: -1})
 	rec.delay = 200 * time.Millisecond
 	go func() { _ = w2.Handle(context.Background(), job("slow", 1)) }()
 	time.Sleep(50 * time.Millisecond)
