@@ -270,17 +270,9 @@ func newPlainServer(t *testing.T) *httptest.Server {
 // target reuse a single connection instead of dialing each time.
 func TestProbeHTTPKeepAlive(t *testing.T) {
 	t.Parallel()
-	var newConns atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv, newConns := dialCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			newConns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
 	p := newProber(t, Options{})
 	for range 5 {
 		res := p.Probe(context.Background(), httpJob(srv.URL, 5*time.Second))
@@ -337,12 +329,11 @@ func TestProbeBurstsReuseConnections(t *testing.T) {
 	t.Parallel()
 	const burst = 32
 	var (
-		dials    atomic.Int32
 		mu       sync.Mutex
 		inFlight int
 		release  = make(chan struct{})
 	)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv, dials := dialCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		// Hold every request until the whole burst is in flight, so the
 		// burst really needs burst connections at once.
 		mu.Lock()
@@ -356,13 +347,6 @@ func TestProbeBurstsReuseConnections(t *testing.T) {
 		<-wait
 		w.WriteHeader(http.StatusOK)
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			dials.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
 	p := newProber(t, Options{})
 
 	probeBurst := func() {
@@ -381,4 +365,19 @@ func TestProbeBurstsReuseConnections(t *testing.T) {
 	require.EqualValues(t, burst, dials.Load())
 	probeBurst()
 	require.EqualValues(t, burst, dials.Load(), "the second burst reuses the first one's connections")
+}
+
+// dialCountingServer serves h and counts the connections probes open to it.
+func dialCountingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var dials atomic.Int64
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &dials
 }
