@@ -49,7 +49,12 @@ type runState struct {
 	ws               *wsClient
 	wsStartID        int64
 	faultAt          time.Time
-	down             time.Duration // how long the dependency was away, for restarts
+	from, to         time.Time // the window
+	// hostile and hostileIDs are the hostile-targets scenario's targets and
+	// its checks by kind.
+	hostile    *hostileTargets
+	hostileIDs map[string][]string
+	down       time.Duration // how long the dependency was away, for restarts
 	// notes are added to the report row.
 	notes []string
 	// problems are failed assertions; the scenario goes on after one, so a
@@ -278,6 +283,26 @@ func scenarios() []scenario {
 			// Draining finishes and acks every job in flight.
 			maxDuplicated: func(load, *runState) int64 { return 0 },
 		},
+		{
+			name: "hostile-targets", what: fmt.Sprintf("%d checks whose targets answer with NUL or invalid UTF-8 in gRPC messages, a 60 KB malformed header, a 16 MiB body, a slow-drip body, a redirect loop or a reset, registered over REST beside the load",
+				hostileChecksPerKind*len(hostileKinds)),
+			servers: 1, workers: 2, post: 20 * time.Second,
+			before: func(t *testing.T, r *rig, x *runState) {
+				h, err := startHostileTargets()
+				require.NoError(t, err)
+				t.Cleanup(h.close)
+				x.hostile = h
+				x.hostileIDs = registerHostile(t, x.servers[0].addr, h, r.s.load)
+			},
+			inject: func(t *testing.T, r *rig, x *runState) string {
+				return "no fault: the hostile checks run from before the window opens"
+			},
+			after: func(t *testing.T, r *rig, x *runState) {
+				hostileReport(t, r, x, x.hostileIDs, x.from, x.to)
+			},
+			// Nothing is killed: no tick may be probed twice.
+			maxDuplicated: func(load, *runState) int64 { return 0 },
+		},
 	}
 }
 
@@ -329,6 +354,7 @@ func (s *suite) run(t *testing.T, sc scenario) {
 		}
 		time.Sleep(time.Second)
 	}
+	x.from, x.to = from, to
 	if sc.after != nil {
 		sc.after(t, r, x)
 	}
