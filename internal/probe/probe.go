@@ -168,6 +168,13 @@ func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
 			res.Status, res.Error = check.ResultDown, fmt.Sprintf("internal error: probe panicked: %v", r)
 		}
 		res.Latency = time.Since(start)
+		// Every path, the panic's included, ends here, so this is the one
+		// place the target's text is made safe: a status message, a header
+		// echoed in a parse error or a panic value may hold NUL, invalid
+		// UTF-8 or megabytes, and PostgreSQL refuses the first two (failing
+		// every result recorded beside this one) while the third would be
+		// copied into every row, message and event the result produces.
+		res.Error = check.CleanError(res.Error)
 	}()
 	res.CheckedAt = p.opts.Now()
 
