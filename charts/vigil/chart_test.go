@@ -117,9 +117,14 @@ func TestChartRenders(t *testing.T) {
 		set                 []string
 		workers, servers    int32
 		concurrency, imgTag string
+		deny, allow         string
 	}{
-		{"default values", nil, 2, 2, "1024", "0.1.0"},
-		{"three replicas", []string{"worker.replicas=3", "server.replicas=3", "worker.concurrency=64", "image.tag=v9"}, 3, 3, "64", "v9"},
+		// A chart is for clusters, where a probe must not reach the
+		// cluster itself unless allowed; compose keeps link-local only.
+		{"default values", nil, 2, 2, "1024", "0.1.0", "shared-cluster", ""},
+		{"three replicas", []string{"worker.replicas=3", "server.replicas=3", "worker.concurrency=64", "image.tag=v9",
+			`worker.denyNetworks=shared-cluster\,203.0.113.0/24`, "worker.allowNetworks=10.20.0.0/16"},
+			3, 3, "64", "v9", "shared-cluster,203.0.113.0/24", "10.20.0.0/16"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,6 +150,9 @@ func TestChartRenders(t *testing.T) {
 			require.Equal(t, []string{"worker"}, worker.Spec.Template.Spec.Containers[0].Args)
 			require.Equal(t, tt.concurrency, env(t, &worker, "VIGIL_WORKER_CONCURRENCY").Value)
 			require.Equal(t, ":8080", env(t, &worker, "VIGIL_METRICS_ADDR").Value, "the worker serves its probes and metrics there")
+			require.Equal(t, tt.deny, env(t, &worker, "VIGIL_DENY_NETWORKS").Value)
+			require.Equal(t, tt.allow, env(t, &worker, "VIGIL_ALLOW_NETWORKS").Value)
+			require.Equal(t, "GET,HEAD,OPTIONS", env(t, &worker, "VIGIL_PROBE_METHODS").Value)
 			require.Equal(t, []string{"server", "--kubernetes"}, server.Spec.Template.Spec.Containers[0].Args)
 			require.Equal(t, ":8080", env(t, &server, "VIGIL_HTTP_ADDR").Value)
 			args := operator.Spec.Template.Spec.Containers[0].Args

@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "worker":
 		cfg.BindRuntime(set)
 		set.Int(&cfg.Concurrency, "concurrency", "VIGIL_WORKER_CONCURRENCY", "probes run at once by this process")
-		set.String(&cfg.DenyNetworks, "deny-networks", "VIGIL_DENY_NETWORKS", "comma-separated CIDRs probes may not connect to (empty: none)")
+		cfg.BindProbe(set)
 		set.String(&cfg.MetricsAddr, "metrics-addr", "VIGIL_METRICS_ADDR", "address of /healthz, /readyz and /metrics")
 		start = func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunWorker(ctx, c, l, app.Hooks{})

@@ -56,6 +56,20 @@ func TestBadSettingsExitWithAClearError(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "log level")
 
+	// The probe policy is read before anything connects, and a bad one
+	// stops the worker rather than falling back to a default.
+	code, _, stderr = runCmd(t, "worker", "--deny-networks", "shared-cluster,metadata")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "VIGIL_DENY_NETWORKS")
+	code, _, stderr = runCmd(t, "worker", "--allow-networks", "10.20.0.0/33")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "VIGIL_ALLOW_NETWORKS")
+	t.Setenv("VIGIL_PROBE_METHODS", "GET,GE T")
+	code, _, stderr = runCmd(t, "worker")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "VIGIL_PROBE_METHODS")
+	t.Setenv("VIGIL_PROBE_METHODS", "GET")
+
 	code, _, _ = runCmd(t, "migrate", "stray")
 	require.Equal(t, 2, code)
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -22,11 +23,11 @@ import (
 // cancelled, then finishes the probes in flight, settles their jobs and
 // exits.
 func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) error {
-	workerGC()
-	deny, err := probe.ParseNetworks(cfg.DenyNetworks)
+	popts, err := probeOptions(cfg)
 	if err != nil {
 		return err
 	}
+	workerGC()
 	m := metrics.New()
 	qcfg := queueConfig(cfg, "vigil-worker", log)
 	qcfg.OnDeadLetter = m.JobDeadLettered
@@ -37,7 +38,7 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	defer b.Close()
 	st, pub := b.store, b.pub
 
-	prober := probe.New(probe.Options{DenyNetworks: deny})
+	prober := probe.New(popts)
 	defer prober.Close()
 	w := worker.New(prober, st, pub, worker.Config{Logger: log.Named("worker"), OnResult: m.ProbeFinished})
 	defer w.Close()
@@ -59,6 +60,25 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		return serveHTTP(gctx, cfg.MetricsAddr, withPprof(cfg.Pprof, health), cfg.ShutdownTimeout, log, hooks.Listening, nil)
 	})
 	return g.Wait()
+}
+
+// probeOptions reads what the worker's probes may reach and send. A bad
+// value stops the worker at start, naming its variable: a policy that
+// silently fell back to a default could open what the operator closed.
+func probeOptions(cfg config.Config) (probe.Options, error) {
+	deny, err := probe.ParseNetworks(cfg.DenyNetworks)
+	if err != nil {
+		return probe.Options{}, fmt.Errorf("VIGIL_DENY_NETWORKS: %w", err)
+	}
+	allow, err := probe.ParseNetworks(cfg.AllowNetworks)
+	if err != nil {
+		return probe.Options{}, fmt.Errorf("VIGIL_ALLOW_NETWORKS: %w", err)
+	}
+	methods, err := probe.ParseMethods(cfg.ProbeMethods)
+	if err != nil {
+		return probe.Options{}, fmt.Errorf("VIGIL_PROBE_METHODS: %w", err)
+	}
+	return probe.Options{DenyNetworks: deny, AllowNetworks: allow, Methods: methods}, nil
 }
 
 // workerGCPercent is the worker's GOGC unless the environment sets one. A

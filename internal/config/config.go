@@ -37,9 +37,15 @@ type Config struct {
 	JobsPerMessage int
 
 	// worker
-	Concurrency  int
-	DenyNetworks string
-	MetricsAddr  string
+	Concurrency int
+	// DenyNetworks defaults to the link-local ranges (cloud metadata) so
+	// that compose users can still probe their own loopback and private
+	// services; shared clusters use the shared-cluster preset, the Helm
+	// chart's default.
+	DenyNetworks  string
+	AllowNetworks string
+	MetricsAddr   string
+	ProbeMethods  string
 
 	// operator
 	LeaderElect      bool
@@ -70,6 +76,7 @@ func Defaults() Config {
 		JobsPerMessage:   50,
 		Concurrency:      1024,
 		DenyNetworks:     "169.254.0.0/16,fe80::/10",
+		ProbeMethods:     "GET,HEAD,OPTIONS",
 		MetricsAddr:      ":9090",
 		LeaderElect:      true,
 		ProbeAddr:        ":8081",
@@ -188,6 +195,16 @@ func (c *Config) BindScheduler(s *Set) {
 	s.Int(&c.Parallel, "scheduler-parallel", "VIGIL_SCHEDULER_PARALLEL", "claim-publish transactions run at once")
 	s.Duration(&c.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed (negative: skip every missed tick)")
 	s.Int(&c.JobsPerMessage, "jobs-per-message", "VIGIL_JOBS_PER_MESSAGE", "most jobs per broker message (1: one job per message, as workers before multi-job messages need)")
+}
+
+// BindProbe binds the settings that say what a worker's probes may reach
+// and send.
+func (c *Config) BindProbe(s *Set) {
+	s.String(&c.DenyNetworks, "deny-networks", "VIGIL_DENY_NETWORKS",
+		"comma-separated CIDRs, addresses and presets (shared-cluster) probes may not connect to (empty: none)")
+	s.String(&c.AllowNetworks, "allow-networks", "VIGIL_ALLOW_NETWORKS",
+		"comma-separated CIDRs exempt from the deny networks: what probes may reach inside them")
+	s.String(&c.ProbeMethods, "probe-methods", "VIGIL_PROBE_METHODS", "comma-separated HTTP methods probes may use")
 }
 
 // maxJobsPerMessage is queue.MaxJobsPerMessage, repeated so that this leaf

@@ -93,3 +93,23 @@ func TestJobsPerMessage(t *testing.T) {
 	c = config.Defaults()
 	require.ErrorContains(t, bindScheduler(&c).Parse(nil), "VIGIL_JOBS_PER_MESSAGE")
 }
+
+func TestBindProbe(t *testing.T) {
+	bindProbe := func(c *config.Config) *config.Set {
+		s := config.NewSet("test", io.Discard)
+		c.BindProbe(s)
+		return s
+	}
+	c := config.Defaults()
+	require.Equal(t, "169.254.0.0/16,fe80::/10", c.DenyNetworks, "compose mode keeps the link-local default")
+	require.Empty(t, c.AllowNetworks)
+	require.Equal(t, "GET,HEAD,OPTIONS", c.ProbeMethods)
+
+	t.Setenv("VIGIL_DENY_NETWORKS", "shared-cluster")
+	t.Setenv("VIGIL_ALLOW_NETWORKS", "10.20.0.0/16")
+	t.Setenv("VIGIL_PROBE_METHODS", "GET")
+	require.NoError(t, bindProbe(&c).Parse([]string{"--probe-methods", "GET,HEAD"}))
+	require.Equal(t, "shared-cluster", c.DenyNetworks)
+	require.Equal(t, "10.20.0.0/16", c.AllowNetworks)
+	require.Equal(t, "GET,HEAD", c.ProbeMethods, "a flag wins over the environment")
+}

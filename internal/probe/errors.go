@@ -168,6 +168,10 @@ func innermost(err error) string {
 		return "response headers too large"
 	case strings.Contains(msg, "malformed HTTP"):
 		return "malformed http response"
+	case strings.Contains(msg, "malformed MIME header"):
+		// The text quotes the offending line, escaped: a 60 KB header of
+		// binary grew into a 240 KB error of the target's choosing.
+		return "malformed http response headers"
 	}
 	return msg
 }

@@ -59,6 +59,9 @@ func TestDescribe(t *testing.T) {
 		{name: "denied", err: dial(&deniedError{
 			addr: netip.MustParseAddr("169.254.169.254"), prefix: netip.MustParsePrefix("169.254.0.0/16"),
 		}), want: "target 169.254.169.254 is in a denied network (169.254.0.0/16)"},
+		{name: "malformed header line is not echoed",
+			err:  errors.New(`net/http: HTTP/1.x transport connection broken: malformed MIME header line: "X-A: \\x01"`),
+			want: "malformed http response headers"},
 		{name: "unrecognised keeps innermost text", err: dial(errors.New("something odd")), want: "something odd"},
 		{name: "unrecognised without wrapping", err: errors.New("plain"), want: "plain"},
 	}

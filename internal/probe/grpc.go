@@ -34,8 +34,11 @@ import (
 // would pay anyway.
 func (p *Prober) probeGRPC(ctx context.Context, job check.Job) outcome {
 	u, err := url.Parse(job.URL)
-	if err != nil {
+	switch {
+	case err != nil:
 		return outcome{failure: "invalid url"}
+	case u.User != nil:
+		return outcome{failure: errURLCredentials}
 	}
 	var creds credentials.TransportCredentials
 	switch u.Scheme {

@@ -26,10 +26,14 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job) outcome {
 	switch {
 	case err != nil:
 		return outcome{failure: "invalid url"}
+	case u.User != nil:
+		return outcome{failure: errURLCredentials}
 	case u.Scheme != "http" && u.Scheme != "https":
 		return outcome{failure: fmt.Sprintf("unsupported url scheme %q (want http or https)", u.Scheme)}
 	case u.Hostname() == "":
 		return outcome{failure: "invalid url: no host"}
+	case !p.methodAllowed(method):
+		return outcome{failure: fmt.Sprintf("method %s is not allowed by this worker (VIGIL_PROBE_METHODS)", method)}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
@@ -68,6 +72,14 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job) outcome {
 	}
 	return o
 }
+
+// errURLCredentials refuses a job URL with userinfo. A URL is shown to
+// everyone who can read a check, so a secret in it is no secret, and any
+// text that quotes the URL (net/http's errors keep the user name) would
+// copy it into results, logs and events. The registry refuses such URLs;
+// one here is a job from before that rule or from elsewhere, and this
+// message names neither the user nor the password.
+const errURLCredentials = "URL credentials are not allowed"
 
 // checkRedirect follows up to MaxRedirects hops. A check that expects a 3xx
 // status is asking about the redirect itself, so it is never followed.

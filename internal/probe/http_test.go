@@ -106,7 +106,7 @@ func TestProbeHTTPBadJobs(t *testing.T) {
 			wantErr: `unsupported url scheme "ftp" (want http or https)`},
 		{name: "no host", job: check.Job{URL: "http:///path"}, wantErr: "invalid url: no host"},
 		{name: "bad method", job: check.Job{URL: "http://127.0.0.1:1/", Method: "GE T"},
-			wantErr: `invalid request: method "GE T"`},
+			wantErr: `method GE T is not allowed by this worker (VIGIL_PROBE_METHODS)`},
 		{name: "unknown type", job: check.Job{Type: "smtp", URL: "smtp://x"}, wantErr: `unsupported check type "smtp"`},
 		{name: "grpc url for http check", job: check.Job{Type: check.TypeHTTP, URL: "grpc://127.0.0.1:1"},
 			wantErr: `unsupported url scheme "grpc" (want http or https)`},
@@ -119,6 +119,13 @@ func TestProbeHTTPBadJobs(t *testing.T) {
 			require.Zero(t, res.HTTPStatus)
 		})
 	}
+	t.Run("method allowed but not a token", func(t *testing.T) {
+		// Only a list set in code can hold it (ParseMethods refuses it);
+		// net/http refuses it before any connection.
+		p := newProber(t, Options{Methods: []string{"GE T"}})
+		res := p.Probe(context.Background(), check.Job{URL: "http://127.0.0.1:1/", Method: "GE T", Timeout: time.Second})
+		requireDown(t, res, `invalid request: method "GE T"`, time.Second)
+	})
 }
 
 func TestProbeHTTPHeaders(t *testing.T) {
@@ -303,6 +310,7 @@ func TestProbeDefaults(t *testing.T) {
 	p := New(Options{})
 	t.Cleanup(p.Close)
 	require.Equal(t, DefaultDenyNetworks(), p.opts.DenyNetworks)
+	require.Equal(t, []string{"GET", "HEAD", "OPTIONS"}, p.opts.Methods)
 	require.Equal(t, DefaultMaxRedirects, p.opts.MaxRedirects)
 	require.Equal(t, int64(DefaultMaxBodyBytes), p.opts.MaxBodyBytes)
 	require.Equal(t, DefaultUserAgent, p.opts.UserAgent)

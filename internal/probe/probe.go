@@ -5,7 +5,9 @@
 // hostile: all work of one probe (DNS, connect, TLS, headers and a capped
 // body read) runs under the job's timeout, response sizes are bounded, and
 // connections into denied networks (cloud metadata by default) are refused
-// at dial time, after DNS resolution and for every redirect hop.
+// at dial time, after DNS resolution and for every redirect hop, only safe
+// HTTP methods are sent unless the worker allows more, and whatever text
+// the target sends back is cleaned before it becomes a result's error.
 package probe
 
 import (
@@ -39,6 +41,18 @@ type Options struct {
 	// redirect can reach them. nil means DefaultDenyNetworks(); an empty,
 	// non-nil slice allows everything. ParseNetworks reads the env form.
 	DenyNetworks []netip.Prefix
+	// AllowNetworks are CIDRs exempt from DenyNetworks: what a team does
+	// want probed inside a denied range (its own 10.20.0.0/16). Allow
+	// always wins over deny, whatever the prefix lengths, so keep it as
+	// narrow as the services it is for. It is checked in the same dial-time
+	// hook, so it cannot be used to reach anything else.
+	AllowNetworks []netip.Prefix
+	// Methods are the HTTP methods a job may use (compared without regard
+	// to case); a job with another method is a DOWN result and no request
+	// is sent. nil means DefaultMethods(). Probes repeat forever on a
+	// schedule, so a worker that accepted any method would send a POST or
+	// a DELETE to whatever URL a user registered, every interval.
+	Methods []string
 	// MaxRedirects is how many redirects an HTTP probe follows (default 5);
 	// one more is DOWN "stopped after 5 redirects". A negative value follows
 	// none and judges the 3xx response itself.
@@ -87,6 +101,9 @@ func New(opts Options) *Prober {
 	if opts.DenyNetworks == nil {
 		opts.DenyNetworks = DefaultDenyNetworks()
 	}
+	if opts.Methods == nil {
+		opts.Methods = DefaultMethods()
+	}
 	if opts.MaxRedirects == 0 {
 		opts.MaxRedirects = DefaultMaxRedirects
 	}
@@ -119,7 +136,7 @@ func New(opts Options) *Prober {
 
 	dialer := &net.Dialer{Resolver: opts.Resolver, KeepAlive: 30 * time.Second}
 	if len(opts.DenyNetworks) > 0 {
-		dialer.Control = denyList(opts.DenyNetworks).control
+		dialer.Control = newPolicy(opts.DenyNetworks, opts.AllowNetworks).control
 	}
 	p := &Prober{opts: opts, dialer: dialer}
 	p.transport = &http.Transport{
@@ -168,6 +185,13 @@ func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
 			res.Status, res.Error = check.ResultDown, fmt.Sprintf("internal error: probe panicked: %v", r)
 		}
 		res.Latency = time.Since(start)
+		// Every path, the panic's included, ends here, so this is the one
+		// place the target's text is made safe: a status message, a header
+		// echoed in a parse error or a panic value may hold NUL, invalid
+		// UTF-8 or megabytes, and PostgreSQL refuses the first two (failing
+		// every result recorded beside this one) while the third would be
+		// copied into every row, message and event the result produces.
+		res.Error = check.CleanError(res.Error)
 	}()
 	res.CheckedAt = p.opts.Now()
 

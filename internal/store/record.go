@@ -47,6 +47,15 @@ func (s *Store) Record(ctx context.Context, results []check.Result) (RecordOutco
 	}
 	// Apply in tick order per check whatever order the batch came in.
 	rs := slices.Clone(results)
+	for i := range rs {
+		// The prober already cleans what a target says; this is the last
+		// line before PostgreSQL, which refuses NUL and invalid UTF-8 and
+		// would fail every result of the batch for one such byte. Results
+		// are the only source of text here: the state's last error and the
+		// transition's error are copied from them. Clean text is returned
+		// as it is, without allocating.
+		rs[i].Error = check.CleanError(rs[i].Error)
+	}
 	sort.SliceStable(rs, func(i, j int) bool {
 		if c := strings.Compare(rs[i].CheckID, rs[j].CheckID); c != 0 {
 			return c < 0

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -244,4 +246,57 @@ func TestTransitionsQuery(t *testing.T) {
 	require.Len(t, newest, 2)
 	require.Greater(t, newest[0].ID, newest[1].ID)
 	require.Equal(t, a.ID, newest[0].CheckID)
+}
+
+// A target's text that PostgreSQL refuses (NUL, invalid UTF-8) used to fail
+// the whole batch it was recorded in, so the healthy results beside it were
+// never stored either and their jobs were redelivered forever. Record cleans
+// it, whatever the prober did.
+func TestRecordCleansHostileErrorText(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	tick := t0.Add(10 * time.Second)
+	var batch []check.Result
+	for i := range 10 {
+		batch = append(batch, result(create(t, s, fmt.Sprintf("healthy-%d", i)).ID, tick, true))
+	}
+	bad := create(t, s, "hostile")
+	poison := result(bad.ID, tick, false)
+	poison.Error = "grpc health: Internal: db\x00down \xff\n" + strings.Repeat("x", 4<<10)
+	batch = append(batch, poison)
+
+	out, err := s.Record(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, len(batch), out.Stored, "every result of the batch is stored")
+	require.Len(t, out.Transitions, len(batch))
+
+	const wantPrefix = "grpc health: Internal: dbdown \uFFFD xxx"
+	requireClean := func(what, got string) {
+		t.Helper()
+		require.True(t, strings.HasPrefix(got, wantPrefix), "%s: %q", what, got)
+		require.False(t, check.HasControl(got), "%s: %q", what, got)
+		require.LessOrEqual(t, len(got), check.MaxErrorBytes, what)
+	}
+	res, _, err := s.Results(ctx, bad.ID, store.ResultQuery{})
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	requireClean("stored result", res[0].Error)
+	sv, err := s.GetService(ctx, bad.ID)
+	require.NoError(t, err)
+	requireClean("state", sv.State.LastError)
+	logged, err := s.Transitions(ctx, store.TransitionQuery{CheckID: bad.ID})
+	require.NoError(t, err)
+	require.Len(t, logged, 1)
+	requireClean("logged transition", logged[0].Error)
+	for _, tr := range out.Transitions {
+		if tr.CheckID == bad.ID {
+			require.Equal(t, logged[0].Error, tr.Error, "what is published is what is stored")
+		}
+	}
+	for _, r := range batch[:10] {
+		got, _, err := s.Results(ctx, r.CheckID, store.ResultQuery{})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.Equal(t, check.ResultUp, got[0].Status)
+	}
 }

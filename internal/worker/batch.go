@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/store"
 )
 
 // batcher group-commits results: concurrent Handle calls each hand in one
@@ -125,12 +126,56 @@ func (b *batcher) flush(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := b.rec.Record(ctx, results)
-	if err != nil {
-		for _, p := range batch {
-			p.reply <- recorded{err: err}
-		}
-		return
+	switch {
+	case err == nil:
+		answer(batch, out)
+	case len(batch) > 1:
+		b.flushEach(ctx, batch, err)
+	default:
+		batch[0].reply <- recorded{err: err}
 	}
+}
+
+// maxLeadingFailures is how many results flushEach records one by one,
+// all failing, before it takes the batch's failure for the database's
+// rather than a row's.
+const maxLeadingFailures = 3
+
+// flushEach records the results of a failed batch one at a time, so a
+// result the database refuses fails alone instead of sending every job of
+// its batch back to the queue (to fail the same way on every redelivery).
+//
+// The retry cannot tell a poisoned row from an unreachable database by the
+// error (pgx's types stay in the store, and a fake recorder has none), so
+// it tells them apart by what happens: once a result has been recorded on
+// its own, the database works and every other result gets its own try;
+// while the first maxLeadingFailures all fail, the cause is taken to be
+// the database and the rest are failed with the batch's error. A database
+// outage thus costs a few more attempts per batch, not one per result. The
+// price is that a batch whose first three results are all poisoned sends
+// its healthy results back for one more delivery; they are not lost.
+func (b *batcher) flushEach(ctx context.Context, batch []*pending, batchErr error) {
+	recordedOne := false
+	for i, p := range batch {
+		out, err := b.rec.Record(ctx, []check.Result{p.result})
+		if err == nil {
+			recordedOne = true
+			answer(batch[i:i+1], out)
+			continue
+		}
+		p.reply <- recorded{err: err}
+		if !recordedOne && i+1 >= maxLeadingFailures {
+			for _, rest := range batch[i+1:] {
+				rest.reply <- recorded{err: batchErr}
+			}
+			return
+		}
+	}
+}
+
+// answer hands each pending of a recorded batch the transitions its own
+// result caused.
+func answer(batch []*pending, out store.RecordOutcome) {
 	type key struct {
 		id string
 		at int64

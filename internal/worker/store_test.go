@@ -1,0 +1,70 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/pgtest"
+	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/worker"
+)
+
+// A result PostgreSQL refuses (here a check id holding NUL, which no
+// cleaning of error text touches) is recorded in one transaction with ten
+// healthy results. The healthy ones are stored and their jobs done; only
+// the refused one asks for redelivery. Before, all eleven were requeued,
+// and would fail together again on every redelivery.
+func TestHandleStoresTheBatchBesideARefusedResult(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, pgtest.Schema(t), 4)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	_, err = st.Migrate(ctx)
+	require.NoError(t, err)
+
+	var jobs []check.Job
+	for i := range 10 {
+		c := &check.Check{Name: fmt.Sprintf("healthy-%d", i), URL: "http://127.0.0.1:1/", Interval: 10 * time.Second}
+		c.SetDefaults()
+		sv, err := st.CreateService(ctx, c)
+		require.NoError(t, err)
+		jobs = append(jobs, job(sv.ID, 1))
+	}
+	poison := job("refused\x00id", 1)
+	jobs = append(jobs[:5], append([]check.Job{poison}, jobs[5:]...)...)
+
+	prober := &fakeProber{}
+	prober.up.Store(true)
+	// The batch fills at exactly the eleven jobs, so they share one
+	// transaction whatever order they arrive in.
+	w := newWorker(t, prober, st, &fakePublisher{}, worker.Config{MaxBatch: len(jobs), Flushers: 1, Linger: time.Hour})
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = w.Handle(ctx, j)
+		}()
+	}
+	wg.Wait()
+
+	for i, j := range jobs {
+		if j.CheckID == poison.CheckID {
+			require.Error(t, errs[i], "the refused result's job is redelivered")
+			continue
+		}
+		require.NoError(t, errs[i], j.CheckID)
+		got, _, err := st.Results(ctx, j.CheckID, store.ResultQuery{})
+		require.NoError(t, err)
+		require.Len(t, got, 1, j.CheckID)
+		require.Equal(t, check.ResultUp, got[0].Status)
+	}
+}
