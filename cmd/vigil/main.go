@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "worker":
 		cfg.BindRuntime(set)
 		set.Int(&cfg.Concurrency, "concurrency", "VIGIL_WORKER_CONCURRENCY", "probes run at once by this process")
+		set.Int(&cfg.MaxDeliveries, "max-deliveries", "VIGIL_MAX_DELIVERIES", "deliveries of a failing job before it is dead-lettered")
 		set.String(&cfg.DenyNetworks, "deny-networks", "VIGIL_DENY_NETWORKS", "comma-separated CIDRs probes may not connect to (empty: none)")
 		set.String(&cfg.MetricsAddr, "metrics-addr", "VIGIL_METRICS_ADDR", "address of /healthz, /readyz and /metrics")
 		start = func(ctx context.Context, c config.Config, l *zap.Logger) error {

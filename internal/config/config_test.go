@@ -57,6 +57,7 @@ func TestValidate(t *testing.T) {
 		"VIGIL_DB_MAX_CONNS":       func(c *config.Config) { c.DBMaxConns = 0 },
 		"VIGIL_SCHEDULER_BATCH":    func(c *config.Config) { c.BatchSize = 0 },
 		"VIGIL_JOBS_PER_MESSAGE":   func(c *config.Config) { c.JobsPerMessage = 0 },
+		"VIGIL_MAX_DELIVERIES":     func(c *config.Config) { c.MaxDeliveries = 0 },
 		"VIGIL_SHUTDOWN_TIMEOUT":   func(c *config.Config) { c.ShutdownTimeout = 0 },
 	} {
 		c := config.Defaults()
@@ -92,4 +93,17 @@ func TestJobsPerMessage(t *testing.T) {
 	t.Setenv("VIGIL_JOBS_PER_MESSAGE", "lots")
 	c = config.Defaults()
 	require.ErrorContains(t, bindScheduler(&c).Parse(nil), "VIGIL_JOBS_PER_MESSAGE")
+}
+
+func TestMaxDeliveries(t *testing.T) {
+	c := config.Defaults()
+	require.Equal(t, queue.DefaultMaxDeliveries, c.MaxDeliveries)
+	for _, ok := range []int{1, 100} {
+		c.MaxDeliveries = ok
+		require.NoError(t, c.Validate())
+	}
+	for _, bad := range []int{-1, 0, 101} {
+		c.MaxDeliveries = bad
+		require.ErrorContains(t, c.Validate(), "VIGIL_MAX_DELIVERIES", "%d", bad)
+	}
 }
