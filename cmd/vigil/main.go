@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.BindRuntime(set)
 		set.Int(&cfg.Concurrency, "concurrency", "VIGIL_WORKER_CONCURRENCY", "probes run at once by this process")
 		cfg.BindProbe(set)
+		set.Int(&cfg.MaxDeliveries, "max-deliveries", "VIGIL_MAX_DELIVERIES", "deliveries of a failing job before it is dead-lettered")
 		set.String(&cfg.MetricsAddr, "metrics-addr", "VIGIL_METRICS_ADDR", "address of /healthz, /readyz and /metrics")
 		start = func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunWorker(ctx, c, l, app.Hooks{})

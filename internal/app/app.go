@@ -60,7 +60,7 @@ func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.
 
 func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
 	return queue.Config{URL: cfg.AMQPURL, ConnectionName: name, Logger: log.Named("queue"),
-		ShutdownGrace: cfg.ShutdownTimeout, JobsPerMessage: cfg.JobsPerMessage}
+		ShutdownGrace: cfg.ShutdownTimeout, JobsPerMessage: cfg.JobsPerMessage, MaxDeliveries: cfg.MaxDeliveries}
 }
 
 // newScheduler builds a scheduler whose overlapping transactions each get a

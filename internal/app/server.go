@@ -67,7 +67,9 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	var sched *scheduler.Scheduler
 	if cfg.Scheduler {
 		var closePool func()
-		if sched, closePool, err = newScheduler(ctx, cfg, st, qcfg, log, m.Dispatched); err != nil {
+		schedCfg := qcfg
+		schedCfg.OnUnpublishable = m.JobUnpublishable
+		if sched, closePool, err = newScheduler(ctx, cfg, st, schedCfg, log, m.Dispatched); err != nil {
 			return err
 		}
 		defer closePool()

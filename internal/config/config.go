@@ -46,6 +46,7 @@ type Config struct {
 	AllowNetworks string
 	MetricsAddr   string
 	ProbeMethods  string
+	MaxDeliveries int
 
 	// operator
 	LeaderElect      bool
@@ -75,6 +76,7 @@ func Defaults() Config {
 		CatchUp:          30 * time.Second,
 		JobsPerMessage:   50,
 		Concurrency:      1024,
+		MaxDeliveries:    6,
 		DenyNetworks:     "169.254.0.0/16,fe80::/10",
 		ProbeMethods:     "GET,HEAD,OPTIONS",
 		MetricsAddr:      ":9090",
@@ -207,6 +209,11 @@ func (c *Config) BindProbe(s *Set) {
 	s.String(&c.ProbeMethods, "probe-methods", "VIGIL_PROBE_METHODS", "comma-separated HTTP methods probes may use")
 }
 
+// maxMaxDeliveries bounds VIGIL_MAX_DELIVERIES: the retry delay doubles
+// per delivery up to 30s, so a hundred deliveries already keep a failing
+// job around for most of an hour.
+const maxMaxDeliveries = 100
+
 // maxJobsPerMessage is queue.MaxJobsPerMessage, repeated so that this leaf
 // package need not import the broker adapter; a test keeps them equal.
 const maxJobsPerMessage = 10_000
@@ -224,6 +231,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("VIGIL_SCHEDULER_BATCH must be at least 1, got %d", c.BatchSize)
 	case c.JobsPerMessage < 1 || c.JobsPerMessage > maxJobsPerMessage:
 		return fmt.Errorf("VIGIL_JOBS_PER_MESSAGE must be between 1 and %d, got %d", maxJobsPerMessage, c.JobsPerMessage)
+	case c.MaxDeliveries < 1 || c.MaxDeliveries > maxMaxDeliveries:
+		return fmt.Errorf("VIGIL_MAX_DELIVERIES must be between 1 and %d, got %d", maxMaxDeliveries, c.MaxDeliveries)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("VIGIL_SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout)
 	}

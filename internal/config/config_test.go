@@ -57,6 +57,7 @@ func TestValidate(t *testing.T) {
 		"VIGIL_DB_MAX_CONNS":       func(c *config.Config) { c.DBMaxConns = 0 },
 		"VIGIL_SCHEDULER_BATCH":    func(c *config.Config) { c.BatchSize = 0 },
 		"VIGIL_JOBS_PER_MESSAGE":   func(c *config.Config) { c.JobsPerMessage = 0 },
+		"VIGIL_MAX_DELIVERIES":     func(c *config.Config) { c.MaxDeliveries = 0 },
 		"VIGIL_SHUTDOWN_TIMEOUT":   func(c *config.Config) { c.ShutdownTimeout = 0 },
 	} {
 		c := config.Defaults()
@@ -112,4 +113,17 @@ func TestBindProbe(t *testing.T) {
 	require.Equal(t, "shared-cluster", c.DenyNetworks)
 	require.Equal(t, "10.20.0.0/16", c.AllowNetworks)
 	require.Equal(t, "GET,HEAD", c.ProbeMethods, "a flag wins over the environment")
+}
+
+func TestMaxDeliveries(t *testing.T) {
+	c := config.Defaults()
+	require.Equal(t, queue.DefaultMaxDeliveries, c.MaxDeliveries)
+	for _, ok := range []int{1, 100} {
+		c.MaxDeliveries = ok
+		require.NoError(t, c.Validate())
+	}
+	for _, bad := range []int{-1, 0, 101} {
+		c.MaxDeliveries = bad
+		require.ErrorContains(t, c.Validate(), "VIGIL_MAX_DELIVERIES", "%d", bad)
+	}
 }

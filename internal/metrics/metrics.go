@@ -51,7 +51,8 @@ type Metrics struct {
 	scheduleLag      prometheus.Histogram
 	jobsConsumed     prometheus.Counter
 	jobsRedelivered  prometheus.Counter
-	jobsDeadLettered prometheus.Counter
+	jobsDeadLettered *prometheus.CounterVec
+	jobsSkipped      *prometheus.CounterVec
 
 	wsOnce    sync.Once
 	wsClients atomic.Pointer[func() int]
@@ -103,18 +104,31 @@ func New() *Metrics {
 	})
 	m.jobsRedelivered = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "jobs_redelivered_total",
-		Help: "Probe jobs workers received in a message the broker had delivered before (every job of a redelivered message counts).",
+		Help: "Probe jobs workers received that may have run before: requeued after a failure, or in a message the broker had delivered before (every job of such a message counts).",
 	})
-	m.jobsDeadLettered = prometheus.NewCounter(prometheus.CounterOpts{
+	m.jobsDeadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "jobs_dead_lettered_total",
-		Help: "Job messages workers sent to the dead-letter queue (malformed, or a job asked for it); one message may carry many jobs.",
-	})
+		Help: "Job messages workers sent to the dead-letter queue, by reason: malformed (the body holds no valid jobs), handler (a job asked for it), max_deliveries (a job failed on its last allowed delivery). A message holds only the jobs that are dead, usually one; a malformed one may hold many.",
+	}, []string{"reason"})
+	m.jobsSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "jobs_unpublishable_total",
+		Help: "Probe jobs the scheduler skipped because no broker message could carry them, by reason: too_large (over the message byte budget on its own), invalid (no worker could run it). Their tick passes unprobed.",
+	}, []string{"reason"})
+	// The reasons Vigil uses start at zero; the queue package owns the
+	// names, which this leaf package repeats rather than import.
+	for _, r := range []string{"malformed", "handler", "max_deliveries"} {
+		m.jobsDeadLettered.WithLabelValues(r)
+	}
+	for _, r := range []string{"too_large", "invalid"} {
+		m.jobsSkipped.WithLabelValues(r)
+	}
 
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		probes, probeDur, m.checkUp, transitions,
 		m.jobsPublished, m.scheduleLag, m.jobsConsumed, m.jobsRedelivered, m.jobsDeadLettered,
+		m.jobsSkipped,
 	)
 	return m
 }
@@ -234,12 +248,22 @@ func (m *Metrics) JobConsumed(redelivered bool) {
 	}
 }
 
-// JobDeadLettered counts one job message a worker dead-lettered.
-func (m *Metrics) JobDeadLettered() {
+// JobDeadLettered counts one job message a worker dead-lettered, and why
+// (queue.DeadLetter*).
+func (m *Metrics) JobDeadLettered(reason string) {
 	if m == nil {
 		return
 	}
-	m.jobsDeadLettered.Inc()
+	m.jobsDeadLettered.WithLabelValues(reason).Inc()
+}
+
+// JobUnpublishable counts one job the scheduler could not publish, and why
+// (queue.Unpublishable*).
+func (m *Metrics) JobUnpublishable(reason string) {
+	if m == nil {
+		return
+	}
+	m.jobsSkipped.WithLabelValues(reason).Inc()
 }
 
 // WebSocketClients exposes vigil_websocket_clients, read from count at

@@ -100,8 +100,14 @@ func TestFreshRegistryStartsAtZero(t *testing.T) {
 		require.Zero(t, counter(t, fams, "vigil_transitions_total", map[string]string{"to": s}))
 	}
 	for _, name := range []string{"vigil_jobs_published_total", "vigil_jobs_consumed_total",
-		"vigil_jobs_redelivered_total", "vigil_jobs_dead_lettered_total"} {
+		"vigil_jobs_redelivered_total"} {
 		require.Zero(t, counter(t, fams, name, map[string]string{}), name)
+	}
+	for _, r := range []string{"malformed", "handler", "max_deliveries"} {
+		require.Zero(t, counter(t, fams, "vigil_jobs_dead_lettered_total", map[string]string{"reason": r}), r)
+	}
+	for _, r := range []string{"too_large", "invalid"} {
+		require.Zero(t, counter(t, fams, "vigil_jobs_unpublishable_total", map[string]string{"reason": r}), r)
 	}
 	require.Zero(t, histogram(t, fams, "vigil_schedule_lag_seconds", map[string]string{}).GetSampleCount())
 	require.NotContains(t, fams, "vigil_check_up", "no check has a state yet")
@@ -279,13 +285,19 @@ func TestJobCounters(t *testing.T) {
 	for _, redelivered := range []bool{false, true, false, true, true} {
 		m.JobConsumed(redelivered)
 	}
-	m.JobDeadLettered()
-	m.JobDeadLettered()
+	m.JobDeadLettered("max_deliveries")
+	m.JobDeadLettered("max_deliveries")
+	m.JobDeadLettered("malformed")
+	m.JobUnpublishable("too_large")
 
 	fams := scrape(t, m)
 	require.Equal(t, 5.0, counter(t, fams, "vigil_jobs_consumed_total", map[string]string{}))
 	require.Equal(t, 3.0, counter(t, fams, "vigil_jobs_redelivered_total", map[string]string{}))
-	require.Equal(t, 2.0, counter(t, fams, "vigil_jobs_dead_lettered_total", map[string]string{}))
+	require.Equal(t, 2.0, counter(t, fams, "vigil_jobs_dead_lettered_total", map[string]string{"reason": "max_deliveries"}))
+	require.Equal(t, 1.0, counter(t, fams, "vigil_jobs_dead_lettered_total", map[string]string{"reason": "malformed"}))
+	require.Equal(t, 0.0, counter(t, fams, "vigil_jobs_dead_lettered_total", map[string]string{"reason": "handler"}), "known reasons start at zero")
+	require.Equal(t, 1.0, counter(t, fams, "vigil_jobs_unpublishable_total", map[string]string{"reason": "too_large"}))
+	require.Equal(t, 0.0, counter(t, fams, "vigil_jobs_unpublishable_total", map[string]string{"reason": "invalid"}))
 }
 
 func TestWebSocketClients(t *testing.T) {
@@ -318,16 +330,17 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 		m.CheckDeleted("a")
 		m.Dispatched([]check.Job{{}}, t0)
 		m.JobConsumed(true)
-		m.JobDeadLettered()
+		m.JobDeadLettered("handler")
+		m.JobUnpublishable("invalid")
 		m.WebSocketClients(func() int { return 1 })
 	})
 }
 
 func TestInstancesAreIndependent(t *testing.T) {
 	a, b := metrics.New(), metrics.New()
-	a.JobDeadLettered()
-	require.Equal(t, 1.0, counter(t, scrape(t, a), "vigil_jobs_dead_lettered_total", map[string]string{}))
-	require.Zero(t, counter(t, scrape(t, b), "vigil_jobs_dead_lettered_total", map[string]string{}))
+	a.JobDeadLettered("handler")
+	require.Equal(t, 1.0, counter(t, scrape(t, a), "vigil_jobs_dead_lettered_total", map[string]string{"reason": "handler"}))
+	require.Zero(t, counter(t, scrape(t, b), "vigil_jobs_dead_lettered_total", map[string]string{"reason": "handler"}))
 	require.NotNil(t, a.Registry())
 	require.NotSame(t, a.Registry(), b.Registry())
 }

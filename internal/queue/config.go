@@ -28,7 +28,34 @@ const (
 	DefaultShutdownGrace      = 30 * time.Second
 	DefaultDialTimeout        = 10 * time.Second
 	DefaultJobsPerMessage     = 50
+	DefaultMaxDeliveries      = 6
+	DefaultMaxMessageBytes    = 1 << 20
+	DefaultStatusQueueLength  = 100_000
 	defaultSubscriberPrefetch = 64
+	// maxRequeueDelay caps the doubling of RequeueDelay (see Config), so
+	// that a large MaxDeliveries does not park a message for hours.
+	maxRequeueDelay = 30 * time.Second
+)
+
+// Why a job message went to the dead-letter queue; the reason is the
+// OnDeadLetter argument and the x-vigil-dead-reason header of what we
+// dead-letter ourselves.
+const (
+	// DeadLetterMalformed: the body holds no valid jobs.
+	DeadLetterMalformed = "malformed"
+	// DeadLetterHandler: a handler returned DeadLetter for the job.
+	DeadLetterHandler = "handler"
+	// DeadLetterMaxDeliveries: the job failed on its last allowed delivery.
+	DeadLetterMaxDeliveries = "max_deliveries"
+)
+
+// Why PublishJobs skipped a job; the OnUnpublishable argument.
+const (
+	// UnpublishableTooLarge: the job alone exceeds MaxMessageBytes.
+	UnpublishableTooLarge = "too_large"
+	// UnpublishableInvalid: the job fails the checks every worker applies,
+	// so no worker could run it.
+	UnpublishableInvalid = "invalid"
 )
 
 // Config says where the broker is, what the topology is called and how to
@@ -77,12 +104,39 @@ type Config struct {
 	// ConnectionName is shown in the broker's connection list (e.g.
 	// "vigil-worker"), which is how an operator tells replicas apart.
 	ConnectionName string
+	// MaxMessageBytes is the most body bytes PublishJobs puts in one job
+	// message, on top of JobsPerMessage. It keeps every message well under
+	// the broker's max_message_size (16 MiB by default in RabbitMQ 4),
+	// whose breach fails the whole batch. A job that alone exceeds it is
+	// not published (see PublishJobs). Registered checks are bounded to a
+	// few KiB per job, so the default of 1 MiB only ever stops a job that
+	// got past those bounds.
+	MaxMessageBytes int
+	// MaxDeliveries bounds how many times a job is run before a failure
+	// (Requeue) sends it to the dead-letter queue instead of back to the
+	// jobs queue. Default 6: with RequeueDelay doubling from 1s the retries
+	// span 1+2+4+8+16 = 31s, as long as the scheduler's default catch-up
+	// window, so a database restart that the scheduler rides out does not
+	// dead-letter jobs either; a job that can never be recorded costs six
+	// probes of its target, not an endless loop. At least 1.
+	MaxDeliveries int
+	// StatusQueueLength bounds a durable SubscribeTransitions queue (the
+	// operator's status queue): beyond it the oldest transitions are
+	// dropped. Default 100000, about 30 MB of typical transitions.
+	StatusQueueLength int
 	// Logger receives reconnects, dead-lettered messages and handler
 	// panics. Nil logs nothing.
 	Logger *zap.Logger
 	// OnDeadLetter, when set, is called for every job message sent to the
-	// dead-letter queue (for the dead-lettered metric).
-	OnDeadLetter func()
+	// dead-letter queue, with why (DeadLetterMalformed, DeadLetterHandler,
+	// DeadLetterMaxDeliveries), for the dead-lettered metric. A message
+	// the consumer dead-letters holds only the jobs that are dead, usually
+	// one.
+	OnDeadLetter func(reason string)
+	// OnUnpublishable, when set, is called for every job PublishJobs
+	// skipped because no message could carry it, with why
+	// (UnpublishableTooLarge, UnpublishableInvalid).
+	OnUnpublishable func(reason string)
 	// OnSubscribed, when set, is called each time SubscribeTransitions has
 	// (re)bound its queue and is consuming. An exclusive subscriber misses
 	// what was published while it was away; this is its cue to catch up
@@ -96,11 +150,12 @@ type Config struct {
 	// DialTimeout bounds one TCP connect plus AMQP handshake. Default 10s.
 	DialTimeout time.Duration
 	// RequeueDelay is how long a message some handler asked to requeue
-	// waits before it goes back to the queue. Without it a failing
-	// dependency (the database is down) turns every message into a hot loop
-	// of deliveries; the wait holds the concurrency slot of the message's
-	// last job, and the message counts against Prefetch until it is
-	// requeued, which throttles the consumer as a whole. Default 1s;
+	// waits before its failed jobs go back to the queue, after their first
+	// delivery; it doubles with every further delivery, up to 30s. Without
+	// it a failing dependency (the database is down) turns every message
+	// into a hot loop of deliveries; the wait holds the concurrency slot of
+	// the message's last job, and the message counts against Prefetch until
+	// it is settled, which throttles the consumer as a whole. Default 1s;
 	// negative means none.
 	RequeueDelay time.Duration
 	// ShutdownGrace is how long ConsumeJobs lets in-flight handlers run
@@ -137,6 +192,24 @@ func (cfg Config) withDefaults() (Config, error) {
 	case cfg.JobsPerMessage == 0:
 		cfg.JobsPerMessage = DefaultJobsPerMessage
 	}
+	switch {
+	case cfg.MaxMessageBytes < 0:
+		return cfg, fmt.Errorf("queue config: MaxMessageBytes must not be negative, got %d", cfg.MaxMessageBytes)
+	case cfg.MaxMessageBytes == 0:
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	switch {
+	case cfg.MaxDeliveries < 0:
+		return cfg, fmt.Errorf("queue config: MaxDeliveries must not be negative, got %d", cfg.MaxDeliveries)
+	case cfg.MaxDeliveries == 0:
+		cfg.MaxDeliveries = DefaultMaxDeliveries
+	}
+	switch {
+	case cfg.StatusQueueLength < 0:
+		return cfg, fmt.Errorf("queue config: StatusQueueLength must not be negative, got %d", cfg.StatusQueueLength)
+	case cfg.StatusQueueLength == 0:
+		cfg.StatusQueueLength = DefaultStatusQueueLength
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -162,6 +235,22 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
 	return cfg, nil
+}
+
+// requeueDelay is how long failed jobs of a message delivered for the
+// attempt'th time wait before they go back: RequeueDelay, doubled for every
+// delivery after the first, capped at maxRequeueDelay (or RequeueDelay, if
+// that is longer).
+func (cfg Config) requeueDelay(attempt int) time.Duration {
+	d := cfg.RequeueDelay
+	if d <= 0 {
+		return 0
+	}
+	limit := max(maxRequeueDelay, d)
+	for i := 1; i < attempt && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 func (cfg *Config) deadLetterExchange() string { return cfg.JobQueue + ".dlx" }

@@ -20,6 +20,9 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, DefaultShutdownGrace, cfg.ShutdownGrace)
 	require.Equal(t, DefaultDialTimeout, cfg.DialTimeout)
 	require.Equal(t, DefaultJobsPerMessage, cfg.JobsPerMessage)
+	require.Equal(t, DefaultMaxDeliveries, cfg.MaxDeliveries)
+	require.Equal(t, DefaultMaxMessageBytes, cfg.MaxMessageBytes)
+	require.Equal(t, DefaultStatusQueueLength, cfg.StatusQueueLength)
 	require.NotNil(t, cfg.Logger)
 
 	cfg, err = Config{URL: "amqp://h/", RequeueDelay: -1, ReconnectMin: time.Second, ReconnectMax: time.Millisecond}.withDefaults()
@@ -39,6 +42,9 @@ func TestConfigRejects(t *testing.T) {
 		{name: "negative prefetch", cfg: Config{URL: "amqp://127.0.0.1/", Prefetch: -1}, want: "Prefetch"},
 		{name: "negative jobs per message", cfg: Config{URL: "amqp://127.0.0.1/", JobsPerMessage: -1}, want: "JobsPerMessage"},
 		{name: "too many jobs per message", cfg: Config{URL: "amqp://127.0.0.1/", JobsPerMessage: MaxJobsPerMessage + 1}, want: "JobsPerMessage"},
+		{name: "negative message bytes", cfg: Config{URL: "amqp://127.0.0.1/", MaxMessageBytes: -1}, want: "MaxMessageBytes"},
+		{name: "negative deliveries", cfg: Config{URL: "amqp://127.0.0.1/", MaxDeliveries: -1}, want: "MaxDeliveries"},
+		{name: "negative status queue length", cfg: Config{URL: "amqp://127.0.0.1/", StatusQueueLength: -1}, want: "StatusQueueLength"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,12 +44,16 @@ func (o Outcome) String() string {
 
 // Delivery is what a handler learns about a job besides the job itself.
 type Delivery struct {
-	// Redelivered is set when the broker delivered the job's message
-	// before, to this or another consumer, without it being acknowledged.
-	// Every job of such a message sees it, also one that was done the first
-	// time: another job of the message was requeued, or the worker stopped
-	// or died before the message was settled.
+	// Redelivered is set when the job may have run before: it failed and
+	// was requeued (Attempt > 1), or the broker delivered its message before
+	// without it being settled. Every job of such a message sees it, also
+	// one that was done the first time: the worker died or lost its
+	// connection before the message was settled.
 	Redelivered bool
+	// Attempt counts the deliveries of the job that ended in Requeue, plus
+	// this one: 1 on its first delivery. Once it reaches
+	// Config.MaxDeliveries a Requeue dead-letters the job instead.
+	Attempt int
 	// MessageID identifies the job, not its message: JobMessageID(job),
 	// "<check_id>/<scheduled_at unix ms>", however many jobs the message
 	// carried.
@@ -67,15 +71,25 @@ type JobHandler func(ctx context.Context, job check.Job, d Delivery) Outcome
 // concurrency handlers run at once, counted in jobs, also across reconnects;
 // Config.Prefetch bounds the messages held unacknowledged.
 //
-// A message is settled once the handlers of all its jobs have returned, as
-// a whole, since that is all the broker can do with it: acked when every job
-// returned Ack; requeued, after Config.RequeueDelay, when any returned
-// Requeue (a panic or an unknown outcome counts as Requeue); otherwise
-// dead-lettered when any returned DeadLetter. Requeue wins over DeadLetter
-// because the requeued job has not been done and must not end up unprobed in
-// the dead-letter queue; the job that asked for the dead-letter queue asks
-// again on the redelivery. A requeued message runs its finished jobs again,
-// which is safe: results are idempotent per check and tick.
+// A message is settled once the handlers of all its jobs have returned.
+// When every job returned Ack the message is acked. Otherwise each job goes
+// its own way, and the broker is told only what it can do with a whole
+// message: the jobs that returned Requeue (a panic or an unknown outcome
+// counts as Requeue) are published again, after a delay (see
+// Config.RequeueDelay), as a new message of just those jobs whose attempt
+// header (x-vigil-attempt) is one higher; the jobs that returned DeadLetter,
+// and those that returned Requeue on their Config.MaxDeliveries'th attempt,
+// are published to the dead-letter exchange, as a message of just those jobs
+// whose x-vigil-dead-reason header says why; then, once the broker has
+// confirmed those, the original message is acked. A job that keeps failing
+// therefore cannot make the jobs beside it run again, and ends up in the
+// dead-letter queue after a bounded number of deliveries. Classic queues do
+// not count deliveries themselves, hence the header; a message without it
+// (published before it existed) is on its first attempt. Should the
+// consumer die between publishing and acking, the broker redelivers the
+// original too: the jobs run twice, which is safe, since results are
+// idempotent per check and tick. Should publishing fail, the original is
+// requeued as a whole, as it always was, and not counted.
 //
 // A body that does not decode into valid jobs is rejected without requeue,
 // so it lands in the dead-letter queue once and is logged; the handler sees
@@ -83,10 +97,10 @@ type JobHandler func(ctx context.Context, job check.Job, d Delivery) Outcome
 //
 // When ctx is cancelled ConsumeJobs stops taking deliveries and starting
 // jobs, returns the prefetched messages none of whose jobs started to the
-// queue, waits for in-flight handlers and settles their messages (a message
-// some of whose jobs never started is requeued, so its finished jobs run
-// again later), closes the connection and returns nil. It returns an error
-// only for an unusable configuration.
+// queue, waits for in-flight handlers and settles their messages (the jobs
+// of a message that never started are published again with the attempt
+// count they had: a stop is not a failure), closes the connection and
+// returns nil. It returns an error only for an unusable configuration.
 func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -193,39 +207,31 @@ type jobConsumer struct {
 }
 
 // heldMessage is a delivery whose jobs are being run. Whoever ends its last
-// job settles it, with the outcome its jobs add up to.
+// job settles it, with the outcomes of its jobs.
 type heldMessage struct {
-	d    amqp.Delivery
-	jobs int // how many it carries
+	d       amqp.Delivery
+	jobs    []check.Job
+	attempt int // see Delivery.Attempt
 
-	mu      sync.Mutex
-	left    int     // jobs neither finished nor given up
-	outcome Outcome // Ack until a job says otherwise
+	mu       sync.Mutex
+	left     int       // jobs neither finished nor given up
+	outcomes []Outcome // per job; notStarted for those given up
 }
 
-// finish records that n of m's jobs ended with o. It reports whether they
-// were the last, and then what m's outcome is.
-func (m *heldMessage) finish(o Outcome, n int) (Outcome, bool) {
+// notStarted marks a job of a held message that never ran: the consumer
+// stopped or lost its session first.
+const notStarted Outcome = -1
+
+// finish records that the jobs of m from index i on, n of them, ended with
+// o, and reports whether they were the last.
+func (m *heldMessage) finish(i, n int, o Outcome) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if outcomeRank(o) > outcomeRank(m.outcome) {
-		m.outcome = o
+	for j := i; j < i+n; j++ {
+		m.outcomes[j] = o
 	}
 	m.left -= n
-	return m.outcome, m.left == 0
-}
-
-// outcomeRank orders the outcomes of one message's jobs: the message gets
-// the highest. See ConsumeJobs for why Requeue ranks above DeadLetter.
-func outcomeRank(o Outcome) int {
-	switch o {
-	case Ack:
-		return 0
-	case DeadLetter:
-		return 1
-	default:
-		return 2
-	}
+	return m.left == 0
 }
 
 // consume runs one session: it returns nil after a graceful stop (ctx
@@ -234,6 +240,13 @@ func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefe
 	if err := s.ch.Qos(prefetch, 0, false); err != nil {
 		s.close()
 		return fmt.Errorf("set prefetch: %w", err)
+	}
+	// Settling a message whose jobs went different ways publishes them
+	// (see ConsumeJobs), on a channel of its own: a publish the broker
+	// refuses closes its channel, which must not take the deliveries with it.
+	if err := s.openPublishing(); err != nil {
+		s.close()
+		return err
 	}
 	tag := consumerTag(c.cfg.ConnectionName)
 	deliveries, err := s.ch.Consume(c.cfg.JobQueue, tag, false, false, false, false, nil)
@@ -266,15 +279,14 @@ func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefe
 			c.rejectMalformed(s, &d, err)
 			continue
 		}
-		m := &heldMessage{d: d, jobs: len(jobs), left: len(jobs)}
+		m := &heldMessage{d: d, jobs: jobs, attempt: attemptOf(&d), left: len(jobs), outcomes: make([]Outcome, len(jobs))}
 		for i := range jobs {
 			if !c.acquire(ctx, s) {
-				c.abandon(s, m, len(jobs)-i)
+				c.abandon(s, m, i)
 				break
 			}
 			inflight.Add(1)
 			c.handlers.Add(1)
-			job := &jobs[i]
 			// A slot is held, so one of the pool's goroutines is free.
 			c.tasks <- func() {
 				defer func() {
@@ -282,7 +294,7 @@ func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefe
 					inflight.Done()
 					c.handlers.Done()
 				}()
-				c.handle(handlerCtx, s, m, job)
+				c.handle(handlerCtx, s, m, i)
 			}
 		}
 		if ctx.Err() != nil {
@@ -309,18 +321,18 @@ func (c *jobConsumer) acquire(ctx context.Context, s *session) bool {
 	}
 }
 
-// abandon gives up the n jobs of m that have not started. A message none of
-// whose jobs started goes straight back to the queue; otherwise the last of
-// its started jobs to finish requeues it.
-func (c *jobConsumer) abandon(s *session, m *heldMessage, n int) {
-	if _, last := m.finish(Requeue, n); !last {
+// abandon gives up the jobs of m from index from on, which have not
+// started. A message none of whose jobs started goes straight back to the
+// queue; otherwise the last of its started jobs to finish settles it.
+func (c *jobConsumer) abandon(s *session, m *heldMessage, from int) {
+	if !m.finish(from, len(m.jobs)-from, notStarted) {
 		return
 	}
-	if n == m.jobs {
+	if from == 0 {
 		requeue(s, &m.d, c.log)
 		return
 	}
-	c.settle(s, m, Requeue)
+	c.settle(s, m)
 }
 
 // stop is the graceful half of consume: cancel the consumer so the broker
@@ -352,51 +364,28 @@ func (c *jobConsumer) rejectMalformed(s *session, d *amqp.Delivery, err error) {
 	if err := s.ch.Reject(d.DeliveryTag, false); err != nil {
 		c.log.Warn("reject malformed job message", zap.String("message_id", d.MessageId), zap.Error(err))
 	} else if c.cfg.OnDeadLetter != nil {
-		c.cfg.OnDeadLetter()
+		c.cfg.OnDeadLetter(DeadLetterMalformed)
 	}
 }
 
-// handle runs the handler for one job of m and settles m if that was the
+// handle runs the handler for job i of m and settles m if that was the
 // last of its jobs.
-func (c *jobConsumer) handle(ctx context.Context, s *session, m *heldMessage, job *check.Job) {
-	outcome := c.call(ctx, job, Delivery{Redelivered: m.d.Redelivered, MessageID: JobMessageID(*job)})
+func (c *jobConsumer) handle(ctx context.Context, s *session, m *heldMessage, i int) {
+	job := &m.jobs[i]
+	outcome := c.call(ctx, job, Delivery{
+		Redelivered: m.d.Redelivered || m.attempt > 1,
+		Attempt:     m.attempt,
+		MessageID:   JobMessageID(*job),
+	})
 	switch outcome {
-	case Ack, Requeue:
-	case DeadLetter:
-		c.log.Warn("handler asked to dead-letter a job, which takes its whole message",
-			jobFields(job, zap.String("message_id", m.d.MessageId))...)
+	case Ack, Requeue, DeadLetter:
 	default:
 		c.log.Error("handler returned an unknown outcome, requeueing",
 			jobFields(job, zap.Stringer("outcome", outcome))...)
 		outcome = Requeue
 	}
-	if outcome, last := m.finish(outcome, 1); last {
-		c.settle(s, m, outcome)
-	}
-}
-
-// settle acks, requeues or dead-letters m as a whole.
-func (c *jobConsumer) settle(s *session, m *heldMessage, outcome Outcome) {
-	var err error
-	switch outcome {
-	case Ack:
-		err = s.ch.Ack(m.d.DeliveryTag, false)
-	case DeadLetter:
-		c.log.Warn("dead-lettering job message at a handler's request",
-			zap.String("message_id", m.d.MessageId), zap.Int("jobs", m.jobs))
-		err = s.ch.Nack(m.d.DeliveryTag, false, false)
-		if err == nil && c.cfg.OnDeadLetter != nil {
-			c.cfg.OnDeadLetter()
-		}
-	default:
-		c.waitBeforeRequeue(s)
-		err = s.ch.Nack(m.d.DeliveryTag, false, true)
-	}
-	if err != nil {
-		// The channel is gone, so the broker requeues the message itself
-		// and someone sees it again with Redelivered set.
-		c.log.Warn("settle job message failed, the broker will redeliver it",
-			zap.String("message_id", m.d.MessageId), zap.Stringer("outcome", outcome), zap.Error(err))
+	if m.finish(i, 1, outcome) {
+		c.settle(s, m)
 	}
 }
 
@@ -418,21 +407,6 @@ func (c *jobConsumer) call(ctx context.Context, job *check.Job, d Delivery) (out
 // probe on the hot path.
 func jobFields(job *check.Job, more ...zap.Field) []zap.Field {
 	return append([]zap.Field{zap.String("service", job.Service), zap.String("check_id", job.CheckID)}, more...)
-}
-
-// waitBeforeRequeue holds a message that is about to be requeued for
-// RequeueDelay; a stop or a lost connection cuts the wait short.
-func (c *jobConsumer) waitBeforeRequeue(s *session) {
-	if c.cfg.RequeueDelay <= 0 {
-		return
-	}
-	t := time.NewTimer(c.cfg.RequeueDelay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.stopping:
-	case <-s.done:
-	}
 }
 
 // requeue hands a message back without running it.

@@ -55,65 +55,62 @@ func TestConsumeEveryJobOfEveryMessageOnce(t *testing.T) {
 
 func TestConsumeBatchOutcomes(t *testing.T) {
 	// Every case publishes one message of jobs c000, c001, c002; decide
-	// gives a job's outcome from its id and whether its message was
-	// redelivered.
+	// gives a job's outcome from its id and whether it ran before. Each job
+	// goes its own way: only those that asked run again, only those that
+	// asked are dead-lettered.
 	tests := []struct {
-		name        string
-		decide      func(id string, redelivered bool) Outcome
-		wantFirst   int // handler calls on the first delivery
-		wantAgain   int // on the redelivery
-		wantDead    int
-		wantRedeliv bool
+		name       string
+		decide     func(id string, redelivered bool) Outcome
+		wantAgain  []string // jobs handled a second time
+		wantDead   []string // jobs in the dead-letter queue
+		wantReason string
 	}{
 		{
-			name: "all ack",
-			decide: func(string, bool) Outcome {
-				return Ack
-			},
-			wantFirst: 3,
+			name:   "all ack",
+			decide: func(string, bool) Outcome { return Ack },
 		},
 		{
-			name: "one requeue redelivers every job",
+			name: "one requeue runs that job again",
 			decide: func(id string, redelivered bool) Outcome {
 				if id == "c001" && !redelivered {
 					return Requeue
 				}
 				return Ack
 			},
-			wantFirst: 3, wantAgain: 3, wantRedeliv: true,
+			wantAgain: []string{"c001"},
 		},
 		{
-			name: "one panic redelivers every job",
+			name: "one panic runs that job again",
 			decide: func(id string, redelivered bool) Outcome {
 				if id == "c002" && !redelivered {
 					panic("probe exploded")
 				}
 				return Ack
 			},
-			wantFirst: 3, wantAgain: 3, wantRedeliv: true,
+			wantAgain: []string{"c002"},
 		},
 		{
-			name: "one unknown outcome redelivers every job",
+			name: "one unknown outcome runs that job again",
 			decide: func(id string, redelivered bool) Outcome {
 				if id == "c000" && !redelivered {
 					return Outcome(42)
 				}
 				return Ack
 			},
-			wantFirst: 3, wantAgain: 3, wantRedeliv: true,
+			wantAgain: []string{"c000"},
 		},
 		{
-			name: "one dead letter dead-letters the message",
+			name: "one dead letter dead-letters that job",
 			decide: func(id string, _ bool) Outcome {
 				if id == "c001" {
 					return DeadLetter
 				}
 				return Ack
 			},
-			wantFirst: 3, wantDead: 1,
+			wantDead: []string{"c001"}, wantReason: DeadLetterHandler,
 		},
 		{
-			name: "requeue wins over dead letter",
+			name: "requeue and dead letter in one message each go their way",
 			decide: func(id string, redelivered bool) Outcome {
 				switch {
 				case id == "c000":
@@ -123,14 +120,17 @@ func TestConsumeBatchOutcomes(t *testing.T) {
 				}
 				return Ack
 			},
-			wantFirst: 3, wantAgain: 3, wantDead: 1, wantRedeliv: true,
+			wantAgain: []string{"c002"}, wantDead: []string{"c000"}, wantReason: DeadLetterHandler,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
 			var dead atomic.Int32
-			cfg.OnDeadLetter = func() { dead.Add(1) }
+			cfg.OnDeadLetter = func(reason string) {
+				require.Equal(t, tt.wantReason, reason)
+				dead.Add(1)
+			}
 			pub := newPublisher(t, cfg)
 			jobs := testJobs(3)
 			require.NoError(t, pub.PublishJobs(context.Background(), jobs))
@@ -141,32 +141,40 @@ func TestConsumeBatchOutcomes(t *testing.T) {
 				log.add(job, d)
 				return tt.decide(job.CheckID, d.Redelivered)
 			})
-			want := tt.wantFirst + tt.wantAgain
+			want := len(jobs) + len(tt.wantAgain)
 			require.Eventually(t, func() bool { return log.len() >= want }, eventually, 10*time.Millisecond)
 			require.Eventually(t, func() bool {
-				return queueDepth(t, cfg.JobQueue) == 0 && queueDepth(t, cfg.deadLetterQueue()) == tt.wantDead
+				return queueDepth(t, cfg.JobQueue) == 0 && queueDepth(t, cfg.deadLetterQueue()) == min(len(tt.wantDead), 1)
 			}, eventually, 20*time.Millisecond)
 			stop()
 
 			seen := log.deliveries()
-			require.Len(t, seen, want, "the message was settled once per delivery, nothing looped")
-			perDelivery := map[bool]map[string]bool{false: {}, true: {}}
+			require.Len(t, seen, want, "each job ran once, and again only if it asked to")
+			var again []string
 			for i, d := range seen {
-				perDelivery[d.Redelivered][log.jobs[i].CheckID] = true
 				require.Equal(t, JobMessageID(log.jobs[i]), d.MessageID)
+				if d.Redelivered {
+					again = append(again, log.jobs[i].CheckID)
+					require.Equal(t, 2, d.Attempt)
+				} else {
+					require.Equal(t, 1, d.Attempt)
+				}
 			}
-			require.Len(t, perDelivery[false], tt.wantFirst, "every job ran on the first delivery")
-			require.Len(t, perDelivery[true], tt.wantAgain, "every job ran again on the redelivery")
+			require.ElementsMatch(t, tt.wantAgain, again)
 
 			require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
-			require.EqualValues(t, tt.wantDead, dead.Load(), "the dead-letter hook counts messages")
-			deadMsgs := getAll(t, cfg.deadLetterQueue())
-			require.Len(t, deadMsgs, tt.wantDead)
-			for _, m := range deadMsgs {
+			require.EqualValues(t, min(len(tt.wantDead), 1), dead.Load(), "the dead-letter hook counts messages")
+			var deadIDs []string
+			for _, m := range getAll(t, cfg.deadLetterQueue()) {
 				got, err := DecodeJobs(m.Body)
 				require.NoError(t, err)
-				require.Len(t, got, len(jobs), "the whole message is dead-lettered")
+				for _, j := range got {
+					deadIDs = append(deadIDs, j.CheckID)
+				}
+				require.Equal(t, tt.wantReason, m.Headers[deadReasonHeader])
+				require.NotContains(t, m.Headers, attemptHeader, "moved back, it starts counting afresh")
 			}
+			require.ElementsMatch(t, tt.wantDead, deadIDs, "only the jobs that asked are dead-lettered")
 		})
 	}
 }
@@ -272,18 +280,31 @@ func TestConsumeGracefulStopPartlyStartedMessage(t *testing.T) {
 		require.Contains(t, []string{first[0].CheckID, first[1].CheckID}, j.CheckID, "jobs start in message order")
 	}
 
-	// Both messages are back whole: the partly started one too, since
-	// three of its jobs never ran; its two finished jobs will run again.
+	// The unstarted message is back whole. Of the partly started one only
+	// the three jobs that never ran are back, in a message of their own on
+	// the same attempt: a stop is no failure, and the finished jobs do not
+	// run again.
 	back := getAll(t, cfg.JobQueue)
 	require.Len(t, back, 2)
-	sizes := map[int]bool{}
+	got := map[string][]string{}
 	for _, m := range back {
-		got, err := DecodeJobs(m.Body)
+		jobs, err := DecodeJobs(m.Body)
 		require.NoError(t, err)
-		sizes[len(got)] = true
-		require.True(t, m.Redelivered)
+		for _, j := range jobs {
+			got[m.MessageId] = append(got[m.MessageId], j.CheckID)
+		}
+		require.Equal(t, 1, attemptOf(&m), "not counted as a delivery")
 	}
-	require.Equal(t, map[int]bool{len(first): true, len(second): true}, sizes)
+	ids := func(jobs []check.Job) (out []string) {
+		for _, j := range jobs {
+			out = append(out, j.CheckID)
+		}
+		return out
+	}
+	require.Equal(t, map[string][]string{
+		jobRunID(second):    ids(second),
+		jobRunID(first[2:]): ids(first[2:]),
+	}, got)
 	require.Equal(t, 0, queueDepth(t, cfg.deadLetterQueue()))
 }
 

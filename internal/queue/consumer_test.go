@@ -119,7 +119,10 @@ func TestConsumeDeadLettersMalformedOnce(t *testing.T) {
 		log  deliveryLog
 		dlqd atomic.Int32
 	)
-	cfg.OnDeadLetter = func() { dlqd.Add(1) }
+	cfg.OnDeadLetter = func(reason string) {
+		require.Equal(t, DeadLetterMalformed, reason)
+		dlqd.Add(1)
+	}
 	stop := runConsumer(t, cfg, 1, func(_ context.Context, job check.Job, d Delivery) Outcome {
 		log.add(job, d)
 		return Ack

@@ -233,11 +233,19 @@ func (p *Publisher) Close() error {
 }
 
 // PublishJobs publishes the jobs to the jobs queue as persistent messages of
-// up to Config.JobsPerMessage jobs each, in order, and returns nil only once
-// the broker has confirmed every message. Any nack, unroutable message or
-// dropped connection is an error, after which some jobs may have been
-// enqueued: the caller retries the whole batch or rolls back, and consumers
-// tolerate the duplicates (results are unique per check and tick).
+// up to Config.JobsPerMessage jobs and Config.MaxMessageBytes bytes each, in
+// order, and returns nil only once the broker has confirmed every message.
+// Any nack, unroutable message or dropped connection is an error, after
+// which some jobs may have been enqueued: the caller retries the whole batch
+// or rolls back, and consumers tolerate the duplicates (results are unique
+// per check and tick).
+//
+// A job no message can carry - larger than MaxMessageBytes on its own, or
+// invalid for every worker - is skipped: logged as an error, reported to
+// Config.OnUnpublishable, and not counted as a failure of the batch. Failing
+// the batch instead would roll the scheduler's claim back, and the same rows
+// would be claimed first again forever: one bad job would stop dispatch for
+// every check. Skipped, its tick passes unprobed and the next one is tried.
 //
 // All messages are written before any confirm is awaited, so a batch costs
 // about one round trip rather than one per message.
@@ -245,15 +253,9 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	per := p.cfg.JobsPerMessage
-	msgs := make([]amqp.Publishing, 0, (len(jobs)+per-1)/per)
-	now := time.Now()
-	for start := 0; start < len(jobs); start += per {
-		msg, err := jobPublishing(jobs[start:min(start+per, len(jobs))], now)
-		if err != nil {
-			return fmt.Errorf("publish jobs: %w", err)
-		}
-		msgs = append(msgs, msg)
+	msgs, jobCount := p.packJobs(jobs, time.Now())
+	if len(msgs) == 0 {
+		return nil
 	}
 	s, err := p.session(ctx)
 	if err != nil {
@@ -288,7 +290,7 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 		}
 		// Counted in messages: a return says which message bounced, and
 		// every job of it bounced with it.
-		err = fmt.Errorf("%w: %d of %d messages (%d jobs in all) reached no queue", ErrUnroutable, returned, len(msgs), len(jobs))
+		err = fmt.Errorf("%w: %d of %d messages (%d jobs in all) reached no queue", ErrUnroutable, returned, len(msgs), jobCount)
 	}
 	<-s.jobs
 	if err != nil {
@@ -297,28 +299,117 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 	return nil
 }
 
-// jobPublishing is the message for a run of jobs. A single job goes out as
-// an object of type "vigil.job" with the job's own id, exactly as before
-// multi-job messages, so JobsPerMessage 1 stays readable by older workers;
-// several go out as an array of type "vigil.jobs" whose id is its first
-// job's followed by how many more it carries ("c1/1795723200000+49"): the
-// same run of jobs published again gets the same id, and the id says at a
-// glance where the message starts and how big it is.
-func jobPublishing(jobs []check.Job, now time.Time) (amqp.Publishing, error) {
+// packJobs encodes jobs into messages of at most JobsPerMessage jobs and
+// MaxMessageBytes body bytes, in order, skipping (and reporting) the jobs
+// that fit in no message. It also returns how many jobs the messages hold.
+func (p *Publisher) packJobs(jobs []check.Job, now time.Time) ([]amqp.Publishing, int) {
+	per, budget := p.cfg.JobsPerMessage, p.cfg.MaxMessageBytes
+	msgs := make([]amqp.Publishing, 0, (len(jobs)+per-1)/per)
+	var (
+		run    []check.Job // the jobs of the message being packed
+		bodies [][]byte    // and their encodings
+		size   int         // its body's size as an array: brackets and commas included
+		count  int
+	)
+	flush := func() {
+		if len(run) > 0 {
+			msgs = append(msgs, jobPublishing(run, bodies, size, now))
+			count += len(run)
+			run, bodies, size = nil, nil, 0
+		}
+	}
+	for i := range jobs {
+		b, err := EncodeJob(jobs[i])
+		switch {
+		case err != nil:
+			p.skipJob(&jobs[i], UnpublishableInvalid, len(b), err)
+			continue
+		case len(b) > budget:
+			p.skipJob(&jobs[i], UnpublishableTooLarge, len(b), nil)
+			continue
+		}
+		// A message of one job is the bare object, so a job as large as
+		// the budget still fits on its own.
+		if len(run) == per || (len(run) > 0 && size+1+len(b) > budget) {
+			flush()
+		}
+		if len(run) == 0 {
+			size = 2 + len(b)
+		} else {
+			size += 1 + len(b)
+		}
+		run = append(run, jobs[i])
+		bodies = append(bodies, b)
+	}
+	flush()
+	return msgs, count
+}
+
+// skipJob reports a job PublishJobs cannot publish. Its fields got past
+// every bound to get here, so the service name is cut before it is logged.
+func (p *Publisher) skipJob(job *check.Job, reason string, size int, err error) {
+	fields := []zap.Field{
+		zap.String("service", check.CleanText(job.Service, maxLoggedName)), zap.String("check_id", check.CleanText(job.CheckID, maxLoggedName)),
+		zap.String("reason", reason), zap.Int("max_message_bytes", p.cfg.MaxMessageBytes),
+	}
+	if size > 0 {
+		fields = append(fields, zap.Int("job_bytes", size))
+	}
+	if err != nil {
+		fields = append(fields, zap.String("error", check.CleanError(err.Error())))
+	}
+	p.log.Error("job cannot be published, skipping this tick", fields...)
+	if p.cfg.OnUnpublishable != nil {
+		p.cfg.OnUnpublishable(reason)
+	}
+}
+
+// maxLoggedName bounds names in the log lines of jobs that broke bounds.
+const maxLoggedName = 256
+
+// jobPublishing is the message for a run of jobs and their encodings (size
+// is the array's length). A single job goes out as an object of type
+// "vigil.job" with the job's own id, exactly as before multi-job messages,
+// so JobsPerMessage 1 stays readable by older workers; several go out as an
+// array of type "vigil.jobs" whose id is its first job's followed by how
+// many more it carries ("c1/1795723200000+49"): the same run of jobs
+// published again gets the same id, and the id says at a glance where the
+// message starts and how big it is.
+func jobPublishing(jobs []check.Job, bodies [][]byte, size int, now time.Time) amqp.Publishing {
 	msg := amqp.Publishing{
 		ContentType:  contentTypeJSON,
 		DeliveryMode: amqp.Persistent,
 		Timestamp:    now,
+		MessageId:    jobRunID(jobs),
 	}
-	var err error
 	if len(jobs) == 1 {
-		msg.Type, msg.MessageId = typeJob, JobMessageID(jobs[0])
-		msg.Body, err = EncodeJob(jobs[0])
-	} else {
-		msg.Type, msg.MessageId = typeJobs, JobMessageID(jobs[0])+"+"+strconv.Itoa(len(jobs)-1)
-		msg.Body, err = EncodeJobs(jobs)
+		msg.Type, msg.Body = typeJob, bodies[0]
+		return msg
 	}
-	return msg, err
+	msg.Type, msg.Body = typeJobs, joinArray(bodies, size)
+	return msg
+}
+
+// jobRunID is the message id of a run of jobs; see jobPublishing.
+func jobRunID(jobs []check.Job) string {
+	if len(jobs) == 1 {
+		return JobMessageID(jobs[0])
+	}
+	return JobMessageID(jobs[0]) + "+" + strconv.Itoa(len(jobs)-1)
+}
+
+// joinArray is the JSON array of the encoded elements; size is its length.
+// It writes exactly what json.Marshal of the slice would.
+func joinArray(elems [][]byte, size int) []byte {
+	b := make([]byte, 0, size)
+	b = append(b, '[')
+	for i, e := range elems {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	return append(b, ']')
 }
 
 // PublishTransitions publishes transitions to the fanout exchange and returns

@@ -3,11 +3,16 @@ package queue
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vigil-dev/vigil/internal/check"
 )
@@ -96,14 +101,73 @@ func TestPublishJobsSplitsIntoMessages(t *testing.T) {
 	}
 }
 
-func TestPublishJobsRejectsInvalidBatch(t *testing.T) {
+func TestPublishJobsSplitsByBytes(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.JobsPerMessage = 10
+	jobs := testJobs(6)
+	one, err := EncodeJob(jobs[0])
+	require.NoError(t, err)
+	// Room for two jobs per message but not three: brackets, commas and
+	// ids of one more digit included.
+	cfg.MaxMessageBytes = 2*len(one) + 20
 	pub := newPublisher(t, cfg)
-	jobs := testJobs(3)
-	jobs[2].Timeout = 0
-	err := pub.PublishJobs(context.Background(), jobs)
-	require.ErrorIs(t, err, ErrMalformed)
-	require.Equal(t, 0, queueDepth(t, cfg.JobQueue), "nothing of a bad batch is published")
+	require.NoError(t, pub.PublishJobs(context.Background(), jobs))
+
+	msgs := getAll(t, cfg.JobQueue)
+	require.Len(t, msgs, 3, "the byte budget splits before the count does")
+	var got []check.Job
+	for _, m := range msgs {
+		require.LessOrEqual(t, len(m.Body), cfg.MaxMessageBytes)
+		batch, err := DecodeJobs(m.Body)
+		require.NoError(t, err)
+		require.Len(t, batch, 2)
+		got = append(got, batch...)
+	}
+	for i := range jobs {
+		requireSameJob(t, jobs[i], got[i])
+	}
+}
+
+func TestPublishJobsSkipsJobsNoMessageCanCarry(t *testing.T) {
+	cfg := testConfig(t)
+	core, logs := observer.New(zapcore.ErrorLevel)
+	cfg.Logger = zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Core(), core))
+	var skipped []string
+	var mu sync.Mutex
+	cfg.OnUnpublishable = func(reason string) {
+		mu.Lock()
+		defer mu.Unlock()
+		skipped = append(skipped, reason)
+	}
+	pub := newPublisher(t, cfg)
+	jobs := testJobs(5)
+	// Past every registration bound: a 20 MiB URL is larger than the
+	// broker's 16 MiB max_message_size on its own, so no message could
+	// carry it, and publishing it would fail the whole batch.
+	jobs[1].URL = "http://example.com/" + strings.Repeat("a", 20<<20)
+	jobs[3].Timeout = 0 // no worker could run it
+	require.NoError(t, pub.PublishJobs(context.Background(), jobs), "the rest of the batch is published")
+
+	msgs := getAll(t, cfg.JobQueue)
+	require.Len(t, msgs, 1)
+	got, err := DecodeJobs(msgs[0].Body)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	for i, want := range []check.Job{jobs[0], jobs[2], jobs[4]} {
+		requireSameJob(t, want, got[i])
+	}
+	require.Equal(t, []string{UnpublishableTooLarge, UnpublishableInvalid}, skipped)
+	lines := logs.FilterMessage("job cannot be published, skipping this tick").All()
+	require.Len(t, lines, 2)
+	for i, j := range []check.Job{jobs[1], jobs[3]} {
+		fields := lines[i].ContextMap()
+		require.Equal(t, j.CheckID, fields["check_id"])
+		require.Equal(t, j.Service, fields["service"])
+	}
+
+	// A batch of nothing but such jobs publishes nothing and succeeds.
+	require.NoError(t, pub.PublishJobs(context.Background(), []check.Job{jobs[1]}))
+	require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
 
 	require.NoError(t, pub.PublishJobs(context.Background(), nil), "an empty batch is a no-op")
 	require.NoError(t, pub.PublishTransitions(context.Background(), nil))

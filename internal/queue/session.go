@@ -26,6 +26,9 @@ var errSessionClosed = errors.New("broker connection closed")
 type session struct {
 	conn *amqp.Connection
 	ch   *amqp.Channel
+	// pub is a second channel in confirm mode, opened by openPublishing
+	// for a consumer that settles messages by publishing; nil otherwise.
+	pub *amqp.Channel
 
 	done      chan struct{} // closed once the connection or channel is gone
 	closeOnce sync.Once
@@ -97,6 +100,31 @@ func dial(ctx context.Context, cfg *Config, declare func(*amqp.Channel) error) (
 		_ = conn.Close()
 	}()
 	return s, nil
+}
+
+// openPublishing opens s.pub. Its closing ends the session like the main
+// channel's does, so that the next session starts with both usable again.
+// Call it before the session is shared with other goroutines.
+func (s *session) openPublishing() error {
+	ch, err := s.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open publishing channel: %w", err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		_ = ch.Close()
+		return fmt.Errorf("enable publisher confirms: %w", err)
+	}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	go func() {
+		// Nil when the connection went (the main watcher handles that)
+		// or we closed it.
+		if aerr := <-closed; aerr != nil {
+			s.end(aerr)
+			_ = s.conn.Close()
+		}
+	}()
+	s.pub = ch
+	return nil
 }
 
 func (s *session) end(err error) {

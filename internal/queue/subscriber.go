@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -30,7 +31,10 @@ type TransitionHandler func(ctx context.Context, t check.Transition) error
 //   - a name declares a durable queue shared by every subscriber using that
 //     name (the operator's status writer): transitions wait there across
 //     restarts and reconnects, and an error from h requeues the transition
-//     after Config.RequeueDelay.
+//     after Config.RequeueDelay. The queue is bound to
+//     Config.StatusQueueLength transitions, beyond which the oldest are
+//     dropped (see declareDurable), so a queue nobody consumes any more
+//     cannot fill the broker.
 //
 // A body that is not a valid transition is logged and dropped. A panic in h
 // counts as an error.
@@ -88,7 +92,13 @@ type subscriber struct {
 // consume runs one session; nil means ctx was cancelled.
 func (sub *subscriber) consume(ctx context.Context, s *session) error {
 	defer s.close()
-	q, err := s.ch.QueueDeclare(sub.queue, sub.durable, !sub.durable, !sub.durable, false, nil)
+	var q amqp.Queue
+	var err error
+	if sub.durable {
+		q, err = sub.declareDurable(s)
+	} else {
+		q, err = s.ch.QueueDeclare("", false, true, true, false, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("declare queue %q: %w", sub.queue, err)
 	}
@@ -124,6 +134,42 @@ func (sub *subscriber) consume(ctx context.Context, s *session) error {
 			sub.handle(ctx, s, &d)
 		}
 	}
+}
+
+// declareDurable declares the durable queue with its bounds: at most
+// StatusQueueLength transitions, dropping the oldest first. Dropping is the
+// right end to give up: a newer transition of the same check supersedes an
+// older one, and refusing new ones (reject-publish) would fail the
+// workers' publishes and requeue their jobs. There is no age bound (TTL)
+// on purpose: the status writer takes UP and DOWN only from transitions, so
+// after an operator outage the newest transition of every check is still
+// needed however old it is.
+//
+// A queue declared before the bounds existed has no arguments, and the
+// broker refuses (406 PRECONDITION_FAILED) to redeclare it with others,
+// closing the channel. Deleting and recreating it would lose the
+// transitions it holds and any published in between, so the declaration is
+// tried on a channel of its own; on a refusal the subscriber keeps using the
+// queue as it is and says how to bound it with a policy, which the broker
+// applies to an existing queue in place.
+func (sub *subscriber) declareDurable(s *session) (amqp.Queue, error) {
+	args := amqp.Table{"x-max-length": int64(sub.cfg.StatusQueueLength), "x-overflow": "drop-head"}
+	probe, err := s.conn.Channel()
+	if err != nil {
+		return amqp.Queue{}, fmt.Errorf("open channel: %w", err)
+	}
+	q, err := probe.QueueDeclare(sub.queue, true, false, false, false, args)
+	var aerr *amqp.Error
+	if !errors.As(err, &aerr) || aerr.Code != amqp.PreconditionFailed {
+		_ = probe.Close()
+		return q, err
+	}
+	// The broker closed probe; s.ch is untouched.
+	sub.log.Warn("durable transitions queue exists with other arguments and is not bounded by Vigil; bound it with a policy",
+		zap.String("queue", sub.queue), zap.Error(err),
+		zap.String("remedy", fmt.Sprintf(`rabbitmqctl set_policy --apply-to queues vigil-status '^%s$' '{"max-length":%d,"overflow":"drop-head"}'`,
+			regexp.QuoteMeta(sub.queue), sub.cfg.StatusQueueLength)))
+	return s.ch.QueueDeclarePassive(sub.queue, true, false, false, false, nil)
 }
 
 func (sub *subscriber) handle(ctx context.Context, s *session, d *amqp.Delivery) {
