@@ -27,6 +27,9 @@ type Config struct {
 	// ReadOnly refuses every change to the registry with 403: in
 	// Kubernetes mode ServiceCheck resources are the source of truth.
 	ReadOnly bool
+	// Policy is what registered checks may do beyond the fields' own
+	// rules (which HTTP methods they may probe with).
+	Policy check.Policy
 	// Now is the clock uptime windows end at; time.Now when nil.
 	Now func() time.Time
 	// OnTransition is called after pause or resume changed a service's
@@ -47,6 +50,7 @@ type Server struct {
 	reg          Registry
 	log          *zap.Logger
 	readOnly     bool
+	policy       check.Policy
 	now          func() time.Time
 	onTransition func(check.Transition)
 	ready        func(context.Context) error
@@ -61,6 +65,7 @@ func New(cfg Config) *Server {
 		reg:          cfg.Registry,
 		log:          cfg.Logger,
 		readOnly:     cfg.ReadOnly,
+		policy:       cfg.Policy,
 		now:          cfg.Now,
 		onTransition: cfg.OnTransition,
 		ready:        cfg.Ready,

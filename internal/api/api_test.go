@@ -267,6 +267,19 @@ func TestCreateValidation(t *testing.T) {
 		{"tag empty", `{` + base + `,"tags":["ok",""]}`, "tags[1]"},
 		{"tag too long", `{` + base + `,"tags":["` + long + `"]}`, "tags[0]"},
 		{"unknown field", `{` + base + `,"intervall":5}`, "intervall"},
+		// The bounds the CRD sets hold over REST too, and strings that
+		// PostgreSQL or a log line cannot take are refused, not stored.
+		{"name with NUL", `{"name":"pay\u0000ments","url":"https://a.example","interval_seconds":10}`, "name"},
+		{"name with a C1 control", `{"name":"pay\u0085ments","url":"https://a.example","interval_seconds":10}`, "name"},
+		{"url too long", `{"name":"a","url":"https://a.example/` + strings.Repeat("p", check.MaxURLBytes) + `","interval_seconds":10}`, "url"},
+		{"url with credentials", `{"name":"a","url":"https://admin:hunter2@a.example/","interval_seconds":10}`, "url"},
+		{"url with NUL", `{"name":"a","url":"https://a.example/\u0000","interval_seconds":10}`, "url"},
+		{"grpc_service too long", `{"name":"a","type":"grpc","url":"grpc://a:1","interval_seconds":10,"grpc_service":"` + strings.Repeat("s", 257) + `"}`, "grpc_service"},
+		{"grpc_service with NUL", `{"name":"a","type":"grpc","url":"grpc://a:1","interval_seconds":10,"grpc_service":"s\u0000"}`, "grpc_service"},
+		{"method not safe", `{` + base + `,"method":"DELETE"}`, "method"},
+		{"too many tags", `{` + base + `,"tags":[` + strings.Repeat(`"t",`, 32) + `"t"]}`, "tags"},
+		{"tag above 63 characters", `{` + base + `,"tags":["` + strings.Repeat("t", 64) + `"]}`, "tags[0]"},
+		{"tag with NUL", `{` + base + `,"tags":["a","b","c","d\u0000"]}`, "tags[3]"},
 		{"paused is not settable on create", `{` + base + `,"paused":true}`, "paused"},
 	}
 	for _, tt := range tests {
@@ -279,6 +292,24 @@ func TestCreateValidation(t *testing.T) {
 			require.Empty(t, list, "a refused body must register nothing")
 		})
 	}
+}
+
+// TestProbeMethodsPolicy: the methods a check may use are the
+// installation's to choose; an unsafe one passes only when listed, on
+// POST and PATCH alike.
+func TestProbeMethodsPolicy(t *testing.T) {
+	h := newHarness(t)
+	resp := h.do(http.MethodPost, "/api/v1/services", `{"name":"a","url":"https://a.example","interval_seconds":10,"method":"POST"}`)
+	requireError(t, resp, http.StatusBadRequest, CodeInvalidField, "method")
+	require.Contains(t, resp.json(t)["error"].(map[string]any)["message"], "GET, HEAD, OPTIONS")
+	id := h.create(`{"name":"b","url":"https://a.example","interval_seconds":10,"method":"HEAD"}`)["id"].(string)
+	requireError(t, h.do(http.MethodPatch, "/api/v1/services/"+id, `{"method":"PUT"}`),
+		http.StatusBadRequest, CodeInvalidField, "method")
+
+	h = newHarness(t, func(c *Config) { c.Policy = check.Policy{Methods: []string{"GET", "POST"}} })
+	require.Equal(t, "POST", h.create(`{"name":"a","url":"https://a.example","interval_seconds":10,"method":"POST"}`)["method"])
+	requireError(t, h.do(http.MethodPost, "/api/v1/services", `{"name":"b","url":"https://a.example","interval_seconds":10,"method":"HEAD"}`),
+		http.StatusBadRequest, CodeInvalidField, "method")
 }
 
 func TestBodyErrors(t *testing.T) {

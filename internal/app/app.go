@@ -76,6 +76,15 @@ func newScheduler(ctx context.Context, cfg config.Config, st *store.Store, qcfg 
 	return sched, func() { _ = pool.Close() }, nil
 }
 
+// registrationPolicy is what registered checks may do, from the settings.
+func registrationPolicy(cfg config.Config) (check.Policy, error) {
+	methods, err := check.ParseMethods(cfg.ProbeMethods)
+	if err != nil {
+		return check.Policy{}, fmt.Errorf("VIGIL_PROBE_METHODS: %w", err)
+	}
+	return check.Policy{Methods: methods}, nil
+}
+
 // backends are the two connections every long-running process holds.
 type backends struct {
 	store *store.Store

@@ -45,6 +45,10 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	if err != nil {
 		return err
 	}
+	policy, err := registrationPolicy(cfg)
+	if err != nil {
+		return err
+	}
 	qcfg := queueConfig(cfg, "vigil-server", log)
 	b, err := openBackends(ctx, cfg, qcfg, log)
 	if err != nil {
@@ -99,6 +103,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		Registry: st,
 		Logger:   log.Named("api"),
 		ReadOnly: cfg.Kubernetes,
+		Policy:   policy,
 		OnTransition: func(t check.Transition) {
 			// The transition is committed; publishing is best effort
 			// because clients that miss it live get it on replay.
