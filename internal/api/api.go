@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,16 +95,45 @@ func (s *Server) routes(ws http.Handler) {
 	if ws != nil {
 		m.Handle("GET /ws", ws)
 	}
-	m.HandleFunc("POST /api/v1/services", s.writing(s.createService))
-	m.HandleFunc("GET /api/v1/services", s.listServices)
-	m.HandleFunc("GET /api/v1/services/{id}", s.getService)
-	m.HandleFunc("PATCH /api/v1/services/{id}", s.writing(s.updateService))
-	m.HandleFunc("DELETE /api/v1/services/{id}", s.writing(s.deleteService))
-	m.HandleFunc("POST /api/v1/services/{id}/pause", s.writing(s.pauseService))
-	m.HandleFunc("POST /api/v1/services/{id}/resume", s.writing(s.resumeService))
-	m.HandleFunc("GET /api/v1/services/{id}/results", s.listResults)
-	m.HandleFunc("GET /api/v1/services/{id}/transitions", s.listTransitions)
-	m.HandleFunc("GET /api/v1/services/{id}/uptime", s.uptime)
+	api := func(pattern string, h http.HandlerFunc) { m.HandleFunc(pattern, cleanInput(h)) }
+	api("POST /api/v1/services", s.writing(s.createService))
+	api("GET /api/v1/services", s.listServices)
+	api("GET /api/v1/services/{id}", s.getService)
+	api("PATCH /api/v1/services/{id}", s.writing(s.updateService))
+	api("DELETE /api/v1/services/{id}", s.writing(s.deleteService))
+	api("POST /api/v1/services/{id}/pause", s.writing(s.pauseService))
+	api("POST /api/v1/services/{id}/resume", s.writing(s.resumeService))
+	api("GET /api/v1/services/{id}/results", s.listResults)
+	api("GET /api/v1/services/{id}/transitions", s.listTransitions)
+	api("GET /api/v1/services/{id}/uptime", s.uptime)
+}
+
+// cleanInput answers 400 for a path or query value holding NUL, another
+// control character or invalid UTF-8, naming the parameter. No id, tag or
+// cursor can hold one, and PostgreSQL refuses such text with an error
+// that would otherwise become a 500.
+func cleanInput(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if id := r.PathValue("id"); check.HasControl(id) {
+			writeError(w, http.StatusBadRequest, paramError("id", "must not contain control characters or invalid UTF-8"))
+			return
+		}
+		q := r.URL.Query()
+		for _, name := range slices.Sorted(maps.Keys(q)) {
+			if check.HasControl(name) {
+				writeError(w, http.StatusBadRequest, apiError{Code: CodeInvalidParameter,
+					Message: "query parameter names must not contain control characters or invalid UTF-8"})
+				return
+			}
+			for _, v := range q[name] {
+				if check.HasControl(v) {
+					writeError(w, http.StatusBadRequest, paramError(name, "must not contain control characters or invalid UTF-8"))
+					return
+				}
+			}
+		}
+		next(w, r)
+	}
 }
 
 // ServeHTTP implements http.Handler.
