@@ -198,6 +198,9 @@ func (s *Server) writing(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, apiError{Code: CodeReadOnly, Message: readOnlyMessage})
 			return
 		}
+		if !requireJSON(w, r) {
+			return
+		}
 		h(w, r)
 	}
 }
@@ -209,12 +212,40 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.ready != nil {
 		if err := s.ready(r.Context()); err != nil {
+			// The cause goes to the log line only: /readyz is open to
+			// anyone, and a driver's error can name hosts and users.
 			recordError(r, err)
-			writeError(w, http.StatusServiceUnavailable, apiError{Code: CodeNotReady, Message: "not ready"})
+			msg := "not ready"
+			if down := DownComponents(err); len(down) > 0 {
+				msg += ": " + strings.Join(down, ", ") + " unavailable"
+			}
+			writeError(w, http.StatusServiceUnavailable, apiError{Code: CodeNotReady, Message: msg})
 			return
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Unready is a readiness failure that names the components that are
+// down. Readiness answers show the names; Err, the cause, is only logged.
+type Unready struct {
+	Down []string
+	Err  error
+}
+
+func (e *Unready) Error() string {
+	return strings.Join(e.Down, ", ") + " unavailable: " + e.Err.Error()
+}
+
+func (e *Unready) Unwrap() error { return e.Err }
+
+// DownComponents returns the names an *Unready inside err lists, if any.
+func DownComponents(err error) []string {
+	var u *Unready
+	if errors.As(err, &u) {
+		return u.Down
+	}
+	return nil
 }
 
 // requestState carries what a handler wants in the request's log line.

@@ -72,6 +72,9 @@ func (h *harness) do(method, path string, body string) response {
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	h.srv.ServeHTTP(rec, req)
 	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
@@ -352,14 +355,53 @@ func TestBodyErrors(t *testing.T) {
 		h := newHarness(t)
 		h.create("{\"name\":\"a\",\"url\":\"http://a.example\",\"interval_seconds\":5}\n\t ")
 	})
-	t.Run("content type is not required", func(t *testing.T) {
-		h := newHarness(t)
-		req := httptest.NewRequest(http.MethodPost, "/api/v1/services",
-			strings.NewReader(`{"name":"a","url":"http://a.example","interval_seconds":5}`))
-		req.Header.Set("Content-Type", "text/plain")
+}
+
+// TestWritesNeedJSON: a body must be declared as JSON. An HTML form on any
+// web page can post text/plain, urlencoded or multipart bodies to Vigil
+// without a CORS preflight; none of them may register or change anything.
+func TestWritesNeedJSON(t *testing.T) {
+	const body = `{"name":"a","url":"http://a.example","interval_seconds":5}`
+	send := func(h *harness, method, path, contentType, body string) response {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req := httptest.NewRequest(method, path, rd)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
 		rec := httptest.NewRecorder()
 		h.srv.ServeHTTP(rec, req)
-		require.Equal(t, http.StatusCreated, rec.Code)
+		return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	}
+	for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",
+		"multipart/form-data; boundary=x", "application/jsonx", "json", "application/json; charset"} {
+		t.Run("refused "+ct, func(t *testing.T) {
+			h := newHarness(t)
+			id := h.createNamed("existing")
+			requireError(t, send(h, http.MethodPost, "/api/v1/services", ct, body), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
+			requireError(t, send(h, http.MethodPatch, "/api/v1/services/"+id, ct, `{"name":"b"}`), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
+			requireError(t, send(h, http.MethodPost, "/api/v1/services/"+id+"/pause", ct, "{}"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
+			list, err := h.reg.ListServices(t.Context(), ListFilter{})
+			require.NoError(t, err)
+			require.Len(t, list, 1, "nothing registered")
+			require.Equal(t, "existing", list[0].Name, "nothing changed")
+			require.False(t, list[0].Paused)
+		})
+	}
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON"} {
+		t.Run("accepted "+ct, func(t *testing.T) {
+			h := newHarness(t)
+			require.Equal(t, http.StatusCreated, send(h, http.MethodPost, "/api/v1/services", ct, body).status)
+		})
+	}
+	t.Run("bodiless writes need no content type", func(t *testing.T) {
+		h := newHarness(t)
+		id := h.createNamed("existing")
+		require.Equal(t, http.StatusOK, send(h, http.MethodPost, "/api/v1/services/"+id+"/pause", "", "").status)
+		require.Equal(t, http.StatusOK, send(h, http.MethodPost, "/api/v1/services/"+id+"/resume", "", "").status)
+		require.Equal(t, http.StatusNoContent, send(h, http.MethodDelete, "/api/v1/services/"+id, "", "").status)
 	})
 }
 
