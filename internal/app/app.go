@@ -154,6 +154,16 @@ func servePprof(ctx context.Context, cfg config.Config, log *zap.Logger, ready c
 	return serveHTTP(ctx, cfg.PprofAddr, mux, limits, cfg.ShutdownTimeout, log.Named("pprof"), ready, nil)
 }
 
+// servePprofBestEffort serves profiles until ctx ends; a profiler that
+// cannot listen (another process on the host has its port) is logged, not
+// fatal: it is a debugging aid, not what the process is for.
+func servePprofBestEffort(ctx context.Context, cfg config.Config, log *zap.Logger) error {
+	if err := servePprof(ctx, cfg, log, nil); err != nil {
+		log.Warn("profiler not served", zap.String("addr", cfg.PprofAddr), zap.Error(err))
+	}
+	return nil
+}
+
 // httpLimits bound what one connection may hold of a server: a caller that
 // sends its headers or body a byte at a time, or never reads the answer,
 // or idles between requests, is cut off instead of holding a goroutine and

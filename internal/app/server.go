@@ -140,7 +140,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		return serveHTTP(gctx, cfg.HTTPAddr, handler, defaultLimits, cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
 	})
 	if cfg.Pprof {
-		g.Go(func() error { return servePprof(gctx, cfg, log, nil) })
+		g.Go(func() error { return servePprofBestEffort(gctx, cfg, log) })
 	}
 	return g.Wait()
 }

@@ -60,7 +60,7 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		return serveHTTP(gctx, cfg.MetricsAddr, health, defaultLimits, cfg.ShutdownTimeout, log, hooks.Listening, nil)
 	})
 	if cfg.Pprof {
-		g.Go(func() error { return servePprof(gctx, cfg, log, nil) })
+		g.Go(func() error { return servePprofBestEffort(gctx, cfg, log) })
 	}
 	return g.Wait()
 }
