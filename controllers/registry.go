@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
@@ -44,9 +45,10 @@ const Source = "kubernetes"
 const DefaultInterval = 30 * time.Second
 
 // CheckFor maps a ServiceCheck to the check Vigil registers for it, with
-// defaults applied and validated. A *check.FieldError names the CRD field
+// defaults applied and validated against p, exactly as the REST API
+// validates its checks. A *check.FieldError names the CRD field
 // (spec.timeout, not timeout_seconds) so users can act on the message.
-func CheckFor(sc *monitoringv1alpha1.ServiceCheck) (*check.Check, error) {
+func CheckFor(sc *monitoringv1alpha1.ServiceCheck, p check.Policy) (*check.Check, error) {
 	c := &check.Check{
 		ID:               string(sc.UID),
 		Name:             sc.Namespace + "/" + sc.Name,
@@ -80,7 +82,7 @@ func CheckFor(sc *monitoringv1alpha1.ServiceCheck) (*check.Check, error) {
 		}
 	}
 	c.SetDefaults()
-	if err := c.Validate(); err != nil {
+	if err := c.ValidateFor(p); err != nil {
 		if fe, ok := check.AsFieldError(err); ok {
 			return c, &check.FieldError{Field: crdField(fe.Field, sc.Spec.GRPC != nil), Message: fe.Message}
 		}
@@ -91,15 +93,20 @@ func CheckFor(sc *monitoringv1alpha1.ServiceCheck) (*check.Check, error) {
 
 // tagsFrom turns labels into "key=value" tags, sorted so that the same
 // labels always give the same row. Labels too long to be a tag are left
-// out rather than making the whole check invalid.
+// out, and past check.MaxTags the rest are, rather than making the whole
+// check invalid: labels serve many tools, and a check should not break
+// because another tool labelled its object.
 func tagsFrom(labels map[string]string) []string {
 	tags := make([]string, 0, len(labels))
 	for k, v := range labels {
-		if t := k + "=" + v; len(t) <= check.MaxNameLength {
+		if t := k + "=" + v; utf8.RuneCountInString(t) <= check.MaxTagLength {
 			tags = append(tags, t)
 		}
 	}
 	sort.Strings(tags)
+	if len(tags) > check.MaxTags {
+		tags = tags[:check.MaxTags]
+	}
 	return tags
 }
 
@@ -113,6 +120,8 @@ func crdField(field string, grpc bool) string {
 		return "spec.grpc.address"
 	case field == "url":
 		return "spec.url"
+	case field == "grpc_service":
+		return "spec.grpc.service"
 	case field == "interval_seconds":
 		return "spec.interval"
 	case field == "timeout_seconds":

@@ -41,6 +41,9 @@ type ServiceCheckReconciler struct {
 	// resuming cause, as workers do for probe results, so WebSocket
 	// clients see them too.
 	Publish func(context.Context, check.Transition) error
+	// Policy is what checks may do beyond the fields' own rules (which
+	// HTTP methods they may probe with); the REST API applies the same.
+	Policy check.Policy
 }
 
 // reconcileStep is one stage of a reconcile of sc, which maps to check c.
@@ -104,7 +107,7 @@ func (r *ServiceCheckReconciler) ensureFinalizer(ctx context.Context, sc *monito
 // reconcileSpec maps the object to a check and validates it the way the
 // REST API does. A spec Vigil refuses is reported, not retried.
 func (r *ServiceCheckReconciler) reconcileSpec(sc *monitoringv1alpha1.ServiceCheck) (*check.Check, bool) {
-	c, err := CheckFor(sc)
+	c, err := CheckFor(sc, r.Policy)
 	if err != nil {
 		msg := err.Error()
 		if prev := meta.FindStatusCondition(sc.Status.Conditions, monitoringv1alpha1.ReadyCondition); prev == nil || prev.Message != msg {

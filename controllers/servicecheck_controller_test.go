@@ -451,15 +451,25 @@ func TestCheckFor(t *testing.T) {
 			require.Equal(t, "grpcs://[::1]:9090", c.URL)
 		}},
 		{"long labels are not tags", func(sc *monitoringv1alpha1.ServiceCheck) {
-			sc.Labels = map[string]string{"b": "2", "a": "1", "example.com/" + strings.Repeat("k", 63): strings.Repeat("v", 150)}
+			sc.Labels = map[string]string{"b": "2", "a": "1", "example.com/" + strings.Repeat("k", 63): strings.Repeat("v", 150),
+				"app": strings.Repeat("v", 60)}
 		}, func(t *testing.T, c *check.Check) {
-			require.Equal(t, []string{"a=1", "b=2"}, c.Tags)
+			require.Equal(t, []string{"a=1", "b=2"}, c.Tags, "a tag is at most 63 characters, as over REST")
+		}},
+		{"labels past the tag limit are left out", func(sc *monitoringv1alpha1.ServiceCheck) {
+			sc.Labels = map[string]string{}
+			for i := range 40 {
+				sc.Labels[fmt.Sprintf("l%02d", i)] = "x"
+			}
+		}, func(t *testing.T, c *check.Check) {
+			require.Len(t, c.Tags, check.MaxTags)
+			require.Equal(t, "l00=x", c.Tags[0])
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sc := newServiceCheck("payments", tt.mutate)
-			c, err := CheckFor(sc)
+			c, err := CheckFor(sc, check.Policy{})
 			require.NoError(t, err)
 			require.Equal(t, "uid-payments", c.ID)
 			require.Equal(t, "team/payments", c.Name)
@@ -467,6 +477,17 @@ func TestCheckFor(t *testing.T) {
 			tt.want(t, c)
 		})
 	}
+}
+
+// TestCheckForPolicy: an operator that opts in to more methods lets
+// ServiceChecks use them, as VIGIL_PROBE_METHODS does for REST.
+func TestCheckForPolicy(t *testing.T) {
+	sc := newServiceCheck("payments", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.Method = "POST" })
+	_, err := CheckFor(sc, check.Policy{})
+	require.ErrorContains(t, err, "spec.method: must be one of GET, HEAD, OPTIONS")
+	c, err := CheckFor(sc, check.Policy{Methods: []string{"GET", "POST"}})
+	require.NoError(t, err)
+	require.Equal(t, "POST", c.Method)
 }
 
 func TestCheckForFieldNames(t *testing.T) {
@@ -480,18 +501,25 @@ func TestCheckForFieldNames(t *testing.T) {
 		{"expected status", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.ExpectedStatusCodes = []int32{42} }, "spec.expectedStatusCodes"},
 		{"failure threshold", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.FailureThreshold = -1 }, "spec.failureThreshold"},
 		{"success threshold", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.SuccessThreshold = -1 }, "spec.successThreshold"},
+		{"unsafe method", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.Method = "DELETE" }, "spec.method"},
+		{"url with credentials", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.URL = "https://u:p@payments.example/" }, "spec.url"},
+		{"grpc service with NUL", func(sc *monitoringv1alpha1.ServiceCheck) {
+			sc.Spec.URL = ""
+			sc.Spec.GRPC = &monitoringv1alpha1.GRPCProbe{Address: "payments:9090", Service: "svc\x00"}
+		}, "spec.grpc.service"},
 		{"interval not whole ms", func(sc *monitoringv1alpha1.ServiceCheck) {
 			sc.Spec.Interval = &metav1.Duration{Duration: time.Second + time.Microsecond}
 		}, "spec.interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := CheckFor(newServiceCheck("payments", tt.mutate))
+			_, err := CheckFor(newServiceCheck("payments", tt.mutate), check.Policy{})
 			fe, ok := check.AsFieldError(err)
 			require.True(t, ok, "want a field error, got %v", err)
 			require.Equal(t, tt.field, fe.Field)
 		})
 	}
 	require.Equal(t, "spec", crdField("type", false))
+	require.Equal(t, "metadata.labels", crdField("tags", false))
 	require.Equal(t, "metadata.labels", crdField("tags[3]", false))
 }

@@ -27,6 +27,9 @@ type OperatorOptions struct {
 	// Publish broadcasts the transitions the reconciler causes by pausing
 	// and resuming. Optional.
 	Publish func(context.Context, check.Transition) error
+	// Policy is what ServiceChecks may ask for beyond the fields' own
+	// rules; the zero Policy allows only the safe HTTP methods.
+	Policy check.Policy
 	// MaxConcurrentReconciles defaults to 1.
 	MaxConcurrentReconciles int
 }
@@ -57,6 +60,7 @@ func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
 		Registry: opts.Registry,
 		Recorder: recorder,
 		Publish:  opts.Publish,
+		Policy:   opts.Policy,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}); err != nil {
 		return fmt.Errorf("setup servicecheck reconciler: %w", err)

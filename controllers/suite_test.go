@@ -142,6 +142,7 @@ func TestEnvtest(t *testing.T) {
 			{"interval 500ms", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("500ms")}, "interval must be at least 1s"},
 			{"interval above a day", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("25h")}, "interval must be at most 24h"},
 			{"ftp url", monitoringv1alpha1.ServiceCheckSpec{URL: "ftp://a.test/"}, "spec.url"},
+			{"url with credentials", monitoringv1alpha1.ServiceCheckSpec{URL: "http://admin:pw@a.test/"}, "spec.url"},
 			{"grpc without port", monitoringv1alpha1.ServiceCheckSpec{GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test"}}, "spec.grpc.address"},
 			{"method on a grpc check", monitoringv1alpha1.ServiceCheckSpec{GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:1"}, Method: "GET"}, "apply to url checks only"},
 			{"expected status out of range", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", ExpectedStatusCodes: []int32{700}}, "spec.expectedStatusCodes"},

@@ -68,10 +68,12 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.grpc) || (!has(self.method) && !has(self.expectedStatusCodes))",message="method and expectedStatusCodes apply to url checks only"
 type ServiceCheckSpec struct {
 	// URL is the absolute http or https URL to probe. A probe succeeds when
-	// the response status is one of expectedStatusCodes.
+	// the response status is one of expectedStatusCodes. It must not hold
+	// credentials (user:password@host): everyone who can read the check
+	// would see them.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#]+([/?#]\S*)?$`
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#@]+([/?#]\S*)?$`
 	URL string `json:"url,omitempty"`
 
 	// GRPC probes a gRPC server with the standard health checking protocol
@@ -99,7 +101,10 @@ type ServiceCheckSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeout must be positive"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
-	// Method is the HTTP method of a url probe. Defaults to GET.
+	// Method is the HTTP method of a url probe. Defaults to GET. Only GET,
+	// HEAD and OPTIONS are accepted unless the operator allows more
+	// (VIGIL_PROBE_METHODS); another method makes the check Ready=False
+	// with reason InvalidSpec.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`

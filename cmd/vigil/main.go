@@ -63,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		set.Bool(&cfg.Scheduler, "scheduler", "VIGIL_SCHEDULER", "run a scheduler in this process")
 		set.Bool(&cfg.Kubernetes, "kubernetes", "VIGIL_KUBERNETES", "Kubernetes mode: the REST registry is read-only")
 		cfg.BindScheduler(set)
+		cfg.BindRegistration(set)
+		cfg.BindServer(set)
 		start = func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunServer(ctx, c, l, app.Hooks{})
 		}

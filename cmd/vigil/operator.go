@@ -22,6 +22,7 @@ func operatorCommand(cmd string, cfg *config.Config, set *config.Set) (func(cont
 	set.String(&cfg.ProbeAddr, "health-probe-bind-address", "VIGIL_HEALTH_PROBE_ADDR", "address of /healthz and /readyz")
 	set.String(&cfg.StatusQueue, "status-queue", "VIGIL_STATUS_QUEUE", "durable queue the status writer consumes transitions from")
 	cfg.BindScheduler(set)
+	cfg.BindRegistration(set)
 	return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 		return app.RunOperator(ctx, c, l, app.OperatorHooks{})
 	}, true

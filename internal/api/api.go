@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +29,9 @@ type Config struct {
 	// ReadOnly refuses every change to the registry with 403: in
 	// Kubernetes mode ServiceCheck resources are the source of truth.
 	ReadOnly bool
+	// Policy is what registered checks may do beyond the fields' own
+	// rules (which HTTP methods they may probe with).
+	Policy check.Policy
 	// Now is the clock uptime windows end at; time.Now when nil.
 	Now func() time.Time
 	// OnTransition is called after pause or resume changed a service's
@@ -47,6 +52,7 @@ type Server struct {
 	reg          Registry
 	log          *zap.Logger
 	readOnly     bool
+	policy       check.Policy
 	now          func() time.Time
 	onTransition func(check.Transition)
 	ready        func(context.Context) error
@@ -61,6 +67,7 @@ func New(cfg Config) *Server {
 		reg:          cfg.Registry,
 		log:          cfg.Logger,
 		readOnly:     cfg.ReadOnly,
+		policy:       cfg.Policy,
 		now:          cfg.Now,
 		onTransition: cfg.OnTransition,
 		ready:        cfg.Ready,
@@ -88,16 +95,45 @@ func (s *Server) routes(ws http.Handler) {
 	if ws != nil {
 		m.Handle("GET /ws", ws)
 	}
-	m.HandleFunc("POST /api/v1/services", s.writing(s.createService))
-	m.HandleFunc("GET /api/v1/services", s.listServices)
-	m.HandleFunc("GET /api/v1/services/{id}", s.getService)
-	m.HandleFunc("PATCH /api/v1/services/{id}", s.writing(s.updateService))
-	m.HandleFunc("DELETE /api/v1/services/{id}", s.writing(s.deleteService))
-	m.HandleFunc("POST /api/v1/services/{id}/pause", s.writing(s.pauseService))
-	m.HandleFunc("POST /api/v1/services/{id}/resume", s.writing(s.resumeService))
-	m.HandleFunc("GET /api/v1/services/{id}/results", s.listResults)
-	m.HandleFunc("GET /api/v1/services/{id}/transitions", s.listTransitions)
-	m.HandleFunc("GET /api/v1/services/{id}/uptime", s.uptime)
+	api := func(pattern string, h http.HandlerFunc) { m.HandleFunc(pattern, cleanInput(h)) }
+	api("POST /api/v1/services", s.writing(s.createService))
+	api("GET /api/v1/services", s.listServices)
+	api("GET /api/v1/services/{id}", s.getService)
+	api("PATCH /api/v1/services/{id}", s.writing(s.updateService))
+	api("DELETE /api/v1/services/{id}", s.writing(s.deleteService))
+	api("POST /api/v1/services/{id}/pause", s.writing(s.pauseService))
+	api("POST /api/v1/services/{id}/resume", s.writing(s.resumeService))
+	api("GET /api/v1/services/{id}/results", s.listResults)
+	api("GET /api/v1/services/{id}/transitions", s.listTransitions)
+	api("GET /api/v1/services/{id}/uptime", s.uptime)
+}
+
+// cleanInput answers 400 for a path or query value holding NUL, another
+// control character or invalid UTF-8, naming the parameter. No id, tag or
+// cursor can hold one, and PostgreSQL refuses such text with an error
+// that would otherwise become a 500.
+func cleanInput(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if id := r.PathValue("id"); check.HasControl(id) {
+			writeError(w, http.StatusBadRequest, paramError("id", "must not contain control characters or invalid UTF-8"))
+			return
+		}
+		q := r.URL.Query()
+		for _, name := range slices.Sorted(maps.Keys(q)) {
+			if check.HasControl(name) {
+				writeError(w, http.StatusBadRequest, apiError{Code: CodeInvalidParameter,
+					Message: "query parameter names must not contain control characters or invalid UTF-8"})
+				return
+			}
+			for _, v := range q[name] {
+				if check.HasControl(v) {
+					writeError(w, http.StatusBadRequest, paramError(name, "must not contain control characters or invalid UTF-8"))
+					return
+				}
+			}
+		}
+		next(w, r)
+	}
 }
 
 // ServeHTTP implements http.Handler.
@@ -162,6 +198,9 @@ func (s *Server) writing(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, apiError{Code: CodeReadOnly, Message: readOnlyMessage})
 			return
 		}
+		if !requireJSON(w, r) {
+			return
+		}
 		h(w, r)
 	}
 }
@@ -173,12 +212,40 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.ready != nil {
 		if err := s.ready(r.Context()); err != nil {
+			// The cause goes to the log line only: /readyz is open to
+			// anyone, and a driver's error can name hosts and users.
 			recordError(r, err)
-			writeError(w, http.StatusServiceUnavailable, apiError{Code: CodeNotReady, Message: "not ready"})
+			msg := "not ready"
+			if down := DownComponents(err); len(down) > 0 {
+				msg += ": " + strings.Join(down, ", ") + " unavailable"
+			}
+			writeError(w, http.StatusServiceUnavailable, apiError{Code: CodeNotReady, Message: msg})
 			return
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Unready is a readiness failure that names the components that are
+// down. Readiness answers show the names; Err, the cause, is only logged.
+type Unready struct {
+	Down []string
+	Err  error
+}
+
+func (e *Unready) Error() string {
+	return strings.Join(e.Down, ", ") + " unavailable: " + e.Err.Error()
+}
+
+func (e *Unready) Unwrap() error { return e.Err }
+
+// DownComponents returns the names an *Unready inside err lists, if any.
+func DownComponents(err error) []string {
+	var u *Unready
+	if errors.As(err, &u) {
+		return u.Down
+	}
+	return nil
 }
 
 // requestState carries what a handler wants in the request's log line.

@@ -72,6 +72,9 @@ func (h *harness) do(method, path string, body string) response {
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	h.srv.ServeHTTP(rec, req)
 	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
@@ -267,6 +270,19 @@ func TestCreateValidation(t *testing.T) {
 		{"tag empty", `{` + base + `,"tags":["ok",""]}`, "tags[1]"},
 		{"tag too long", `{` + base + `,"tags":["` + long + `"]}`, "tags[0]"},
 		{"unknown field", `{` + base + `,"intervall":5}`, "intervall"},
+		// The bounds the CRD sets hold over REST too, and strings that
+		// PostgreSQL or a log line cannot take are refused, not stored.
+		{"name with NUL", `{"name":"pay\u0000ments","url":"https://a.example","interval_seconds":10}`, "name"},
+		{"name with a C1 control", `{"name":"pay\u0085ments","url":"https://a.example","interval_seconds":10}`, "name"},
+		{"url too long", `{"name":"a","url":"https://a.example/` + strings.Repeat("p", check.MaxURLBytes) + `","interval_seconds":10}`, "url"},
+		{"url with credentials", `{"name":"a","url":"https://admin:hunter2@a.example/","interval_seconds":10}`, "url"},
+		{"url with NUL", `{"name":"a","url":"https://a.example/\u0000","interval_seconds":10}`, "url"},
+		{"grpc_service too long", `{"name":"a","type":"grpc","url":"grpc://a:1","interval_seconds":10,"grpc_service":"` + strings.Repeat("s", 257) + `"}`, "grpc_service"},
+		{"grpc_service with NUL", `{"name":"a","type":"grpc","url":"grpc://a:1","interval_seconds":10,"grpc_service":"s\u0000"}`, "grpc_service"},
+		{"method not safe", `{` + base + `,"method":"DELETE"}`, "method"},
+		{"too many tags", `{` + base + `,"tags":[` + strings.Repeat(`"t",`, 32) + `"t"]}`, "tags"},
+		{"tag above 63 characters", `{` + base + `,"tags":["` + strings.Repeat("t", 64) + `"]}`, "tags[0]"},
+		{"tag with NUL", `{` + base + `,"tags":["a","b","c","d\u0000"]}`, "tags[3]"},
 		{"paused is not settable on create", `{` + base + `,"paused":true}`, "paused"},
 	}
 	for _, tt := range tests {
@@ -279,6 +295,24 @@ func TestCreateValidation(t *testing.T) {
 			require.Empty(t, list, "a refused body must register nothing")
 		})
 	}
+}
+
+// TestProbeMethodsPolicy: the methods a check may use are the
+// installation's to choose; an unsafe one passes only when listed, on
+// POST and PATCH alike.
+func TestProbeMethodsPolicy(t *testing.T) {
+	h := newHarness(t)
+	resp := h.do(http.MethodPost, "/api/v1/services", `{"name":"a","url":"https://a.example","interval_seconds":10,"method":"POST"}`)
+	requireError(t, resp, http.StatusBadRequest, CodeInvalidField, "method")
+	require.Contains(t, resp.json(t)["error"].(map[string]any)["message"], "GET, HEAD, OPTIONS")
+	id := h.create(`{"name":"b","url":"https://a.example","interval_seconds":10,"method":"HEAD"}`)["id"].(string)
+	requireError(t, h.do(http.MethodPatch, "/api/v1/services/"+id, `{"method":"PUT"}`),
+		http.StatusBadRequest, CodeInvalidField, "method")
+
+	h = newHarness(t, func(c *Config) { c.Policy = check.Policy{Methods: []string{"GET", "POST"}} })
+	require.Equal(t, "POST", h.create(`{"name":"a","url":"https://a.example","interval_seconds":10,"method":"POST"}`)["method"])
+	requireError(t, h.do(http.MethodPost, "/api/v1/services", `{"name":"b","url":"https://a.example","interval_seconds":10,"method":"HEAD"}`),
+		http.StatusBadRequest, CodeInvalidField, "method")
 }
 
 func TestBodyErrors(t *testing.T) {
@@ -321,14 +355,53 @@ func TestBodyErrors(t *testing.T) {
 		h := newHarness(t)
 		h.create("{\"name\":\"a\",\"url\":\"http://a.example\",\"interval_seconds\":5}\n\t ")
 	})
-	t.Run("content type is not required", func(t *testing.T) {
-		h := newHarness(t)
-		req := httptest.NewRequest(http.MethodPost, "/api/v1/services",
-			strings.NewReader(`{"name":"a","url":"http://a.example","interval_seconds":5}`))
-		req.Header.Set("Content-Type", "text/plain")
+}
+
+// TestWritesNeedJSON: a body must be declared as JSON. An HTML form on any
+// web page can post text/plain, urlencoded or multipart bodies to Vigil
+// without a CORS preflight; none of them may register or change anything.
+func TestWritesNeedJSON(t *testing.T) {
+	const body = `{"name":"a","url":"http://a.example","interval_seconds":5}`
+	send := func(h *harness, method, path, contentType, body string) response {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req := httptest.NewRequest(method, path, rd)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
 		rec := httptest.NewRecorder()
 		h.srv.ServeHTTP(rec, req)
-		require.Equal(t, http.StatusCreated, rec.Code)
+		return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	}
+	for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",
+		"multipart/form-data; boundary=x", "application/jsonx", "json", "application/json; charset"} {
+		t.Run("refused "+ct, func(t *testing.T) {
+			h := newHarness(t)
+			id := h.createNamed("existing")
+			requireError(t, send(h, http.MethodPost, "/api/v1/services", ct, body), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
+			requireError(t, send(h, http.MethodPatch, "/api/v1/services/"+id, ct, `{"name":"b"}`), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
+			requireError(t, send(h, http.MethodPost, "/api/v1/services/"+id+"/pause", ct, "{}"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
+			list, err := h.reg.ListServices(t.Context(), ListFilter{})
+			require.NoError(t, err)
+			require.Len(t, list, 1, "nothing registered")
+			require.Equal(t, "existing", list[0].Name, "nothing changed")
+			require.False(t, list[0].Paused)
+		})
+	}
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON"} {
+		t.Run("accepted "+ct, func(t *testing.T) {
+			h := newHarness(t)
+			require.Equal(t, http.StatusCreated, send(h, http.MethodPost, "/api/v1/services", ct, body).status)
+		})
+	}
+	t.Run("bodiless writes need no content type", func(t *testing.T) {
+		h := newHarness(t)
+		id := h.createNamed("existing")
+		require.Equal(t, http.StatusOK, send(h, http.MethodPost, "/api/v1/services/"+id+"/pause", "", "").status)
+		require.Equal(t, http.StatusOK, send(h, http.MethodPost, "/api/v1/services/"+id+"/resume", "", "").status)
+		require.Equal(t, http.StatusNoContent, send(h, http.MethodDelete, "/api/v1/services/"+id, "", "").status)
 	})
 }
 

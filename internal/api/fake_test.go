@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -42,11 +43,27 @@ func newFakeRegistry(now func() time.Time) *fakeRegistry {
 	return &fakeRegistry{now: now, services: map[string]*fakeService{}, results: map[string][]check.Result{}}
 }
 
-func (f *fakeRegistry) enter() error {
+// enter starts every method. Like PostgreSQL, it refuses text holding NUL
+// or invalid UTF-8 with an error that is no sentinel (a 500), so tests
+// and fuzzing find any caller input the API lets through to storage.
+func (f *fakeRegistry) enter(text ...string) error {
 	if f.panicWith != nil {
 		panic(f.panicWith)
 	}
-	return f.failWith
+	if f.failWith != nil {
+		return f.failWith
+	}
+	for _, s := range text {
+		if strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
+			return fmt.Errorf("ERROR: invalid byte sequence for encoding \"UTF8\" (SQLSTATE 22021)")
+		}
+	}
+	return nil
+}
+
+// checkText is every string of c the store writes.
+func checkText(c *check.Check) []string {
+	return append([]string{c.ID, c.Name, string(c.Type), c.URL, c.Method, c.GRPCService}, c.Tags...)
 }
 
 func (f *fakeRegistry) nameTaken(name, exceptID string) bool {
@@ -66,7 +83,7 @@ func cloneService(s Service) Service {
 func (f *fakeRegistry) CreateService(_ context.Context, c *check.Check) (Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(checkText(c)...); err != nil {
 		return Service{}, err
 	}
 	if f.nameTaken(c.Name, "") {
@@ -96,7 +113,7 @@ func (f *fakeRegistry) active(id string) (*fakeService, error) {
 func (f *fakeRegistry) GetService(_ context.Context, id string) (Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(id); err != nil {
 		return Service{}, err
 	}
 	s, err := f.active(id)
@@ -109,7 +126,7 @@ func (f *fakeRegistry) GetService(_ context.Context, id string) (Service, error)
 func (f *fakeRegistry) ListServices(_ context.Context, flt ListFilter) ([]Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(flt.Tag); err != nil {
 		return nil, err
 	}
 	var out []Service
@@ -127,7 +144,7 @@ func (f *fakeRegistry) ListServices(_ context.Context, flt ListFilter) ([]Servic
 func (f *fakeRegistry) UpdateService(_ context.Context, id string, mutate func(*check.Check) error) (Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(id); err != nil {
 		return Service{}, err
 	}
 	s, err := f.active(id)
@@ -136,6 +153,9 @@ func (f *fakeRegistry) UpdateService(_ context.Context, id string, mutate func(*
 	}
 	c := cloneService(s.svc).Check
 	if err := mutate(&c); err != nil {
+		return Service{}, err
+	}
+	if err := f.enter(checkText(&c)...); err != nil {
 		return Service{}, err
 	}
 	if f.nameTaken(c.Name, id) {
@@ -149,7 +169,7 @@ func (f *fakeRegistry) UpdateService(_ context.Context, id string, mutate func(*
 func (f *fakeRegistry) DeleteService(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(id); err != nil {
 		return err
 	}
 	s, err := f.active(id)
@@ -163,7 +183,7 @@ func (f *fakeRegistry) DeleteService(_ context.Context, id string) error {
 func (f *fakeRegistry) SetPaused(_ context.Context, id string, paused bool) (Service, *check.Transition, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(id); err != nil {
 		return Service{}, nil, err
 	}
 	s, err := f.active(id)
@@ -203,7 +223,7 @@ func (f *fakeRegistry) known(id string) error {
 func (f *fakeRegistry) Results(_ context.Context, checkID string, q ResultQuery) ([]check.Result, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(checkID, q.Cursor); err != nil {
 		return nil, "", err
 	}
 	if err := f.known(checkID); err != nil {
@@ -241,7 +261,7 @@ func (f *fakeRegistry) Results(_ context.Context, checkID string, q ResultQuery)
 func (f *fakeRegistry) Transitions(_ context.Context, q TransitionQuery) ([]check.Transition, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(q.CheckID); err != nil {
 		return nil, err
 	}
 	var out []check.Transition
@@ -262,7 +282,7 @@ func (f *fakeRegistry) Transitions(_ context.Context, q TransitionQuery) ([]chec
 func (f *fakeRegistry) Uptime(_ context.Context, checkID string, since, until time.Time) (Uptime, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(checkID); err != nil {
 		return Uptime{}, err
 	}
 	if err := f.known(checkID); err != nil {
@@ -284,7 +304,7 @@ func (f *fakeRegistry) Uptime(_ context.Context, checkID string, since, until ti
 func (f *fakeRegistry) ServiceExists(_ context.Context, id string, includeDeleted bool) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter(); err != nil {
+	if err := f.enter(id); err != nil {
 		return false, err
 	}
 	s, ok := f.services[id]

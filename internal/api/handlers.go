@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/check"
 )
 
 // badParam answers err if it is a query parameter error and reports
@@ -24,7 +26,7 @@ func (s *Server) createService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, be.status, be.body)
 		return
 	}
-	c, err := req.newCheck()
+	c, err := req.newCheck(s.policy)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -69,7 +71,9 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, be.status, be.body)
 		return
 	}
-	svc, err := s.reg.UpdateService(r.Context(), r.PathValue("id"), req.merge)
+	svc, err := s.reg.UpdateService(r.Context(), r.PathValue("id"), func(c *check.Check) error {
+		return req.merge(c, s.policy)
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -129,6 +129,15 @@ func TestQueryParamErrors(t *testing.T) {
 		{base + "/uptime?window=1.5d", "window"},
 		{base + "/uptime?window=d", "window"},
 		{"/api/v1/services?status=up-ish", "status"},
+		// Text the store cannot take is the caller's mistake, not a 500.
+		{"/api/v1/services?tag=prod%00", "tag"},
+		{"/api/v1/services?tag=%ff", "tag"},
+		{"/api/v1/services?status=UP%00", "status"},
+		{base + "/results?cursor=%00", "cursor"},
+		{base + "/results?limit=10&since=%0a", "since"},
+		{"/api/v1/services/" + id + "%00", "id"},
+		{"/api/v1/services/%ff/results", "id"},
+		{"/api/v1/services/%c2%85/uptime", "id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -152,8 +152,8 @@ func parseTags(raw json.RawMessage) ([]string, error) {
 }
 
 // newCheck builds the check a POST registers, with defaults filled in and
-// every field validated.
-func (req *serviceRequest) newCheck() (*check.Check, error) {
+// every field validated against the installation's policy.
+func (req *serviceRequest) newCheck(p check.Policy) (*check.Check, error) {
 	c := &check.Check{}
 	if req.Name == nil {
 		return nil, &check.FieldError{Field: "name", Message: "is required"}
@@ -168,7 +168,7 @@ func (req *serviceRequest) newCheck() (*check.Check, error) {
 		return nil, err
 	}
 	c.SetDefaults()
-	if err := c.Validate(); err != nil {
+	if err := c.ValidateFor(p); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -178,7 +178,7 @@ func (req *serviceRequest) newCheck() (*check.Check, error) {
 // It deliberately does not re-apply defaults: a changed interval keeps the
 // stored timeout, and if that no longer fits the request is refused rather
 // than silently given a different timeout.
-func (req *serviceRequest) merge(c *check.Check) error {
+func (req *serviceRequest) merge(c *check.Check, p check.Policy) error {
 	oldType := c.Type
 	if err := req.apply(c); err != nil {
 		return err
@@ -193,12 +193,13 @@ func (req *serviceRequest) merge(c *check.Check) error {
 			c.ExpectedStatus = check.DefaultExpected
 		}
 	}
-	return c.Validate()
+	return c.ValidateFor(p)
 }
 
 // apply copies the fields present in req onto c. Values that defaulting
 // would otherwise replace (an explicit 0 or "") are refused here, since
-// SetDefaults cannot tell them from absent ones.
+// SetDefaults cannot tell them from absent ones; every other rule, and
+// every bound, is check.ValidateFor's alone.
 func (req *serviceRequest) apply(c *check.Check) error {
 	if req.Name != nil {
 		c.Name = strings.TrimSpace(*req.Name)
@@ -231,9 +232,8 @@ func (req *serviceRequest) apply(c *check.Check) error {
 		c.GRPCService = *req.GRPCService
 	}
 	if req.IntervalSeconds != nil {
-		if v := *req.IntervalSeconds; v < 1 || v > 86400 {
-			return &check.FieldError{Field: "interval_seconds", Message: "must be between 1 and 86400"}
-		}
+		// seconds clamps a huge value to beyond the bound, so validation
+		// refuses every out-of-range interval, 0 included.
 		c.Interval = seconds(*req.IntervalSeconds)
 	}
 	if req.TimeoutSeconds != nil {

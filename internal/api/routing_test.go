@@ -68,6 +68,19 @@ func TestHealthAndReady(t *testing.T) {
 	require.Len(t, entries, 1)
 	require.Equal(t, "ping database: connection refused", entries[0].ContextMap()["error"])
 
+	// The answer names what is down; the cause, which may name hosts,
+	// users or a password the driver echoed, is for the log only.
+	const cause = "failed to connect to `user=vigil database=vigil`: 10.1.2.3:5432: password authentication failed"
+	readyErr = &Unready{Down: []string{"database"}, Err: errors.New(cause)}
+	resp = h.do(http.MethodGet, "/readyz", "")
+	requireError(t, resp, http.StatusServiceUnavailable, CodeNotReady, "")
+	require.Contains(t, string(resp.body), "database unavailable")
+	require.NotContains(t, string(resp.body), "10.1.2.3")
+	require.NotContains(t, string(resp.body), "password")
+	entries = h.logs.FilterMessage("request failed").All()
+	require.Len(t, entries, 2)
+	require.Contains(t, entries[1].ContextMap()["error"], cause)
+
 	t.Run("no ready func means ready", func(t *testing.T) {
 		h := newHarness(t)
 		require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/readyz", "").status)

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/internal/api"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/queue"
@@ -76,6 +77,15 @@ func newScheduler(ctx context.Context, cfg config.Config, st *store.Store, qcfg 
 	return sched, func() { _ = pool.Close() }, nil
 }
 
+// registrationPolicy is what registered checks may do, from the settings.
+func registrationPolicy(cfg config.Config) (check.Policy, error) {
+	methods, err := check.ParseMethods(cfg.ProbeMethods)
+	if err != nil {
+		return check.Policy{}, fmt.Errorf("VIGIL_PROBE_METHODS: %w", err)
+	}
+	return check.Policy{Methods: methods}, nil
+}
+
 // backends are the two connections every long-running process holds.
 type backends struct {
 	store *store.Store
@@ -87,9 +97,24 @@ func (b *backends) Close() {
 	b.store.Close()
 }
 
-// ready is the readiness check of a process: both backends answer.
+// ready is the readiness check of a process: both backends answer. The
+// error names what is down for the readiness answer, and carries the
+// cause for the log alone.
 func (b *backends) ready(ctx context.Context) error {
-	return errors.Join(b.store.Ping(ctx), b.pub.Healthy())
+	var (
+		down []string
+		errs []error
+	)
+	if err := b.store.Ping(ctx); err != nil {
+		down, errs = append(down, "database"), append(errs, fmt.Errorf("database: %w", err))
+	}
+	if err := b.pub.Healthy(); err != nil {
+		down, errs = append(down, "broker"), append(errs, fmt.Errorf("broker: %w", err))
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	return &api.Unready{Down: down, Err: errors.Join(errs...)}
 }
 
 // openBackends opens the store (migrating when configured) and a publisher
@@ -107,11 +132,17 @@ func openBackends(ctx context.Context, cfg config.Config, qcfg queue.Config, log
 	return &backends{store: st, pub: pub}, nil
 }
 
-// withPprof mounts the Go profiler under /debug/pprof/ in front of h when
-// enabled. It is off by default: profiles reveal internals and cost CPU.
-func withPprof(enabled bool, h http.Handler) http.Handler {
-	if !enabled {
-		return h
+// servePprof serves the Go profiler on a listener of its own, which must
+// be loopback-only. Profiles show the command line (the broker URL with its
+// password), the heap and every goroutine's stack, so they are never on
+// the API's listener, where the auth middleware treats unknown paths as
+// the dashboard's and leaves them open. Reach them from the same host, or
+// with `kubectl port-forward`, which connects to the pod's loopback. The
+// listener has no read or write timeout: a CPU profile or trace streams
+// for as many seconds as asked.
+func servePprof(ctx context.Context, cfg config.Config, log *zap.Logger, ready chan<- net.Addr) error {
+	if !config.IsLoopback(cfg.PprofAddr) {
+		return fmt.Errorf("VIGIL_PPROF_ADDR must be a loopback address, got %q", cfg.PprofAddr)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -119,15 +150,51 @@ func withPprof(enabled bool, h http.Handler) http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/", h)
-	return mux
+	limits := httpLimits{ReadHeader: defaultLimits.ReadHeader, Idle: defaultLimits.Idle, MaxHeaderBytes: defaultLimits.MaxHeaderBytes}
+	return serveHTTP(ctx, cfg.PprofAddr, mux, limits, cfg.ShutdownTimeout, log.Named("pprof"), ready, nil)
+}
+
+// servePprofBestEffort serves profiles until ctx ends; a profiler that
+// cannot listen (another process on the host has its port) is logged, not
+// fatal: it is a debugging aid, not what the process is for.
+func servePprofBestEffort(ctx context.Context, cfg config.Config, log *zap.Logger) error {
+	if err := servePprof(ctx, cfg, log, nil); err != nil {
+		log.Warn("profiler not served", zap.String("addr", cfg.PprofAddr), zap.Error(err))
+	}
+	return nil
+}
+
+// httpLimits bound what one connection may hold of a server: a caller that
+// sends its headers or body a byte at a time, or never reads the answer,
+// or idles between requests, is cut off instead of holding a goroutine and
+// a socket for as long as it likes.
+type httpLimits struct {
+	ReadHeader time.Duration
+	// Read covers the headers and the whole body (at most 1 MiB).
+	Read time.Duration
+	// Write covers a response; WebSocket connections are not cut by it,
+	// because the upgrade clears the deadlines the server set, and the
+	// hub bounds every write with its own.
+	Write          time.Duration
+	Idle           time.Duration
+	MaxHeaderBytes int
+}
+
+// defaultLimits are generous for any real client of the API, dashboard or
+// metrics endpoint.
+var defaultLimits = httpLimits{
+	ReadHeader:     10 * time.Second,
+	Read:           30 * time.Second,
+	Write:          60 * time.Second,
+	Idle:           120 * time.Second,
+	MaxHeaderBytes: 64 << 10,
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully
 // within grace. ready, when non-nil, receives the bound address; onShutdown,
 // when non-nil, runs as shutdown begins (hijacked connections such as
 // WebSockets are not closed by http.Server.Shutdown itself).
-func serveHTTP(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *zap.Logger, ready chan<- net.Addr, onShutdown func()) error {
+func serveHTTP(ctx context.Context, addr string, h http.Handler, limits httpLimits, grace time.Duration, log *zap.Logger, ready chan<- net.Addr, onShutdown func()) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -137,8 +204,11 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, grace time.Dura
 	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: limits.ReadHeader,
+		ReadTimeout:       limits.Read,
+		WriteTimeout:      limits.Write,
+		IdleTimeout:       limits.Idle,
+		MaxHeaderBytes:    limits.MaxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
 	if onShutdown != nil {

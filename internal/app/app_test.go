@@ -118,6 +118,9 @@ func call(t testing.TB, method, url string, body any, out any) int {
 	}
 	req, err := http.NewRequest(method, url, r)
 	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -107,6 +107,7 @@ func TestAuthenticationGuardsWritesReadsAndTheWebSocket(t *testing.T) {
 		body := strings.NewReader(`{"name":"x","url":"http://127.0.0.1:1/","interval_seconds":5}`)
 		req, err := http.NewRequest(method, sys.api+path, body)
 		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}

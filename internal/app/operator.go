@@ -37,6 +37,10 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 			return fmt.Errorf("kubernetes client config: %w", err)
 		}
 	}
+	policy, err := registrationPolicy(cfg)
+	if err != nil {
+		return err
+	}
 	scheme, err := controllers.NewScheme()
 	if err != nil {
 		return err
@@ -65,6 +69,7 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	}
 	err = controllers.SetupOperator(mgr, controllers.OperatorOptions{
 		Registry: st,
+		Policy:   policy,
 		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
 			// A durable queue: transitions wait there while the leader
 			// changes, so no status update is lost.

@@ -38,7 +38,7 @@ func TestProbeOptions(t *testing.T) {
 			cfg := config.Defaults()
 			mutate(&cfg)
 			_, err := probeOptions(cfg)
-			require.ErrorContains(t, err, name+": parse ")
+			require.ErrorContains(t, err, name+": ")
 		})
 	}
 }

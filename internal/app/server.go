@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -45,6 +46,10 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	if err != nil {
 		return err
 	}
+	policy, err := registrationPolicy(cfg)
+	if err != nil {
+		return err
+	}
 	qcfg := queueConfig(cfg, "vigil-server", log)
 	b, err := openBackends(ctx, cfg, qcfg, log)
 	if err != nil {
@@ -56,7 +61,11 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	m := metrics.New()
 	seedStates(ctx, st, m, log)
 	hub := broadcast.New(broadcast.Config{
-		Logger:      log.Named("broadcast"),
+		Logger:            log.Named("broadcast"),
+		MaxClients:        cfg.WSMaxClients,
+		MaxClientsPerAddr: cfg.WSMaxClientsPerAddr,
+		// Guard has judged the Origin already, in the API's JSON; the
+		// upgrader's own same-origin check stays as a second line.
 		Subprotocol: auth.WebSocketProtocol,
 		Replay: func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
 			return st.Transitions(ctx, store.TransitionQuery{AfterID: afterID, Limit: limit})
@@ -97,10 +106,21 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		g.Go(func() error { return sched.Run(gctx) })
 	}
 
-	handler := auth.Middleware(authCfg, log.Named("auth"), api.New(api.Config{
+	allowedHosts, err := config.ParseHosts(cfg.AllowedHosts)
+	if err != nil {
+		return fmt.Errorf("VIGIL_ALLOWED_HOSTS: %w", err)
+	}
+	warnIfOpen(log, authCfg, cfg.HTTPAddr)
+	// Guard sits outside auth: what it refuses, it refuses whatever
+	// credentials a browser attached on its own.
+	guard := func(h http.Handler) http.Handler {
+		return api.Guard(api.GuardConfig{AllowedHosts: allowedHosts, Logger: log.Named("guard")}, h)
+	}
+	handler := guard(auth.Middleware(authCfg, log.Named("auth"), api.New(api.Config{
 		Registry: st,
 		Logger:   log.Named("api"),
 		ReadOnly: cfg.Kubernetes,
+		Policy:   policy,
 		OnTransition: func(t check.Transition) {
 			// The transition is committed; publishing is best effort
 			// because clients that miss it live get it on replay.
@@ -117,11 +137,25 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 			mux.Handle("GET /metrics", m.Handler())
 			mux.Handle("/", dashboard.Handler())
 		},
-	}))
+	})))
 	g.Go(func() error {
-		return serveHTTP(gctx, cfg.HTTPAddr, withPprof(cfg.Pprof, handler), cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
+		return serveHTTP(gctx, cfg.HTTPAddr, handler, defaultLimits, cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
 	})
+	if cfg.Pprof {
+		g.Go(func() error { return servePprofBestEffort(gctx, cfg, log) })
+	}
 	return g.Wait()
+}
+
+// warnIfOpen says so when anyone who can reach addr may register checks:
+// with authentication off, the write API is open to every caller, and a
+// check makes Vigil's workers send requests from inside its network.
+func warnIfOpen(log *zap.Logger, a auth.Config, addr string) {
+	if a.Enabled() || config.IsLoopback(addr) {
+		return
+	}
+	log.Warn("authentication is off and the api listens beyond loopback: anyone who can reach it can register, change and delete checks; set VIGIL_API_TOKENS or VIGIL_API_USERS, or listen on 127.0.0.1",
+		zap.String("addr", addr))
 }
 
 // seedStates gives the per-check up gauge its current values, which would

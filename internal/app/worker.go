@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vigil-dev/vigil/internal/api"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/metrics"
@@ -55,10 +56,13 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 			return queue.Ack
 		})
 	})
-	health := healthHandler(b.ready, m.Handler())
+	health := healthHandler(b.ready, m.Handler(), log.Named("health"))
 	g.Go(func() error {
-		return serveHTTP(gctx, cfg.MetricsAddr, withPprof(cfg.Pprof, health), cfg.ShutdownTimeout, log, hooks.Listening, nil)
+		return serveHTTP(gctx, cfg.MetricsAddr, health, defaultLimits, cfg.ShutdownTimeout, log, hooks.Listening, nil)
 	})
+	if cfg.Pprof {
+		g.Go(func() error { return servePprofBestEffort(gctx, cfg, log) })
+	}
 	return g.Wait()
 }
 
@@ -74,7 +78,7 @@ func probeOptions(cfg config.Config) (probe.Options, error) {
 	if err != nil {
 		return probe.Options{}, fmt.Errorf("VIGIL_ALLOW_NETWORKS: %w", err)
 	}
-	methods, err := probe.ParseMethods(cfg.ProbeMethods)
+	methods, err := check.ParseMethods(cfg.ProbeMethods)
 	if err != nil {
 		return probe.Options{}, fmt.Errorf("VIGIL_PROBE_METHODS: %w", err)
 	}
@@ -96,28 +100,36 @@ func workerGC() {
 
 // healthHandler serves /healthz (the process runs), /readyz (its
 // dependencies answer) and /metrics for processes without the REST API.
-func healthHandler(ready func(context.Context) error, metrics http.Handler) http.Handler {
+// /readyz names the backends that are down but never says why: it is open
+// to anyone who reaches the port, and a driver's error can name hosts,
+// users or worse. The cause goes to the log.
+func healthHandler(ready func(context.Context) error, metrics http.Handler, log *zap.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeStatus(w, http.StatusOK, "ok", "")
+		writeStatus(w, http.StatusOK, "ok", nil)
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := ready(r.Context()); err != nil {
-			writeStatus(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+			log.Warn("not ready", zap.Error(err))
+			down := api.DownComponents(err)
+			if down == nil {
+				down = []string{}
+			}
+			writeStatus(w, http.StatusServiceUnavailable, "unavailable", down)
 			return
 		}
-		writeStatus(w, http.StatusOK, "ok", "")
+		writeStatus(w, http.StatusOK, "ok", nil)
 	})
 	return mux
 }
 
-func writeStatus(w http.ResponseWriter, code int, status, detail string) {
+func writeStatus(w http.ResponseWriter, code int, status string, down []string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	body := map[string]string{"status": status}
-	if detail != "" {
-		body["error"] = detail
+	body := map[string]any{"status": status}
+	if down != nil {
+		body["down"] = down
 	}
 	_ = json.NewEncoder(w).Encode(body)
 }

@@ -75,6 +75,10 @@ const (
 	DefaultWriteWait      = 10 * time.Second
 	DefaultDedupSize      = 4096
 	DefaultReplayPageSize = 500
+	// DefaultMaxClients and DefaultMaxClientsPerAddr bound the clients of
+	// one replica: each holds a connection, three goroutines and a buffer.
+	DefaultMaxClients        = 10_000
+	DefaultMaxClientsPerAddr = 64
 	// MaxMessageSize bounds what a client may send; the server reads
 	// client messages only to discard them.
 	MaxMessageSize = 4 << 10

@@ -8,6 +8,7 @@ package broadcast
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -39,6 +40,13 @@ type Config struct {
 	DedupSize int
 	// ReplayPageSize is how many transitions one Replay call asks for.
 	ReplayPageSize int
+	// MaxClients caps the connections the hub holds at once (503 past
+	// it), MaxClientsPerAddr those of one remote IP address (429 past
+	// it), so that one careless or hostile caller cannot take every slot.
+	// The address is the connection's own: Vigil knows no trusted proxy
+	// whose X-Forwarded-For it could believe.
+	MaxClients        int
+	MaxClientsPerAddr int
 	// Authorize, when set, must approve a request before it is upgraded.
 	Authorize func(*http.Request) bool
 	// CheckOrigin replaces gorilla's same-origin check when set.
@@ -72,6 +80,12 @@ func (c *Config) setDefaults() {
 	if c.ReplayPageSize <= 0 {
 		c.ReplayPageSize = DefaultReplayPageSize
 	}
+	if c.MaxClients <= 0 {
+		c.MaxClients = DefaultMaxClients
+	}
+	if c.MaxClientsPerAddr <= 0 {
+		c.MaxClientsPerAddr = DefaultMaxClientsPerAddr
+	}
 }
 
 // Hub is the set of connected clients. It is an http.Handler for GET /ws.
@@ -82,8 +96,12 @@ type Hub struct {
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
-	seen    *recentIDs
-	closed  bool
+	// admitted counts the connections past the caps, upgraded or about
+	// to be, in total and per remote address.
+	admitted int
+	perAddr  map[string]int
+	seen     *recentIDs
+	closed   bool
 	// running counts ServeHTTP calls past registration, so Close can
 	// wait for every connection to be torn down.
 	running sync.WaitGroup
@@ -97,6 +115,7 @@ func New(cfg Config) *Hub {
 		log:      cfg.Logger,
 		upgrader: websocket.Upgrader{CheckOrigin: cfg.CheckOrigin},
 		clients:  map[*client]struct{}{},
+		perAddr:  map[string]int{},
 		seen:     newRecentIDs(cfg.DedupSize),
 	}
 }
@@ -185,6 +204,39 @@ func (h *Hub) unregister(c *client) {
 	delete(h.clients, c)
 }
 
+// admit takes a slot for a connection from addr, or returns the status
+// to refuse it with. A slot is held from before the upgrade until the
+// connection is gone, so a burst of handshakes cannot overshoot the caps.
+func (h *Hub) admit(addr string) (release func(), status int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.admitted >= h.cfg.MaxClients:
+		return nil, http.StatusServiceUnavailable
+	case h.perAddr[addr] >= h.cfg.MaxClientsPerAddr:
+		return nil, http.StatusTooManyRequests
+	}
+	h.admitted++
+	h.perAddr[addr]++
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.admitted--
+		if h.perAddr[addr]--; h.perAddr[addr] <= 0 {
+			delete(h.perAddr, addr)
+		}
+	}, 0
+}
+
+// remoteIP is the address part of r.RemoteAddr: one caller with many
+// source ports is still one caller.
+func remoteIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 func (h *Hub) isClosed() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -228,6 +280,22 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "unavailable", "", "server shutting down")
 		return
 	}
+	release, refused := h.admit(remoteIP(r))
+	switch refused {
+	case http.StatusServiceUnavailable:
+		h.log.Warn("websocket client refused: too many clients", zap.String("remote", r.RemoteAddr),
+			zap.Int("max_clients", h.cfg.MaxClients))
+		w.Header().Set("Retry-After", "30")
+		httpError(w, refused, "too_many_clients", "", "this server has as many WebSocket clients as it serves; try again later")
+		return
+	case http.StatusTooManyRequests:
+		h.log.Info("websocket client refused: too many from one address", zap.String("remote", r.RemoteAddr),
+			zap.Int("max_clients_per_addr", h.cfg.MaxClientsPerAddr))
+		w.Header().Set("Retry-After", "30")
+		httpError(w, refused, "too_many_connections", "", "this address holds as many WebSocket connections as it may")
+		return
+	}
+	defer release()
 	var header http.Header
 	if h.cfg.Subprotocol != nil {
 		if p := h.cfg.Subprotocol(r); p != "" {

@@ -671,3 +671,70 @@ func TestSubprotocolIsEchoed(t *testing.T) {
 	plain := h.dial(t, "")
 	require.Empty(t, plain.Subprotocol())
 }
+
+// dialRefused dials and returns the HTTP status and error code of the
+// refused handshake.
+func dialRefused(t *testing.T, h *testHub, d *websocket.Dialer) (int, string) {
+	t.Helper()
+	conn, resp, err := d.DialContext(t.Context(), h.url(""), nil)
+	if conn != nil {
+		_ = conn.Close()
+	}
+	require.ErrorIs(t, err, websocket.ErrBadHandshake)
+	defer resp.Body.Close()
+	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	var body errorBody
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	require.NotEmpty(t, body.Error.Message)
+	return resp.StatusCode, body.Error.Code
+}
+
+// fromAddr is a dialer whose connections come from the loopback address ip.
+func fromAddr(ip string) *websocket.Dialer {
+	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &websocket.Dialer{NetDialContext: nd.DialContext}
+}
+
+// TestClientCaps: past the replica's cap a handshake gets 503, past one
+// address's cap 429, both as JSON before any upgrade; a slot is free
+// again once its connection is gone.
+func TestClientCaps(t *testing.T) {
+	t.Run("per replica", func(t *testing.T) {
+		h := newTestHub(t, Config{MaxClients: 2})
+		first := h.dialWith(t, fromAddr("127.0.0.1"), "")
+		h.dialWith(t, fromAddr("127.0.0.2"), "")
+		status, code := dialRefused(t, h, fromAddr("127.0.0.3"))
+		require.Equal(t, http.StatusServiceUnavailable, status)
+		require.Equal(t, "too_many_clients", code)
+		require.Equal(t, 2, h.Clients())
+
+		require.NoError(t, first.Close())
+		require.Eventually(t, func() bool {
+			conn, resp, err := fromAddr("127.0.0.3").DialContext(t.Context(), h.url(""), nil)
+			if err != nil {
+				if resp != nil {
+					_ = resp.Body.Close()
+				}
+				return false
+			}
+			t.Cleanup(func() { _ = conn.Close() })
+			return true
+		}, wait, 10*time.Millisecond, "a closed connection frees its slot")
+	})
+	t.Run("per address", func(t *testing.T) {
+		h := newTestHub(t, Config{MaxClientsPerAddr: 2})
+		h.dialWith(t, fromAddr("127.0.0.1"), "")
+		h.dialWith(t, fromAddr("127.0.0.1"), "")
+		status, code := dialRefused(t, h, fromAddr("127.0.0.1"))
+		require.Equal(t, http.StatusTooManyRequests, status)
+		require.Equal(t, "too_many_connections", code)
+		h.dialWith(t, fromAddr("127.0.0.2"), "") // another address still gets in
+		require.Equal(t, 3, h.Clients())
+		require.Equal(t, 1, h.logs.FilterMessage("websocket client refused: too many from one address").Len())
+	})
+	t.Run("defaults", func(t *testing.T) {
+		h := New(Config{})
+		require.Equal(t, DefaultMaxClients, h.cfg.MaxClients)
+		require.Equal(t, DefaultMaxClientsPerAddr, h.cfg.MaxClientsPerAddr)
+	})
+}

@@ -20,7 +20,16 @@ const (
 // Limits and defaults of a check's fields. They are part of the REST and CRD
 // contracts, so they live in one place.
 const (
-	MaxNameLength   = 200
+	MaxNameLength = 200
+	// MaxURLBytes matches the CRD's maxLength of spec.url.
+	MaxURLBytes = 2048
+	// MaxGRPCServiceLength matches the CRD's maxLength of spec.grpc.service.
+	MaxGRPCServiceLength = 256
+	// MaxTags and MaxTagLength keep a check's tags to what a label set
+	// can hold (a label value is at most 63 characters); every list and
+	// every filter by tag reads them.
+	MaxTags         = 32
+	MaxTagLength    = 63
 	MinInterval     = time.Second
 	MaxInterval     = 24 * time.Hour
 	DefaultTimeout  = 5 * time.Second

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // FieldError says which field of a check is wrong and why. The REST API
@@ -60,14 +62,79 @@ func (c *Check) SetDefaults() {
 	}
 }
 
-// Validate checks every field and returns the first problem as a
-// *FieldError whose Field uses the REST contract's names.
-func (c *Check) Validate() error {
+// SafeMethods are the HTTP methods a check may probe with unless the
+// operator of Vigil allows more: RFC 9110's safe methods, which ask a
+// target for nothing but an answer. Whoever can register a check chooses
+// its method, and a registered DELETE or POST would make every worker fire
+// it at the target on every tick, from inside the network Vigil runs in.
+const SafeMethods = "GET,HEAD,OPTIONS"
+
+// Policy is what the operator of a Vigil installation allows registered
+// checks beyond the fields' own rules. The zero Policy is the safe one.
+type Policy struct {
+	// Methods are the HTTP methods a check may use; empty means those of
+	// SafeMethods.
+	Methods []string
+}
+
+// ParseMethods reads a comma-separated list of HTTP methods, such as the
+// VIGIL_PROBE_METHODS setting, for registration and workers alike. The
+// list is upper-cased ("get" in a setting means GET); a registered method
+// is case-sensitive (RFC 9110), so a check's "get" is not on the list and
+// is refused rather than silently allowed.
+func ParseMethods(s string) ([]string, error) {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		m := strings.ToUpper(strings.TrimSpace(part))
+		if m == "" {
+			continue
+		}
+		if !isToken(m) {
+			return nil, fmt.Errorf("%q is not an HTTP method token", m)
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("lists no method")
+	}
+	return out, nil
+}
+
+// allows reports whether p lets a check probe with method.
+func (p Policy) allows(method string) bool {
+	if len(p.Methods) == 0 {
+		return slices.Contains(strings.Split(SafeMethods, ","), method)
+	}
+	return slices.Contains(p.Methods, method)
+}
+
+func (p Policy) methods() string {
+	if len(p.Methods) == 0 {
+		return strings.ReplaceAll(SafeMethods, ",", ", ")
+	}
+	return strings.Join(p.Methods, ", ")
+}
+
+// Validate is ValidateFor with the zero (safe) Policy.
+func (c *Check) Validate() error { return c.ValidateFor(Policy{}) }
+
+// ValidateFor checks every field and returns the first problem as a
+// *FieldError whose Field uses the REST contract's names. It is the one
+// place the bounds of registered fields live: the REST API and the
+// Kubernetes reconciler both call it, so a check refused by one is refused
+// by the other. Strings are refused, not cleaned, when they hold NUL,
+// control characters or invalid UTF-8 (PostgreSQL refuses NUL, and the
+// rest would reach every log line and WebSocket client as sent).
+func (c *Check) ValidateFor(p Policy) error {
 	name := strings.TrimSpace(c.Name)
 	switch {
 	case name == "":
 		return fieldErr("name", "must not be empty")
-	case len([]rune(name)) > MaxNameLength:
+	case HasControl(name):
+		return fieldErr("name", "must not contain control characters or invalid UTF-8")
+	case utf8.RuneCountInString(name) > MaxNameLength:
 		return fieldErr("name", "must be at most %d characters", MaxNameLength)
 	}
 	switch c.Type {
@@ -78,12 +145,21 @@ func (c *Check) Validate() error {
 		if !isToken(c.Method) {
 			return fieldErr("method", "must be an HTTP method token such as GET or HEAD")
 		}
+		if !p.allows(c.Method) {
+			return fieldErr("method", "must be one of %s (the methods this installation allows)", p.methods())
+		}
 		if c.ExpectedStatus < 100 || c.ExpectedStatus > 599 {
 			return fieldErr("expected_status", "must be between 100 and 599")
 		}
 	case TypeGRPC:
 		if err := validateGRPCURL(c.URL); err != nil {
 			return err
+		}
+		switch {
+		case HasControl(c.GRPCService):
+			return fieldErr("grpc_service", "must not contain control characters or invalid UTF-8")
+		case utf8.RuneCountInString(c.GRPCService) > MaxGRPCServiceLength:
+			return fieldErr("grpc_service", "must be at most %d characters", MaxGRPCServiceLength)
 		}
 	default:
 		return fieldErr("type", "must be \"http\" or \"grpc\"")
@@ -106,24 +182,50 @@ func (c *Check) Validate() error {
 	if c.SuccessThreshold < 1 {
 		return fieldErr("success_threshold", "must be an integer of at least 1")
 	}
+	if len(c.Tags) > MaxTags {
+		return fieldErr("tags", "must hold at most %d tags", MaxTags)
+	}
 	for i, t := range c.Tags {
-		if strings.TrimSpace(t) == "" {
-			return fieldErr(fmt.Sprintf("tags[%d]", i), "must not be empty")
-		}
-		if len(t) > MaxNameLength {
-			return fieldErr(fmt.Sprintf("tags[%d]", i), "must be at most %d characters", MaxNameLength)
+		field := fmt.Sprintf("tags[%d]", i)
+		switch {
+		case strings.TrimSpace(t) == "":
+			return fieldErr(field, "must not be empty")
+		case HasControl(t):
+			return fieldErr(field, "must not contain control characters or invalid UTF-8")
+		case utf8.RuneCountInString(t) > MaxTagLength:
+			return fieldErr(field, "must be at most %d characters", MaxTagLength)
 		}
 	}
 	return nil
 }
 
-func validateHTTPURL(raw string) error {
-	u, err := url.Parse(raw)
+// validateURL holds the rules every check's URL shares. Credentials are
+// refused because the URL is shown to everyone who may read the registry
+// (REST, dashboard, CR status columns) and copied into every job message.
+func validateURL(raw string) (*url.URL, error) {
 	switch {
 	case raw == "":
-		return fieldErr("url", "must not be empty")
+		return nil, fieldErr("url", "must not be empty")
+	case len(raw) > MaxURLBytes:
+		return nil, fieldErr("url", "must be at most %d bytes", MaxURLBytes)
+	case HasControl(raw):
+		return nil, fieldErr("url", "must not contain control characters or invalid UTF-8")
+	}
+	u, err := url.Parse(raw)
+	switch {
 	case err != nil:
-		return fieldErr("url", "is not a valid URL")
+		return nil, fieldErr("url", "is not a valid URL")
+	case u.User != nil:
+		return nil, fieldErr("url", "must not hold credentials (user:password@): every reader of the registry would see them")
+	}
+	return u, nil
+}
+
+func validateHTTPURL(raw string) error {
+	u, err := validateURL(raw)
+	switch {
+	case err != nil:
+		return err
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fieldErr("url", "must be an absolute http or https URL")
 	case u.Hostname() == "":
@@ -133,12 +235,10 @@ func validateHTTPURL(raw string) error {
 }
 
 func validateGRPCURL(raw string) error {
-	u, err := url.Parse(raw)
+	u, err := validateURL(raw)
 	switch {
-	case raw == "":
-		return fieldErr("url", "must not be empty")
 	case err != nil:
-		return fieldErr("url", "is not a valid URL")
+		return err
 	case u.Scheme != "grpc" && u.Scheme != "grpcs":
 		return fieldErr("url", "must be grpc://host:port or grpcs://host:port for a gRPC check")
 	case u.Hostname() == "" || u.Port() == "":

@@ -59,6 +59,22 @@ func TestValidate(t *testing.T) {
 		{"success_threshold", func(c *check.Check) { c.SuccessThreshold = -1 }},
 		{"tags[1]", func(c *check.Check) { c.Tags = []string{"a", " "} }},
 		{"tags[0]", func(c *check.Check) { c.Tags = []string{strings.Repeat("t", 201)} }},
+		// The bounds the CRD sets, and what PostgreSQL or a log line cannot
+		// take, are refused over REST too.
+		{"name", func(c *check.Check) { c.Name = "pay\x00ments" }},
+		{"name", func(c *check.Check) { c.Name = "pay\xffments" }},
+		{"name", func(c *check.Check) { c.Name = "pay\u0085ments" }},
+		{"url", func(c *check.Check) { c.URL = "https://pay.example/" + strings.Repeat("a", 2048) }},
+		{"url", func(c *check.Check) { c.URL = "https://pay.example/\xff" }},
+		{"url", func(c *check.Check) { c.URL = "https://pay.example/\u0085" }},
+		{"url", func(c *check.Check) { c.URL = "https://admin:hunter2@pay.example/health" }},
+		{"url", func(c *check.Check) { c.URL = "https://token@pay.example/health" }},
+		{"method", func(c *check.Check) { c.Method = "DELETE" }},
+		{"method", func(c *check.Check) { c.Method = "get" }},
+		{"tags", func(c *check.Check) { c.Tags = make([]string, 33) }},
+		{"tags[3]", func(c *check.Check) { c.Tags = []string{"a", "b", "c", "d\x00"} }},
+		{"tags[1]", func(c *check.Check) { c.Tags = []string{"a", strings.Repeat("t", 64)} }},
+		{"tags[0]", func(c *check.Check) { c.Tags = []string{"\xc3"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
@@ -76,6 +92,64 @@ func TestValidate(t *testing.T) {
 	require.NoError(t, c.Validate())
 	_, ok := check.AsFieldError(errors.New("plain"))
 	require.False(t, ok)
+}
+
+// TestValidateBoundsAreInclusive: a value at each bound is accepted, so
+// the REST API takes exactly what the CRD's maxLength takes.
+func TestValidateBoundsAreInclusive(t *testing.T) {
+	c := valid()
+	c.Name = strings.Repeat("é", check.MaxNameLength)
+	c.URL = "https://pay.example/" + strings.Repeat("a", check.MaxURLBytes-len("https://pay.example/"))
+	c.Tags = make([]string, check.MaxTags)
+	for i := range c.Tags {
+		c.Tags[i] = strings.Repeat("ü", check.MaxTagLength)
+	}
+	require.NoError(t, c.Validate())
+
+	g := check.Check{Name: "g", Type: check.TypeGRPC, URL: "grpc://h:1", Interval: 10 * time.Second,
+		GRPCService: strings.Repeat("s", check.MaxGRPCServiceLength)}
+	g.SetDefaults()
+	require.NoError(t, g.Validate())
+	for _, bad := range []string{strings.Repeat("s", check.MaxGRPCServiceLength+1), "svc\x00", "svc\n"} {
+		g.GRPCService = bad
+		fe, ok := check.AsFieldError(g.Validate())
+		require.True(t, ok, "%q", bad)
+		require.Equal(t, "grpc_service", fe.Field)
+	}
+	g.GRPCService = ""
+	g.URL = "grpc://user:pw@h:1"
+	fe, ok := check.AsFieldError(g.Validate())
+	require.True(t, ok)
+	require.Equal(t, "url", fe.Field)
+	require.Contains(t, fe.Message, "credentials")
+}
+
+// TestValidateMethods: only the safe methods pass unless the policy lists
+// more, and the message says which ones are allowed.
+func TestValidateMethods(t *testing.T) {
+	for _, m := range []string{"GET", "HEAD", "OPTIONS"} {
+		c := valid()
+		c.Method = m
+		require.NoError(t, c.Validate(), m)
+	}
+	c := valid()
+	c.Method = "DELETE"
+	err := c.Validate()
+	require.ErrorContains(t, err, "method: must be one of GET, HEAD, OPTIONS")
+
+	methods, err := check.ParseMethods(" GET, post ,,POST")
+	require.NoError(t, err)
+	require.Equal(t, []string{"GET", "POST"}, methods)
+	p := check.Policy{Methods: methods}
+	c.Method = "POST"
+	require.NoError(t, c.ValidateFor(p))
+	c.Method = "HEAD"
+	require.ErrorContains(t, c.ValidateFor(p), "must be one of GET, POST", "an explicit list replaces the safe set")
+
+	for _, bad := range []string{"", " , ", "GE T", "GET,\x00"} {
+		_, err := check.ParseMethods(bad)
+		require.Error(t, err, "%q", bad)
+	}
 }
 
 func TestValidateGRPC(t *testing.T) {

@@ -8,10 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-dev/vigil/internal/check"
 )
 
 // Config holds every setting of every subcommand; each subcommand binds
@@ -27,6 +30,14 @@ type Config struct {
 	Migrate         bool
 	ShutdownTimeout time.Duration
 	Pprof           bool
+	// PprofAddr is where profiles are served when Pprof is on: a listener
+	// of their own, loopback only (see Validate).
+	PprofAddr string
+
+	// ProbeMethods lists the HTTP methods a registered check may probe
+	// with (comma-separated); see check.SafeMethods for why the default
+	// is the safe ones only.
+	ProbeMethods string
 
 	// server
 	Scheduler      bool
@@ -35,6 +46,13 @@ type Config struct {
 	Parallel       int
 	CatchUp        time.Duration
 	JobsPerMessage int
+	// AllowedHosts lists the Host header values the server answers
+	// (comma-separated; empty: any). It defeats DNS rebinding.
+	AllowedHosts string
+	// WSMaxClients caps the WebSocket clients of one server replica;
+	// WSMaxClientsPerAddr caps those of one remote address.
+	WSMaxClients        int
+	WSMaxClientsPerAddr int
 
 	// worker
 	Concurrency int
@@ -45,7 +63,6 @@ type Config struct {
 	DenyNetworks  string
 	AllowNetworks string
 	MetricsAddr   string
-	ProbeMethods  string
 	MaxDeliveries int
 
 	// operator
@@ -61,30 +78,33 @@ type Config struct {
 // describes.
 func Defaults() Config {
 	return Config{
-		DatabaseURL:      "postgres://vigil:vigil@localhost:5432/vigil?sslmode=disable",
-		DBMaxConns:       10,
-		DBWait:           30 * time.Second,
-		AMQPURL:          "amqp://guest:guest@localhost:5672/",
-		HTTPAddr:         ":8080",
-		LogLevel:         "info",
-		LogFormat:        "json",
-		Migrate:          true,
-		ShutdownTimeout:  30 * time.Second,
-		Scheduler:        true,
-		BatchSize:        500,
-		Parallel:         4,
-		CatchUp:          30 * time.Second,
-		JobsPerMessage:   50,
-		Concurrency:      1024,
-		MaxDeliveries:    6,
-		DenyNetworks:     "169.254.0.0/16,fe80::/10",
-		ProbeMethods:     "GET,HEAD,OPTIONS",
-		MetricsAddr:      ":9090",
-		LeaderElect:      true,
-		ProbeAddr:        ":8081",
-		OperatorMetrics:  ":8443",
-		StatusQueue:      "vigil.operator.status",
-		LeaderElectionID: "vigil-operator.monitoring.vigil.dev",
+		DatabaseURL:         "postgres://vigil:vigil@localhost:5432/vigil?sslmode=disable",
+		DBMaxConns:          10,
+		DBWait:              30 * time.Second,
+		AMQPURL:             "amqp://guest:guest@localhost:5672/",
+		HTTPAddr:            ":8080",
+		LogLevel:            "info",
+		LogFormat:           "json",
+		Migrate:             true,
+		ShutdownTimeout:     30 * time.Second,
+		PprofAddr:           "127.0.0.1:6060",
+		ProbeMethods:        "GET,HEAD,OPTIONS",
+		WSMaxClients:        10_000,
+		WSMaxClientsPerAddr: 64,
+		Scheduler:           true,
+		BatchSize:           500,
+		Parallel:            4,
+		CatchUp:             30 * time.Second,
+		JobsPerMessage:      50,
+		Concurrency:         1024,
+		MaxDeliveries:       6,
+		DenyNetworks:        "169.254.0.0/16,fe80::/10",
+		MetricsAddr:         ":9090",
+		LeaderElect:         true,
+		ProbeAddr:           ":8081",
+		OperatorMetrics:     ":8443",
+		StatusQueue:         "vigil.operator.status",
+		LeaderElectionID:    "vigil-operator.monitoring.vigil.dev",
 	}
 }
 
@@ -187,7 +207,21 @@ func (c *Config) BindRuntime(s *Set) {
 	s.String(&c.AMQPURL, "amqp-url", "VIGIL_AMQP_URL", "RabbitMQ connection URL")
 	s.Bool(&c.Migrate, "migrate", "VIGIL_MIGRATE", "apply pending database migrations on start")
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "VIGIL_SHUTDOWN_TIMEOUT", "how long to drain on SIGTERM")
-	s.Bool(&c.Pprof, "pprof", "VIGIL_PPROF", "serve Go profiles under /debug/pprof/ (off by default: they expose internals)")
+	s.Bool(&c.Pprof, "pprof", "VIGIL_PPROF", "serve Go profiles under /debug/pprof/ on --pprof-addr (off by default: they expose internals)")
+	s.String(&c.PprofAddr, "pprof-addr", "VIGIL_PPROF_ADDR", "loopback address of the profiler's own listener")
+}
+
+// BindRegistration binds the settings of the processes that accept checks
+// into the registry: the server (REST) and the operator (ServiceChecks).
+func (c *Config) BindRegistration(s *Set) {
+	s.String(&c.ProbeMethods, "probe-methods", "VIGIL_PROBE_METHODS", "HTTP methods a registered check may probe with, comma-separated")
+}
+
+// BindServer binds the settings of the REST and WebSocket server's callers.
+func (c *Config) BindServer(s *Set) {
+	s.String(&c.AllowedHosts, "allowed-hosts", "VIGIL_ALLOWED_HOSTS", "Host header values the server answers, comma-separated (empty: any)")
+	s.Int(&c.WSMaxClients, "ws-max-clients", "VIGIL_WS_MAX_CLIENTS", "WebSocket clients this replica serves at once")
+	s.Int(&c.WSMaxClientsPerAddr, "ws-max-clients-per-addr", "VIGIL_WS_MAX_CLIENTS_PER_ADDR", "WebSocket clients one remote address may hold at once")
 }
 
 // BindScheduler binds the settings of the scheduler that server and
@@ -235,6 +269,54 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("VIGIL_MAX_DELIVERIES must be between 1 and %d, got %d", maxMaxDeliveries, c.MaxDeliveries)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("VIGIL_SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout)
+	case c.WSMaxClients < 1:
+		return fmt.Errorf("VIGIL_WS_MAX_CLIENTS must be at least 1, got %d", c.WSMaxClients)
+	case c.WSMaxClientsPerAddr < 1:
+		return fmt.Errorf("VIGIL_WS_MAX_CLIENTS_PER_ADDR must be at least 1, got %d", c.WSMaxClientsPerAddr)
+	}
+	if _, err := check.ParseMethods(c.ProbeMethods); err != nil {
+		return fmt.Errorf("VIGIL_PROBE_METHODS: %w", err)
+	}
+	if _, err := ParseHosts(c.AllowedHosts); err != nil {
+		return fmt.Errorf("VIGIL_ALLOWED_HOSTS: %w", err)
+	}
+	if c.Pprof && !IsLoopback(c.PprofAddr) {
+		// Profiles show the command line (with the broker's password) and
+		// the heap; they are never served where the network can reach them.
+		return fmt.Errorf("VIGIL_PPROF_ADDR must be a loopback address such as 127.0.0.1:6060, got %q", c.PprofAddr)
 	}
 	return nil
+}
+
+// ParseHosts reads a comma-separated list of host names or host:port
+// values, lower-cased for comparison with a request's Host. Empty is no
+// list (any host).
+func ParseHosts(s string) ([]string, error) {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		h := strings.ToLower(strings.TrimSpace(part))
+		if h == "" {
+			continue
+		}
+		if strings.ContainsAny(h, "/?#@ ") || strings.ContainsFunc(h, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return nil, fmt.Errorf("%q is not a host name or host:port", h)
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// IsLoopback reports whether addr (host:port) can only be reached from
+// this machine: a loopback IP or "localhost". An empty host (":8080")
+// means every interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -52,13 +52,18 @@ func TestParseRejectsStrayArguments(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for name, mutate := range map[string]func(*config.Config){
-		"VIGIL_DATABASE_URL":       func(c *config.Config) { c.DatabaseURL = "" },
-		"VIGIL_WORKER_CONCURRENCY": func(c *config.Config) { c.Concurrency = 0 },
-		"VIGIL_DB_MAX_CONNS":       func(c *config.Config) { c.DBMaxConns = 0 },
-		"VIGIL_SCHEDULER_BATCH":    func(c *config.Config) { c.BatchSize = 0 },
-		"VIGIL_JOBS_PER_MESSAGE":   func(c *config.Config) { c.JobsPerMessage = 0 },
-		"VIGIL_MAX_DELIVERIES":     func(c *config.Config) { c.MaxDeliveries = 0 },
-		"VIGIL_SHUTDOWN_TIMEOUT":   func(c *config.Config) { c.ShutdownTimeout = 0 },
+		"VIGIL_DATABASE_URL":            func(c *config.Config) { c.DatabaseURL = "" },
+		"VIGIL_WORKER_CONCURRENCY":      func(c *config.Config) { c.Concurrency = 0 },
+		"VIGIL_DB_MAX_CONNS":            func(c *config.Config) { c.DBMaxConns = 0 },
+		"VIGIL_SCHEDULER_BATCH":         func(c *config.Config) { c.BatchSize = 0 },
+		"VIGIL_JOBS_PER_MESSAGE":        func(c *config.Config) { c.JobsPerMessage = 0 },
+		"VIGIL_MAX_DELIVERIES":          func(c *config.Config) { c.MaxDeliveries = 0 },
+		"VIGIL_SHUTDOWN_TIMEOUT":        func(c *config.Config) { c.ShutdownTimeout = 0 },
+		"VIGIL_PROBE_METHODS":           func(c *config.Config) { c.ProbeMethods = "GET,NOT A METHOD" },
+		"VIGIL_WS_MAX_CLIENTS":          func(c *config.Config) { c.WSMaxClients = 0 },
+		"VIGIL_ALLOWED_HOSTS":           func(c *config.Config) { c.AllowedHosts = "vigil.example,https://vigil.example/" },
+		"VIGIL_PPROF_ADDR":              func(c *config.Config) { c.Pprof, c.PprofAddr = true, ":6060" },
+		"VIGIL_WS_MAX_CLIENTS_PER_ADDR": func(c *config.Config) { c.WSMaxClientsPerAddr = 0 },
 	} {
 		c := config.Defaults()
 		mutate(&c)
@@ -125,5 +130,43 @@ func TestMaxDeliveries(t *testing.T) {
 	for _, bad := range []int{-1, 0, 101} {
 		c.MaxDeliveries = bad
 		require.ErrorContains(t, c.Validate(), "VIGIL_MAX_DELIVERIES", "%d", bad)
+	}
+}
+
+// TestCallerSettings: the settings that bound what callers may do have
+// safe defaults and are read from flags and the environment.
+func TestCallerSettings(t *testing.T) {
+	c := config.Defaults()
+	require.Equal(t, "GET,HEAD,OPTIONS", c.ProbeMethods)
+	require.Empty(t, c.AllowedHosts, "any host unless told")
+	require.Equal(t, "127.0.0.1:6060", c.PprofAddr)
+	c.Pprof = true
+	require.NoError(t, c.Validate(), "the default profiler address is loopback")
+
+	t.Setenv("VIGIL_PROBE_METHODS", "GET,POST")
+	t.Setenv("VIGIL_ALLOWED_HOSTS", "vigil.example, Vigil.Example:8080")
+	t.Setenv("VIGIL_WS_MAX_CLIENTS", "5")
+	c = config.Defaults()
+	s := config.NewSet("test", io.Discard)
+	c.BindRuntime(s)
+	c.BindRegistration(s)
+	c.BindServer(s)
+	require.NoError(t, s.Parse([]string{"--ws-max-clients-per-addr", "2", "--pprof-addr", "[::1]:7070"}))
+	require.Equal(t, "GET,POST", c.ProbeMethods)
+	require.Equal(t, 5, c.WSMaxClients)
+	require.Equal(t, 2, c.WSMaxClientsPerAddr)
+	require.Equal(t, "[::1]:7070", c.PprofAddr)
+	hosts, err := config.ParseHosts(c.AllowedHosts)
+	require.NoError(t, err)
+	require.Equal(t, []string{"vigil.example", "vigil.example:8080"}, hosts)
+	require.NoError(t, c.Validate())
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:6060": true, "[::1]:6060": true, "localhost:6060": true, "127.9.9.9:1": true,
+		":6060": false, "0.0.0.0:6060": false, "[::]:6060": false, "10.0.0.1:6060": false, "vigil:6060": false, "nonsense": false,
+	} {
+		require.Equal(t, want, config.IsLoopback(addr), addr)
 	}
 }

@@ -120,7 +120,7 @@ func TestProbeHTTPBadJobs(t *testing.T) {
 		})
 	}
 	t.Run("method allowed but not a token", func(t *testing.T) {
-		// Only a list set in code can hold it (ParseMethods refuses it);
+		// Only a list set in code can hold it (check.ParseMethods refuses it);
 		// net/http refuses it before any connection.
 		p := newProber(t, Options{Methods: []string{"GE T"}})
 		res := p.Probe(context.Background(), check.Job{URL: "http://127.0.0.1:1/", Method: "GE T", Timeout: time.Second})

@@ -14,34 +14,6 @@ import (
 	"github.com/vigil-dev/vigil/internal/check"
 )
 
-func TestParseMethods(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in      string
-		want    []string
-		wantErr string
-	}{
-		{in: "GET,HEAD,OPTIONS", want: []string{"GET", "HEAD", "OPTIONS"}},
-		{in: " get , Post,,GET ", want: []string{"GET", "POST"}},
-		{in: "GET,GE T", wantErr: `parse methods: "GE T" is not an HTTP method`},
-		{in: "GET,\x00", wantErr: `parse methods: "\x00" is not an HTTP method`},
-		{in: "", wantErr: `parse methods: "" names no HTTP method`},
-		{in: " , ", wantErr: "names no HTTP method"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseMethods(tt.in)
-			if tt.wantErr != "" {
-				require.ErrorContains(t, err, tt.wantErr)
-				require.Nil(t, got)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tt.want, got)
-		})
-	}
-}
-
 // A method the worker does not allow is refused before any connection: a
 // check that POSTs or DELETEs would otherwise do so every interval.
 func TestProbeMethodPolicy(t *testing.T) {
@@ -82,7 +54,7 @@ func TestProbeMethodPolicy(t *testing.T) {
 		seen := make(chan string, 1)
 		srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { seen <- r.Method }))
 		t.Cleanup(srv.Close)
-		methods, err := ParseMethods("GET,POST")
+		methods, err := check.ParseMethods("GET,POST")
 		require.NoError(t, err)
 		p := newProber(t, Options{Methods: methods})
 		res := p.Probe(context.Background(), methodJob(srv.URL, "POST"))

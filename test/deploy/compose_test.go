@@ -47,6 +47,8 @@ func TestComposeRunsTheWholeSystem(t *testing.T) {
 	require.NotNil(t, server.Build)
 	require.Len(t, server.Ports, 1)
 	require.Equal(t, "8080", server.Ports[0].Published)
+	require.Equal(t, "127.0.0.1", server.Ports[0].HostIP,
+		"the unauthenticated write API is published on the host's loopback only")
 	for _, dep := range []string{"postgres", "rabbitmq"} {
 		require.Equal(t, types.ServiceConditionHealthy, server.DependsOn[dep].Condition, "server waits for healthy %s", dep)
 	}
