@@ -337,14 +337,17 @@ func TestHostLimiterForgetsIdleHosts(t *testing.T) {
 	p := newProber(t, Options{})
 
 	// Every name fails at the (fake) name server, after its slot is taken.
+	errs := make([]string, 300)
 	var wg sync.WaitGroup
-	for i := range 300 {
+	for i := range errs {
 		wg.Go(func() {
-			res := p.Probe(context.Background(), httpJob(fmt.Sprintf("http://host-%d.invalid/healthz", i), 30*time.Second))
-			require.Equal(t, "dns: no such host", res.Error)
+			errs[i] = p.Probe(context.Background(), httpJob(fmt.Sprintf("http://host-%d.invalid/healthz", i), 30*time.Second)).Error
 		})
 	}
 	wg.Wait()
+	for _, e := range errs {
+		require.Equal(t, "dns: no such host", e)
+	}
 	require.Zero(t, hostEntries(p), "hosts with no probe in flight are still in the map")
 
 	held1 := make(chan check.Result, 1)
