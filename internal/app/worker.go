@@ -82,7 +82,7 @@ func probeOptions(cfg config.Config) (probe.Options, error) {
 	if err != nil {
 		return probe.Options{}, fmt.Errorf("VIGIL_PROBE_METHODS: %w", err)
 	}
-	return probe.Options{DenyNetworks: deny, AllowNetworks: allow, Methods: methods}, nil
+	return probe.Options{DenyNetworks: deny, AllowNetworks: allow, Methods: methods, MaxPerHost: cfg.ProbeMaxPerHost}, nil
 }
 
 // workerGCPercent is the worker's GOGC unless the environment sets one. A

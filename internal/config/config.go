@@ -62,8 +62,12 @@ type Config struct {
 	// chart's default.
 	DenyNetworks  string
 	AllowNetworks string
-	MetricsAddr   string
-	MaxDeliveries int
+	// ProbeMaxPerHost caps a worker's probes in flight per target
+	// host:port, so checks that share a host share its connections rather
+	// than dialling per probe (see probe.Options.MaxPerHost).
+	ProbeMaxPerHost int
+	MetricsAddr     string
+	MaxDeliveries   int
 
 	// operator
 	LeaderElect      bool
@@ -98,6 +102,7 @@ func Defaults() Config {
 		JobsPerMessage:      50,
 		Concurrency:         1024,
 		MaxDeliveries:       6,
+		ProbeMaxPerHost:     128,
 		DenyNetworks:        "169.254.0.0/16,fe80::/10",
 		MetricsAddr:         ":9090",
 		LeaderElect:         true,
@@ -241,6 +246,8 @@ func (c *Config) BindProbe(s *Set) {
 	s.String(&c.AllowNetworks, "allow-networks", "VIGIL_ALLOW_NETWORKS",
 		"comma-separated CIDRs exempt from the deny networks: what probes may reach inside them")
 	s.String(&c.ProbeMethods, "probe-methods", "VIGIL_PROBE_METHODS", "comma-separated HTTP methods probes may use")
+	s.Int(&c.ProbeMaxPerHost, "probe-max-per-host", "VIGIL_PROBE_MAX_PER_HOST",
+		"probes of one target host:port in flight at once; the connections kept open to a host")
 }
 
 // maxMaxDeliveries bounds VIGIL_MAX_DELIVERIES: the retry delay doubles
@@ -273,6 +280,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("VIGIL_WS_MAX_CLIENTS must be at least 1, got %d", c.WSMaxClients)
 	case c.WSMaxClientsPerAddr < 1:
 		return fmt.Errorf("VIGIL_WS_MAX_CLIENTS_PER_ADDR must be at least 1, got %d", c.WSMaxClientsPerAddr)
+	case c.ProbeMaxPerHost < 1:
+		return fmt.Errorf("VIGIL_PROBE_MAX_PER_HOST must be at least 1, got %d", c.ProbeMaxPerHost)
 	}
 	if _, err := check.ParseMethods(c.ProbeMethods); err != nil {
 		return fmt.Errorf("VIGIL_PROBE_METHODS: %w", err)

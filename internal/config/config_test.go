@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/probe"
 	"github.com/vigil-dev/vigil/internal/queue"
 )
 
@@ -64,6 +65,7 @@ func TestValidate(t *testing.T) {
 		"VIGIL_ALLOWED_HOSTS":           func(c *config.Config) { c.AllowedHosts = "vigil.example,https://vigil.example/" },
 		"VIGIL_PPROF_ADDR":              func(c *config.Config) { c.Pprof, c.PprofAddr = true, ":6060" },
 		"VIGIL_WS_MAX_CLIENTS_PER_ADDR": func(c *config.Config) { c.WSMaxClientsPerAddr = 0 },
+		"VIGIL_PROBE_MAX_PER_HOST":      func(c *config.Config) { c.ProbeMaxPerHost = 0 },
 	} {
 		c := config.Defaults()
 		mutate(&c)
@@ -110,6 +112,14 @@ func TestBindProbe(t *testing.T) {
 	require.Equal(t, "169.254.0.0/16,fe80::/10", c.DenyNetworks, "compose mode keeps the link-local default")
 	require.Empty(t, c.AllowNetworks)
 	require.Equal(t, "GET,HEAD,OPTIONS", c.ProbeMethods)
+	require.Equal(t, probe.DefaultMaxPerHost, c.ProbeMaxPerHost)
+
+	t.Setenv("VIGIL_PROBE_MAX_PER_HOST", "16")
+	require.NoError(t, bindProbe(&c).Parse(nil))
+	require.Equal(t, 16, c.ProbeMaxPerHost)
+	t.Setenv("VIGIL_PROBE_MAX_PER_HOST", "many")
+	require.ErrorContains(t, bindProbe(&c).Parse(nil), "VIGIL_PROBE_MAX_PER_HOST")
+	t.Setenv("VIGIL_PROBE_MAX_PER_HOST", "16")
 
 	t.Setenv("VIGIL_DENY_NETWORKS", "shared-cluster")
 	t.Setenv("VIGIL_ALLOW_NETWORKS", "10.20.0.0/16")
