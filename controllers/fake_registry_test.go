@@ -6,14 +6,14 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // fakeRegistry is an in-memory Registry. Its err fields make the next
 // call of that method fail.
 type fakeRegistry struct {
 	mu       sync.Mutex
-	services map[string]store.Service
+	services map[string]registry.Service
 	nextID   int64
 	now      func() time.Time
 
@@ -24,7 +24,7 @@ type fakeRegistry struct {
 var _ Registry = (*fakeRegistry)(nil)
 
 func newFakeRegistry() *fakeRegistry {
-	return &fakeRegistry{services: map[string]store.Service{}, now: time.Now}
+	return &fakeRegistry{services: map[string]registry.Service{}, now: time.Now}
 }
 
 func (f *fakeRegistry) UpsertService(_ context.Context, c *check.Check) error {
@@ -52,35 +52,35 @@ func (f *fakeRegistry) DeleteService(_ context.Context, id string) error {
 		return f.deleteErr
 	}
 	if _, ok := f.services[id]; !ok {
-		return store.ErrNotFound
+		return registry.ErrNotFound
 	}
 	delete(f.services, id)
 	return nil
 }
 
-func (f *fakeRegistry) GetService(_ context.Context, id string) (store.Service, error) {
+func (f *fakeRegistry) GetService(_ context.Context, id string) (registry.Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.getErr != nil {
-		return store.Service{}, f.getErr
+		return registry.Service{}, f.getErr
 	}
 	svc, ok := f.services[id]
 	if !ok {
-		return store.Service{}, store.ErrNotFound
+		return registry.Service{}, registry.ErrNotFound
 	}
 	return svc, nil
 }
 
-func (f *fakeRegistry) SetPaused(_ context.Context, id string, paused bool) (store.Service, *check.Transition, error) {
+func (f *fakeRegistry) SetPaused(_ context.Context, id string, paused bool) (registry.Service, *check.Transition, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pauses++
 	if f.pauseErr != nil {
-		return store.Service{}, nil, f.pauseErr
+		return registry.Service{}, nil, f.pauseErr
 	}
 	svc, ok := f.services[id]
 	if !ok {
-		return store.Service{}, nil, store.ErrNotFound
+		return registry.Service{}, nil, registry.ErrNotFound
 	}
 	now := f.now()
 	next, changed := check.Resume(svc.State, now)
@@ -99,7 +99,7 @@ func (f *fakeRegistry) SetPaused(_ context.Context, id string, paused bool) (sto
 }
 
 // get returns a copy of the row with id, and whether there is one.
-func (f *fakeRegistry) get(id string) (store.Service, bool) {
+func (f *fakeRegistry) get(id string) (registry.Service, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	svc, ok := f.services[id]

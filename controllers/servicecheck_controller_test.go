@@ -22,7 +22,7 @@ import (
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // newServiceCheck returns a valid HTTP ServiceCheck in namespace "team".
@@ -233,7 +233,7 @@ func TestReconcileRegistryFailures(t *testing.T) {
 		wantReason  string
 	}{
 		{"upsert fails", func(r *fakeRegistry) { r.upsertErr = boom }, true, 0, monitoringv1alpha1.RegistryErrorReason},
-		{"name taken", func(r *fakeRegistry) { r.upsertErr = fmt.Errorf("insert: %w", store.ErrNameTaken) }, false, NameTakenRetry, monitoringv1alpha1.NameTakenReason},
+		{"name taken", func(r *fakeRegistry) { r.upsertErr = fmt.Errorf("insert: %w", registry.ErrNameTaken) }, false, NameTakenRetry, monitoringv1alpha1.NameTakenReason},
 		{"get fails", func(r *fakeRegistry) { r.getErr = boom }, true, 0, monitoringv1alpha1.RegistryErrorReason},
 		{"pause fails", func(r *fakeRegistry) { r.pauseErr = boom }, true, 0, monitoringv1alpha1.RegistryErrorReason},
 	}

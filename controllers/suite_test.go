@@ -35,6 +35,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/kubetest"
 	"github.com/vigil-dev/vigil/internal/pgtest"
 	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/store"
 )
 
@@ -372,7 +373,7 @@ func testWithStore(t *testing.T, cfg *rest.Config, scheme *kruntime.Scheme, c cl
 	require.NoError(t, c.Delete(ctx, sc))
 	require.Eventually(t, func() bool {
 		_, err := st.GetService(ctx, id)
-		return errors.Is(err, store.ErrNotFound)
+		return errors.Is(err, registry.ErrNotFound)
 	}, wait, tick)
 }
 

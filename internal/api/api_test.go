@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 var testNow = time.Date(2025, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
@@ -290,7 +291,7 @@ func TestCreateValidation(t *testing.T) {
 			h := newHarness(t)
 			resp := h.do(http.MethodPost, "/api/v1/services", tt.body)
 			requireError(t, resp, http.StatusBadRequest, CodeInvalidField, tt.field)
-			list, err := h.reg.ListServices(t.Context(), ListFilter{})
+			list, err := h.reg.ListServices(t.Context(), registry.ListFilter{})
 			require.NoError(t, err)
 			require.Empty(t, list, "a refused body must register nothing")
 		})
@@ -383,7 +384,7 @@ func TestWritesNeedJSON(t *testing.T) {
 			requireError(t, send(h, http.MethodPost, "/api/v1/services", ct, body), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
 			requireError(t, send(h, http.MethodPatch, "/api/v1/services/"+id, ct, `{"name":"b"}`), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
 			requireError(t, send(h, http.MethodPost, "/api/v1/services/"+id+"/pause", ct, "{}"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
-			list, err := h.reg.ListServices(t.Context(), ListFilter{})
+			list, err := h.reg.ListServices(t.Context(), registry.ListFilter{})
 			require.NoError(t, err)
 			require.Len(t, list, 1, "nothing registered")
 			require.Equal(t, "existing", list[0].Name, "nothing changed")

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // fakeRegistry is an in-memory Registry that keeps the store's contract:
@@ -33,7 +34,7 @@ type fakeRegistry struct {
 }
 
 type fakeService struct {
-	svc     Service
+	svc     registry.Service
 	deleted bool
 }
 
@@ -75,19 +76,19 @@ func (f *fakeRegistry) nameTaken(name, exceptID string) bool {
 	return false
 }
 
-func cloneService(s Service) Service {
+func cloneService(s registry.Service) registry.Service {
 	s.Tags = slices.Clone(s.Tags)
 	return s
 }
 
-func (f *fakeRegistry) CreateService(_ context.Context, c *check.Check) (Service, error) {
+func (f *fakeRegistry) CreateService(_ context.Context, c *check.Check) (registry.Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(checkText(c)...); err != nil {
-		return Service{}, err
+		return registry.Service{}, err
 	}
 	if f.nameTaken(c.Name, "") {
-		return Service{}, fmt.Errorf("create service: %w", ErrNameTaken)
+		return registry.Service{}, fmt.Errorf("create service: %w", registry.ErrNameTaken)
 	}
 	f.nextID++
 	c.ID = fmt.Sprintf("svc-%d", f.nextID)
@@ -97,7 +98,7 @@ func (f *fakeRegistry) CreateService(_ context.Context, c *check.Check) (Service
 	if c.Paused {
 		st.State = check.StatePaused
 	}
-	svc := cloneService(Service{Check: *c, State: st})
+	svc := cloneService(registry.Service{Check: *c, State: st})
 	f.services[c.ID] = &fakeService{svc: svc}
 	return cloneService(svc), nil
 }
@@ -105,31 +106,31 @@ func (f *fakeRegistry) CreateService(_ context.Context, c *check.Check) (Service
 func (f *fakeRegistry) active(id string) (*fakeService, error) {
 	s, ok := f.services[id]
 	if !ok || s.deleted {
-		return nil, fmt.Errorf("service %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("service %s: %w", id, registry.ErrNotFound)
 	}
 	return s, nil
 }
 
-func (f *fakeRegistry) GetService(_ context.Context, id string) (Service, error) {
+func (f *fakeRegistry) GetService(_ context.Context, id string) (registry.Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(id); err != nil {
-		return Service{}, err
+		return registry.Service{}, err
 	}
 	s, err := f.active(id)
 	if err != nil {
-		return Service{}, err
+		return registry.Service{}, err
 	}
 	return cloneService(s.svc), nil
 }
 
-func (f *fakeRegistry) ListServices(_ context.Context, flt ListFilter) ([]Service, error) {
+func (f *fakeRegistry) ListServices(_ context.Context, flt registry.ListFilter) ([]registry.Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(flt.Tag); err != nil {
 		return nil, err
 	}
-	var out []Service
+	var out []registry.Service
 	for _, s := range f.services {
 		if s.deleted || flt.State != "" && s.svc.State.State != flt.State ||
 			flt.Tag != "" && !slices.Contains(s.svc.Tags, flt.Tag) {
@@ -137,29 +138,29 @@ func (f *fakeRegistry) ListServices(_ context.Context, flt ListFilter) ([]Servic
 		}
 		out = append(out, cloneService(s.svc))
 	}
-	slices.SortFunc(out, func(a, b Service) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b registry.Service) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
-func (f *fakeRegistry) UpdateService(_ context.Context, id string, mutate func(*check.Check) error) (Service, error) {
+func (f *fakeRegistry) UpdateService(_ context.Context, id string, mutate func(*check.Check) error) (registry.Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(id); err != nil {
-		return Service{}, err
+		return registry.Service{}, err
 	}
 	s, err := f.active(id)
 	if err != nil {
-		return Service{}, err
+		return registry.Service{}, err
 	}
 	c := cloneService(s.svc).Check
 	if err := mutate(&c); err != nil {
-		return Service{}, err
+		return registry.Service{}, err
 	}
 	if err := f.enter(checkText(&c)...); err != nil {
-		return Service{}, err
+		return registry.Service{}, err
 	}
 	if f.nameTaken(c.Name, id) {
-		return Service{}, fmt.Errorf("update service: %w", ErrNameTaken)
+		return registry.Service{}, fmt.Errorf("update service: %w", registry.ErrNameTaken)
 	}
 	c.ID, c.CreatedAt, c.UpdatedAt = id, s.svc.CreatedAt, f.now()
 	s.svc.Check = c
@@ -180,15 +181,15 @@ func (f *fakeRegistry) DeleteService(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeRegistry) SetPaused(_ context.Context, id string, paused bool) (Service, *check.Transition, error) {
+func (f *fakeRegistry) SetPaused(_ context.Context, id string, paused bool) (registry.Service, *check.Transition, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(id); err != nil {
-		return Service{}, nil, err
+		return registry.Service{}, nil, err
 	}
 	s, err := f.active(id)
 	if err != nil {
-		return Service{}, nil, err
+		return registry.Service{}, nil, err
 	}
 	now := f.now()
 	from := s.svc.State.State
@@ -215,12 +216,12 @@ func (f *fakeRegistry) addTransition(t check.Transition) check.Transition {
 
 func (f *fakeRegistry) known(id string) error {
 	if _, ok := f.services[id]; !ok {
-		return fmt.Errorf("service %s: %w", id, ErrNotFound)
+		return fmt.Errorf("service %s: %w", id, registry.ErrNotFound)
 	}
 	return nil
 }
 
-func (f *fakeRegistry) Results(_ context.Context, checkID string, q ResultQuery) ([]check.Result, string, error) {
+func (f *fakeRegistry) Results(_ context.Context, checkID string, q registry.ResultQuery) ([]check.Result, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(checkID, q.Cursor); err != nil {
@@ -233,7 +234,7 @@ func (f *fakeRegistry) Results(_ context.Context, checkID string, q ResultQuery)
 	if q.Cursor != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(q.Cursor, "c"))
 		if !strings.HasPrefix(q.Cursor, "c") || err != nil || n < 0 {
-			return nil, "", fmt.Errorf("results: %w", ErrInvalidCursor)
+			return nil, "", fmt.Errorf("results: %w", registry.ErrInvalidCursor)
 		}
 		skip = n
 	}
@@ -258,7 +259,7 @@ func (f *fakeRegistry) Results(_ context.Context, checkID string, q ResultQuery)
 	return slices.Clone(page), next, nil
 }
 
-func (f *fakeRegistry) Transitions(_ context.Context, q TransitionQuery) ([]check.Transition, error) {
+func (f *fakeRegistry) Transitions(_ context.Context, q registry.TransitionQuery) ([]check.Transition, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(q.CheckID); err != nil {
@@ -279,16 +280,16 @@ func (f *fakeRegistry) Transitions(_ context.Context, q TransitionQuery) ([]chec
 	return out, nil
 }
 
-func (f *fakeRegistry) Uptime(_ context.Context, checkID string, since, until time.Time) (Uptime, error) {
+func (f *fakeRegistry) Uptime(_ context.Context, checkID string, since, until time.Time) (registry.Uptime, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter(checkID); err != nil {
-		return Uptime{}, err
+		return registry.Uptime{}, err
 	}
 	if err := f.known(checkID); err != nil {
-		return Uptime{}, err
+		return registry.Uptime{}, err
 	}
-	var u Uptime
+	var u registry.Uptime
 	for _, r := range f.results[checkID] {
 		if r.ScheduledAt.Before(since) || !r.ScheduledAt.Before(until) {
 			continue

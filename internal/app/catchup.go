@@ -7,7 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // feed follows the transitions a server replica has handed its WebSocket
@@ -16,7 +16,7 @@ import (
 type feed struct {
 	lastID  atomic.Int64
 	bound   atomic.Bool
-	list    func(context.Context, store.TransitionQuery) ([]check.Transition, error)
+	list    func(context.Context, registry.TransitionQuery) ([]check.Transition, error)
 	publish func(check.Transition)
 	log     *zap.Logger
 }
@@ -43,7 +43,7 @@ func (f *feed) subscribed(ctx context.Context) {
 func (f *feed) catchUp(ctx context.Context) {
 	n := 0
 	for {
-		ts, err := f.list(ctx, store.TransitionQuery{AfterID: f.lastID.Load(), Limit: 500})
+		ts, err := f.list(ctx, registry.TransitionQuery{AfterID: f.lastID.Load(), Limit: 500})
 		if err != nil {
 			f.log.Warn("catch up on missed transitions", zap.Error(err))
 			return

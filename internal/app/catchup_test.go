@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 func TestFeedCatchesUpAfterAReconnect(t *testing.T) {
@@ -17,7 +17,7 @@ func TestFeedCatchesUpAfterAReconnect(t *testing.T) {
 	for i := int64(1); i <= 1203; i++ {
 		log = append(log, check.Transition{ID: i, To: check.StateUp})
 	}
-	list := func(_ context.Context, q store.TransitionQuery) ([]check.Transition, error) {
+	list := func(_ context.Context, q registry.TransitionQuery) ([]check.Transition, error) {
 		var out []check.Transition
 		for _, t := range log {
 			if t.ID > q.AfterID && len(out) < q.Limit {

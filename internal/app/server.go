@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/dashboard"
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/scheduler"
 	"github.com/vigil-dev/vigil/internal/store"
 )
@@ -68,7 +69,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		// upgrader's own same-origin check stays as a second line.
 		Subprotocol: auth.WebSocketProtocol,
 		Replay: func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
-			return st.Transitions(ctx, store.TransitionQuery{AfterID: afterID, Limit: limit})
+			return st.Transitions(ctx, registry.TransitionQuery{AfterID: afterID, Limit: limit})
 		},
 	})
 	m.WebSocketClients(hub.Clients)
@@ -89,7 +90,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	// so each one sees every transition and serves its own clients; after a
 	// reconnect it catches up on what it missed from the transitions table.
 	f := &feed{list: st.Transitions, publish: hub.Publish, log: log.Named("broadcast")}
-	if latest, err := st.Transitions(ctx, store.TransitionQuery{Newest: true, Limit: 1}); err == nil && len(latest) == 1 {
+	if latest, err := st.Transitions(ctx, registry.TransitionQuery{Newest: true, Limit: 1}); err == nil && len(latest) == 1 {
 		f.seen(latest[0].ID)
 	}
 	subCfg := qcfg
@@ -161,7 +162,7 @@ func warnIfOpen(log *zap.Logger, a auth.Config, addr string) {
 // seedStates gives the per-check up gauge its current values, which would
 // otherwise stay empty until each check next changes state.
 func seedStates(ctx context.Context, st *store.Store, m *metrics.Metrics, log *zap.Logger) {
-	svcs, err := st.ListServices(ctx, store.ListFilter{})
+	svcs, err := st.ListServices(ctx, registry.ListFilter{})
 	if err != nil {
 		log.Warn("seed state metrics", zap.Error(err))
 		return

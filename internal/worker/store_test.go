@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/pgtest"
+	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/store"
 	"github.com/vigil-dev/vigil/internal/worker"
 )
@@ -62,7 +63,7 @@ func TestHandleStoresTheBatchBesideARefusedResult(t *testing.T) {
 			continue
 		}
 		require.NoError(t, errs[i], j.CheckID)
-		got, _, err := st.Results(ctx, j.CheckID, store.ResultQuery{})
+		got, _, err := st.Results(ctx, j.CheckID, registry.ResultQuery{})
 		require.NoError(t, err)
 		require.Len(t, got, 1, j.CheckID)
 		require.Equal(t, check.ResultUp, got[0].Status)
