@@ -1,4 +1,4 @@
-package worker_test
+package app_test
 
 import (
 	"context"
@@ -16,12 +16,28 @@ import (
 	"github.com/vigil-dev/vigil/internal/worker"
 )
 
-// A result PostgreSQL refuses (here a check id holding NUL, which no
-// cleaning of error text touches) is recorded in one transaction with ten
-// healthy results. The healthy ones are stored and their jobs done; only
+// upProber answers every job UP at once, for tests of what happens after
+// the probe.
+type upProber struct{}
+
+func (upProber) Probe(_ context.Context, j check.Job) check.Result {
+	return check.Result{CheckID: j.CheckID, Service: j.Service, ScheduledAt: j.ScheduledAt,
+		CheckedAt: j.ScheduledAt.Add(time.Millisecond), Latency: 7 * time.Millisecond,
+		Status: check.ResultUp, HTTPStatus: 200}
+}
+
+// noPublisher takes transitions and drops them.
+type noPublisher struct{}
+
+func (noPublisher) PublishTransitions(context.Context, []check.Transition) error { return nil }
+
+// The worker on the real store (here, beside the wiring, so that the
+// worker's own tests need no PostgreSQL adapter). A result PostgreSQL
+// refuses (here a check id holding NUL, which no cleaning of error text
+// touches) is recorded in one transaction with ten healthy results. The healthy ones are stored and their jobs done; only
 // the refused one asks for redelivery. Before, all eleven were requeued,
 // and would fail together again on every redelivery.
-func TestHandleStoresTheBatchBesideARefusedResult(t *testing.T) {
+func TestWorkerStoresTheBatchBesideARefusedResult(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, err := store.Open(ctx, pgtest.Schema(t), 4)
@@ -36,16 +52,15 @@ func TestHandleStoresTheBatchBesideARefusedResult(t *testing.T) {
 		c.SetDefaults()
 		sv, err := st.CreateService(ctx, c)
 		require.NoError(t, err)
-		jobs = append(jobs, job(sv.ID, 1))
+		jobs = append(jobs, refusedTestJob(sv.ID))
 	}
-	poison := job("refused\x00id", 1)
+	poison := refusedTestJob("refused\x00id")
 	jobs = append(jobs[:5], append([]check.Job{poison}, jobs[5:]...)...)
 
-	prober := &fakeProber{}
-	prober.up.Store(true)
 	// The batch fills at exactly the eleven jobs, so they share one
 	// transaction whatever order they arrive in.
-	w := newWorker(t, prober, st, &fakePublisher{}, worker.Config{MaxBatch: len(jobs), Flushers: 1, Linger: time.Hour})
+	w := worker.New(upProber{}, st, noPublisher{}, worker.Config{MaxBatch: len(jobs), Flushers: 1, Linger: time.Hour})
+	t.Cleanup(w.Close)
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
@@ -68,4 +83,9 @@ func TestHandleStoresTheBatchBesideARefusedResult(t *testing.T) {
 		require.Len(t, got, 1, j.CheckID)
 		require.Equal(t, check.ResultUp, got[0].Status)
 	}
+}
+
+func refusedTestJob(id string) check.Job {
+	return check.Job{CheckID: id, Service: "svc-" + id, Type: check.TypeHTTP, URL: "http://127.0.0.1:1",
+		Timeout: time.Second, ScheduledAt: time.Date(2026, 11, 26, 12, 0, 10, 0, time.UTC)}
 }
