@@ -61,6 +61,9 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 
 	m := metrics.New()
 	seedStates(ctx, st, m, log)
+	replay := func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
+		return st.Transitions(ctx, registry.TransitionQuery{AfterID: afterID, Limit: limit})
+	}
 	hub := broadcast.New(broadcast.Config{
 		Logger:            log.Named("broadcast"),
 		MaxClients:        cfg.WSMaxClients,
@@ -68,9 +71,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		// Guard has judged the Origin already, in the API's JSON; the
 		// upgrader's own same-origin check stays as a second line.
 		Subprotocol: auth.WebSocketProtocol,
-		Replay: func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
-			return st.Transitions(ctx, registry.TransitionQuery{AfterID: afterID, Limit: limit})
-		},
+		Replay:      replay,
 	})
 	m.WebSocketClients(hub.Clients)
 
@@ -89,16 +90,16 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	// Every replica binds its own exclusive queue to the transitions fanout,
 	// so each one sees every transition and serves its own clients; after a
 	// reconnect it catches up on what it missed from the transitions table.
-	f := &feed{list: st.Transitions, publish: hub.Publish, log: log.Named("broadcast")}
+	f := broadcast.NewFeed(replay, hub.Publish, log.Named("broadcast"))
 	if latest, err := st.Transitions(ctx, registry.TransitionQuery{Newest: true, Limit: 1}); err == nil && len(latest) == 1 {
-		f.seen(latest[0].ID)
+		f.Seen(latest[0].ID)
 	}
 	subCfg := qcfg
-	subCfg.OnSubscribed = func() { f.subscribed(gctx) }
+	subCfg.OnSubscribed = func() { f.Subscribed(gctx) }
 	g.Go(func() error {
 		return queue.SubscribeTransitions(gctx, subCfg, "", func(_ context.Context, t check.Transition) error {
 			hub.Publish(t)
-			f.seen(t.ID)
+			f.Seen(t.ID)
 			m.Transition(t)
 			return nil
 		})
