@@ -137,7 +137,9 @@ func TestCreateService(t *testing.T) {
 				"method": "GET", "expected_status": float64(200), "interval_seconds": float64(30),
 				"timeout_seconds": float64(5), "failure_threshold": float64(1), "success_threshold": float64(1),
 				"tags": []any{}, "paused": false, "status": "UNKNOWN", "last_checked_at": nil,
-				"last_latency_ms": nil, "last_change_at": nil, "consecutive_failures": float64(0),
+				// The store starts a check's state at its registration,
+				// so last_change_at is the creation time, not null.
+				"last_latency_ms": nil, "last_change_at": "2025-03-14T09:26:53.589Z", "consecutive_failures": float64(0),
 				"created_at": "2025-03-14T09:26:53.589Z", "updated_at": "2025-03-14T09:26:53.589Z",
 			},
 		},
@@ -190,12 +192,10 @@ func TestCreateService(t *testing.T) {
 func TestServiceJSONShape(t *testing.T) {
 	h := newHarness(t)
 	id := h.createNamed("shape")
-	h.reg.mu.Lock()
-	h.reg.services[id].svc.State = check.Snapshot{
+	h.reg.SetState(id, check.Snapshot{
 		State: check.StateDown, ConsecutiveFailures: 3, LastCheckedAt: testNow.Add(-time.Second),
 		LastLatency: 2001500 * time.Microsecond, LastError: "timeout after 2s", LastChangeAt: testNow.Add(-time.Minute),
-	}
-	h.reg.mu.Unlock()
+	})
 
 	got := h.do(http.MethodGet, "/api/v1/services/"+id, "").json(t)
 	require.Equal(t, []string{
