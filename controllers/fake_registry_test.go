@@ -3,117 +3,87 @@ package controllers
 import (
 	"context"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
+	"github.com/vigil-dev/vigil/internal/registry/registrytest"
 )
 
-// fakeRegistry is an in-memory Registry. Its err fields make the next
-// call of that method fail.
+// fakeRegistry is registrytest's in-memory registry, which the scenario
+// table holds to the store's contract, plus what the operator's tests
+// need: its err fields make the next call of that method fail, and calls
+// are counted.
 type fakeRegistry struct {
-	mu       sync.Mutex
-	services map[string]store.Service
-	nextID   int64
-	now      func() time.Time
+	*registrytest.Memory
 
+	mu                                     sync.Mutex
 	upsertErr, deleteErr, getErr, pauseErr error
 	upserts, deletes, pauses               int
 }
 
 var _ Registry = (*fakeRegistry)(nil)
 
+// registeredAt is the fake registry's clock: checks are registered (and
+// their state starts) before any transition the tests feed, as they are
+// in production.
+var registeredAt = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+
 func newFakeRegistry() *fakeRegistry {
-	return &fakeRegistry{services: map[string]store.Service{}, now: time.Now}
+	f := &fakeRegistry{Memory: registrytest.NewMemory(func() time.Time { return registeredAt })}
+	f.Hook = f.hook
+	return f
 }
 
-func (f *fakeRegistry) UpsertService(_ context.Context, c *check.Check) error {
+// hook counts the operator's calls and fails those a test broke.
+func (f *fakeRegistry) hook(method string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.upserts++
-	if f.upsertErr != nil {
+	switch method {
+	case "UpsertService":
+		f.upserts++
 		return f.upsertErr
-	}
-	svc, ok := f.services[c.ID]
-	if !ok {
-		svc.State = check.Snapshot{State: check.StateUnknown}
-	}
-	svc.Check = *c
-	svc.Tags = append([]string(nil), c.Tags...)
-	f.services[c.ID] = svc
-	return nil
-}
-
-func (f *fakeRegistry) DeleteService(_ context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.deletes++
-	if f.deleteErr != nil {
+	case "DeleteService":
+		f.deletes++
 		return f.deleteErr
+	case "GetService":
+		return f.getErr
+	case "SetPaused":
+		f.pauses++
+		return f.pauseErr
 	}
-	if _, ok := f.services[id]; !ok {
-		return store.ErrNotFound
-	}
-	delete(f.services, id)
 	return nil
 }
 
-func (f *fakeRegistry) GetService(_ context.Context, id string) (store.Service, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.getErr != nil {
-		return store.Service{}, f.getErr
-	}
-	svc, ok := f.services[id]
-	if !ok {
-		return store.Service{}, store.ErrNotFound
-	}
-	return svc, nil
+// The operator's fake keeps the contract the store keeps.
+func TestFakeRegistryKeepsTheContract(t *testing.T) {
+	registrytest.Run(t, func(*testing.T) registrytest.Subject {
+		f := newFakeRegistry()
+		return registrytest.Subject{Registry: f, AddResults: func(_ context.Context, rs []check.Result) error {
+			for _, r := range rs {
+				f.AddResult(r)
+			}
+			return nil
+		}}
+	})
 }
 
-func (f *fakeRegistry) SetPaused(_ context.Context, id string, paused bool) (store.Service, *check.Transition, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.pauses++
-	if f.pauseErr != nil {
-		return store.Service{}, nil, f.pauseErr
+// register creates an active row with id and name, as an earlier
+// reconcile would have.
+func (f *fakeRegistry) register(id, name string) {
+	c := &check.Check{ID: id, Name: name, URL: "http://127.0.0.1:1/", Interval: DefaultInterval, Source: Source}
+	c.SetDefaults()
+	if _, err := f.CreateService(context.Background(), c); err != nil {
+		panic(err)
 	}
-	svc, ok := f.services[id]
-	if !ok {
-		return store.Service{}, nil, store.ErrNotFound
-	}
-	now := f.now()
-	next, changed := check.Resume(svc.State, now)
-	if paused {
-		next, changed = check.Pause(svc.State, now)
-	}
-	svc.Paused = paused
-	var t *check.Transition
-	if changed {
-		f.nextID++
-		t = &check.Transition{ID: f.nextID, CheckID: id, Service: svc.Name, From: svc.State.State, To: next.State, At: now}
-	}
-	svc.State = next
-	f.services[id] = svc
-	return svc, t, nil
 }
 
-// get returns a copy of the row with id, and whether there is one.
-func (f *fakeRegistry) get(id string) (store.Service, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	svc, ok := f.services[id]
-	return svc, ok
-}
+// get returns a copy of the active row with id, and whether there is one.
+func (f *fakeRegistry) get(id string) (registry.Service, bool) { return f.Lookup(id) }
 
-// set replaces the snapshot of the row with id, as a worker would.
-func (f *fakeRegistry) setState(id string, s check.Snapshot) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	svc := f.services[id]
-	svc.State = s
-	f.services[id] = svc
-}
+// setState replaces the snapshot of the row with id, as a worker would.
+func (f *fakeRegistry) setState(id string, s check.Snapshot) { f.SetState(id, s) }
 
 func (f *fakeRegistry) counts() (upserts, deletes, pauses int) {
 	f.mu.Lock()

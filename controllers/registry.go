@@ -15,27 +15,25 @@ import (
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
-// Registry is the part of Vigil's store the operator needs. The PostgreSQL
-// store satisfies it; tests use a fake.
+// Registry is the part of Vigil's registry the operator needs, in the
+// registry package's values. The PostgreSQL store satisfies it (internal/app
+// wires it in); tests use registrytest's in-memory fake.
 type Registry interface {
 	// UpsertService creates or updates the check with c.ID.
 	UpsertService(ctx context.Context, c *check.Check) error
-	// DeleteService stops monitoring the check; store.ErrNotFound when it
-	// is gone already.
+	// DeleteService stops monitoring the check; registry.ErrNotFound when
+	// it is gone already.
 	DeleteService(ctx context.Context, id string) error
 	// GetService returns the check with its current state, or
-	// store.ErrNotFound.
-	GetService(ctx context.Context, id string) (store.Service, error)
+	// registry.ErrNotFound.
+	GetService(ctx context.Context, id string) (registry.Service, error)
 	// SetPaused pauses or resumes the check and returns the transition
 	// that caused, or nil when it already was in that state.
-	SetPaused(ctx context.Context, id string, paused bool) (store.Service, *check.Transition, error)
+	SetPaused(ctx context.Context, id string, paused bool) (registry.Service, *check.Transition, error)
 }
-
-// The PostgreSQL store is the Registry in production.
-var _ Registry = (*store.Store)(nil)
 
 // Source marks the rows the operator owns in the registry.
 const Source = "kubernetes"

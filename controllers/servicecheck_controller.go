@@ -21,7 +21,7 @@ import (
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // NameTakenRetry is how long the reconciler waits before trying again to
@@ -123,7 +123,7 @@ func (r *ServiceCheckReconciler) reconcileSpec(sc *monitoringv1alpha1.ServiceChe
 func (r *ServiceCheckReconciler) reconcileRegistration(ctx context.Context, sc *monitoringv1alpha1.ServiceCheck, c *check.Check) (ctrl.Result, error) {
 	err := r.Registry.UpsertService(ctx, c)
 	switch {
-	case errors.Is(err, store.ErrNameTaken):
+	case errors.Is(err, registry.ErrNameTaken):
 		setReady(sc, metav1.ConditionFalse, monitoringv1alpha1.NameTakenReason,
 			fmt.Sprintf("another check is already named %q", c.Name))
 		return ctrl.Result{RequeueAfter: NameTakenRetry}, nil
@@ -173,7 +173,7 @@ func (r *ServiceCheckReconciler) reconcileDelete(ctx context.Context, sc *monito
 	if !controllerutil.ContainsFinalizer(sc, monitoringv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Registry.DeleteService(ctx, string(sc.UID)); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := r.Registry.DeleteService(ctx, string(sc.UID)); err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return ctrl.Result{}, fmt.Errorf("delete service %s/%s: %w", sc.Namespace, sc.Name, err)
 	}
 	patch := client.MergeFrom(sc.DeepCopy())

@@ -22,7 +22,7 @@ import (
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // newServiceCheck returns a valid HTTP ServiceCheck in namespace "team".
@@ -233,9 +233,14 @@ func TestReconcileRegistryFailures(t *testing.T) {
 		wantReason  string
 	}{
 		{"upsert fails", func(r *fakeRegistry) { r.upsertErr = boom }, true, 0, monitoringv1alpha1.RegistryErrorReason},
-		{"name taken", func(r *fakeRegistry) { r.upsertErr = fmt.Errorf("insert: %w", store.ErrNameTaken) }, false, NameTakenRetry, monitoringv1alpha1.NameTakenReason},
+		{"name taken", func(r *fakeRegistry) { r.upsertErr = fmt.Errorf("insert: %w", registry.ErrNameTaken) }, false, NameTakenRetry, monitoringv1alpha1.NameTakenReason},
 		{"get fails", func(r *fakeRegistry) { r.getErr = boom }, true, 0, monitoringv1alpha1.RegistryErrorReason},
-		{"pause fails", func(r *fakeRegistry) { r.pauseErr = boom }, true, 0, monitoringv1alpha1.RegistryErrorReason},
+		{"pause fails", func(r *fakeRegistry) {
+			// Registered while active, so this reconcile has to pause it
+			// (one created paused is paused from the start).
+			r.register("uid-payments", "team/payments")
+			r.pauseErr = boom
+		}, true, 0, monitoringv1alpha1.RegistryErrorReason},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,17 +302,21 @@ func TestReconcilePausesAndResumes(t *testing.T) {
 }
 
 func TestReconcileHealsStatusThatMissedAPause(t *testing.T) {
-	f := newReconcilerFixture(t, nil, newServiceCheck("payments", func(sc *monitoringv1alpha1.ServiceCheck) {
-		sc.Spec.Paused = true
-	}))
+	f := newReconcilerFixture(t, nil, newServiceCheck("payments"))
 	_, err := f.reconcile(t, "payments")
+	require.NoError(t, err)
+	sc := f.get(t, "payments")
+	sc.Spec.Paused = true
+	sc.Generation++
+	require.NoError(t, f.client.Update(context.Background(), sc))
+	_, err = f.reconcile(t, "payments")
 	require.NoError(t, err)
 	require.Equal(t, monitoringv1alpha1.StatePaused, f.get(t, "payments").Status.State)
 	drainEvents(f.recorder)
 
 	// The status lost the pause (say a conflict dropped the patch); the
 	// registry is paused already, so no transition is left to report.
-	sc := f.get(t, "payments")
+	sc = f.get(t, "payments")
 	sc.Status.State = monitoringv1alpha1.StateUp
 	require.NoError(t, f.client.Status().Update(context.Background(), sc))
 

@@ -11,7 +11,7 @@ import (
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // Event actions, as events.k8s.io/v1 requires one.
@@ -32,7 +32,7 @@ type event struct {
 // applyTransition writes transition t into sc's status and returns the
 // Event that announces it. svc, when known, supplies the counters a
 // transition does not carry.
-func applyTransition(sc *monitoringv1alpha1.ServiceCheck, t check.Transition, svc *store.Service) event {
+func applyTransition(sc *monitoringv1alpha1.ServiceCheck, t check.Transition, svc *registry.Service) event {
 	st := &sc.Status
 	st.State = monitoringv1alpha1.ServiceState(t.To)
 	st.ServiceID = t.CheckID
@@ -62,7 +62,7 @@ func applyTransition(sc *monitoringv1alpha1.ServiceCheck, t check.Transition, sv
 // applySnapshot writes a check's current state into sc's status. The
 // reconciler uses it when no transition is at hand: for a new object, and
 // when a pause or resume it caused has not reached the status yet.
-func applySnapshot(sc *monitoringv1alpha1.ServiceCheck, svc *store.Service) {
+func applySnapshot(sc *monitoringv1alpha1.ServiceCheck, svc *registry.Service) {
 	s := svc.State
 	if s.State == "" {
 		s.State = check.StateUnknown

@@ -16,7 +16,7 @@ import (
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // SubscribeFunc consumes transitions until ctx ends, calling handle for
@@ -102,11 +102,11 @@ func (w *StatusWriter) Handle(ctx context.Context, t check.Transition) error {
 		if string(sc.UID) != t.CheckID || !sc.DeletionTimestamp.IsZero() || alreadyApplied(&sc.Status, t) {
 			return nil
 		}
-		var svc *store.Service
+		var svc *registry.Service
 		switch s, err := w.Registry.GetService(ctx, t.CheckID); {
 		case err == nil:
 			svc = &s
-		case !errors.Is(err, store.ErrNotFound):
+		case !errors.Is(err, registry.ErrNotFound):
 			return fmt.Errorf("get service: %w", err)
 		}
 		base := sc.DeepCopy()

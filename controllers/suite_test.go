@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,12 +28,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
-	"github.com/vigil-dev/vigil/internal/amqptest"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/kubetest"
-	"github.com/vigil-dev/vigil/internal/pgtest"
-	"github.com/vigil-dev/vigil/internal/queue"
-	"github.com/vigil-dev/vigil/internal/store"
 )
 
 // transitionFeed is a SubscribeFunc fed from a channel, standing in for the
@@ -57,8 +51,10 @@ func (f transitionFeed) subscribe(ctx context.Context, handle func(context.Conte
 
 // TestEnvtest runs the operator against a real kube-apiserver and etcd:
 // the CRD's schema and CEL rules, the reconciler through a manager, the
-// status writer and the finalizer, first with an in-memory registry, then
-// with the real PostgreSQL store and RabbitMQ.
+// status writer and the finalizer, with an in-memory registry. The same
+// operator on the real PostgreSQL store and RabbitMQ is tested in
+// internal/app (TestOperatorOnTheStoreAndBroker), beside the wiring, so
+// that this package never imports the store or the broker adapter.
 func TestEnvtest(t *testing.T) {
 	cfg := kubetest.Start(t, filepath.Join("..", "config", "crd", "bases"))
 
@@ -231,10 +227,6 @@ func TestEnvtest(t *testing.T) {
 
 	require.NoError(t, stop())
 	require.NotEmpty(t, published, "the pause transition is published")
-
-	t.Run("with the PostgreSQL store and RabbitMQ", func(t *testing.T) {
-		testWithStore(t, cfg, scheme, c)
-	})
 }
 
 // newNamespace creates a namespace of its own for one test.
@@ -271,109 +263,6 @@ func startOperator(t *testing.T, cfg *rest.Config, scheme *kruntime.Scheme, ns s
 	})
 	t.Cleanup(func() { require.NoError(t, stop()) })
 	return stop
-}
-
-// testWithStore runs the operator on the real pipeline pieces: the
-// PostgreSQL store (a schema of its own) as registry, and RabbitMQ (a vhost
-// of its own) carrying transitions from the store to the status writer.
-// It proves that the contract the fakes assume holds for what production
-// uses.
-func testWithStore(t *testing.T, cfg *rest.Config, scheme *kruntime.Scheme, c client.Client) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.Schema(t), 4)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	_, err = st.Migrate(ctx)
-	require.NoError(t, err)
-
-	subscribed := make(chan struct{})
-	var once sync.Once
-	qcfg := queue.Config{
-		URL:          amqptest.Vhost(t),
-		Logger:       zap.NewNop(),
-		OnSubscribed: func() { once.Do(func() { close(subscribed) }) },
-	}
-	pub, err := queue.NewPublisher(ctx, qcfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pub.Close() })
-	publish := func(ctx context.Context, ts ...check.Transition) error { return pub.PublishTransitions(ctx, ts) }
-
-	ns := newNamespace(t, c)
-	startOperator(t, cfg, scheme, ns, OperatorOptions{
-		Registry: st,
-		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
-			return queue.SubscribeTransitions(ctx, qcfg, "vigil.operator.status", h)
-		},
-		Publish: func(ctx context.Context, t check.Transition) error { return publish(ctx, t) },
-	})
-	select {
-	case <-subscribed:
-	case <-time.After(30 * time.Second):
-		t.Fatal("status writer never subscribed to the transitions")
-	}
-
-	const wait, tick = 30 * time.Second, 50 * time.Millisecond
-	sc := &monitoringv1alpha1.ServiceCheck{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders", Labels: map[string]string{"team": "checkout"}},
-		Spec:       monitoringv1alpha1.ServiceCheckSpec{URL: "http://127.0.0.1:1/healthz", Interval: &metav1.Duration{Duration: 5 * time.Second}},
-	}
-	require.NoError(t, c.Create(ctx, sc))
-	id := string(sc.UID)
-	require.Eventually(t, func() bool {
-		svc, err := st.GetService(ctx, id)
-		return err == nil && svc.Name == ns+"/orders"
-	}, wait, tick)
-	svc, err := st.GetService(ctx, id)
-	require.NoError(t, err)
-	require.Equal(t, Source, svc.Source)
-	require.Equal(t, []string{"team=checkout"}, svc.Tags)
-	require.Equal(t, 4*time.Second, svc.Timeout)
-
-	state := func() monitoringv1alpha1.ServiceCheckStatus {
-		got := &monitoringv1alpha1.ServiceCheck{}
-		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(sc), got))
-		return got.Status
-	}
-	// What a worker does: record a result, publish the transitions.
-	probe := func(at time.Time, status check.ResultStatus, errMsg string) {
-		out, err := st.Record(ctx, []check.Result{{
-			CheckID: id, Service: ns + "/orders", ScheduledAt: at, CheckedAt: at,
-			Status: status, Latency: 15 * time.Millisecond, Error: errMsg,
-		}})
-		require.NoError(t, err)
-		require.Len(t, out.Transitions, 1)
-		require.NoError(t, publish(ctx, out.Transitions...))
-	}
-
-	t0 := time.Now().Truncate(time.Second)
-	probe(t0, check.ResultUp, "")
-	require.Eventually(t, func() bool { return state().State == monitoringv1alpha1.StateUp }, wait, tick)
-	require.Eventually(t, hasEvent(ctx, c, ns, "orders", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
-	require.Equal(t, int64(15), state().LatencyMillis)
-
-	probe(t0.Add(5*time.Second), check.ResultDown, "connection refused")
-	require.Eventually(t, func() bool { return state().State == monitoringv1alpha1.StateDown }, wait, tick)
-	require.Eventually(t, hasEvent(ctx, c, ns, "orders", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
-	require.Equal(t, int32(1), state().ConsecutiveFailures)
-	require.Equal(t, "connection refused", state().Message)
-
-	patch := client.MergeFrom(sc.DeepCopy())
-	sc.Spec.Paused = true
-	require.NoError(t, c.Patch(ctx, sc, patch))
-	require.Eventually(t, func() bool {
-		svc, err := st.GetService(ctx, id)
-		return err == nil && svc.Paused && svc.State.State == check.StatePaused
-	}, wait, tick)
-	require.Eventually(t, func() bool {
-		s := state()
-		return s.State == monitoringv1alpha1.StatePaused && s.LastTransitionID > 0
-	}, wait, tick)
-
-	require.NoError(t, c.Delete(ctx, sc))
-	require.Eventually(t, func() bool {
-		_, err := st.GetService(ctx, id)
-		return errors.Is(err, store.ErrNotFound)
-	}, wait, tick)
 }
 
 // hasEvent reports whether an Event of typ and reason about the object

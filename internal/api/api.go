@@ -90,8 +90,7 @@ func New(cfg Config) *Server {
 
 func (s *Server) routes(ws http.Handler) {
 	m := s.mux
-	m.HandleFunc("GET /healthz", s.healthz)
-	m.HandleFunc("GET /readyz", s.readyz)
+	health{ready: s.ready, unready: apiUnready}.routes(m)
 	if ws != nil {
 		m.Handle("GET /ws", ws)
 	}
@@ -203,49 +202,6 @@ func (s *Server) writing(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
-}
-
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if s.ready != nil {
-		if err := s.ready(r.Context()); err != nil {
-			// The cause goes to the log line only: /readyz is open to
-			// anyone, and a driver's error can name hosts and users.
-			recordError(r, err)
-			msg := "not ready"
-			if down := DownComponents(err); len(down) > 0 {
-				msg += ": " + strings.Join(down, ", ") + " unavailable"
-			}
-			writeError(w, http.StatusServiceUnavailable, apiError{Code: CodeNotReady, Message: msg})
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// Unready is a readiness failure that names the components that are
-// down. Readiness answers show the names; Err, the cause, is only logged.
-type Unready struct {
-	Down []string
-	Err  error
-}
-
-func (e *Unready) Error() string {
-	return strings.Join(e.Down, ", ") + " unavailable: " + e.Err.Error()
-}
-
-func (e *Unready) Unwrap() error { return e.Err }
-
-// DownComponents returns the names an *Unready inside err lists, if any.
-func DownComponents(err error) []string {
-	var u *Unready
-	if errors.As(err, &u) {
-		return u.Down
-	}
-	return nil
 }
 
 // requestState carries what a handler wants in the request's log line.

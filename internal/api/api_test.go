@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 var testNow = time.Date(2025, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
@@ -136,7 +137,9 @@ func TestCreateService(t *testing.T) {
 				"method": "GET", "expected_status": float64(200), "interval_seconds": float64(30),
 				"timeout_seconds": float64(5), "failure_threshold": float64(1), "success_threshold": float64(1),
 				"tags": []any{}, "paused": false, "status": "UNKNOWN", "last_checked_at": nil,
-				"last_latency_ms": nil, "last_change_at": nil, "consecutive_failures": float64(0),
+				// The store starts a check's state at its registration,
+				// so last_change_at is the creation time, not null.
+				"last_latency_ms": nil, "last_change_at": "2025-03-14T09:26:53.589Z", "consecutive_failures": float64(0),
 				"created_at": "2025-03-14T09:26:53.589Z", "updated_at": "2025-03-14T09:26:53.589Z",
 			},
 		},
@@ -189,12 +192,10 @@ func TestCreateService(t *testing.T) {
 func TestServiceJSONShape(t *testing.T) {
 	h := newHarness(t)
 	id := h.createNamed("shape")
-	h.reg.mu.Lock()
-	h.reg.services[id].svc.State = check.Snapshot{
+	h.reg.SetState(id, check.Snapshot{
 		State: check.StateDown, ConsecutiveFailures: 3, LastCheckedAt: testNow.Add(-time.Second),
 		LastLatency: 2001500 * time.Microsecond, LastError: "timeout after 2s", LastChangeAt: testNow.Add(-time.Minute),
-	}
-	h.reg.mu.Unlock()
+	})
 
 	got := h.do(http.MethodGet, "/api/v1/services/"+id, "").json(t)
 	require.Equal(t, []string{
@@ -290,7 +291,7 @@ func TestCreateValidation(t *testing.T) {
 			h := newHarness(t)
 			resp := h.do(http.MethodPost, "/api/v1/services", tt.body)
 			requireError(t, resp, http.StatusBadRequest, CodeInvalidField, tt.field)
-			list, err := h.reg.ListServices(t.Context(), ListFilter{})
+			list, err := h.reg.ListServices(t.Context(), registry.ListFilter{})
 			require.NoError(t, err)
 			require.Empty(t, list, "a refused body must register nothing")
 		})
@@ -383,7 +384,7 @@ func TestWritesNeedJSON(t *testing.T) {
 			requireError(t, send(h, http.MethodPost, "/api/v1/services", ct, body), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
 			requireError(t, send(h, http.MethodPatch, "/api/v1/services/"+id, ct, `{"name":"b"}`), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
 			requireError(t, send(h, http.MethodPost, "/api/v1/services/"+id+"/pause", ct, "{}"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "")
-			list, err := h.reg.ListServices(t.Context(), ListFilter{})
+			list, err := h.reg.ListServices(t.Context(), registry.ListFilter{})
 			require.NoError(t, err)
 			require.Len(t, list, 1, "nothing registered")
 			require.Equal(t, "existing", list[0].Name, "nothing changed")

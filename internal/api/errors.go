@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // Error codes of the REST contract. Clients branch on the code, never on
@@ -70,11 +71,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, registry.ErrNotFound):
 		writeError(w, http.StatusNotFound, apiError{Code: CodeNotFound, Message: "no service with id " + r.PathValue("id")})
-	case errors.Is(err, ErrNameTaken):
+	case errors.Is(err, registry.ErrNameTaken):
 		writeError(w, http.StatusConflict, apiError{Code: CodeNameTaken, Message: "name is already used by another service", Field: "name"})
-	case errors.Is(err, ErrInvalidCursor):
+	case errors.Is(err, registry.ErrInvalidCursor):
 		writeError(w, http.StatusBadRequest, paramError("cursor", "is not a cursor this server issued"))
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client hung up; nothing reaches it, so this is not a

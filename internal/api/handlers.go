@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // badParam answers err if it is a query parameter error and reports
@@ -48,7 +49,7 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
 	if badParam(w, err) {
 		return
 	}
-	svcs, err := s.reg.ListServices(r.Context(), ListFilter{Tag: q.Get("tag"), State: status})
+	svcs, err := s.reg.ListServices(r.Context(), registry.ListFilter{Tag: q.Get("tag"), State: status})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -121,7 +122,7 @@ func (s *Server) setPaused(w http.ResponseWriter, r *http.Request, paused bool) 
 func (s *Server) requireHistory(w http.ResponseWriter, r *http.Request) bool {
 	ok, err := s.reg.ServiceExists(r.Context(), r.PathValue("id"), true)
 	if err == nil && !ok {
-		err = ErrNotFound
+		err = registry.ErrNotFound
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -133,7 +134,7 @@ func (s *Server) requireHistory(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) listResults(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var (
-		rq  ResultQuery
+		rq  registry.ResultQuery
 		err error
 	)
 	if rq.Limit, err = parseLimit(q); badParam(w, err) {
@@ -176,7 +177,7 @@ func (s *Server) listTransitions(w http.ResponseWriter, r *http.Request) {
 	if !s.requireHistory(w, r) {
 		return
 	}
-	ts, err := s.reg.Transitions(r.Context(), TransitionQuery{CheckID: r.PathValue("id"), Limit: limit, Newest: true})
+	ts, err := s.reg.Transitions(r.Context(), registry.TransitionQuery{CheckID: r.PathValue("id"), Limit: limit, Newest: true})
 	if err != nil {
 		s.fail(w, r, err)
 		return

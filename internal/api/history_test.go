@@ -150,13 +150,11 @@ func TestTransitions(t *testing.T) {
 	h := newHarness(t)
 	id := h.createNamed("payments")
 	other := h.createNamed("orders")
-	h.reg.mu.Lock()
-	h.reg.addTransition(check.Transition{CheckID: id, Service: "payments", From: check.StateUnknown, To: check.StateUp,
+	h.reg.AddTransition(check.Transition{CheckID: id, Service: "payments", From: check.StateUnknown, To: check.StateUp,
 		At: testNow.Add(-time.Hour), Latency: 35 * time.Millisecond})
-	h.reg.addTransition(check.Transition{CheckID: other, Service: "orders", From: check.StateUnknown, To: check.StateUp, At: testNow})
-	h.reg.addTransition(check.Transition{CheckID: id, Service: "payments", From: check.StateUp, To: check.StateDown,
+	h.reg.AddTransition(check.Transition{CheckID: other, Service: "orders", From: check.StateUnknown, To: check.StateUp, At: testNow})
+	h.reg.AddTransition(check.Transition{CheckID: id, Service: "payments", From: check.StateUp, To: check.StateDown,
 		At: testNow.Add(-time.Minute), Latency: 2001 * time.Millisecond, Error: "timeout after 2s"})
-	h.reg.mu.Unlock()
 
 	resp := h.do(http.MethodGet, "/api/v1/services/"+id+"/transitions", "")
 	require.Equal(t, http.StatusOK, resp.status)

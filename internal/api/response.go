@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // timeFormat is RFC 3339 in UTC with milliseconds, the API's one spelling
@@ -49,7 +50,7 @@ type serviceJSON struct {
 	UpdatedAt           string   `json:"updated_at"`
 }
 
-func toServiceJSON(s *Service) serviceJSON {
+func toServiceJSON(s *registry.Service) serviceJSON {
 	tags := s.Tags
 	if tags == nil {
 		tags = []string{}

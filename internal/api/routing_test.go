@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 func TestUnknownRoutesAndMethods(t *testing.T) {
@@ -232,7 +234,7 @@ func TestRegistryFailures(t *testing.T) {
 	}
 	t.Run("a wrapped sentinel is still a sentinel", func(t *testing.T) {
 		h := newHarness(t)
-		h.reg.failWith = errors.Join(errors.New("store"), ErrNotFound)
+		h.reg.failWith = errors.Join(errors.New("store"), registry.ErrNotFound)
 		requireError(t, h.do(http.MethodGet, "/api/v1/services/x", ""), http.StatusNotFound, CodeNotFound, "")
 	})
 	t.Run("client gone is not an error log", func(t *testing.T) {

@@ -15,12 +15,24 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/controllers"
 	"github.com/vigil-dev/vigil/internal/api"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/scheduler"
 	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/worker"
+)
+
+// The PostgreSQL store backs every storage interface in production. The
+// consumers declare those interfaces without importing the store, so the
+// compiler checks here, where both sides are known, that it fits them all.
+var (
+	_ api.Registry         = (*store.Store)(nil)
+	_ controllers.Registry = (*store.Store)(nil)
+	_ scheduler.Claimer    = (*store.Store)(nil)
+	_ worker.Recorder      = (*store.Store)(nil)
 )
 
 // openStore connects to PostgreSQL, waiting for it while ctx allows, and

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/dashboard"
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/scheduler"
 	"github.com/vigil-dev/vigil/internal/store"
 )
@@ -60,6 +61,9 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 
 	m := metrics.New()
 	seedStates(ctx, st, m, log)
+	replay := func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
+		return st.Transitions(ctx, registry.TransitionQuery{AfterID: afterID, Limit: limit})
+	}
 	hub := broadcast.New(broadcast.Config{
 		Logger:            log.Named("broadcast"),
 		MaxClients:        cfg.WSMaxClients,
@@ -67,9 +71,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		// Guard has judged the Origin already, in the API's JSON; the
 		// upgrader's own same-origin check stays as a second line.
 		Subprotocol: auth.WebSocketProtocol,
-		Replay: func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
-			return st.Transitions(ctx, store.TransitionQuery{AfterID: afterID, Limit: limit})
-		},
+		Replay:      replay,
 	})
 	m.WebSocketClients(hub.Clients)
 
@@ -88,16 +90,16 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	// Every replica binds its own exclusive queue to the transitions fanout,
 	// so each one sees every transition and serves its own clients; after a
 	// reconnect it catches up on what it missed from the transitions table.
-	f := &feed{list: st.Transitions, publish: hub.Publish, log: log.Named("broadcast")}
-	if latest, err := st.Transitions(ctx, store.TransitionQuery{Newest: true, Limit: 1}); err == nil && len(latest) == 1 {
-		f.seen(latest[0].ID)
+	f := broadcast.NewFeed(replay, hub.Publish, log.Named("broadcast"))
+	if latest, err := st.Transitions(ctx, registry.TransitionQuery{Newest: true, Limit: 1}); err == nil && len(latest) == 1 {
+		f.Seen(latest[0].ID)
 	}
 	subCfg := qcfg
-	subCfg.OnSubscribed = func() { f.subscribed(gctx) }
+	subCfg.OnSubscribed = func() { f.Subscribed(gctx) }
 	g.Go(func() error {
 		return queue.SubscribeTransitions(gctx, subCfg, "", func(_ context.Context, t check.Transition) error {
 			hub.Publish(t)
-			f.seen(t.ID)
+			f.Seen(t.ID)
 			m.Transition(t)
 			return nil
 		})
@@ -161,7 +163,7 @@ func warnIfOpen(log *zap.Logger, a auth.Config, addr string) {
 // seedStates gives the per-check up gauge its current values, which would
 // otherwise stay empty until each check next changes state.
 func seedStates(ctx context.Context, st *store.Store, m *metrics.Metrics, log *zap.Logger) {
-	svcs, err := st.ListServices(ctx, store.ListFilter{})
+	svcs, err := st.ListServices(ctx, registry.ListFilter{})
 	if err != nil {
 		log.Warn("seed state metrics", zap.Error(err))
 		return

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -98,38 +97,11 @@ func workerGC() {
 	}
 }
 
-// healthHandler serves /healthz (the process runs), /readyz (its
-// dependencies answer) and /metrics for processes without the REST API.
-// /readyz names the backends that are down but never says why: it is open
-// to anyone who reaches the port, and a driver's error can name hosts,
-// users or worse. The cause goes to the log.
+// healthHandler serves /metrics and the API's /healthz and /readyz for
+// processes without the REST API.
 func healthHandler(ready func(context.Context) error, metrics http.Handler, log *zap.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeStatus(w, http.StatusOK, "ok", nil)
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := ready(r.Context()); err != nil {
-			log.Warn("not ready", zap.Error(err))
-			down := api.DownComponents(err)
-			if down == nil {
-				down = []string{}
-			}
-			writeStatus(w, http.StatusServiceUnavailable, "unavailable", down)
-			return
-		}
-		writeStatus(w, http.StatusOK, "ok", nil)
-	})
+	api.HealthRoutes(mux, ready, log)
 	return mux
-}
-
-func writeStatus(w http.ResponseWriter, code int, status string, down []string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	body := map[string]any{"status": status}
-	if down != nil {
-		body["down"] = down
-	}
-	_ = json.NewEncoder(w).Encode(body)
 }

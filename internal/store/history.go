@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 const (
@@ -34,7 +35,7 @@ func clampLimit(n int) int {
 // Results are ordered and bounded by their scheduled tick, which the
 // primary key indexes; since and until therefore select by tick, and a
 // result's checked_at trails its tick by the dispatch lag only.
-func (s *Store) Results(ctx context.Context, checkID string, q ResultQuery) ([]check.Result, string, error) {
+func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQuery) ([]check.Result, string, error) {
 	limit := clampLimit(q.Limit)
 	var before *time.Time
 	if q.Cursor != "" {
@@ -98,11 +99,11 @@ func encodeCursor(t time.Time) string {
 func decodeCursor(c string) (time.Time, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(raw) < 4 || string(raw[:3]) != "r1:" {
-		return time.Time{}, ErrInvalidCursor
+		return time.Time{}, registry.ErrInvalidCursor
 	}
 	us, err := strconv.ParseInt(string(raw[3:]), 10, 64)
 	if err != nil || us < 0 {
-		return time.Time{}, ErrInvalidCursor
+		return time.Time{}, registry.ErrInvalidCursor
 	}
 	return time.UnixMicro(us).UTC(), nil
 }
@@ -135,7 +136,7 @@ func collectTransitions(rows pgx.Rows) ([]check.Transition, error) {
 }
 
 // Transitions lists logged state changes.
-func (s *Store) Transitions(ctx context.Context, q TransitionQuery) ([]check.Transition, error) {
+func (s *Store) Transitions(ctx context.Context, q registry.TransitionQuery) ([]check.Transition, error) {
 	order := "ASC"
 	if q.Newest {
 		order = "DESC"
@@ -152,16 +153,16 @@ func (s *Store) Transitions(ctx context.Context, q TransitionQuery) ([]check.Tra
 // Uptime counts a check's results whose tick lies in [since, until).
 // The uptime ratio is (Checks-Failures)/Checks; results are counted, not
 // time, so a window in which nothing was probed has no ratio at all.
-func (s *Store) Uptime(ctx context.Context, checkID string, since, until time.Time) (Uptime, error) {
+func (s *Store) Uptime(ctx context.Context, checkID string, since, until time.Time) (registry.Uptime, error) {
 	if !until.After(since) {
-		return Uptime{}, errors.New("uptime: until must be after since")
+		return registry.Uptime{}, errors.New("uptime: until must be after since")
 	}
-	var u Uptime
+	var u registry.Uptime
 	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT success)
 		FROM check_results WHERE check_id = $1 AND scheduled_at >= $2 AND scheduled_at < $3`,
 		checkID, since, until).Scan(&u.Checks, &u.Failures)
 	if err != nil {
-		return Uptime{}, fmt.Errorf("count results of %s: %w", checkID, err)
+		return registry.Uptime{}, fmt.Errorf("count results of %s: %w", checkID, err)
 	}
 	return u, nil
 }

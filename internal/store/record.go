@@ -11,20 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
-
-// RecordOutcome says what Record did with the results it was given.
-type RecordOutcome struct {
-	// Transitions are the state changes the results caused, ordered by id.
-	// A redelivered result's transition (logged by its first delivery) is
-	// included again so that a worker that died between commit and publish
-	// still gets it broadcast; broadcasters de-duplicate by id.
-	Transitions []check.Transition
-	// Stored counts results newly appended; duplicates are not counted.
-	Stored int
-	// Dropped counts results of checks that are paused, deleted or unknown.
-	Dropped int
-}
 
 type stateRow struct {
 	snap    check.Snapshot
@@ -40,8 +28,8 @@ type stateRow struct {
 // concurrent pause is serialised with them); a result older than the last
 // applied one does not move the state; and each change of state is appended
 // to the transition log.
-func (s *Store) Record(ctx context.Context, results []check.Result) (RecordOutcome, error) {
-	var out RecordOutcome
+func (s *Store) Record(ctx context.Context, results []check.Result) (registry.RecordOutcome, error) {
+	var out registry.RecordOutcome
 	if len(results) == 0 {
 		return out, nil
 	}
@@ -69,7 +57,7 @@ func (s *Store) Record(ctx context.Context, results []check.Result) (RecordOutco
 		}
 	}
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
-		out = RecordOutcome{}
+		out = registry.RecordOutcome{}
 		states, err := lockStates(ctx, tx, ids)
 		if err != nil {
 			return err
@@ -136,7 +124,7 @@ func (s *Store) Record(ctx context.Context, results []check.Result) (RecordOutco
 		return nil
 	})
 	if err != nil {
-		return RecordOutcome{}, fmt.Errorf("record %d results: %w", len(results), err)
+		return registry.RecordOutcome{}, fmt.Errorf("record %d results: %w", len(results), err)
 	}
 	return out, nil
 }

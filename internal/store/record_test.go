@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 func result(id string, tick time.Time, up bool) check.Result {
@@ -44,10 +44,10 @@ func TestRecordIsIdempotent(t *testing.T) {
 	require.Equal(t, []check.Transition{first}, again.Transitions,
 		"a redelivery hands back the transition its first delivery logged, for re-publishing")
 
-	all, err := s.Transitions(ctx, store.TransitionQuery{CheckID: sv.ID})
+	all, err := s.Transitions(ctx, registry.TransitionQuery{CheckID: sv.ID})
 	require.NoError(t, err)
 	require.Len(t, all, 1, "duplicates never log a transition")
-	res, _, err := s.Results(ctx, sv.ID, store.ResultQuery{})
+	res, _, err := s.Results(ctx, sv.ID, registry.ResultQuery{})
 	require.NoError(t, err)
 	require.Len(t, res, 1)
 
@@ -89,7 +89,7 @@ func TestConcurrentRecordsInEitherOrder(t *testing.T) {
 			require.Equal(t, check.StateDown, got.State.State, "the newest tick decides")
 			require.Equal(t, newer.ScheduledAt, got.State.LastScheduledAt)
 
-			trs, err := s.Transitions(ctx, store.TransitionQuery{CheckID: sv.ID})
+			trs, err := s.Transitions(ctx, registry.TransitionQuery{CheckID: sv.ID})
 			require.NoError(t, err)
 			// Older first: UNKNOWN->UP->DOWN is two changes; newer first:
 			// UNKNOWN->DOWN and the late UP result is ignored.
@@ -100,7 +100,7 @@ func TestConcurrentRecordsInEitherOrder(t *testing.T) {
 				require.Len(t, trs, 2)
 				require.Equal(t, check.StateDown, trs[1].To)
 			}
-			res, _, err := s.Results(ctx, sv.ID, store.ResultQuery{})
+			res, _, err := s.Results(ctx, sv.ID, registry.ResultQuery{})
 			require.NoError(t, err)
 			require.Len(t, res, 2, "late results are still kept in the history")
 		})
@@ -170,7 +170,7 @@ func TestRecordDropsResultsOfPausedAndDeletedChecks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, out.Dropped)
 	require.Zero(t, out.Stored)
-	res, _, err := s.Results(ctx, p.ID, store.ResultQuery{})
+	res, _, err := s.Results(ctx, p.ID, registry.ResultQuery{})
 	require.NoError(t, err)
 	require.Empty(t, res, "a job queued before the pause stores nothing after it")
 }
@@ -191,7 +191,7 @@ func TestResultsPagingAndUptime(t *testing.T) {
 		cursor string
 	)
 	for {
-		page, next, err := s.Results(ctx, sv.ID, store.ResultQuery{Limit: 10, Cursor: cursor})
+		page, next, err := s.Results(ctx, sv.ID, registry.ResultQuery{Limit: 10, Cursor: cursor})
 		require.NoError(t, err)
 		for _, r := range page {
 			seen = append(seen, r.ScheduledAt)
@@ -206,19 +206,19 @@ func TestResultsPagingAndUptime(t *testing.T) {
 		require.True(t, seen[i].Before(seen[i-1]), "newest first, no repeats across pages")
 	}
 
-	win, _, err := s.Results(ctx, sv.ID, store.ResultQuery{Since: t0.Add(50 * time.Second), Until: t0.Add(100 * time.Second)})
+	win, _, err := s.Results(ctx, sv.ID, registry.ResultQuery{Since: t0.Add(50 * time.Second), Until: t0.Add(100 * time.Second)})
 	require.NoError(t, err)
 	require.Len(t, win, 6)
 	require.Equal(t, 503, win[5].HTTPStatus)
 	require.Equal(t, check.ResultDown, win[5].Status)
 	require.NotEmpty(t, win[5].Error)
 
-	_, _, err = s.Results(ctx, sv.ID, store.ResultQuery{Cursor: "garbage!"})
-	require.ErrorIs(t, err, store.ErrInvalidCursor)
+	_, _, err = s.Results(ctx, sv.ID, registry.ResultQuery{Cursor: "garbage!"})
+	require.ErrorIs(t, err, registry.ErrInvalidCursor)
 
 	u, err := s.Uptime(ctx, sv.ID, t0, t0.Add(250*time.Second))
 	require.NoError(t, err)
-	require.Equal(t, store.Uptime{Checks: 25, Failures: 5}, u)
+	require.Equal(t, registry.Uptime{Checks: 25, Failures: 5}, u)
 	_, err = s.Uptime(ctx, sv.ID, t0, t0)
 	require.Error(t, err)
 }
@@ -235,13 +235,13 @@ func TestTransitionsQuery(t *testing.T) {
 		})
 		require.NoError(t, err)
 	}
-	all, err := s.Transitions(ctx, store.TransitionQuery{})
+	all, err := s.Transitions(ctx, registry.TransitionQuery{})
 	require.NoError(t, err)
 	require.Len(t, all, 8)
-	after, err := s.Transitions(ctx, store.TransitionQuery{AfterID: all[5].ID})
+	after, err := s.Transitions(ctx, registry.TransitionQuery{AfterID: all[5].ID})
 	require.NoError(t, err)
 	require.Equal(t, all[6:], after)
-	newest, err := s.Transitions(ctx, store.TransitionQuery{CheckID: a.ID, Newest: true, Limit: 2})
+	newest, err := s.Transitions(ctx, registry.TransitionQuery{CheckID: a.ID, Newest: true, Limit: 2})
 	require.NoError(t, err)
 	require.Len(t, newest, 2)
 	require.Greater(t, newest[0].ID, newest[1].ID)
@@ -277,14 +277,14 @@ func TestRecordCleansHostileErrorText(t *testing.T) {
 		require.False(t, check.HasControl(got), "%s: %q", what, got)
 		require.LessOrEqual(t, len(got), check.MaxErrorBytes, what)
 	}
-	res, _, err := s.Results(ctx, bad.ID, store.ResultQuery{})
+	res, _, err := s.Results(ctx, bad.ID, registry.ResultQuery{})
 	require.NoError(t, err)
 	require.Len(t, res, 1)
 	requireClean("stored result", res[0].Error)
 	sv, err := s.GetService(ctx, bad.ID)
 	require.NoError(t, err)
 	requireClean("state", sv.State.LastError)
-	logged, err := s.Transitions(ctx, store.TransitionQuery{CheckID: bad.ID})
+	logged, err := s.Transitions(ctx, registry.TransitionQuery{CheckID: bad.ID})
 	require.NoError(t, err)
 	require.Len(t, logged, 1)
 	requireClean("logged transition", logged[0].Error)
@@ -294,7 +294,7 @@ func TestRecordCleansHostileErrorText(t *testing.T) {
 		}
 	}
 	for _, r := range batch[:10] {
-		got, _, err := s.Results(ctx, r.CheckID, store.ResultQuery{})
+		got, _, err := s.Results(ctx, r.CheckID, registry.ResultQuery{})
 		require.NoError(t, err)
 		require.Len(t, got, 1)
 		require.Equal(t, check.ResultUp, got[0].Status)

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // serviceColumns is the select list scanServices expects.
@@ -21,9 +22,9 @@ const serviceColumns = `s.id, s.name, s.type, s.url, s.method, s.expected_status
 
 const serviceFrom = ` FROM services s JOIN check_state cs ON cs.check_id = s.id`
 
-func scanService(row pgx.Row) (Service, error) {
+func scanService(row pgx.Row) (registry.Service, error) {
 	var (
-		sv                     Service
+		sv                     registry.Service
 		intervalMs             int64
 		timeoutMs              float64
 		lastSched, lastChecked *time.Time
@@ -38,7 +39,7 @@ func scanService(row pgx.Row) (Service, error) {
 		&state, &sv.State.ConsecutiveSuccesses, &sv.State.ConsecutiveFailures, &lastSched,
 		&lastChecked, &lastLatencyUs, &sv.State.LastError, &lastChange)
 	if err != nil {
-		return Service{}, err
+		return registry.Service{}, err
 	}
 	sv.Type = check.Type(typ)
 	sv.Interval = time.Duration(intervalMs) * time.Millisecond
@@ -62,7 +63,7 @@ func durationMs(d time.Duration) float64 { return float64(d) / float64(time.Mill
 // CreateService registers c, which the caller has defaulted and validated.
 // The store assigns the id (unless c.ID is set) and the timestamps, and
 // schedules the first tick on the check's stable phase.
-func (s *Store) CreateService(ctx context.Context, c *check.Check) (Service, error) {
+func (s *Store) CreateService(ctx context.Context, c *check.Check) (registry.Service, error) {
 	if c.ID == "" {
 		c.ID = newID()
 	}
@@ -99,13 +100,13 @@ func (s *Store) CreateService(ctx context.Context, c *check.Check) (Service, err
 		return err
 	})
 	if isUniqueViolation(err, "services_name_active") {
-		return Service{}, ErrNameTaken
+		return registry.Service{}, registry.ErrNameTaken
 	}
 	if isUniqueViolation(err, "services_pkey") {
-		return Service{}, fmt.Errorf("create service %q: id %s already exists", c.Name, c.ID)
+		return registry.Service{}, fmt.Errorf("create service %q: id %s already exists", c.Name, c.ID)
 	}
 	if err != nil {
-		return Service{}, fmt.Errorf("create service %q: %w", c.Name, err)
+		return registry.Service{}, fmt.Errorf("create service %q: %w", c.Name, err)
 	}
 	return s.GetService(ctx, c.ID)
 }
@@ -118,14 +119,14 @@ func nonNil(tags []string) []string {
 }
 
 // GetService returns one active service with its state.
-func (s *Store) GetService(ctx context.Context, id string) (Service, error) {
+func (s *Store) GetService(ctx context.Context, id string) (registry.Service, error) {
 	sv, err := scanService(s.pool.QueryRow(ctx,
 		`SELECT `+serviceColumns+serviceFrom+` WHERE s.id = $1 AND s.deleted_at IS NULL`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Service{}, ErrNotFound
+		return registry.Service{}, registry.ErrNotFound
 	}
 	if err != nil {
-		return Service{}, fmt.Errorf("get service %s: %w", id, err)
+		return registry.Service{}, fmt.Errorf("get service %s: %w", id, err)
 	}
 	return sv, nil
 }
@@ -144,7 +145,7 @@ func (s *Store) ServiceExists(ctx context.Context, id string, includeDeleted boo
 }
 
 // ListServices returns active services ordered by name.
-func (s *Store) ListServices(ctx context.Context, f ListFilter) ([]Service, error) {
+func (s *Store) ListServices(ctx context.Context, f registry.ListFilter) ([]registry.Service, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+serviceColumns+serviceFrom+`
 		WHERE s.deleted_at IS NULL
 		  AND ($1 = '' OR s.tags @> ARRAY[$1]::text[])
@@ -154,7 +155,7 @@ func (s *Store) ListServices(ctx context.Context, f ListFilter) ([]Service, erro
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	defer rows.Close()
-	out := []Service{}
+	out := []registry.Service{}
 	for rows.Next() {
 		sv, err := scanService(rows)
 		if err != nil {
@@ -173,12 +174,12 @@ func (s *Store) ListServices(ctx context.Context, f ListFilter) ([]Service, erro
 // unchanged, so validation errors reach the caller as they are. A change of
 // interval re-anchors the schedule; pausing is SetPaused's job and a change
 // of Paused by mutate is ignored.
-func (s *Store) UpdateService(ctx context.Context, id string, mutate func(*check.Check) error) (Service, error) {
+func (s *Store) UpdateService(ctx context.Context, id string, mutate func(*check.Check) error) (registry.Service, error) {
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		cur, err := scanService(tx.QueryRow(ctx, `SELECT `+serviceColumns+serviceFrom+`
 			WHERE s.id = $1 AND s.deleted_at IS NULL FOR UPDATE OF s`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+			return registry.ErrNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("lock service: %w", err)
@@ -192,7 +193,7 @@ func (s *Store) UpdateService(ctx context.Context, id string, mutate func(*check
 		return s.saveCheck(ctx, tx, &next, cur.Interval != next.Interval)
 	})
 	if err != nil {
-		return Service{}, err
+		return registry.Service{}, err
 	}
 	return s.GetService(ctx, id)
 }
@@ -214,7 +215,7 @@ func (s *Store) saveCheck(ctx context.Context, tx pgx.Tx, c *check.Check, resche
 		c.Interval.Milliseconds(), durationMs(c.Timeout), c.FailureThreshold, c.SuccessThreshold,
 		nonNil(c.Tags), now)
 	if isUniqueViolation(err, "services_name_active") {
-		return ErrNameTaken
+		return registry.ErrNameTaken
 	}
 	if err != nil {
 		return fmt.Errorf("update service %s: %w", c.ID, err)
@@ -276,12 +277,12 @@ func (s *Store) DeleteService(ctx context.Context, id string) error {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+			return registry.ErrNotFound
 		}
 		return setSchedule(ctx, tx, id, nil)
 	})
-	if errors.Is(err, ErrNotFound) {
-		return ErrNotFound
+	if errors.Is(err, registry.ErrNotFound) {
+		return registry.ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("delete service %s: %w", id, err)
@@ -293,13 +294,13 @@ func (s *Store) DeleteService(ctx context.Context, id string) error {
 // the same lock a worker takes to record a result, so once SetPaused has
 // returned no result of a job queued before the pause is recorded. The
 // transition is returned when the state changed, nil when it already was.
-func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (Service, *check.Transition, error) {
+func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (registry.Service, *check.Transition, error) {
 	var tr *check.Transition
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		cur, err := scanService(tx.QueryRow(ctx, `SELECT `+serviceColumns+serviceFrom+`
 			WHERE s.id = $1 AND s.deleted_at IS NULL FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+			return registry.ErrNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("lock service: %w", err)
@@ -337,7 +338,7 @@ func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (Service,
 		return nil
 	})
 	if err != nil {
-		return Service{}, nil, fmt.Errorf("set paused %s: %w", id, err)
+		return registry.Service{}, nil, fmt.Errorf("set paused %s: %w", id, err)
 	}
 	sv, err := s.GetService(ctx, id)
 	return sv, tr, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/pgtest"
+	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/store"
 )
 
@@ -49,7 +50,7 @@ func newCheck(name string) *check.Check {
 	return c
 }
 
-func create(t *testing.T, s *store.Store, name string) store.Service {
+func create(t *testing.T, s *store.Store, name string) registry.Service {
 	t.Helper()
 	sv, err := s.CreateService(context.Background(), newCheck(name))
 	require.NoError(t, err)
@@ -176,7 +177,7 @@ func TestRegistryLifecycle(t *testing.T) {
 	require.Equal(t, t0, a.CreatedAt)
 
 	_, err := s.CreateService(ctx, newCheck("payments"))
-	require.ErrorIs(t, err, store.ErrNameTaken)
+	require.ErrorIs(t, err, registry.ErrNameTaken)
 
 	b := create(t, s, "billing")
 	got, err := s.GetService(ctx, b.ID)
@@ -185,9 +186,9 @@ func TestRegistryLifecycle(t *testing.T) {
 	require.Equal(t, []string{"team=a"}, got.Tags)
 
 	_, err = s.GetService(ctx, "nope")
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, registry.ErrNotFound)
 
-	list, err := s.ListServices(ctx, store.ListFilter{})
+	list, err := s.ListServices(ctx, registry.ListFilter{})
 	require.NoError(t, err)
 	require.Len(t, list, 2)
 	require.Equal(t, "billing", list[0].Name, "ordered by name")
@@ -205,23 +206,23 @@ func TestRegistryLifecycle(t *testing.T) {
 	require.False(t, up.Paused)
 	require.Equal(t, t0.Add(time.Minute), up.UpdatedAt)
 
-	list, err = s.ListServices(ctx, store.ListFilter{Tag: "team=b"})
+	list, err = s.ListServices(ctx, registry.ListFilter{Tag: "team=b"})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	require.Equal(t, b.ID, list[0].ID)
 
 	_, err = s.UpdateService(ctx, b.ID, func(c *check.Check) error { c.Name = "payments"; return nil })
-	require.ErrorIs(t, err, store.ErrNameTaken)
+	require.ErrorIs(t, err, registry.ErrNameTaken)
 	fe := &check.FieldError{Field: "url", Message: "bad"}
 	_, err = s.UpdateService(ctx, b.ID, func(*check.Check) error { return fe })
 	require.ErrorIs(t, err, fe)
 	_, err = s.UpdateService(ctx, "nope", func(*check.Check) error { return nil })
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, registry.ErrNotFound)
 
 	require.NoError(t, s.DeleteService(ctx, a.ID))
-	require.ErrorIs(t, s.DeleteService(ctx, a.ID), store.ErrNotFound)
+	require.ErrorIs(t, s.DeleteService(ctx, a.ID), registry.ErrNotFound)
 	_, err = s.GetService(ctx, a.ID)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, registry.ErrNotFound)
 	ok, err := s.ServiceExists(ctx, a.ID, true)
 	require.NoError(t, err)
 	require.True(t, ok, "history of a deleted service stays reachable")
@@ -252,7 +253,7 @@ func TestPauseAndResume(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, tr, "pausing twice changes nothing")
 
-	list, err := s.ListServices(ctx, store.ListFilter{State: check.StatePaused})
+	list, err := s.ListServices(ctx, registry.ListFilter{State: check.StatePaused})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 
@@ -270,7 +271,7 @@ func TestPauseAndResume(t *testing.T) {
 	require.True(t, ok)
 
 	_, _, err = s.SetPaused(ctx, "nope", true)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, err, registry.ErrNotFound)
 }
 
 func TestUpsertService(t *testing.T) {
@@ -453,7 +454,7 @@ func TestDeletedCheckLeavesTheSchedule(t *testing.T) {
 	require.True(t, ok)
 
 	require.NoError(t, s.DeleteService(ctx, sv.ID))
-	require.ErrorIs(t, s.DeleteService(ctx, sv.ID), store.ErrNotFound)
+	require.ErrorIs(t, s.DeleteService(ctx, sv.ID), registry.ErrNotFound)
 	_, ok, err = s.NextDue(ctx)
 	require.NoError(t, err)
 	require.False(t, ok, "a deleted check is never due")

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // batcher group-commits results: concurrent Handle calls each hand in one
@@ -175,7 +175,7 @@ func (b *batcher) flushEach(ctx context.Context, batch []*pending, batchErr erro
 
 // answer hands each pending of a recorded batch the transitions its own
 // result caused.
-func answer(batch []*pending, out store.RecordOutcome) {
+func answer(batch []*pending, out registry.RecordOutcome) {
 	type key struct {
 		id string
 		at int64

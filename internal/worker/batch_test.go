@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 type countingRecorder struct{ n chan int }
 
-func (r countingRecorder) Record(_ context.Context, rs []check.Result) (store.RecordOutcome, error) {
+func (r countingRecorder) Record(_ context.Context, rs []check.Result) (registry.RecordOutcome, error) {
 	r.n <- len(rs)
-	return store.RecordOutcome{Stored: len(rs)}, nil
+	return registry.RecordOutcome{Stored: len(rs)}, nil
 }
 
 // Closing the batcher flushes a lingering batch at once: its callers are
@@ -83,9 +83,9 @@ var (
 	errDown   = errors.New("record: connection refused")
 )
 
-func (r *poisonRecorder) Record(_ context.Context, rs []check.Result) (store.RecordOutcome, error) {
+func (r *poisonRecorder) Record(_ context.Context, rs []check.Result) (registry.RecordOutcome, error) {
 	ids := make([]string, len(rs))
-	var out store.RecordOutcome
+	var out registry.RecordOutcome
 	for i, res := range rs {
 		ids[i] = res.CheckID
 		out.Transitions = append(out.Transitions, check.Transition{
@@ -93,11 +93,11 @@ func (r *poisonRecorder) Record(_ context.Context, rs []check.Result) (store.Rec
 	}
 	r.calls = append(r.calls, ids)
 	if r.down {
-		return store.RecordOutcome{}, errDown
+		return registry.RecordOutcome{}, errDown
 	}
 	for _, id := range ids {
 		if r.poison[id] {
-			return store.RecordOutcome{}, errPoison
+			return registry.RecordOutcome{}, errPoison
 		}
 	}
 	out.Stored = len(rs)

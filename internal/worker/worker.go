@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // Prober probes one job. It never fails: an unreachable target is a DOWN
@@ -20,9 +20,10 @@ type Prober interface {
 	Probe(ctx context.Context, job check.Job) check.Result
 }
 
-// Recorder stores results and evaluates state; *store.Store implements it.
+// Recorder stores results and evaluates state; the PostgreSQL store
+// implements it (internal/app wires it in).
 type Recorder interface {
-	Record(ctx context.Context, results []check.Result) (store.RecordOutcome, error)
+	Record(ctx context.Context, results []check.Result) (registry.RecordOutcome, error)
 }
 
 // TransitionPublisher broadcasts transitions after they are committed.

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/worker"
 )
 
@@ -55,16 +55,16 @@ func newRecorder() *fakeRecorder {
 	return &fakeRecorder{state: map[string]check.Snapshot{}, results: map[string]bool{}, logged: map[string]check.Transition{}}
 }
 
-func (f *fakeRecorder) Record(_ context.Context, rs []check.Result) (store.RecordOutcome, error) {
+func (f *fakeRecorder) Record(_ context.Context, rs []check.Result) (registry.RecordOutcome, error) {
 	time.Sleep(f.delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	f.sizes = append(f.sizes, len(rs))
 	if f.fail != nil {
-		return store.RecordOutcome{}, f.fail
+		return registry.RecordOutcome{}, f.fail
 	}
-	var out store.RecordOutcome
+	var out registry.RecordOutcome
 	for _, r := range rs {
 		key := fmt.Sprintf("%s@%d", r.CheckID, r.ScheduledAt.UnixMicro())
 		if f.results[key] {

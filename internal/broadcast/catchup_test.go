@@ -1,4 +1,4 @@
-package app
+package broadcast
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
 )
 
 func TestFeedCatchesUpAfterAReconnect(t *testing.T) {
@@ -17,23 +16,23 @@ func TestFeedCatchesUpAfterAReconnect(t *testing.T) {
 	for i := int64(1); i <= 1203; i++ {
 		log = append(log, check.Transition{ID: i, To: check.StateUp})
 	}
-	list := func(_ context.Context, q store.TransitionQuery) ([]check.Transition, error) {
+	list := func(_ context.Context, afterID int64, limit int) ([]check.Transition, error) {
 		var out []check.Transition
 		for _, t := range log {
-			if t.ID > q.AfterID && len(out) < q.Limit {
+			if t.ID > afterID && len(out) < limit {
 				out = append(out, t)
 			}
 		}
 		return out, nil
 	}
 	got := make(chan int64, 2000)
-	f := &feed{list: list, publish: func(t check.Transition) { got <- t.ID }, log: zap.NewNop()}
-	f.seen(3)
-	f.seen(2) // out of order: the mark only moves forward
-	f.subscribed(context.Background())
+	f := NewFeed(list, func(t check.Transition) { got <- t.ID }, zap.NewNop())
+	f.Seen(3)
+	f.Seen(2) // out of order: the mark only moves forward
+	f.Subscribed(context.Background())
 	require.Empty(t, got, "the first binding has nothing to catch up on")
 
-	f.subscribed(context.Background()) // a reconnect
+	f.Subscribed(context.Background()) // a reconnect
 	var ids []int64
 	require.Eventually(t, func() bool {
 		for {

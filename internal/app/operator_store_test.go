@@ -1,0 +1,193 @@
+package app_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
+	"github.com/vigil-dev/vigil/controllers"
+	"github.com/vigil-dev/vigil/internal/amqptest"
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/kubetest"
+	"github.com/vigil-dev/vigil/internal/pgtest"
+	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/registry"
+	"github.com/vigil-dev/vigil/internal/store"
+)
+
+// TestOperatorOnTheStoreAndBroker runs the operator on the real pipeline
+// pieces: the PostgreSQL store (a schema of its own) as registry, and
+// RabbitMQ (a vhost of its own) carrying transitions from the store to the
+// status writer. It proves that the contract the fakes of the controllers'
+// tests assume holds for what production uses. It lives here, beside the
+// wiring, so that the controllers package and its tests never import the
+// store or the broker adapter.
+func TestOperatorOnTheStoreAndBroker(t *testing.T) {
+	t.Parallel()
+	cfg := kubetest.Start(t, filepath.Join("..", "..", "config", "crd", "bases"))
+	scheme, err := controllers.NewScheme()
+	require.NoError(t, err)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	require.NoError(t, err)
+	ctx := context.Background()
+	st, err := store.Open(ctx, pgtest.Schema(t), 4)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	_, err = st.Migrate(ctx)
+	require.NoError(t, err)
+
+	subscribed := make(chan struct{})
+	var once sync.Once
+	qcfg := queue.Config{
+		URL:          amqptest.Vhost(t),
+		Logger:       zap.NewNop(),
+		OnSubscribed: func() { once.Do(func() { close(subscribed) }) },
+	}
+	pub, err := queue.NewPublisher(ctx, qcfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	publish := func(ctx context.Context, ts ...check.Transition) error { return pub.PublishTransitions(ctx, ts) }
+
+	ns := "vigil-store-" + strings.ToLower(rand.Text()[:8])
+	require.NoError(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	startOperator(t, cfg, scheme, ns, controllers.OperatorOptions{
+		Registry: st,
+		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
+			return queue.SubscribeTransitions(ctx, qcfg, "vigil.operator.status", h)
+		},
+		Publish: func(ctx context.Context, t check.Transition) error { return publish(ctx, t) },
+	})
+	select {
+	case <-subscribed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("status writer never subscribed to the transitions")
+	}
+
+	const wait, tick = 30 * time.Second, 50 * time.Millisecond
+	sc := &monitoringv1alpha1.ServiceCheck{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orders", Labels: map[string]string{"team": "checkout"}},
+		Spec:       monitoringv1alpha1.ServiceCheckSpec{URL: "http://127.0.0.1:1/healthz", Interval: &metav1.Duration{Duration: 5 * time.Second}},
+	}
+	require.NoError(t, c.Create(ctx, sc))
+	id := string(sc.UID)
+	require.Eventually(t, func() bool {
+		svc, err := st.GetService(ctx, id)
+		return err == nil && svc.Name == ns+"/orders"
+	}, wait, tick)
+	svc, err := st.GetService(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, controllers.Source, svc.Source)
+	require.Equal(t, []string{"team=checkout"}, svc.Tags)
+	require.Equal(t, 4*time.Second, svc.Timeout)
+
+	state := func() monitoringv1alpha1.ServiceCheckStatus {
+		got := &monitoringv1alpha1.ServiceCheck{}
+		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(sc), got))
+		return got.Status
+	}
+	// What a worker does: record a result, publish the transitions.
+	probe := func(at time.Time, status check.ResultStatus, errMsg string) {
+		out, err := st.Record(ctx, []check.Result{{
+			CheckID: id, Service: ns + "/orders", ScheduledAt: at, CheckedAt: at,
+			Status: status, Latency: 15 * time.Millisecond, Error: errMsg,
+		}})
+		require.NoError(t, err)
+		require.Len(t, out.Transitions, 1)
+		require.NoError(t, publish(ctx, out.Transitions...))
+	}
+
+	t0 := time.Now().Truncate(time.Second)
+	probe(t0, check.ResultUp, "")
+	require.Eventually(t, func() bool { return state().State == monitoringv1alpha1.StateUp }, wait, tick)
+	require.Eventually(t, hasEvent(ctx, c, ns, "orders", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
+	require.Equal(t, int64(15), state().LatencyMillis)
+
+	probe(t0.Add(5*time.Second), check.ResultDown, "connection refused")
+	require.Eventually(t, func() bool { return state().State == monitoringv1alpha1.StateDown }, wait, tick)
+	require.Eventually(t, hasEvent(ctx, c, ns, "orders", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
+	require.Equal(t, int32(1), state().ConsecutiveFailures)
+	require.Equal(t, "connection refused", state().Message)
+
+	patch := client.MergeFrom(sc.DeepCopy())
+	sc.Spec.Paused = true
+	require.NoError(t, c.Patch(ctx, sc, patch))
+	require.Eventually(t, func() bool {
+		svc, err := st.GetService(ctx, id)
+		return err == nil && svc.Paused && svc.State.State == check.StatePaused
+	}, wait, tick)
+	require.Eventually(t, func() bool {
+		s := state()
+		return s.State == monitoringv1alpha1.StatePaused && s.LastTransitionID > 0
+	}, wait, tick)
+
+	require.NoError(t, c.Delete(ctx, sc))
+	require.Eventually(t, func() bool {
+		_, err := st.GetService(ctx, id)
+		return errors.Is(err, registry.ErrNotFound)
+	}, wait, tick)
+}
+
+// startOperator runs a manager with the operator that watches namespace ns
+// only, so several can share one API server. The returned stop ends it
+// and reports its error; cleanup calls it too.
+func startOperator(t *testing.T, cfg *rest.Config, scheme *kruntime.Scheme, ns string, opts controllers.OperatorOptions) func() error {
+	t.Helper()
+	skip := true
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 logr.Discard(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: &skip},
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+	})
+	require.NoError(t, err)
+	require.NoError(t, controllers.SetupOperator(mgr, opts))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() { require.NoError(t, stop()) })
+	return stop
+}
+
+// hasEvent reports whether an Event of typ and reason about the object
+// named name was recorded in ns.
+func hasEvent(ctx context.Context, c client.Client, ns, name, typ, reason string) func() bool {
+	return func() bool {
+		var list eventsv1.EventList
+		if c.List(ctx, &list, client.InNamespace(ns)) != nil {
+			return false
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == name && e.Type == typ && e.Reason == reason {
+				return true
+			}
+		}
+		return false
+	}
+}

@@ -1,0 +1,82 @@
+// Package registry is the vocabulary every part of Vigil uses to talk about
+// the registry of checks and its history: a registered Service with its
+// state, the filters and queries that read it, what recording results did,
+// and the errors a registry answers with.
+//
+// It holds values only, no behaviour and no I/O, and it imports nothing of
+// Vigil but the domain package check. That is the point of it: the
+// PostgreSQL store maps its rows into these types, and the REST API, the
+// operator and the worker declare the small interfaces they consume in
+// these types too, so none of them imports the store (or, through it,
+// pgx). River keeps its shared values in rivertype for the same reason.
+// The name is the thing the values describe, the registry; the
+// implementations live elsewhere (store, and registrytest's in-memory
+// fake).
+package registry
+
+import (
+	"errors"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/check"
+)
+
+var (
+	// ErrNotFound means no service has the given id.
+	ErrNotFound = errors.New("not found")
+	// ErrNameTaken means another active service already has the name.
+	ErrNameTaken = errors.New("name already in use")
+	// ErrInvalidCursor means a results cursor was not one the registry
+	// issued.
+	ErrInvalidCursor = errors.New("invalid cursor")
+)
+
+// Service is a check together with its current state.
+type Service struct {
+	check.Check
+	State check.Snapshot
+}
+
+// ListFilter narrows a listing of services; zero fields do not filter.
+type ListFilter struct {
+	Tag   string
+	State check.State
+}
+
+// ResultQuery pages through a check's results, newest first. Zero times
+// are unbounded; Cursor continues a previous page.
+type ResultQuery struct {
+	Since, Until time.Time
+	Limit        int
+	Cursor       string
+}
+
+// TransitionQuery selects transitions.
+type TransitionQuery struct {
+	// CheckID limits the query to one check; "" means every check.
+	CheckID string
+	// AfterID returns only transitions with a larger id.
+	AfterID int64
+	Limit   int
+	// Newest orders newest first (history listings); otherwise ascending
+	// by id (WebSocket replay).
+	Newest bool
+}
+
+// Uptime counts results in a window.
+type Uptime struct {
+	Checks, Failures int64
+}
+
+// RecordOutcome says what recording a batch of results did.
+type RecordOutcome struct {
+	// Transitions are the state changes the results caused, ordered by id.
+	// A redelivered result's transition (logged by its first delivery) is
+	// included again so that a worker that died between commit and publish
+	// still gets it broadcast; broadcasters de-duplicate by id.
+	Transitions []check.Transition
+	// Stored counts results newly appended; duplicates are not counted.
+	Stored int
+	// Dropped counts results of checks that are paused, deleted or unknown.
+	Dropped int
+}
