@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/internal/api"
+	"github.com/vigil-dev/vigil/internal/backoff"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/queue"
@@ -31,21 +32,9 @@ func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(cfg.DBWait)
-	for attempt := 1; ; attempt++ {
-		err = s.Ping(ctx)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			s.Close()
-			return nil, fmt.Errorf("database not reachable: %w", err)
-		}
-		log.Warn("waiting for the database", zap.Error(err), zap.Int("attempt", attempt))
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
+	if err := waitForDatabase(ctx, s, cfg.DBWait, log); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if cfg.Migrate {
 		n, err := s.Migrate(ctx)
@@ -57,6 +46,23 @@ func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.
 		log.Info("database schema ready", zap.Int("applied", n), zap.Int("version", v))
 	}
 	return s, nil
+}
+
+// waitForDatabase pings s until it answers, for at most wait.
+func waitForDatabase(ctx context.Context, s *store.Store, wait time.Duration, log *zap.Logger) error {
+	deadline := time.Now().Add(wait)
+	b := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
+	for {
+		err := s.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("database not reachable: %w", err)
+		}
+		log.Warn("waiting for the database", zap.Error(err), zap.Int("attempt", b.Attempts()+1))
+		_ = backoff.Sleep(ctx, b.Next())
+	}
 }
 
 func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {

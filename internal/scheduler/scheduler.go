@@ -7,12 +7,11 @@ package scheduler
 import (
 	"context"
 	"sync"
-
-	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/internal/backoff"
 	"github.com/vigil-dev/vigil/internal/check"
 )
 
@@ -137,7 +136,7 @@ func New(c Claimer, p Publisher, cfg Config) *Scheduler {
 // checks stop being probed without anyone noticing.
 func (s *Scheduler) Run(ctx context.Context) error {
 	log := s.cfg.Logger
-	failures := 0
+	b := backoff.Backoff{Min: min(backoffMin, s.cfg.MaxBackoff), Max: s.cfg.MaxBackoff}
 	for {
 		began := s.cfg.Clock.Now()
 		_, err := s.Dispatch(ctx)
@@ -146,14 +145,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		var wait time.Duration
 		if err != nil {
-			failures++
-			wait = backoff(failures, s.cfg.MaxBackoff)
-			log.Warn("dispatch failed; retrying", zap.Error(err), zap.Int("attempt", failures), zap.Duration("backoff", wait))
+			wait = b.Next()
+			log.Warn("dispatch failed; retrying", zap.Error(err), zap.Int("attempt", b.Attempts()), zap.Duration("backoff", wait))
 		} else {
-			if failures > 0 {
-				log.Info("dispatch recovered", zap.Int("failed_attempts", failures))
+			if failed := b.Attempts(); failed > 0 {
+				log.Info("dispatch recovered", zap.Int("failed_attempts", failed))
 			}
-			failures = 0
+			b.Reset()
 			wait = max(s.idle(ctx), s.cfg.Resolution-s.cfg.Clock.Now().Sub(began))
 		}
 		if wait <= 0 {
@@ -166,6 +164,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// backoffMin is the first wait after a failed dispatch; it doubles up to
+// Config.MaxBackoff.
+const backoffMin = 100 * time.Millisecond
 
 // Dispatch claims and publishes every tick due now, batch by batch with
 // up to Config.Parallel transactions at once, and returns how many jobs it
@@ -247,11 +249,4 @@ func (s *Scheduler) idle(ctx context.Context) time.Duration {
 		return s.cfg.MaxIdle
 	}
 	return min(max(next.Sub(s.cfg.Clock.Now()), 0), s.cfg.MaxIdle)
-}
-
-// backoff is exponential from 100ms with up to 50% jitter, capped.
-func backoff(attempt int, cap time.Duration) time.Duration {
-	d := 100 * time.Millisecond << min(attempt-1, 10)
-	d = min(d, cap)
-	return d/2 + rand.N(d/2+1)
 }
