@@ -82,11 +82,12 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err != nil {
 		return err
 	}
-	sched, closePool, err := newScheduler(ctx, cfg, st, qcfg, log, nil)
+	sched, pool, err := newScheduler(ctx, cfg, st, qcfg, log, nil)
 	if err != nil {
 		return err
 	}
-	defer closePool()
+	defer func() { _ = pool.Close() }()
+	b.jobs = pool
 	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
 		return fmt.Errorf("add scheduler: %w", err)
 	}

@@ -75,13 +75,12 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 
 	var sched *scheduler.Scheduler
 	if cfg.Scheduler {
-		var closePool func()
 		schedCfg := qcfg
 		schedCfg.OnUnpublishable = m.JobUnpublishable
-		if sched, closePool, err = newScheduler(ctx, cfg, st, schedCfg, log, m.Dispatched); err != nil {
+		if sched, b.jobs, err = newScheduler(ctx, cfg, st, schedCfg, log, m.Dispatched); err != nil {
 			return err
 		}
-		defer closePool()
+		defer func() { _ = b.jobs.Close() }()
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -42,18 +42,30 @@ type realClock struct{}
 func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// DefaultCatchUp covers the outages Vigil is built to ride out - a broker
-// or database restart, a failover, a rolling upgrade of every server -
-// without a gap in any check's history, while bounding the burst a long
-// outage could cause.
-const DefaultCatchUp = 30 * time.Second
+// Defaults of Config's fields, which config.Defaults offers as settings.
+const (
+	// DefaultBatchSize bounds a claim transaction: large enough that a
+	// claim's fixed cost is shared by many jobs, small enough that its
+	// row locks and its publish stay short.
+	DefaultBatchSize = 500
+	// DefaultParallel overlaps enough claim transactions to hide the
+	// broker's confirm round trip (see Config.Parallel).
+	DefaultParallel = 4
+	// DefaultCatchUp covers the outages Vigil is built to ride out - a
+	// broker or database restart, a failover, a rolling upgrade of every
+	// server - without a gap in any check's history, while bounding the
+	// burst a long outage could cause.
+	DefaultCatchUp = 30 * time.Second
+	// DefaultResolution keeps the added dispatch delay well inside the
+	// lag a user would notice while gathering a busy schedule into few
+	// claims (docs/benchmarks.md has the figures).
+	DefaultResolution     = 50 * time.Millisecond
+	DefaultMaxIdle        = 200 * time.Millisecond
+	DefaultMaxBackoff     = 5 * time.Second
+	DefaultPublishTimeout = 10 * time.Second
+)
 
-// DefaultResolution keeps the added dispatch delay well inside the lag a
-// user would notice while gathering a busy schedule into few claims
-// (docs/benchmarks.md has the figures).
-const DefaultResolution = 50 * time.Millisecond
-
-// Config tunes the loop. Zero values take the defaults.
+// Config tunes the loop. Zero values take the defaults (see WithDefaults).
 type Config struct {
 	// BatchSize bounds the jobs claimed and published per transaction.
 	BatchSize int
@@ -100,26 +112,34 @@ type Scheduler struct {
 
 // New returns a Scheduler; call Run to start it.
 func New(c Claimer, p Publisher, cfg Config) *Scheduler {
+	return &Scheduler{claimer: c, pub: p, cfg: cfg.WithDefaults()}
+}
+
+// WithDefaults returns cfg with the defaults in place of zero (and, where
+// a negative value has no meaning, negative) fields. A caller that sizes
+// something by the config, such as one publisher per parallel claim,
+// sizes it by this.
+func (cfg Config) WithDefaults() Config {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
+		cfg.BatchSize = DefaultBatchSize
 	}
 	if cfg.Parallel <= 0 {
-		cfg.Parallel = 4
+		cfg.Parallel = DefaultParallel
 	}
 	if cfg.CatchUp == 0 {
 		cfg.CatchUp = DefaultCatchUp
 	}
 	if cfg.MaxIdle <= 0 {
-		cfg.MaxIdle = 200 * time.Millisecond
+		cfg.MaxIdle = DefaultMaxIdle
 	}
 	if cfg.Resolution == 0 {
 		cfg.Resolution = DefaultResolution
 	}
 	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 5 * time.Second
+		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	if cfg.PublishTimeout <= 0 {
-		cfg.PublishTimeout = 10 * time.Second
+		cfg.PublishTimeout = DefaultPublishTimeout
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
@@ -127,7 +147,7 @@ func New(c Claimer, p Publisher, cfg Config) *Scheduler {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Scheduler{claimer: c, pub: p, cfg: cfg}
+	return cfg
 }
 
 // Run dispatches due ticks until ctx is cancelled. Errors (database or
