@@ -43,7 +43,7 @@ func (s *Store) CreateService(ctx context.Context, c *check.Check) (Service, err
 		c.ID = newID()
 	}
 	if c.Source == "" {
-		c.Source = "api"
+		c.Source = check.SourceAPI
 	}
 	now := s.nowMicros()
 	c.CreatedAt, c.UpdatedAt = now, now
