@@ -102,6 +102,9 @@ type backends struct {
 }
 
 func (b *backends) Close() {
+	if b.jobs != nil {
+		_ = b.jobs.Close()
+	}
 	_ = b.pub.Close()
 	b.store.Close()
 }

@@ -260,6 +260,32 @@ func httpError(w http.ResponseWriter, status int, code, field, message string) {
 	_ = json.NewEncoder(w).Encode(b)
 }
 
+// refuse answers a client admit turned away with status.
+func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, status int) {
+	w.Header().Set("Retry-After", "30")
+	if status == http.StatusServiceUnavailable {
+		h.log.Warn("websocket client refused: too many clients", zap.String("remote", r.RemoteAddr),
+			zap.Int("max_clients", h.cfg.MaxClients))
+		httpError(w, status, "too_many_clients", "", "this server has as many WebSocket clients as it serves; try again later")
+		return
+	}
+	h.log.Info("websocket client refused: too many from one address", zap.String("remote", r.RemoteAddr),
+		zap.Int("max_clients_per_addr", h.cfg.MaxClientsPerAddr))
+	httpError(w, status, "too_many_connections", "", "this address holds as many WebSocket connections as it may")
+}
+
+// upgrade switches the request to the WebSocket protocol, with the
+// subprotocol the configuration picks for it.
+func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	var header http.Header
+	if h.cfg.Subprotocol != nil {
+		if p := h.cfg.Subprotocol(r); p != "" {
+			header = http.Header{"Sec-Websocket-Protocol": {p}}
+		}
+	}
+	return h.upgrader.Upgrade(w, r, header)
+}
+
 // ServeHTTP upgrades the request and streams events until the client goes
 // away, is too slow, or the hub closes.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -281,28 +307,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	release, refused := h.admit(remoteIP(r))
-	switch refused {
-	case http.StatusServiceUnavailable:
-		h.log.Warn("websocket client refused: too many clients", zap.String("remote", r.RemoteAddr),
-			zap.Int("max_clients", h.cfg.MaxClients))
-		w.Header().Set("Retry-After", "30")
-		httpError(w, refused, "too_many_clients", "", "this server has as many WebSocket clients as it serves; try again later")
-		return
-	case http.StatusTooManyRequests:
-		h.log.Info("websocket client refused: too many from one address", zap.String("remote", r.RemoteAddr),
-			zap.Int("max_clients_per_addr", h.cfg.MaxClientsPerAddr))
-		w.Header().Set("Retry-After", "30")
-		httpError(w, refused, "too_many_connections", "", "this address holds as many WebSocket connections as it may")
+	if refused != 0 {
+		h.refuse(w, r, refused)
 		return
 	}
 	defer release()
-	var header http.Header
-	if h.cfg.Subprotocol != nil {
-		if p := h.cfg.Subprotocol(r); p != "" {
-			header = http.Header{"Sec-Websocket-Protocol": {p}}
-		}
-	}
-	conn, err := h.upgrader.Upgrade(w, r, header)
+	conn, err := h.upgrade(w, r)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.
 		h.log.Debug("websocket upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))
