@@ -156,7 +156,7 @@ func (cfg Config) WithDefaults() Config {
 // checks stop being probed without anyone noticing.
 func (s *Scheduler) Run(ctx context.Context) error {
 	log := s.cfg.Logger
-	b := backoff.Backoff{Min: min(backoffMin, s.cfg.MaxBackoff), Max: s.cfg.MaxBackoff}
+	b := backoff.Backoff{Min: min(backoffMin, s.cfg.MaxBackoff), Max: min(s.cfg.MaxBackoff, backoffLimit)}
 	for {
 		began := s.cfg.Clock.Now()
 		_, err := s.Dispatch(ctx)
@@ -186,8 +186,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 }
 
 // backoffMin is the first wait after a failed dispatch; it doubles up to
-// Config.MaxBackoff.
-const backoffMin = 100 * time.Millisecond
+// Config.MaxBackoff, and never beyond backoffLimit (ten doublings), so that
+// even a generous MaxBackoff retries a recovered backend within two minutes.
+const (
+	backoffMin   = 100 * time.Millisecond
+	backoffLimit = backoffMin << 10
+)
 
 // Dispatch claims and publishes every tick due now, batch by batch with
 // up to Config.Parallel transactions at once, and returns how many jobs it
