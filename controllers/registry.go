@@ -36,7 +36,7 @@ type Registry interface {
 }
 
 // Source marks the rows the operator owns in the registry.
-const Source = "kubernetes"
+const Source = check.SourceKubernetes
 
 // DefaultInterval matches the CRD's default for spec.interval; it applies
 // only when an object reaches the operator without API-server defaulting.

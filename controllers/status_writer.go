@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
+	"github.com/vigil-dev/vigil/internal/backoff"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/registry"
 )
@@ -51,10 +52,11 @@ func (w *StatusWriter) NeedLeaderElection() bool { return true }
 // broker restarting, say) is retried with backoff rather than taking the
 // whole manager down: the durable queue keeps what arrives meanwhile.
 func (w *StatusWriter) Start(ctx context.Context) error {
-	backoff, maxBackoff := 100*time.Millisecond, w.MaxBackoff
+	maxBackoff := w.MaxBackoff
 	if maxBackoff <= 0 {
 		maxBackoff = 30 * time.Second
 	}
+	b := backoff.Backoff{Min: 100 * time.Millisecond, Max: maxBackoff}
 	for {
 		err := w.Subscribe(ctx, w.Handle)
 		if ctx.Err() != nil {
@@ -63,13 +65,11 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 		if err == nil {
 			err = errors.New("subscription ended")
 		}
-		w.Log.Error(err, "consume transitions; retrying", "backoff", backoff.String())
-		select {
-		case <-ctx.Done():
+		wait := b.Next()
+		w.Log.Error(err, "consume transitions; retrying", "backoff", wait.String())
+		if backoff.Sleep(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 }
 

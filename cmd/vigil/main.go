@@ -53,9 +53,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "healthcheck":
+		return healthcheck(ctx, args, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "vigil", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
 	cfg := config.Defaults()
 	set := config.NewSet("vigil "+cmd, stderr)
-	var start func(context.Context, config.Config, *zap.Logger) error
+	start, ok := bindProcess(cmd, &cfg, set)
+	if !ok {
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	return runProcess(ctx, cmd, args, &cfg, set, start, stderr)
+}
+
+// startFunc runs one long-running subcommand until ctx ends.
+type startFunc func(context.Context, config.Config, *zap.Logger) error
+
+// bindProcess binds the flags of the process subcommand cmd and returns
+// what runs it, or false when cmd names no process.
+func bindProcess(cmd string, cfg *config.Config, set *config.Set) (startFunc, bool) {
 	switch cmd {
 	case "server":
 		cfg.BindRuntime(set)
@@ -65,37 +88,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.BindScheduler(set)
 		cfg.BindRegistration(set)
 		cfg.BindServer(set)
-		start = func(ctx context.Context, c config.Config, l *zap.Logger) error {
+		return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunServer(ctx, c, l, app.Hooks{})
-		}
+		}, true
 	case "worker":
 		cfg.BindRuntime(set)
 		set.Int(&cfg.Concurrency, "concurrency", "VIGIL_WORKER_CONCURRENCY", "probes run at once by this process")
 		cfg.BindProbe(set)
 		set.Int(&cfg.MaxDeliveries, "max-deliveries", "VIGIL_MAX_DELIVERIES", "deliveries of a failing job before it is dead-lettered")
 		set.String(&cfg.MetricsAddr, "metrics-addr", "VIGIL_METRICS_ADDR", "address of /healthz, /readyz and /metrics")
-		start = func(ctx context.Context, c config.Config, l *zap.Logger) error {
+		return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunWorker(ctx, c, l, app.Hooks{})
-		}
+		}, true
 	case "migrate":
 		cfg.BindCommon(set)
-		start = app.Migrate
-	case "healthcheck":
-		return healthcheck(ctx, args, stderr)
-	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "vigil", version)
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		if op, ok := operatorCommand(cmd, &cfg, set); ok {
-			start = op
-			break
-		}
-		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", cmd, usage)
-		return 2
+		return app.Migrate, true
 	}
+	return operatorCommand(cmd, cfg, set)
+}
+
+// runProcess parses and validates the settings, builds the logger and
+// runs start, turning the outcome into an exit code.
+func runProcess(ctx context.Context, cmd string, args []string, cfg *config.Config, set *config.Set, start startFunc, stderr io.Writer) int {
 	if err := set.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -115,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer func() { _ = log.Sync() }()
 	log = log.With(zap.String("process", cmd))
 	log.Info("starting", zap.String("version", version))
-	if err := start(ctx, cfg, log); err != nil {
+	if err := start(ctx, *cfg, log); err != nil {
 		log.Error("exiting on error", zap.Error(err))
 		return 1
 	}

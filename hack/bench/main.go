@@ -214,77 +214,25 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	defer admin.Close(context.Background())
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
-	if !o.keep {
-		defer admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") //nolint:errcheck
-	}
-	dbURL, err := withParam(o.dbURL, "search_path", schema)
+	dbURL, amqpURL, cleanup, err := isolate(ctx, admin, o, schema, vhost)
 	if err != nil {
 		return err
 	}
-	if out, err := exec.Command("rabbitmqctl", "add_vhost", vhost).CombinedOutput(); err != nil {
-		return fmt.Errorf("rabbitmqctl add_vhost: %v: %s", err, out)
-	}
-	if !o.keep {
-		defer exec.Command("rabbitmqctl", "delete_vhost", vhost).Run() //nolint:errcheck
-	}
-	if out, err := exec.Command("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*").CombinedOutput(); err != nil {
-		return fmt.Errorf("rabbitmqctl set_permissions: %v: %s", err, out)
-	}
-	amqpURL := strings.TrimSuffix(o.amqpURL, "/") + "/" + url.PathEscape(vhost)
-
-	st, err := store.Open(ctx, dbURL, 16)
+	defer cleanup()
+	st, err := openStore(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
 
-	env := append(os.Environ(),
-		"VIGIL_DATABASE_URL="+dbURL, "VIGIL_AMQP_URL="+amqpURL, "VIGIL_LOG_LEVEL="+o.logLevel,
-		"VIGIL_MIGRATE=false", "VIGIL_DENY_NETWORKS=", fmt.Sprintf("VIGIL_WORKER_CONCURRENCY=%d", o.concurrency))
-	for kv := range strings.SplitSeq(o.extraEnv, ",") {
-		if kv != "" {
-			env = append(env, kv)
-		}
-	}
-	logDir, err := os.MkdirTemp("", "vigil-bench-logs-")
-	if err != nil {
-		return err
-	}
-	var procs []*proc
+	procs, logDir, err := startProcs(o, benchEnv(o, dbURL, amqpURL))
 	defer func() {
 		for _, p := range procs {
 			p.stop()
 		}
 	}()
-	for i := range o.servers {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		p, err := startProc(fmt.Sprintf("server-%d", i), o.bin, []string{"server"}, append(env,
-			fmt.Sprintf("VIGIL_HTTP_ADDR=127.0.0.1:%d", port)), logDir)
-		if err != nil {
-			return err
-		}
-		procs = append(procs, p)
-	}
-	for i := range o.workers {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		p, err := startProc(fmt.Sprintf("worker-%d", i), o.bin, []string{"worker"}, append(env,
-			fmt.Sprintf("VIGIL_METRICS_ADDR=127.0.0.1:%d", port)), logDir)
-		if err != nil {
-			return err
-		}
-		procs = append(procs, p)
+	if err != nil {
+		return err
 	}
 	// Register while the processes run, as users do: each check's first
 	// tick is on its phase after registration, so nothing starts late.
@@ -295,9 +243,127 @@ func run(ctx context.Context, o options) error {
 	}
 	stopVacuum := vacuumLoop(ctx, admin, schema, o.vacuumEvery)
 	defer stopVacuum()
+	rep, err := runWindow(ctx, o, st, admin, schema, procs)
+	if err != nil {
+		return err
+	}
+	printReport(rep)
+	if o.jsonOut == "" {
+		return nil
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	return os.WriteFile(o.jsonOut, b, 0o644)
+}
+
+// openStore connects to the run's schema and migrates it.
+func openStore(ctx context.Context, dbURL string) (*store.Store, error) {
+	st, err := store.Open(ctx, dbURL, 16)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// isolate gives the run a schema and a virtual host of its own and returns
+// their URLs, and what removes them again unless o.keep says to keep them.
+func isolate(ctx context.Context, admin *pgx.Conn, o options, schema, vhost string) (dbURL, amqpURL string, cleanup func(), err error) {
+	dbURL, dropSchema, err := createSchema(ctx, admin, o.dbURL, schema)
+	if err != nil {
+		return "", "", nil, err
+	}
+	amqpURL, deleteVhost, err := createVhost(o.amqpURL, vhost)
+	if err != nil {
+		if !o.keep {
+			dropSchema()
+		}
+		return "", "", nil, err
+	}
+	if o.keep {
+		return dbURL, amqpURL, func() {}, nil
+	}
+	return dbURL, amqpURL, func() { deleteVhost(); dropSchema() }, nil
+}
+
+// createSchema creates the run's own schema and returns the database URL
+// that uses it, and what drops it.
+func createSchema(ctx context.Context, admin *pgx.Conn, baseURL, schema string) (string, func(), error) {
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	drop := func() { admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") } //nolint:errcheck
+	dbURL, err := withParam(baseURL, "search_path", schema)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	return dbURL, drop, nil
+}
+
+// createVhost creates the run's own virtual host and returns the broker URL
+// that uses it, and what deletes it.
+func createVhost(baseURL, vhost string) (string, func(), error) {
+	if out, err := exec.Command("rabbitmqctl", "add_vhost", vhost).CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("rabbitmqctl add_vhost: %v: %s", err, out)
+	}
+	del := func() { exec.Command("rabbitmqctl", "delete_vhost", vhost).Run() } //nolint:errcheck
+	if out, err := exec.Command("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*").CombinedOutput(); err != nil {
+		del()
+		return "", nil, fmt.Errorf("rabbitmqctl set_permissions: %v: %s", err, out)
+	}
+	return strings.TrimSuffix(baseURL, "/") + "/" + url.PathEscape(vhost), del, nil
+}
+
+// benchEnv is the environment of every server and worker of the run.
+func benchEnv(o options, dbURL, amqpURL string) []string {
+	env := append(os.Environ(),
+		"VIGIL_DATABASE_URL="+dbURL, "VIGIL_AMQP_URL="+amqpURL, "VIGIL_LOG_LEVEL="+o.logLevel,
+		"VIGIL_MIGRATE=false", "VIGIL_DENY_NETWORKS=", fmt.Sprintf("VIGIL_WORKER_CONCURRENCY=%d", o.concurrency))
+	for kv := range strings.SplitSeq(o.extraEnv, ",") {
+		if kv != "" {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// startProcs starts the run's servers and workers, each on a free port, and
+// returns them (those started so far, on an error) with their log folder.
+func startProcs(o options, env []string) ([]*proc, string, error) {
+	logDir, err := os.MkdirTemp("", "vigil-bench-logs-")
+	if err != nil {
+		return nil, "", err
+	}
+	var procs []*proc
+	for _, kind := range []struct {
+		cmd, addrVar string
+		n            int
+	}{{"server", "VIGIL_HTTP_ADDR", o.servers}, {"worker", "VIGIL_METRICS_ADDR", o.workers}} {
+		for i := range kind.n {
+			port, err := freePort()
+			if err != nil {
+				return procs, logDir, err
+			}
+			p, err := startProc(fmt.Sprintf("%s-%d", kind.cmd, i), o.bin, []string{kind.cmd}, append(env,
+				fmt.Sprintf("%s=127.0.0.1:%d", kind.addrVar, port)), logDir)
+			if err != nil {
+				return procs, logDir, err
+			}
+			procs = append(procs, p)
+		}
+	}
+	return procs, logDir, nil
+}
+
+// runWindow warms up, measures for the run's duration, lets the window's
+// last probes be recorded, and reports on the window.
+func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn, schema string, procs []*proc) (report, error) {
 	fmt.Printf("warming up %s\n", o.warmup)
 	if err := sleep(ctx, o.warmup); err != nil {
-		return err
+		return report{}, err
 	}
 	svc := servicePIDs{broker: brokerPID()}
 	// The backend serving this connection is a child of the postmaster.
@@ -310,7 +376,7 @@ func run(ctx context.Context, o options) error {
 	cpu0 := sampleCPU(procs, svc)
 	fmt.Printf("measuring for %s\n", o.duration)
 	if err := sleep(ctx, o.duration); err != nil {
-		return err
+		return report{}, err
 	}
 	windowEnd := time.Now()
 	cpu1 := sampleCPU(procs, svc)
@@ -318,29 +384,22 @@ func run(ctx context.Context, o options) error {
 	rss := sampleRSS(procs)
 	for _, p := range procs {
 		if p.exited() {
-			return fmt.Errorf("%s exited during the run; see %s", p.name, p.logPath)
+			return report{}, fmt.Errorf("%s exited during the run; see %s", p.name, p.logPath)
 		}
 	}
 	// Let the probes of the window's last ticks finish and be recorded.
 	if err := sleep(ctx, o.timeout+3*time.Second); err != nil {
-		return err
+		return report{}, err
 	}
 	rep, err := measure(ctx, st, admin, schema, o, windowStart, windowEnd)
 	if err != nil {
-		return err
+		return report{}, err
 	}
 	rep.CPUSeconds, rep.CPUPer1000, rep.CPUPer1000ByProc = cpuReport(cpu0, cpu1, rep.RecordedTicks)
 	rep.RSSMiB = rss
 	rep.PostgresSettings = postgresSettings(ctx, admin)
 	rep.Checkpoints = ckpt1 - ckpt0
-	printReport(rep)
-	if o.jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rep, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -491,34 +550,7 @@ func measure(ctx context.Context, st *store.Store, admin *pgx.Conn, schema strin
 		return rep, err
 	}
 	defer pool.Close()
-	// Expected ticks per check: its grid points in [from, to). Any stored
-	// grid point (schedule.next_run_at) gives the check's phase.
-	rows, err := pool.Query(ctx, `SELECT s.id, sc.next_run_at, s.interval_ms,
-			(SELECT count(*) FROM check_results r WHERE r.check_id = s.id AND r.scheduled_at >= $1 AND r.scheduled_at < $2)
-		FROM services s JOIN schedule sc ON sc.check_id = s.id`, from, to)
-	if err != nil {
-		return rep, fmt.Errorf("count results: %w", err)
-	}
-	for rows.Next() {
-		var (
-			id         string
-			grid       time.Time
-			intervalMs int64
-			got        int64
-		)
-		if err := rows.Scan(&id, &grid, &intervalMs, &got); err != nil {
-			return rep, err
-		}
-		want := gridPoints(grid, time.Duration(intervalMs)*time.Millisecond, from, to)
-		rep.ExpectedTicks += want
-		rep.RecordedTicks += got
-		if got < want {
-			rep.MissingTicks += want - got
-		} else {
-			rep.OffGridTicks += got - want
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := countTicks(ctx, pool, &rep, from, to); err != nil {
 		return rep, err
 	}
 	rep.AchievedRate = float64(rep.RecordedTicks) / rep.WindowSeconds
@@ -532,25 +564,8 @@ func measure(ctx context.Context, st *store.Store, admin *pgx.Conn, schema strin
 	if err != nil {
 		return rep, fmt.Errorf("lag percentiles: %w", err)
 	}
-	// The history and uptime queries of one check, as the API runs them.
-	var someID string
-	if err := pool.QueryRow(ctx, `SELECT id FROM services ORDER BY id LIMIT 1`).Scan(&someID); err != nil {
+	if err := explainQueries(ctx, pool, &rep); err != nil {
 		return rep, err
-	}
-	for _, q := range []struct{ name, sql string }{
-		{"results", `SELECT scheduled_at, checked_at, success, latency_us, http_status, error FROM check_results
-			WHERE check_id = $1 ORDER BY scheduled_at DESC LIMIT 101`},
-		{"uptime_24h", `SELECT count(*), count(*) FILTER (WHERE NOT success) FROM check_results
-			WHERE check_id = $1 AND scheduled_at >= now() - interval '24 hours' AND scheduled_at < now()`},
-	} {
-		plan, ms, err := explain(ctx, pool, q.sql, someID)
-		if err != nil {
-			return rep, fmt.Errorf("explain %s: %w", q.name, err)
-		}
-		if rep.QueryMs == nil {
-			rep.QueryMs, rep.QueryPlans = map[string]float64{}, map[string]string{}
-		}
-		rep.QueryMs[q.name], rep.QueryPlans[q.name] = ms, plan
 	}
 	var bytes, n int64
 	if err := pool.QueryRow(ctx, `SELECT pg_total_relation_size('check_results'), (SELECT count(*) FROM check_results)`).Scan(&bytes, &n); err != nil {
@@ -560,6 +575,64 @@ func measure(ctx context.Context, st *store.Store, admin *pgx.Conn, schema strin
 		rep.ResultBytesPerMil = float64(bytes) / float64(n) * 1e6
 	}
 	return rep, nil
+}
+
+// countTicks counts the window's expected, recorded, missing and off-grid
+// ticks into rep.
+func countTicks(ctx context.Context, pool *pgxpool.Pool, rep *report, from, to time.Time) error {
+	// Expected ticks per check: its grid points in [from, to). Any stored
+	// grid point (schedule.next_run_at) gives the check's phase.
+	rows, err := pool.Query(ctx, `SELECT s.id, sc.next_run_at, s.interval_ms,
+			(SELECT count(*) FROM check_results r WHERE r.check_id = s.id AND r.scheduled_at >= $1 AND r.scheduled_at < $2)
+		FROM services s JOIN schedule sc ON sc.check_id = s.id`, from, to)
+	if err != nil {
+		return fmt.Errorf("count results: %w", err)
+	}
+	for rows.Next() {
+		var (
+			id         string
+			grid       time.Time
+			intervalMs int64
+			got        int64
+		)
+		if err := rows.Scan(&id, &grid, &intervalMs, &got); err != nil {
+			return err
+		}
+		want := gridPoints(grid, time.Duration(intervalMs)*time.Millisecond, from, to)
+		rep.ExpectedTicks += want
+		rep.RecordedTicks += got
+		if got < want {
+			rep.MissingTicks += want - got
+		} else {
+			rep.OffGridTicks += got - want
+		}
+	}
+	return rows.Err()
+}
+
+// explainQueries times the history and uptime queries of one check into
+// rep, as the API runs them.
+func explainQueries(ctx context.Context, pool *pgxpool.Pool, rep *report) error {
+	var someID string
+	if err := pool.QueryRow(ctx, `SELECT id FROM services ORDER BY id LIMIT 1`).Scan(&someID); err != nil {
+		return err
+	}
+	for _, q := range []struct{ name, sql string }{
+		{"results", `SELECT scheduled_at, checked_at, success, latency_us, http_status, error FROM check_results
+			WHERE check_id = $1 ORDER BY scheduled_at DESC LIMIT 101`},
+		{"uptime_24h", `SELECT count(*), count(*) FILTER (WHERE NOT success) FROM check_results
+			WHERE check_id = $1 AND scheduled_at >= now() - interval '24 hours' AND scheduled_at < now()`},
+	} {
+		plan, ms, err := explain(ctx, pool, q.sql, someID)
+		if err != nil {
+			return fmt.Errorf("explain %s: %w", q.name, err)
+		}
+		if rep.QueryMs == nil {
+			rep.QueryMs, rep.QueryPlans = map[string]float64{}, map[string]string{}
+		}
+		rep.QueryMs[q.name], rep.QueryPlans[q.name] = ms, plan
+	}
+	return nil
 }
 
 func mustParam(conn, schema string) string {

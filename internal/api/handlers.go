@@ -32,7 +32,7 @@ func (s *Server) createService(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	c.Source = "api"
+	c.Source = check.SourceAPI
 	svc, err := s.reg.CreateService(r.Context(), c)
 	if err != nil {
 		s.fail(w, r, err)

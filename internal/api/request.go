@@ -186,30 +186,26 @@ func (req *serviceRequest) merge(c *check.Check, p check.Policy) error {
 	if c.Type == check.TypeHTTP && oldType != check.TypeHTTP {
 		// A gRPC check never had an HTTP method or expected status, so a
 		// switch to HTTP gets the same defaults a new HTTP check would.
-		if c.Method == "" {
-			c.Method = check.DefaultMethod
-		}
-		if c.ExpectedStatus == 0 {
-			c.ExpectedStatus = check.DefaultExpected
-		}
+		c.SetProtocolDefaults()
 	}
 	return c.ValidateFor(p)
 }
 
 // apply copies the fields present in req onto c. Values that defaulting
-// would otherwise replace (an explicit 0 or "") are refused here, since
-// SetDefaults cannot tell them from absent ones; every other rule, and
-// every bound, is check.ValidateFor's alone.
+// would otherwise replace (an explicit 0 or "") are refused here, by
+// check's rule for the field, since SetDefaults cannot tell them from
+// absent ones; every other rule, and every bound, is check.ValidateFor's
+// alone.
 func (req *serviceRequest) apply(c *check.Check) error {
 	if req.Name != nil {
 		c.Name = strings.TrimSpace(*req.Name)
 		if c.Name == "" {
-			return &check.FieldError{Field: "name", Message: "must not be empty"}
+			return check.ValidateName(c.Name)
 		}
 	}
 	if req.Type != nil {
-		if *req.Type != string(check.TypeHTTP) && *req.Type != string(check.TypeGRPC) {
-			return &check.FieldError{Field: "type", Message: `must be "http" or "grpc"`}
+		if err := check.ValidateType(check.Type(*req.Type)); err != nil {
+			return err
 		}
 		c.Type = check.Type(*req.Type)
 	}
@@ -218,13 +214,13 @@ func (req *serviceRequest) apply(c *check.Check) error {
 	}
 	if req.Method != nil {
 		if *req.Method == "" {
-			return &check.FieldError{Field: "method", Message: "must be an HTTP method token such as GET or HEAD"}
+			return check.ValidateMethodToken(*req.Method)
 		}
 		c.Method = *req.Method
 	}
 	if req.ExpectedStatus != nil {
-		if *req.ExpectedStatus < 100 || *req.ExpectedStatus > 599 {
-			return &check.FieldError{Field: "expected_status", Message: "must be between 100 and 599"}
+		if err := check.ValidateExpectedStatus(*req.ExpectedStatus); err != nil {
+			return err
 		}
 		c.ExpectedStatus = *req.ExpectedStatus
 	}
@@ -237,22 +233,16 @@ func (req *serviceRequest) apply(c *check.Check) error {
 		c.Interval = seconds(*req.IntervalSeconds)
 	}
 	if req.TimeoutSeconds != nil {
-		if *req.TimeoutSeconds <= 0 {
-			return &check.FieldError{Field: "timeout_seconds", Message: "must be above 0"}
-		}
 		c.Timeout = seconds(*req.TimeoutSeconds)
-	}
-	if req.FailureThreshold != nil {
-		if *req.FailureThreshold < 1 {
-			return &check.FieldError{Field: "failure_threshold", Message: "must be an integer of at least 1"}
+		if *req.TimeoutSeconds <= 0 {
+			return check.ValidateTimeout(c.Timeout, c.Interval)
 		}
-		c.FailureThreshold = *req.FailureThreshold
 	}
-	if req.SuccessThreshold != nil {
-		if *req.SuccessThreshold < 1 {
-			return &check.FieldError{Field: "success_threshold", Message: "must be an integer of at least 1"}
-		}
-		c.SuccessThreshold = *req.SuccessThreshold
+	if err := applyThreshold(&c.FailureThreshold, req.FailureThreshold, "failure_threshold"); err != nil {
+		return err
+	}
+	if err := applyThreshold(&c.SuccessThreshold, req.SuccessThreshold, "success_threshold"); err != nil {
+		return err
 	}
 	if req.Tags != nil {
 		tags, err := parseTags(req.Tags)
@@ -261,5 +251,17 @@ func (req *serviceRequest) apply(c *check.Check) error {
 		}
 		c.Tags = tags
 	}
+	return nil
+}
+
+// applyThreshold copies a threshold the request holds.
+func applyThreshold(dst, v *int, field string) error {
+	if v == nil {
+		return nil
+	}
+	if err := check.ValidateThreshold(field, *v); err != nil {
+		return err
+	}
+	*dst = *v
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-dev/vigil/controllers"
 	"github.com/vigil-dev/vigil/internal/api"
+	"github.com/vigil-dev/vigil/internal/backoff"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/queue"
@@ -43,21 +44,9 @@ func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(cfg.DBWait)
-	for attempt := 1; ; attempt++ {
-		err = s.Ping(ctx)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			s.Close()
-			return nil, fmt.Errorf("database not reachable: %w", err)
-		}
-		log.Warn("waiting for the database", zap.Error(err), zap.Int("attempt", attempt))
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
+	if err := waitForDatabase(ctx, s, cfg.DBWait, log); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if cfg.Migrate {
 		n, err := s.Migrate(ctx)
@@ -71,22 +60,39 @@ func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.
 	return s, nil
 }
 
+// waitForDatabase pings s until it answers, for at most wait.
+func waitForDatabase(ctx context.Context, s *store.Store, wait time.Duration, log *zap.Logger) error {
+	deadline := time.Now().Add(wait)
+	b := backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
+	for {
+		err := s.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("database not reachable: %w", err)
+		}
+		log.Warn("waiting for the database", zap.Error(err), zap.Int("attempt", b.Attempts()+1))
+		_ = backoff.Sleep(ctx, b.Next())
+	}
+}
+
 func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
 	return queue.Config{URL: cfg.AMQPURL, ConnectionName: name, Logger: log.Named("queue"),
 		ShutdownGrace: cfg.ShutdownTimeout, JobsPerMessage: cfg.JobsPerMessage, MaxDeliveries: cfg.MaxDeliveries}
 }
 
 // newScheduler builds a scheduler whose overlapping transactions each get a
-// publisher of their own (a publisher confirms one batch at a time). The
-// pool is closed when ctx ends.
-func newScheduler(ctx context.Context, cfg config.Config, st *store.Store, qcfg queue.Config, log *zap.Logger, onDispatch func([]check.Job, time.Time)) (*scheduler.Scheduler, func(), error) {
-	pool, err := queue.NewPublisherPool(ctx, qcfg, max(cfg.Parallel, 1))
+// publisher of their own (a publisher confirms one batch at a time), as
+// many as the scheduler will run. The pool is closed when ctx ends.
+func newScheduler(ctx context.Context, cfg config.Config, st *store.Store, qcfg queue.Config, log *zap.Logger, onDispatch func([]check.Job, time.Time)) (*scheduler.Scheduler, *queue.PublisherPool, error) {
+	scfg := scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel,
+		CatchUp: cfg.CatchUp, Logger: log.Named("scheduler"), OnDispatch: onDispatch}.WithDefaults()
+	pool, err := queue.NewPublisherPool(ctx, qcfg, scfg.Parallel)
 	if err != nil {
 		return nil, nil, err
 	}
-	sched := scheduler.New(st, pool, scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel,
-		CatchUp: cfg.CatchUp, Logger: log.Named("scheduler"), OnDispatch: onDispatch})
-	return sched, func() { _ = pool.Close() }, nil
+	return scheduler.New(st, pool, scfg), pool, nil
 }
 
 // registrationPolicy is what registered checks may do, from the settings.
@@ -98,20 +104,30 @@ func registrationPolicy(cfg config.Config) (check.Policy, error) {
 	return check.Policy{Methods: methods}, nil
 }
 
-// backends are the two connections every long-running process holds.
+// backends are the connections every long-running process holds: the
+// store, a publisher for transitions and, in a process that runs a
+// scheduler, the scheduler's job publishers.
 type backends struct {
 	store *store.Store
 	pub   *queue.Publisher
+	jobs  *queue.PublisherPool // nil without a scheduler
 }
 
 func (b *backends) Close() {
+	if b.jobs != nil {
+		_ = b.jobs.Close()
+	}
 	_ = b.pub.Close()
 	b.store.Close()
 }
 
-// ready is the readiness check of a process: both backends answer. The
-// error names what is down for the readiness answer, and carries the
-// cause for the log alone.
+// ready is the readiness check of a process: every backend it holds
+// answers. All of its broker connections count, the scheduler's job
+// publishers too: they go to the same broker, and a replica whose
+// scheduler cannot publish is not doing what it runs for, which /readyz
+// (and PublisherPool.Healthy, which joins every publisher's problem) must
+// say rather than leave to the logs. The error names what is down for the
+// readiness answer, and carries the cause for the log alone.
 func (b *backends) ready(ctx context.Context) error {
 	var (
 		down []string
@@ -120,13 +136,21 @@ func (b *backends) ready(ctx context.Context) error {
 	if err := b.store.Ping(ctx); err != nil {
 		down, errs = append(down, "database"), append(errs, fmt.Errorf("database: %w", err))
 	}
-	if err := b.pub.Healthy(); err != nil {
+	if err := b.brokerHealthy(); err != nil {
 		down, errs = append(down, "broker"), append(errs, fmt.Errorf("broker: %w", err))
 	}
 	if len(down) == 0 {
 		return nil
 	}
 	return &api.Unready{Down: down, Err: errors.Join(errs...)}
+}
+
+func (b *backends) brokerHealthy() error {
+	err := b.pub.Healthy()
+	if b.jobs != nil {
+		err = errors.Join(err, b.jobs.Healthy())
+	}
+	return err
 }
 
 // openBackends opens the store (migrating when configured) and a publisher

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -30,12 +31,9 @@ type OperatorHooks struct {
 // the due rows through row locks.
 func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks OperatorHooks) error {
 	ctrl.SetLogger(zapr.NewLogger(log))
-	restCfg := hooks.KubeConfig
-	if restCfg == nil {
-		var err error
-		if restCfg, err = ctrl.GetConfig(); err != nil {
-			return fmt.Errorf("kubernetes client config: %w", err)
-		}
+	restCfg, err := hooks.kubeConfig()
+	if err != nil {
+		return err
 	}
 	policy, err := registrationPolicy(cfg)
 	if err != nil {
@@ -53,17 +51,7 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	defer b.Close()
 	st, pub := b.store, b.pub
 
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: cfg.OperatorMetrics},
-		HealthProbeBindAddress:  cfg.ProbeAddr,
-		LeaderElection:          cfg.LeaderElect,
-		LeaderElectionID:        cfg.LeaderElectionID,
-		LeaderElectionNamespace: cfg.WatchNamespace,
-		// Stop reconciling at once when the lease is lost rather than
-		// racing the new leader.
-		LeaderElectionReleaseOnCancel: true,
-	})
+	mgr, err := ctrl.NewManager(restCfg, managerOptions(cfg, scheme))
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
@@ -82,23 +70,60 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err != nil {
 		return err
 	}
-	sched, closePool, err := newScheduler(ctx, cfg, st, qcfg, log, nil)
+	sched, pool, err := newScheduler(ctx, cfg, st, qcfg, log, nil)
 	if err != nil {
 		return err
 	}
-	defer closePool()
+	b.jobs = pool
 	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
 		return fmt.Errorf("add scheduler: %w", err)
 	}
+	if err := addHealthChecks(mgr, b); err != nil {
+		return err
+	}
+	log.Info("starting manager", zap.Bool("leader_election", cfg.LeaderElect))
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("run manager: %w", err)
+	}
+	return nil
+}
+
+// kubeConfig is the hooks' client config, or the one controller-runtime
+// finds (in-cluster, or $KUBECONFIG).
+func (h OperatorHooks) kubeConfig() (*rest.Config, error) {
+	if h.KubeConfig != nil {
+		return h.KubeConfig, nil
+	}
+	c, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client config: %w", err)
+	}
+	return c, nil
+}
+
+// managerOptions are the manager's settings.
+func managerOptions(cfg config.Config, scheme *runtime.Scheme) ctrl.Options {
+	return ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: cfg.OperatorMetrics},
+		HealthProbeBindAddress:  cfg.ProbeAddr,
+		LeaderElection:          cfg.LeaderElect,
+		LeaderElectionID:        cfg.LeaderElectionID,
+		LeaderElectionNamespace: cfg.WatchNamespace,
+		// Stop reconciling at once when the lease is lost rather than
+		// racing the new leader.
+		LeaderElectionReleaseOnCancel: true,
+	}
+}
+
+// addHealthChecks serves /healthz (the process runs) and /readyz (its
+// backends answer) on the manager's probe address.
+func addHealthChecks(mgr ctrl.Manager, b *backends) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("dependencies", func(r *http.Request) error { return b.ready(r.Context()) }); err != nil {
 		return fmt.Errorf("add ready check: %w", err)
-	}
-	log.Info("starting manager", zap.Bool("leader_election", cfg.LeaderElect))
-	if err := mgr.Start(ctx); err != nil {
-		return fmt.Errorf("run manager: %w", err)
 	}
 	return nil
 }

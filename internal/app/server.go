@@ -43,11 +43,7 @@ func (h Hooks) authConfig() (auth.Config, error) {
 // RunServer runs `vigil server`: the REST API, the WebSocket broadcaster
 // and (unless disabled) a scheduler, until ctx is cancelled.
 func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) error {
-	authCfg, err := hooks.authConfig()
-	if err != nil {
-		return err
-	}
-	policy, err := registrationPolicy(cfg)
+	callers, err := readCallerSettings(cfg, hooks)
 	if err != nil {
 		return err
 	}
@@ -57,33 +53,21 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		return err
 	}
 	defer b.Close()
-	st, pub := b.store, b.pub
+	st := b.store
 
 	m := metrics.New()
 	seedStates(ctx, st, m, log)
-	replay := func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
-		return st.Transitions(ctx, registry.TransitionQuery{AfterID: afterID, Limit: limit})
-	}
-	hub := broadcast.New(broadcast.Config{
-		Logger:            log.Named("broadcast"),
-		MaxClients:        cfg.WSMaxClients,
-		MaxClientsPerAddr: cfg.WSMaxClientsPerAddr,
-		// Guard has judged the Origin already, in the API's JSON; the
-		// upgrader's own same-origin check stays as a second line.
-		Subprotocol: auth.WebSocketProtocol,
-		Replay:      replay,
-	})
+	replay := transitionReplay(st)
+	hub := newHub(cfg, replay, log)
 	m.WebSocketClients(hub.Clients)
 
 	var sched *scheduler.Scheduler
 	if cfg.Scheduler {
-		var closePool func()
 		schedCfg := qcfg
 		schedCfg.OnUnpublishable = m.JobUnpublishable
-		if sched, closePool, err = newScheduler(ctx, cfg, st, schedCfg, log, m.Dispatched); err != nil {
+		if sched, b.jobs, err = newScheduler(ctx, cfg, st, schedCfg, log, m.Dispatched); err != nil {
 			return err
 		}
-		defer closePool()
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -108,21 +92,78 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		g.Go(func() error { return sched.Run(gctx) })
 	}
 
+	handler := serverHandler(ctx, cfg, callers, b, hub, m, log)
+	g.Go(func() error {
+		return serveHTTP(gctx, cfg.HTTPAddr, handler, defaultLimits, cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
+	})
+	if cfg.Pprof {
+		g.Go(func() error { return servePprofBestEffort(gctx, cfg, log) })
+	}
+	return g.Wait()
+}
+
+// transitionReplay reads the transitions after an id from st: what the
+// hub replays to a client resuming with ?since= and what the feed catches
+// up on after a broker reconnect.
+func transitionReplay(st *store.Store) broadcast.ReplayFunc {
+	return func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error) {
+		return st.Transitions(ctx, registry.TransitionQuery{AfterID: afterID, Limit: limit})
+	}
+}
+
+// newHub is the server's WebSocket broadcaster.
+func newHub(cfg config.Config, replay broadcast.ReplayFunc, log *zap.Logger) *broadcast.Hub {
+	return broadcast.New(broadcast.Config{
+		Logger:            log.Named("broadcast"),
+		MaxClients:        cfg.WSMaxClients,
+		MaxClientsPerAddr: cfg.WSMaxClientsPerAddr,
+		// Guard has judged the Origin already, in the API's JSON; the
+		// upgrader's own same-origin check stays as a second line.
+		Subprotocol: auth.WebSocketProtocol,
+		Replay:      replay,
+	})
+}
+
+// callerSettings are what the server's callers may do: how they
+// authenticate, which checks they may register, which Host they must use.
+type callerSettings struct {
+	auth         auth.Config
+	policy       check.Policy
+	allowedHosts []string
+}
+
+func readCallerSettings(cfg config.Config, hooks Hooks) (callerSettings, error) {
+	authCfg, err := hooks.authConfig()
+	if err != nil {
+		return callerSettings{}, err
+	}
+	policy, err := registrationPolicy(cfg)
+	if err != nil {
+		return callerSettings{}, err
+	}
 	allowedHosts, err := config.ParseHosts(cfg.AllowedHosts)
 	if err != nil {
-		return fmt.Errorf("VIGIL_ALLOWED_HOSTS: %w", err)
+		return callerSettings{}, fmt.Errorf("VIGIL_ALLOWED_HOSTS: %w", err)
 	}
-	warnIfOpen(log, authCfg, cfg.HTTPAddr)
+	return callerSettings{auth: authCfg, policy: policy, allowedHosts: allowedHosts}, nil
+}
+
+// serverHandler is the server's whole HTTP surface: the REST API, the
+// WebSocket, /metrics and the dashboard, behind authentication and the
+// guard.
+func serverHandler(ctx context.Context, cfg config.Config, callers callerSettings, b *backends, hub *broadcast.Hub, m *metrics.Metrics, log *zap.Logger) http.Handler {
+	st, pub := b.store, b.pub
+	warnIfOpen(log, callers.auth, cfg.HTTPAddr)
 	// Guard sits outside auth: what it refuses, it refuses whatever
 	// credentials a browser attached on its own.
 	guard := func(h http.Handler) http.Handler {
-		return api.Guard(api.GuardConfig{AllowedHosts: allowedHosts, Logger: log.Named("guard")}, h)
+		return api.Guard(api.GuardConfig{AllowedHosts: callers.allowedHosts, Logger: log.Named("guard")}, h)
 	}
-	handler := guard(auth.Middleware(authCfg, log.Named("auth"), api.New(api.Config{
+	return guard(auth.Middleware(callers.auth, log.Named("auth"), api.New(api.Config{
 		Registry: st,
 		Logger:   log.Named("api"),
 		ReadOnly: cfg.Kubernetes,
-		Policy:   policy,
+		Policy:   callers.policy,
 		OnTransition: func(t check.Transition) {
 			// The transition is committed; publishing is best effort
 			// because clients that miss it live get it on replay.
@@ -140,13 +181,6 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 			mux.Handle("/", dashboard.Handler())
 		},
 	})))
-	g.Go(func() error {
-		return serveHTTP(gctx, cfg.HTTPAddr, handler, defaultLimits, cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
-	})
-	if cfg.Pprof {
-		g.Go(func() error { return servePprofBestEffort(gctx, cfg, log) })
-	}
-	return g.Wait()
 }
 
 // warnIfOpen says so when anyone who can reach addr may register checks:

@@ -23,7 +23,7 @@ type Feed struct {
 // NewFeed returns a Feed that reads missed transitions with list (the
 // same shape as Config.Replay: ascending ids above afterID, at most limit)
 // and hands them to publish, normally Hub.Publish.
-func NewFeed(list func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error), publish func(check.Transition), log *zap.Logger) *Feed {
+func NewFeed(list ReplayFunc, publish func(check.Transition), log *zap.Logger) *Feed {
 	if log == nil {
 		log = zap.NewNop()
 	}

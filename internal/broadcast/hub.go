@@ -20,12 +20,14 @@ import (
 	"github.com/vigil-dev/vigil/internal/check"
 )
 
+// ReplayFunc returns logged transitions with an id above afterID in
+// ascending id order, at most limit of them.
+type ReplayFunc func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error)
+
 // Config configures a Hub. Zero fields take the Default… values.
 type Config struct {
-	// Replay returns logged transitions with an id above afterID in
-	// ascending id order, at most limit of them. It serves ?since=; a Hub
-	// without it refuses since with 400.
-	Replay func(ctx context.Context, afterID int64, limit int) ([]check.Transition, error)
+	// Replay serves ?since=; a Hub without it refuses since with 400.
+	Replay ReplayFunc
 	Logger *zap.Logger
 	// BufferSize is how many events may wait for one client before it
 	// counts as too slow and is disconnected.
@@ -261,6 +263,32 @@ func httpError(w http.ResponseWriter, status int, code, field, message string) {
 	_ = json.NewEncoder(w).Encode(b)
 }
 
+// refuse answers a client admit turned away with status.
+func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, status int) {
+	w.Header().Set("Retry-After", "30")
+	if status == http.StatusServiceUnavailable {
+		h.log.Warn("websocket client refused: too many clients", zap.String("remote", r.RemoteAddr),
+			zap.Int("max_clients", h.cfg.MaxClients))
+		httpError(w, status, "too_many_clients", "", "this server has as many WebSocket clients as it serves; try again later")
+		return
+	}
+	h.log.Info("websocket client refused: too many from one address", zap.String("remote", r.RemoteAddr),
+		zap.Int("max_clients_per_addr", h.cfg.MaxClientsPerAddr))
+	httpError(w, status, "too_many_connections", "", "this address holds as many WebSocket connections as it may")
+}
+
+// upgrade switches the request to the WebSocket protocol, with the
+// subprotocol the configuration picks for it.
+func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	var header http.Header
+	if h.cfg.Subprotocol != nil {
+		if p := h.cfg.Subprotocol(r); p != "" {
+			header = http.Header{"Sec-Websocket-Protocol": {p}}
+		}
+	}
+	return h.upgrader.Upgrade(w, r, header)
+}
+
 // ServeHTTP upgrades the request and streams events until the client goes
 // away, is too slow, or the hub closes.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -282,28 +310,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	release, refused := h.admit(remoteIP(r))
-	switch refused {
-	case http.StatusServiceUnavailable:
-		h.log.Warn("websocket client refused: too many clients", zap.String("remote", r.RemoteAddr),
-			zap.Int("max_clients", h.cfg.MaxClients))
-		w.Header().Set("Retry-After", "30")
-		httpError(w, refused, "too_many_clients", "", "this server has as many WebSocket clients as it serves; try again later")
-		return
-	case http.StatusTooManyRequests:
-		h.log.Info("websocket client refused: too many from one address", zap.String("remote", r.RemoteAddr),
-			zap.Int("max_clients_per_addr", h.cfg.MaxClientsPerAddr))
-		w.Header().Set("Retry-After", "30")
-		httpError(w, refused, "too_many_connections", "", "this address holds as many WebSocket connections as it may")
+	if refused != 0 {
+		h.refuse(w, r, refused)
 		return
 	}
 	defer release()
-	var header http.Header
-	if h.cfg.Subprotocol != nil {
-		if p := h.cfg.Subprotocol(r); p != "" {
-			header = http.Header{"Sec-Websocket-Protocol": {p}}
-		}
-	}
-	conn, err := h.upgrader.Upgrade(w, r, header)
+	conn, err := h.upgrade(w, r)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.
 		h.log.Debug("websocket upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))

@@ -35,6 +35,14 @@ const (
 	DefaultTimeout  = 5 * time.Second
 	DefaultMethod   = "GET"
 	DefaultExpected = 200
+	// DefaultThreshold is both thresholds' default: one result decides.
+	DefaultThreshold = 1
+)
+
+// The registries a check can come from; Check.Source holds one.
+const (
+	SourceAPI        = "api"
+	SourceKubernetes = "kubernetes"
 )
 
 // Check is one monitored service as every part of Vigil sees it, whichever
@@ -57,16 +65,17 @@ type Check struct {
 	SuccessThreshold int
 	Tags             []string
 	Paused           bool
-	// Source tells which registry owns the row ("api" or "kubernetes").
+	// Source tells which registry owns the row (SourceAPI or
+	// SourceKubernetes).
 	Source    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
 
-// Thresholds returns the counters the state machine needs, with defaults
-// applied so that a zero value behaves like the plain "one failure is DOWN".
+// Thresholds returns the counters the state machine needs, floored so
+// that a zero value behaves like the plain "one failure is DOWN".
 func (c *Check) Thresholds() Thresholds {
-	return Thresholds{Failure: max(c.FailureThreshold, 1), Success: max(c.SuccessThreshold, 1)}
+	return Thresholds{Failure: c.FailureThreshold, Success: c.SuccessThreshold}.floored()
 }
 
 // Job is one scheduled probe of one check: the message the scheduler

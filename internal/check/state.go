@@ -28,6 +28,13 @@ type Thresholds struct {
 	Success int
 }
 
+// floored returns th with each threshold at least 1: a check stored
+// before thresholds were validated, or built without them, behaves as one
+// result deciding.
+func (th Thresholds) floored() Thresholds {
+	return Thresholds{Failure: max(th.Failure, 1), Success: max(th.Success, 1)}
+}
+
 // Snapshot is everything the state machine remembers about one check.
 type Snapshot struct {
 	State                State
@@ -60,7 +67,7 @@ func Apply(s Snapshot, r Result, th Thresholds) (Snapshot, bool) {
 	if s.State == "" {
 		s.State = StateUnknown
 	}
-	th.Failure, th.Success = max(th.Failure, 1), max(th.Success, 1)
+	th = th.floored()
 
 	next := s
 	next.LastScheduledAt = r.ScheduledAt

@@ -38,27 +38,35 @@ func (c *Check) SetDefaults() {
 	if c.Type == "" {
 		c.Type = TypeHTTP
 	}
-	if c.Type == TypeHTTP {
-		if c.Method == "" {
-			c.Method = DefaultMethod
-		}
-		if c.ExpectedStatus == 0 {
-			c.ExpectedStatus = DefaultExpected
-		}
-	}
+	c.SetProtocolDefaults()
 	if c.Timeout == 0 && c.Interval > 0 {
 		// Leave room to finish before the next tick: the default timeout
 		// never exceeds 80% of the interval.
 		c.Timeout = min(DefaultTimeout, c.Interval*8/10)
 	}
 	if c.FailureThreshold == 0 {
-		c.FailureThreshold = 1
+		c.FailureThreshold = DefaultThreshold
 	}
 	if c.SuccessThreshold == 0 {
-		c.SuccessThreshold = 1
+		c.SuccessThreshold = DefaultThreshold
 	}
 	if c.Tags == nil {
 		c.Tags = []string{}
+	}
+}
+
+// SetProtocolDefaults fills the fields of c's type that a registry may
+// leave empty: an HTTP check's method and expected status. SetDefaults
+// calls it; a change of type calls it alone.
+func (c *Check) SetProtocolDefaults() {
+	if c.Type != TypeHTTP {
+		return
+	}
+	if c.Method == "" {
+		c.Method = DefaultMethod
+	}
+	if c.ExpectedStatus == 0 {
+		c.ExpectedStatus = DefaultExpected
 	}
 }
 
@@ -128,7 +136,31 @@ func (c *Check) Validate() error { return c.ValidateFor(Policy{}) }
 // control characters or invalid UTF-8 (PostgreSQL refuses NUL, and the
 // rest would reach every log line and WebSocket client as sent).
 func (c *Check) ValidateFor(p Policy) error {
-	name := strings.TrimSpace(c.Name)
+	for _, err := range []error{
+		ValidateName(c.Name),
+		c.validateTarget(p),
+		ValidateInterval(c.Interval),
+		ValidateTimeout(c.Timeout, c.Interval),
+		ValidateThreshold("failure_threshold", c.FailureThreshold),
+		ValidateThreshold("success_threshold", c.SuccessThreshold),
+		ValidateTags(c.Tags),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The rules of single fields below are ValidateFor's. They are exported for
+// a registry that must refuse an explicit value before SetDefaults would
+// replace it (the REST API can tell an explicit 0 from an absent field), so
+// that both refuse it with one message.
+
+// ValidateName is the rule of a check's name: not blank, no control
+// characters, at most MaxNameLength characters.
+func ValidateName(name string) error {
+	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
 		return fieldErr("name", "must not be empty")
@@ -137,55 +169,75 @@ func (c *Check) ValidateFor(p Policy) error {
 	case utf8.RuneCountInString(name) > MaxNameLength:
 		return fieldErr("name", "must be at most %d characters", MaxNameLength)
 	}
-	switch c.Type {
-	case TypeHTTP:
-		if err := validateHTTPURL(c.URL); err != nil {
-			return err
-		}
-		if !isToken(c.Method) {
-			return fieldErr("method", "must be an HTTP method token such as GET or HEAD")
-		}
-		if !p.allows(c.Method) {
-			return fieldErr("method", "must be one of %s (the methods this installation allows)", p.methods())
-		}
-		if c.ExpectedStatus < 100 || c.ExpectedStatus > 599 {
-			return fieldErr("expected_status", "must be between 100 and 599")
-		}
-	case TypeGRPC:
-		if err := validateGRPCURL(c.URL); err != nil {
-			return err
-		}
-		switch {
-		case HasControl(c.GRPCService):
-			return fieldErr("grpc_service", "must not contain control characters or invalid UTF-8")
-		case utf8.RuneCountInString(c.GRPCService) > MaxGRPCServiceLength:
-			return fieldErr("grpc_service", "must be at most %d characters", MaxGRPCServiceLength)
-		}
-	default:
+	return nil
+}
+
+// ValidateType is the rule of a check's type: one Vigil can probe.
+func ValidateType(t Type) error {
+	if t != TypeHTTP && t != TypeGRPC {
 		return fieldErr("type", "must be \"http\" or \"grpc\"")
 	}
-	if c.Interval < MinInterval || c.Interval > MaxInterval {
-		return fieldErr("interval_seconds", "must be between 1 and 86400")
+	return nil
+}
+
+// ValidateMethodToken is the rule every HTTP method must meet before the
+// installation's policy is asked: it is an RFC 9110 token.
+func ValidateMethodToken(method string) error {
+	if !isToken(method) {
+		return fieldErr("method", "must be an HTTP method token such as GET or HEAD")
 	}
-	if c.Interval%time.Millisecond != 0 {
+	return nil
+}
+
+// ValidateExpectedStatus is the rule of an HTTP check's expected status.
+func ValidateExpectedStatus(status int) error {
+	if status < 100 || status > 599 {
+		return fieldErr("expected_status", "must be between 100 and 599")
+	}
+	return nil
+}
+
+// ValidateInterval is the rule of a check's interval: from MinInterval to
+// MaxInterval, in whole milliseconds (which is how it is stored).
+func ValidateInterval(interval time.Duration) error {
+	if interval < MinInterval || interval > MaxInterval {
+		return fieldErr("interval_seconds", "must be between %g and %g", MinInterval.Seconds(), MaxInterval.Seconds())
+	}
+	if interval%time.Millisecond != 0 {
 		return fieldErr("interval_seconds", "must be a whole number of milliseconds")
 	}
-	if c.Timeout <= 0 {
+	return nil
+}
+
+// ValidateTimeout is the rule of a check's timeout: above 0 and below the
+// interval, so a probe ends before the next tick.
+func ValidateTimeout(timeout, interval time.Duration) error {
+	if timeout <= 0 {
 		return fieldErr("timeout_seconds", "must be above 0")
 	}
-	if c.Timeout >= c.Interval {
-		return fieldErr("timeout_seconds", "must be below the interval (%s)", c.Interval)
+	if timeout >= interval {
+		return fieldErr("timeout_seconds", "must be below the interval (%s)", interval)
 	}
-	if c.FailureThreshold < 1 {
-		return fieldErr("failure_threshold", "must be an integer of at least 1")
+	return nil
+}
+
+// ValidateThreshold is the rule of failure_threshold and
+// success_threshold (field names which).
+func ValidateThreshold(field string, n int) error {
+	if n < 1 {
+		return fieldErr(field, "must be an integer of at least 1")
 	}
-	if c.SuccessThreshold < 1 {
-		return fieldErr("success_threshold", "must be an integer of at least 1")
-	}
-	if len(c.Tags) > MaxTags {
+	return nil
+}
+
+// ValidateTags is the rule of a check's tags: at most MaxTags, each
+// non-blank, without control characters and at most MaxTagLength
+// characters.
+func ValidateTags(tags []string) error {
+	if len(tags) > MaxTags {
 		return fieldErr("tags", "must hold at most %d tags", MaxTags)
 	}
-	for i, t := range c.Tags {
+	for i, t := range tags {
 		field := fmt.Sprintf("tags[%d]", i)
 		switch {
 		case strings.TrimSpace(t) == "":
@@ -197,6 +249,35 @@ func (c *Check) ValidateFor(p Policy) error {
 		}
 	}
 	return nil
+}
+
+// validateTarget checks the fields of c's type: where and how to probe.
+func (c *Check) validateTarget(p Policy) error {
+	switch c.Type {
+	case TypeHTTP:
+		if err := validateHTTPURL(c.URL); err != nil {
+			return err
+		}
+		if err := ValidateMethodToken(c.Method); err != nil {
+			return err
+		}
+		if !p.allows(c.Method) {
+			return fieldErr("method", "must be one of %s (the methods this installation allows)", p.methods())
+		}
+		return ValidateExpectedStatus(c.ExpectedStatus)
+	case TypeGRPC:
+		if err := validateGRPCURL(c.URL); err != nil {
+			return err
+		}
+		switch {
+		case HasControl(c.GRPCService):
+			return fieldErr("grpc_service", "must not contain control characters or invalid UTF-8")
+		case utf8.RuneCountInString(c.GRPCService) > MaxGRPCServiceLength:
+			return fieldErr("grpc_service", "must be at most %d characters", MaxGRPCServiceLength)
+		}
+		return nil
+	}
+	return ValidateType(c.Type)
 }
 
 // validateURL holds the rules every check's URL shares. Credentials are

@@ -14,7 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-dev/vigil/internal/broadcast"
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/probe"
+	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/scheduler"
 )
 
 // Config holds every setting of every subcommand; each subcommand binds
@@ -79,7 +83,8 @@ type Config struct {
 }
 
 // Defaults match docker-compose.yml and the local services the README
-// describes.
+// describes. A setting whose package has a default of its own takes that
+// constant, so that the flag's default and the package's are one value.
 func Defaults() Config {
 	return Config{
 		DatabaseURL:         "postgres://vigil:vigil@localhost:5432/vigil?sslmode=disable",
@@ -92,17 +97,17 @@ func Defaults() Config {
 		Migrate:             true,
 		ShutdownTimeout:     30 * time.Second,
 		PprofAddr:           "127.0.0.1:6060",
-		ProbeMethods:        "GET,HEAD,OPTIONS",
-		WSMaxClients:        10_000,
-		WSMaxClientsPerAddr: 64,
+		ProbeMethods:        check.SafeMethods,
+		WSMaxClients:        broadcast.DefaultMaxClients,
+		WSMaxClientsPerAddr: broadcast.DefaultMaxClientsPerAddr,
 		Scheduler:           true,
-		BatchSize:           500,
-		Parallel:            4,
-		CatchUp:             30 * time.Second,
-		JobsPerMessage:      50,
+		BatchSize:           scheduler.DefaultBatchSize,
+		Parallel:            scheduler.DefaultParallel,
+		CatchUp:             scheduler.DefaultCatchUp,
+		JobsPerMessage:      queue.DefaultJobsPerMessage,
 		Concurrency:         1024,
-		MaxDeliveries:       6,
-		ProbeMaxPerHost:     128,
+		MaxDeliveries:       queue.DefaultMaxDeliveries,
+		ProbeMaxPerHost:     probe.DefaultMaxPerHost,
 		DenyNetworks:        "169.254.0.0/16,fe80::/10",
 		MetricsAddr:         ":9090",
 		LeaderElect:         true,
@@ -255,10 +260,6 @@ func (c *Config) BindProbe(s *Set) {
 // job around for most of an hour.
 const maxMaxDeliveries = 100
 
-// maxJobsPerMessage is queue.MaxJobsPerMessage, repeated so that this leaf
-// package need not import the broker adapter; a test keeps them equal.
-const maxJobsPerMessage = 10_000
-
 // Validate rejects settings no process can run with.
 func (c *Config) Validate() error {
 	switch {
@@ -270,8 +271,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("VIGIL_DB_MAX_CONNS must be at least 1, got %d", c.DBMaxConns)
 	case c.BatchSize < 1:
 		return fmt.Errorf("VIGIL_SCHEDULER_BATCH must be at least 1, got %d", c.BatchSize)
-	case c.JobsPerMessage < 1 || c.JobsPerMessage > maxJobsPerMessage:
-		return fmt.Errorf("VIGIL_JOBS_PER_MESSAGE must be between 1 and %d, got %d", maxJobsPerMessage, c.JobsPerMessage)
+	case c.Parallel < 1:
+		return fmt.Errorf("VIGIL_SCHEDULER_PARALLEL must be at least 1, got %d", c.Parallel)
+	case c.JobsPerMessage < 1 || c.JobsPerMessage > queue.MaxJobsPerMessage:
+		return fmt.Errorf("VIGIL_JOBS_PER_MESSAGE must be between 1 and %d, got %d", queue.MaxJobsPerMessage, c.JobsPerMessage)
 	case c.MaxDeliveries < 1 || c.MaxDeliveries > maxMaxDeliveries:
 		return fmt.Errorf("VIGIL_MAX_DELIVERIES must be between 1 and %d, got %d", maxMaxDeliveries, c.MaxDeliveries)
 	case c.ShutdownTimeout <= 0:

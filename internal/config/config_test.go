@@ -7,9 +7,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-dev/vigil/internal/broadcast"
+	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/probe"
 	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/scheduler"
 )
 
 func bind(c *config.Config) *config.Set {
@@ -57,6 +60,7 @@ func TestValidate(t *testing.T) {
 		"VIGIL_WORKER_CONCURRENCY":      func(c *config.Config) { c.Concurrency = 0 },
 		"VIGIL_DB_MAX_CONNS":            func(c *config.Config) { c.DBMaxConns = 0 },
 		"VIGIL_SCHEDULER_BATCH":         func(c *config.Config) { c.BatchSize = 0 },
+		"VIGIL_SCHEDULER_PARALLEL":      func(c *config.Config) { c.Parallel = 0 },
 		"VIGIL_JOBS_PER_MESSAGE":        func(c *config.Config) { c.JobsPerMessage = 0 },
 		"VIGIL_MAX_DELIVERIES":          func(c *config.Config) { c.MaxDeliveries = 0 },
 		"VIGIL_SHUTDOWN_TIMEOUT":        func(c *config.Config) { c.ShutdownTimeout = 0 },
@@ -71,6 +75,21 @@ func TestValidate(t *testing.T) {
 		mutate(&c)
 		require.ErrorContains(t, c.Validate(), name)
 	}
+}
+
+// A setting whose package has a default offers that default, so that the
+// flag and the package cannot drift apart.
+func TestDefaultsAreThePackagesDefaults(t *testing.T) {
+	c := config.Defaults()
+	require.Equal(t, check.SafeMethods, c.ProbeMethods)
+	require.Equal(t, broadcast.DefaultMaxClients, c.WSMaxClients)
+	require.Equal(t, broadcast.DefaultMaxClientsPerAddr, c.WSMaxClientsPerAddr)
+	require.Equal(t, scheduler.DefaultBatchSize, c.BatchSize)
+	require.Equal(t, scheduler.DefaultParallel, c.Parallel)
+	require.Equal(t, scheduler.DefaultCatchUp, c.CatchUp)
+	require.Equal(t, queue.DefaultJobsPerMessage, c.JobsPerMessage)
+	require.Equal(t, queue.DefaultMaxDeliveries, c.MaxDeliveries)
+	require.NoError(t, c.Validate())
 }
 
 func TestJobsPerMessage(t *testing.T) {

@@ -64,7 +64,15 @@ type Metrics struct {
 func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{reg: reg, services: map[string]string{}, transitions: map[check.State]prometheus.Counter{}}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.checkSeries()...)
+	reg.MustRegister(m.jobSeries()...)
+	return m
+}
 
+// checkSeries builds the series of probes and check states and returns
+// them for registering.
+func (m *Metrics) checkSeries() []prometheus.Collector {
 	probes := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "probes_total",
 		Help: "Probes finished, by result (up or down).",
@@ -88,7 +96,12 @@ func New() *Metrics {
 	for _, s := range []check.State{check.StateUp, check.StateDown, check.StatePaused, check.StateUnknown} {
 		m.transitions[s] = transitions.WithLabelValues(string(s))
 	}
+	return []prometheus.Collector{probes, probeDur, m.checkUp, transitions}
+}
 
+// jobSeries builds the series of the jobs' way through the broker and
+// returns them for registering.
+func (m *Metrics) jobSeries() []prometheus.Collector {
 	m.jobsPublished = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "jobs_published_total",
 		Help: "Probe jobs the scheduler published (and the broker confirmed).",
@@ -123,14 +136,8 @@ func New() *Metrics {
 		m.jobsSkipped.WithLabelValues(r)
 	}
 
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		probes, probeDur, m.checkUp, transitions,
-		m.jobsPublished, m.scheduleLag, m.jobsConsumed, m.jobsRedelivered, m.jobsDeadLettered,
-		m.jobsSkipped,
-	)
-	return m
+	return []prometheus.Collector{m.jobsPublished, m.scheduleLag, m.jobsConsumed, m.jobsRedelivered,
+		m.jobsDeadLettered, m.jobsSkipped}
 }
 
 // Registry returns the registry behind Handler, for a process that has

@@ -11,7 +11,6 @@ package queue
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -181,34 +180,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Transitions == "" {
 		cfg.Transitions = DefaultTransitions
 	}
-	if cfg.Prefetch < 0 {
-		return cfg, fmt.Errorf("queue config: Prefetch must not be negative, got %d", cfg.Prefetch)
-	}
-	switch {
-	case cfg.JobsPerMessage < 0:
-		return cfg, fmt.Errorf("queue config: JobsPerMessage must not be negative, got %d", cfg.JobsPerMessage)
-	case cfg.JobsPerMessage > MaxJobsPerMessage:
-		return cfg, fmt.Errorf("queue config: JobsPerMessage must be at most %d, got %d", MaxJobsPerMessage, cfg.JobsPerMessage)
-	case cfg.JobsPerMessage == 0:
-		cfg.JobsPerMessage = DefaultJobsPerMessage
-	}
-	switch {
-	case cfg.MaxMessageBytes < 0:
-		return cfg, fmt.Errorf("queue config: MaxMessageBytes must not be negative, got %d", cfg.MaxMessageBytes)
-	case cfg.MaxMessageBytes == 0:
-		cfg.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	switch {
-	case cfg.MaxDeliveries < 0:
-		return cfg, fmt.Errorf("queue config: MaxDeliveries must not be negative, got %d", cfg.MaxDeliveries)
-	case cfg.MaxDeliveries == 0:
-		cfg.MaxDeliveries = DefaultMaxDeliveries
-	}
-	switch {
-	case cfg.StatusQueueLength < 0:
-		return cfg, fmt.Errorf("queue config: StatusQueueLength must not be negative, got %d", cfg.StatusQueueLength)
-	case cfg.StatusQueueLength == 0:
-		cfg.StatusQueueLength = DefaultStatusQueueLength
+	if err := cfg.checkCounts(); err != nil {
+		return cfg, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -237,6 +210,35 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
+// checkCounts refuses negative and oversized counts and defaults the zero
+// ones.
+func (cfg *Config) checkCounts() error {
+	if cfg.Prefetch < 0 {
+		return fmt.Errorf("queue config: Prefetch must not be negative, got %d", cfg.Prefetch)
+	}
+	if cfg.JobsPerMessage > MaxJobsPerMessage {
+		return fmt.Errorf("queue config: JobsPerMessage must be at most %d, got %d", MaxJobsPerMessage, cfg.JobsPerMessage)
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"JobsPerMessage", &cfg.JobsPerMessage, DefaultJobsPerMessage},
+		{"MaxMessageBytes", &cfg.MaxMessageBytes, DefaultMaxMessageBytes},
+		{"MaxDeliveries", &cfg.MaxDeliveries, DefaultMaxDeliveries},
+		{"StatusQueueLength", &cfg.StatusQueueLength, DefaultStatusQueueLength},
+	} {
+		switch {
+		case *f.v < 0:
+			return fmt.Errorf("queue config: %s must not be negative, got %d", f.name, *f.v)
+		case *f.v == 0:
+			*f.v = f.def
+		}
+	}
+	return nil
+}
+
 // requeueDelay is how long failed jobs of a message delivered for the
 // attempt'th time wait before they go back: RequeueDelay, doubled for every
 // delivery after the first, capped at maxRequeueDelay (or RequeueDelay, if
@@ -255,24 +257,3 @@ func (cfg Config) requeueDelay(attempt int) time.Duration {
 
 func (cfg *Config) deadLetterExchange() string { return cfg.JobQueue + ".dlx" }
 func (cfg *Config) deadLetterQueue() string    { return cfg.JobQueue + ".dead" }
-
-// backoff yields the delays between reconnect attempts: doubling from min to
-// max, each drawn uniformly from [d/2, d] so that replicas cut off by the same
-// broker restart do not all come back in the same instant.
-type backoff struct {
-	min, max time.Duration
-	attempt  int
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.min
-	for i := 0; i < b.attempt && d < b.max; i++ {
-		d *= 2
-	}
-	d = min(d, b.max)
-	b.attempt++
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-func (b *backoff) reset() { b.attempt = 0 }

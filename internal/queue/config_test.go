@@ -71,27 +71,6 @@ func TestJobPrefetch(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	b := backoff{min: 100 * time.Millisecond, max: time.Second}
-	wantCaps := []time.Duration{100, 200, 400, 800, 1000, 1000, 1000}
-	for i, c := range wantCaps {
-		c *= time.Millisecond
-		d := b.next()
-		require.GreaterOrEqual(t, d, c/2, "attempt %d", i)
-		require.LessOrEqual(t, d, c, "attempt %d", i)
-	}
-	b.reset()
-	require.LessOrEqual(t, b.next(), 100*time.Millisecond, "reset starts over")
-
-	// Jitter: replicas reconnecting together must not all pick one delay.
-	seen := map[time.Duration]bool{}
-	for range 50 {
-		b := backoff{min: time.Second, max: time.Second}
-		seen[b.next()] = true
-	}
-	require.Greater(t, len(seen), 1)
-}
-
 func TestOutcomeString(t *testing.T) {
 	require.Equal(t, "ack", Ack.String())
 	require.Equal(t, "requeue", Requeue.String())

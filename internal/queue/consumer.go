@@ -128,11 +128,29 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 		tasks:    make(chan func()),
 		stopping: ctx.Done(),
 	}
-	// A fixed pool of handler goroutines rather than one per job: a probe
-	// runs deep in net/http and pgx, and a fresh goroutine grows (copies)
-	// its stack on every job - 13% of a busy worker's CPU.
+	defer c.startPool(concurrency)()
+	defer c.cancelAfterGrace(ctx, cancelHandlers)()
+
+	r := reconnecting{cfg: &cfg, log: c.log, declare: declareJobs(&cfg),
+		use: func(ctx context.Context, s *session) error {
+			return c.consume(ctx, handlerCtx, s, prefetch)
+		},
+		lost: "job consumer lost its connection, reconnecting"}
+	r.run(ctx)
+	// Handlers of a lost session may still be running; their messages are
+	// back in the queue already, but the caller expects none to run once
+	// ConsumeJobs has returned.
+	c.handlers.Wait()
+	return nil
+}
+
+// startPool starts the fixed pool of handler goroutines and returns what
+// stops it once no task is sent any more. A pool rather than a goroutine per
+// job: a probe runs deep in net/http and pgx, and a fresh goroutine grows
+// (copies) its stack on every job - 13% of a busy worker's CPU.
+func (c *jobConsumer) startPool(size int) (stop func()) {
 	var pool sync.WaitGroup
-	for range concurrency {
+	for range size {
 		pool.Add(1)
 		go func() {
 			defer pool.Done()
@@ -141,51 +159,32 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 			}
 		}()
 	}
-	defer pool.Wait()
-	defer close(c.tasks)
+	return func() {
+		close(c.tasks)
+		pool.Wait()
+	}
+}
 
-	finished := make(chan struct{})
-	defer close(finished)
+// cancelAfterGrace calls cancel once ShutdownGrace has passed since ctx
+// ended, unless the returned func is called first (ConsumeJobs returned).
+func (c *jobConsumer) cancelAfterGrace(ctx context.Context, cancel context.CancelFunc) (finished func()) {
+	done := make(chan struct{})
 	go func() {
 		select {
-		case <-finished:
+		case <-done:
 			return
 		case <-ctx.Done():
 		}
-		grace := time.NewTimer(cfg.ShutdownGrace)
+		grace := time.NewTimer(c.cfg.ShutdownGrace)
 		defer grace.Stop()
 		select {
-		case <-finished:
+		case <-done:
 		case <-grace.C:
 			c.log.Warn("job handlers still running after the shutdown grace period, cancelling them")
-			cancelHandlers()
+			cancel()
 		}
 	}()
-
-	b := backoff{min: cfg.ReconnectMin, max: cfg.ReconnectMax}
-	for {
-		s, err := connectLoop(ctx, &cfg, &b, "queue.consumer", declareJobs(&cfg))
-		if err != nil {
-			break
-		}
-		started := time.Now()
-		err = c.consume(ctx, handlerCtx, s, prefetch)
-		if ctx.Err() != nil {
-			break
-		}
-		c.log.Warn("job consumer lost its connection, reconnecting", zap.Error(err))
-		if time.Since(started) >= stableAfter(&cfg) {
-			b.reset()
-		}
-		if sleep(ctx, b.next()) != nil {
-			break
-		}
-	}
-	// Handlers of a lost session may still be running; their messages are
-	// back in the queue already, but the caller expects none to run once
-	// ConsumeJobs has returned.
-	c.handlers.Wait()
-	return nil
+	return func() { close(done) }
 }
 
 // jobPrefetch is ConsumeJobs' default Prefetch for a concurrency: the
@@ -237,22 +236,10 @@ func (m *heldMessage) finish(i, n int, o Outcome) bool {
 // consume runs one session: it returns nil after a graceful stop (ctx
 // cancelled) and the reason otherwise.
 func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefetch int) error {
-	if err := s.ch.Qos(prefetch, 0, false); err != nil {
-		s.close()
-		return fmt.Errorf("set prefetch: %w", err)
-	}
-	// Settling a message whose jobs went different ways publishes them
-	// (see ConsumeJobs), on a channel of its own: a publish the broker
-	// refuses closes its channel, which must not take the deliveries with it.
-	if err := s.openPublishing(); err != nil {
-		s.close()
-		return err
-	}
-	tag := consumerTag(c.cfg.ConnectionName)
-	deliveries, err := s.ch.Consume(c.cfg.JobQueue, tag, false, false, false, false, nil)
+	tag, deliveries, err := c.open(s, prefetch)
 	if err != nil {
 		s.close()
-		return fmt.Errorf("consume %s: %w", c.cfg.JobQueue, err)
+		return err
 	}
 	var inflight sync.WaitGroup
 	for {
@@ -279,27 +266,54 @@ func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefe
 			c.rejectMalformed(s, &d, err)
 			continue
 		}
-		m := &heldMessage{d: d, jobs: jobs, attempt: attemptOf(&d), left: len(jobs), outcomes: make([]Outcome, len(jobs))}
-		for i := range jobs {
-			if !c.acquire(ctx, s) {
-				c.abandon(s, m, i)
-				break
-			}
-			inflight.Add(1)
-			c.handlers.Add(1)
-			// A slot is held, so one of the pool's goroutines is free.
-			c.tasks <- func() {
-				defer func() {
-					<-c.slots
-					inflight.Done()
-					c.handlers.Done()
-				}()
-				c.handle(handlerCtx, s, m, i)
-			}
-		}
+		c.start(ctx, handlerCtx, s, &heldMessage{d: d, jobs: jobs, attempt: attemptOf(&d),
+			left: len(jobs), outcomes: make([]Outcome, len(jobs))}, &inflight)
 		if ctx.Err() != nil {
 			c.stop(s, tag, deliveries, &inflight)
 			return nil
+		}
+	}
+}
+
+// open sets s up for consuming jobs and starts the consumer, returning its
+// tag and deliveries.
+func (c *jobConsumer) open(s *session, prefetch int) (string, <-chan amqp.Delivery, error) {
+	if err := s.ch.Qos(prefetch, 0, false); err != nil {
+		return "", nil, fmt.Errorf("set prefetch: %w", err)
+	}
+	// Settling a message whose jobs went different ways publishes them
+	// (see ConsumeJobs), on a channel of its own: a publish the broker
+	// refuses closes its channel, which must not take the deliveries with it.
+	if err := s.openPublishing(); err != nil {
+		return "", nil, err
+	}
+	tag := consumerTag(c.cfg.ConnectionName)
+	deliveries, err := s.ch.Consume(c.cfg.JobQueue, tag, false, false, false, false, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("consume %s: %w", c.cfg.JobQueue, err)
+	}
+	return tag, deliveries, nil
+}
+
+// start hands the jobs of m to the pool one by one, each once a handler
+// slot is free; the jobs it cannot start (stopping, or the session is gone)
+// are abandoned.
+func (c *jobConsumer) start(ctx, handlerCtx context.Context, s *session, m *heldMessage, inflight *sync.WaitGroup) {
+	for i := range m.jobs {
+		if !c.acquire(ctx, s) {
+			c.abandon(s, m, i)
+			return
+		}
+		inflight.Add(1)
+		c.handlers.Add(1)
+		// A slot is held, so one of the pool's goroutines is free.
+		c.tasks <- func() {
+			defer func() {
+				<-c.slots
+				inflight.Done()
+				c.handlers.Done()
+			}()
+			c.handle(handlerCtx, s, m, i)
 		}
 	}
 }

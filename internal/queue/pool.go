@@ -49,7 +49,8 @@ func (p *PublisherPool) PublishJobs(ctx context.Context, jobs []check.Job) error
 	return pub.PublishJobs(ctx, jobs)
 }
 
-// Healthy reports the first unhealthy publisher's problem.
+// Healthy reports the problem of every unhealthy publisher, nil when all
+// hold a live connection.
 func (p *PublisherPool) Healthy() error {
 	var errs []error
 	for _, pub := range p.all {

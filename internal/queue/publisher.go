@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/internal/backoff"
 	"github.com/vigil-dev/vigil/internal/check"
 )
 
@@ -86,64 +87,47 @@ func NewPublisher(ctx context.Context, cfg Config) (*Publisher, error) {
 	return p, nil
 }
 
-// run owns the connection: it dials, publishes the session for callers,
-// waits for it to end and dials again after a backoff.
+// run owns the connection: it dials, offers each session to callers until
+// it ends, and dials again after a backoff, recording every failure for
+// Healthy.
 func (p *Publisher) run(ctx context.Context) {
 	defer p.wg.Done()
-	b := backoff{min: p.cfg.ReconnectMin, max: p.cfg.ReconnectMax}
-	declare := declareAll(declareJobs(&p.cfg), declareTransitions(&p.cfg))
-	for {
-		s, err := p.connect(ctx, &b, declare)
-		if err != nil {
-			return
-		}
-		started := time.Now()
-		p.setSession(s, nil)
-		select {
-		case <-ctx.Done():
-			s.close()
-			return
-		case <-s.done:
-		}
-		p.setSession(nil, s.err)
-		p.log.Warn("broker connection lost, reconnecting", zap.Error(s.err))
-		if time.Since(started) >= stableAfter(&p.cfg) {
-			b.reset()
-		}
-		if err := sleep(ctx, b.next()); err != nil {
-			return
-		}
+	r := reconnecting{
+		cfg:        &p.cfg,
+		log:        p.log,
+		declare:    declareAll(confirmMode, declareJobs(&p.cfg), declareTransitions(&p.cfg)),
+		use:        p.serve,
+		lost:       "broker connection lost, reconnecting",
+		dialFailed: func(err error) { p.setSession(nil, err) },
 	}
+	r.run(ctx)
 }
 
-// connect dials until it succeeds, recording each failure for Healthy.
-func (p *Publisher) connect(ctx context.Context, b *backoff, declare func(*amqp.Channel) error) (*pubSession, error) {
-	for {
-		s, err := dial(ctx, &p.cfg, func(ch *amqp.Channel) error {
-			if err := ch.Confirm(false); err != nil {
-				return fmt.Errorf("enable publisher confirms: %w", err)
-			}
-			return declare(ch)
-		})
-		if err == nil {
-			return &pubSession{
-				session: s,
-				// Buffered so the connection's reader never waits on
-				// a batch that is between two selects.
-				returns: s.ch.NotifyReturn(make(chan amqp.Return, 128)),
-				jobs:    make(chan struct{}, 1),
-			}, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		p.setSession(nil, err)
-		delay := b.next()
-		p.log.Warn("broker connect failed, retrying", zap.Error(err), zap.Duration("retry_in", delay))
-		if err := sleep(ctx, delay); err != nil {
-			return nil, err
-		}
+// confirmMode puts a publisher's channel in confirm mode.
+func confirmMode(ch *amqp.Channel) error {
+	if err := ch.Confirm(false); err != nil {
+		return fmt.Errorf("enable publisher confirms: %w", err)
 	}
+	return nil
+}
+
+// serve offers s to callers until it ends or ctx does.
+func (p *Publisher) serve(ctx context.Context, s *session) error {
+	p.setSession(&pubSession{
+		session: s,
+		// Buffered so the connection's reader never waits on a batch
+		// that is between two selects.
+		returns: s.ch.NotifyReturn(make(chan amqp.Return, 128)),
+		jobs:    make(chan struct{}, 1),
+	}, nil)
+	select {
+	case <-ctx.Done():
+		s.close()
+		return nil
+	case <-s.done:
+	}
+	p.setSession(nil, s.err)
+	return s.err
 }
 
 func (p *Publisher) setSession(s *pubSession, err error) {
@@ -176,7 +160,7 @@ func (p *Publisher) session(ctx context.Context) (*pubSession, error) {
 			// The session just died and run has not swapped in a fresh
 			// ready channel yet (the current one is closed); wait a
 			// moment rather than spin on it.
-			if sleep(ctx, time.Millisecond) != nil {
+			if backoff.Sleep(ctx, time.Millisecond) != nil {
 				return nil, p.notConnected(ctx)
 			}
 			continue

@@ -10,6 +10,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/backoff"
 )
 
 // errSessionClosed is why a session ended when the broker said nothing: the
@@ -42,26 +44,8 @@ func dial(ctx context.Context, cfg *Config, declare func(*amqp.Channel) error) (
 	if cfg.ConnectionName != "" {
 		props.SetClientConnectionName(cfg.ConnectionName)
 	}
-	stopWatch := func() bool { return true }
-	conn, err := amqp.DialConfig(cfg.URL, amqp.Config{
-		Properties: props,
-		Dial: func(network, addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: cfg.DialTimeout}
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			// A broker that accepts TCP but never speaks AMQP must not
-			// stall us; amqp091 clears the deadline after the handshake.
-			if err := c.SetDeadline(time.Now().Add(cfg.DialTimeout)); err != nil {
-				_ = c.Close()
-				return nil, err
-			}
-			// Nor must it hold up a shutdown for the whole timeout.
-			stopWatch = context.AfterFunc(ctx, func() { _ = c.Close() })
-			return c, nil
-		},
-	})
+	netDial, stopWatch := dialTCP(ctx, cfg.DialTimeout)
+	conn, err := amqp.DialConfig(cfg.URL, amqp.Config{Properties: props, Dial: netDial})
 	stopWatch()
 	if err != nil {
 		return nil, fmt.Errorf("dial broker: %w", err)
@@ -82,24 +66,49 @@ func dial(ctx context.Context, cfg *Config, declare func(*amqp.Channel) error) (
 		}
 	}
 	s := &session{conn: conn, ch: ch, done: make(chan struct{})}
-	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
-	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	go func() {
-		var aerr *amqp.Error
-		select {
-		case aerr = <-connClosed:
-		case aerr = <-chClosed:
-		}
-		if aerr != nil {
-			s.end(aerr)
-		} else {
-			s.end(errSessionClosed)
-		}
-		// A closed channel on a live connection (say a 404 on publish)
-		// still ends the session: the next one starts from a clean slate.
-		_ = conn.Close()
-	}()
+	go s.watch(conn.NotifyClose(make(chan *amqp.Error, 1)), ch.NotifyClose(make(chan *amqp.Error, 1)))
 	return s, nil
+}
+
+// dialTCP is amqp091's Dial for one attempt: the connect follows ctx, and
+// the socket is closed if ctx ends during the handshake, until stopWatch is
+// called once the handshake is over.
+func dialTCP(ctx context.Context, timeout time.Duration) (netDial func(network, addr string) (net.Conn, error), stopWatch func()) {
+	stop := func() bool { return true }
+	netDial = func(network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: timeout}
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		// A broker that accepts TCP but never speaks AMQP must not
+		// stall us; amqp091 clears the deadline after the handshake.
+		if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		// Nor must it hold up a shutdown for the whole timeout.
+		stop = context.AfterFunc(ctx, func() { _ = c.Close() })
+		return c, nil
+	}
+	return netDial, func() { stop() }
+}
+
+// watch ends s when its connection or its channel closes.
+func (s *session) watch(connClosed, chClosed <-chan *amqp.Error) {
+	var aerr *amqp.Error
+	select {
+	case aerr = <-connClosed:
+	case aerr = <-chClosed:
+	}
+	if aerr != nil {
+		s.end(aerr)
+	} else {
+		s.end(errSessionClosed)
+	}
+	// A closed channel on a live connection (say a 404 on publish)
+	// still ends the session: the next one starts from a clean slate.
+	_ = s.conn.Close()
 }
 
 // openPublishing opens s.pub. Its closing ends the session like the main
@@ -205,35 +214,68 @@ func declareAll(fs ...func(*amqp.Channel) error) func(*amqp.Channel) error {
 	}
 }
 
-// connectLoop dials until it succeeds or ctx ends, sleeping b between
-// failures. It returns nil and ctx.Err() when ctx ends first.
-func connectLoop(ctx context.Context, cfg *Config, b *backoff, what string, declare func(*amqp.Channel) error) (*session, error) {
+// reconnecting is the life every long-lived broker client leads: dial
+// (again and again, with backoff, until it succeeds), use the session until
+// it ends, wait a backoff, dial again - until ctx ends. The publisher, the
+// job consumer and the transition subscriber differ only in how they use a
+// session, so this is the one place their retry policy lives.
+type reconnecting struct {
+	cfg *Config
+	// log names the component; its warnings say what is being retried.
+	log *zap.Logger
+	// declare prepares every new session's channel (see dial).
+	declare func(*amqp.Channel) error
+	// use runs one session until it ends or ctx does, closes it, and says
+	// why it ended; the reason is logged as the warning lost.
+	use  func(ctx context.Context, s *session) error
+	lost string
+	// dialFailed, when set, hears every failed dial while ctx lasts.
+	dialFailed func(error)
+}
+
+// run runs sessions one after another until ctx ends. The backoff starts
+// over only after a session that lived stableAfter.
+func (r *reconnecting) run(ctx context.Context) {
+	b := backoff.Backoff{Min: r.cfg.ReconnectMin, Max: r.cfg.ReconnectMax}
 	for {
-		s, err := dial(ctx, cfg, declare)
+		s, err := r.connect(ctx, &b)
+		if err != nil {
+			return
+		}
+		started := time.Now()
+		err = r.use(ctx, s)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn(r.lost, zap.Error(err))
+		if time.Since(started) >= stableAfter(r.cfg) {
+			b.Reset()
+		}
+		if backoff.Sleep(ctx, b.Next()) != nil {
+			return
+		}
+	}
+}
+
+// connect dials until it succeeds, sleeping b between failures. It returns
+// ctx.Err() when ctx ends first.
+func (r *reconnecting) connect(ctx context.Context, b *backoff.Backoff) (*session, error) {
+	for {
+		s, err := dial(ctx, r.cfg, r.declare)
 		if err == nil {
 			return s, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		delay := b.next()
-		cfg.Logger.Warn("broker connect failed, retrying",
-			zap.String("component", what), zap.Error(err), zap.Duration("retry_in", delay))
-		if err := sleep(ctx, delay); err != nil {
+		if r.dialFailed != nil {
+			r.dialFailed(err)
+		}
+		delay := b.Next()
+		r.log.Warn("broker connect failed, retrying", zap.Error(err), zap.Duration("retry_in", delay))
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return nil, err
 		}
-	}
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -147,45 +147,19 @@ func (c *jobConsumer) reportDead(m *heldMessage, idx []int, reason string) {
 	}
 }
 
+// settleMessage is one message publishSettlement sends.
+type settleMessage struct {
+	exchange, key string
+	msg           amqp.Publishing
+}
+
 // publishSettlement publishes the jobs of m that do not simply go away, as
 // messages of just those jobs, and waits for the broker's confirms.
 func (c *jobConsumer) publishSettlement(s *session, m *heldMessage, p *settlement) error {
-	raw, err := rawJobs(m.d.Body)
+	outs, err := c.settlementMessages(m, p)
 	if err != nil {
 		return err
 	}
-	type out struct {
-		exchange, key string
-		msg           amqp.Publishing
-	}
-	var outs []out
-	back := func(idx []int, attempt int) {
-		if len(idx) > 0 {
-			h := maps.Clone(m.d.Headers)
-			if h == nil {
-				h = amqp.Table{}
-			}
-			h[attemptHeader] = int32(attempt)
-			outs = append(outs, out{"", c.cfg.JobQueue, subsetPublishing(m, raw, idx, h)})
-		}
-	}
-	dead := func(idx []int, reason string) {
-		if len(idx) > 0 {
-			h := maps.Clone(m.d.Headers)
-			if h == nil {
-				h = amqp.Table{}
-			}
-			delete(h, attemptHeader)
-			h[deadReasonHeader] = reason
-			h[deliveriesHeader] = int32(m.attempt)
-			outs = append(outs, out{c.cfg.deadLetterExchange(), "", subsetPublishing(m, raw, idx, h)})
-		}
-	}
-	back(p.retry, m.attempt+1)
-	back(p.resume, m.attempt)
-	dead(p.refused, DeadLetterHandler)
-	dead(p.spent, DeadLetterMaxDeliveries)
-
 	// Not mandatory: the jobs queue is the one we consume (had it been
 	// deleted, the original would be gone with it), and the dead-letter
 	// exchange's queue is declared on every connect, as the broker's own
@@ -213,6 +187,47 @@ func (c *jobConsumer) publishSettlement(s *session, m *heldMessage, p *settlemen
 		}
 	}
 	return nil
+}
+
+// settlementMessages are the messages that carry the jobs of m where p
+// sends them: back to the jobs queue with their next attempt (or the same
+// one, for jobs that never started), or to the dead-letter exchange with
+// why and after how many deliveries.
+func (c *jobConsumer) settlementMessages(m *heldMessage, p *settlement) ([]settleMessage, error) {
+	raw, err := rawJobs(m.d.Body)
+	if err != nil {
+		return nil, err
+	}
+	var outs []settleMessage
+	back := func(idx []int, attempt int) {
+		if len(idx) > 0 {
+			h := cloneHeaders(m.d.Headers)
+			h[attemptHeader] = int32(attempt)
+			outs = append(outs, settleMessage{"", c.cfg.JobQueue, subsetPublishing(m, raw, idx, h)})
+		}
+	}
+	dead := func(idx []int, reason string) {
+		if len(idx) > 0 {
+			h := cloneHeaders(m.d.Headers)
+			delete(h, attemptHeader)
+			h[deadReasonHeader] = reason
+			h[deliveriesHeader] = int32(m.attempt)
+			outs = append(outs, settleMessage{c.cfg.deadLetterExchange(), "", subsetPublishing(m, raw, idx, h)})
+		}
+	}
+	back(p.retry, m.attempt+1)
+	back(p.resume, m.attempt)
+	dead(p.refused, DeadLetterHandler)
+	dead(p.spent, DeadLetterMaxDeliveries)
+	return outs, nil
+}
+
+// cloneHeaders is a copy of h to change, never nil.
+func cloneHeaders(h amqp.Table) amqp.Table {
+	if h = maps.Clone(h); h == nil {
+		h = amqp.Table{}
+	}
+	return h
 }
 
 // rawJobs splits a body DecodeJobs accepted into its jobs' JSON, untouched:

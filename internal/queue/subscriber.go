@@ -59,25 +59,10 @@ func SubscribeTransitions(ctx context.Context, cfg Config, queueName string, h T
 		// leaves the backlog on the broker rather than in our memory.
 		sub.prefetch = defaultSubscriberPrefetch
 	}
-	b := backoff{min: cfg.ReconnectMin, max: cfg.ReconnectMax}
-	for {
-		s, err := connectLoop(ctx, &cfg, &b, "queue.subscriber", declareTransitions(&cfg))
-		if err != nil {
-			return nil
-		}
-		started := time.Now()
-		err = sub.consume(ctx, s)
-		if ctx.Err() != nil {
-			return nil
-		}
-		sub.log.Warn("transition subscriber lost its connection, reconnecting", zap.Error(err))
-		if time.Since(started) >= stableAfter(&cfg) {
-			b.reset()
-		}
-		if sleep(ctx, b.next()) != nil {
-			return nil
-		}
-	}
+	r := reconnecting{cfg: &cfg, log: sub.log, declare: declareTransitions(&cfg), use: sub.consume,
+		lost: "transition subscriber lost its connection, reconnecting"}
+	r.run(ctx)
+	return nil
 }
 
 type subscriber struct {

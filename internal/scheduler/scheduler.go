@@ -7,12 +7,11 @@ package scheduler
 import (
 	"context"
 	"sync"
-
-	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/internal/backoff"
 	"github.com/vigil-dev/vigil/internal/check"
 )
 
@@ -43,18 +42,30 @@ type realClock struct{}
 func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// DefaultCatchUp covers the outages Vigil is built to ride out - a broker
-// or database restart, a failover, a rolling upgrade of every server -
-// without a gap in any check's history, while bounding the burst a long
-// outage could cause.
-const DefaultCatchUp = 30 * time.Second
+// Defaults of Config's fields, which config.Defaults offers as settings.
+const (
+	// DefaultBatchSize bounds a claim transaction: large enough that a
+	// claim's fixed cost is shared by many jobs, small enough that its
+	// row locks and its publish stay short.
+	DefaultBatchSize = 500
+	// DefaultParallel overlaps enough claim transactions to hide the
+	// broker's confirm round trip (see Config.Parallel).
+	DefaultParallel = 4
+	// DefaultCatchUp covers the outages Vigil is built to ride out - a
+	// broker or database restart, a failover, a rolling upgrade of every
+	// server - without a gap in any check's history, while bounding the
+	// burst a long outage could cause.
+	DefaultCatchUp = 30 * time.Second
+	// DefaultResolution keeps the added dispatch delay well inside the
+	// lag a user would notice while gathering a busy schedule into few
+	// claims (docs/benchmarks.md has the figures).
+	DefaultResolution     = 50 * time.Millisecond
+	DefaultMaxIdle        = 200 * time.Millisecond
+	DefaultMaxBackoff     = 5 * time.Second
+	DefaultPublishTimeout = 10 * time.Second
+)
 
-// DefaultResolution keeps the added dispatch delay well inside the lag a
-// user would notice while gathering a busy schedule into few claims
-// (docs/benchmarks.md has the figures).
-const DefaultResolution = 50 * time.Millisecond
-
-// Config tunes the loop. Zero values take the defaults.
+// Config tunes the loop. Zero values take the defaults (see WithDefaults).
 type Config struct {
 	// BatchSize bounds the jobs claimed and published per transaction.
 	BatchSize int
@@ -101,26 +112,34 @@ type Scheduler struct {
 
 // New returns a Scheduler; call Run to start it.
 func New(c Claimer, p Publisher, cfg Config) *Scheduler {
+	return &Scheduler{claimer: c, pub: p, cfg: cfg.WithDefaults()}
+}
+
+// WithDefaults returns cfg with the defaults in place of zero (and, where
+// a negative value has no meaning, negative) fields. A caller that sizes
+// something by the config, such as one publisher per parallel claim,
+// sizes it by this.
+func (cfg Config) WithDefaults() Config {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
+		cfg.BatchSize = DefaultBatchSize
 	}
 	if cfg.Parallel <= 0 {
-		cfg.Parallel = 4
+		cfg.Parallel = DefaultParallel
 	}
 	if cfg.CatchUp == 0 {
 		cfg.CatchUp = DefaultCatchUp
 	}
 	if cfg.MaxIdle <= 0 {
-		cfg.MaxIdle = 200 * time.Millisecond
+		cfg.MaxIdle = DefaultMaxIdle
 	}
 	if cfg.Resolution == 0 {
 		cfg.Resolution = DefaultResolution
 	}
 	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 5 * time.Second
+		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	if cfg.PublishTimeout <= 0 {
-		cfg.PublishTimeout = 10 * time.Second
+		cfg.PublishTimeout = DefaultPublishTimeout
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
@@ -128,7 +147,7 @@ func New(c Claimer, p Publisher, cfg Config) *Scheduler {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Scheduler{claimer: c, pub: p, cfg: cfg}
+	return cfg
 }
 
 // Run dispatches due ticks until ctx is cancelled. Errors (database or
@@ -137,7 +156,7 @@ func New(c Claimer, p Publisher, cfg Config) *Scheduler {
 // checks stop being probed without anyone noticing.
 func (s *Scheduler) Run(ctx context.Context) error {
 	log := s.cfg.Logger
-	failures := 0
+	b := backoff.Backoff{Min: min(backoffMin, s.cfg.MaxBackoff), Max: min(s.cfg.MaxBackoff, backoffLimit)}
 	for {
 		began := s.cfg.Clock.Now()
 		_, err := s.Dispatch(ctx)
@@ -146,14 +165,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		var wait time.Duration
 		if err != nil {
-			failures++
-			wait = backoff(failures, s.cfg.MaxBackoff)
-			log.Warn("dispatch failed; retrying", zap.Error(err), zap.Int("attempt", failures), zap.Duration("backoff", wait))
+			wait = b.Next()
+			log.Warn("dispatch failed; retrying", zap.Error(err), zap.Int("attempt", b.Attempts()), zap.Duration("backoff", wait))
 		} else {
-			if failures > 0 {
-				log.Info("dispatch recovered", zap.Int("failed_attempts", failures))
+			if failed := b.Attempts(); failed > 0 {
+				log.Info("dispatch recovered", zap.Int("failed_attempts", failed))
 			}
-			failures = 0
+			b.Reset()
 			wait = max(s.idle(ctx), s.cfg.Resolution-s.cfg.Clock.Now().Sub(began))
 		}
 		if wait <= 0 {
@@ -166,6 +184,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// backoffMin is the first wait after a failed dispatch; it doubles up to
+// Config.MaxBackoff, and never beyond backoffLimit (ten doublings), so that
+// even a generous MaxBackoff retries a recovered backend within two minutes.
+const (
+	backoffMin   = 100 * time.Millisecond
+	backoffLimit = backoffMin << 10
+)
 
 // Dispatch claims and publishes every tick due now, batch by batch with
 // up to Config.Parallel transactions at once, and returns how many jobs it
@@ -247,11 +273,4 @@ func (s *Scheduler) idle(ctx context.Context) time.Duration {
 		return s.cfg.MaxIdle
 	}
 	return min(max(next.Sub(s.cfg.Clock.Now()), 0), s.cfg.MaxIdle)
-}
-
-// backoff is exponential from 100ms with up to 50% jitter, capped.
-func backoff(attempt int, cap time.Duration) time.Duration {
-	d := 100 * time.Millisecond << min(attempt-1, 10)
-	d = min(d, cap)
-	return d/2 + rand.N(d/2+1)
 }

@@ -24,84 +24,71 @@ import (
 // before commit, the ticks are published again - at least once, and the
 // results table's key makes the repeat harmless.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("begin claim: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	return s.claim(ctx, tx, now, limit, catchUp, publish)
-}
-
-// claim is ClaimDue inside its transaction; it commits once jobs were
-// published, and otherwise leaves the rollback to ClaimDue.
-func (s *Store) claim(ctx context.Context, tx pgx.Tx, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
-	var n int
-	err := func() error {
-		// Only the schedule rows are locked and written: the registry row
-		// is read for the job's fields, and a concurrent edit of it waits
-		// for nothing.
-		rows, err := tx.Query(ctx, `SELECT s.id, s.name, s.type, s.url, s.method, s.expected_status, s.grpc_service,
-				s.interval_ms, s.timeout_ms, sc.next_run_at
-			FROM schedule sc JOIN services s ON s.id = sc.check_id
-			WHERE sc.next_run_at <= $1
-			ORDER BY sc.next_run_at
-			LIMIT $2
-			FOR UPDATE OF sc SKIP LOCKED`, now, limit)
-		if err != nil {
-			return fmt.Errorf("select due checks: %w", err)
+	return withTxV(ctx, s, func(tx pgx.Tx) (int, error) {
+		due, err := selectDue(ctx, tx, now, limit, catchUp)
+		if err != nil || len(due.jobs) == 0 {
+			return 0, err
 		}
-		var (
-			jobs  []check.Job
-			ids   []string
-			nexts []time.Time
-		)
-		for rows.Next() {
-			var (
-				c          check.Check
-				typ        string
-				intervalMs int64
-				timeoutMs  float64
-				due        time.Time
-			)
-			if err := rows.Scan(&c.ID, &c.Name, &typ, &c.URL, &c.Method, &c.ExpectedStatus, &c.GRPCService,
-				&intervalMs, &timeoutMs, &due); err != nil {
-				rows.Close()
-				return fmt.Errorf("scan due check: %w", err)
-			}
-			c.Type = check.Type(typ)
-			c.Interval = time.Duration(intervalMs) * time.Millisecond
-			c.Timeout = time.Duration(timeoutMs * float64(time.Millisecond))
-			tick, next := check.NextTick(due.UTC(), now, c.Interval, catchUp)
-			jobs = append(jobs, check.JobFor(&c, tick))
-			ids = append(ids, c.ID)
-			nexts = append(nexts, next)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("select due checks: %w", err)
-		}
-		if len(jobs) == 0 {
-			return nil
-		}
-		if err := publish(ctx, jobs); err != nil {
-			return fmt.Errorf("publish %d jobs: %w", len(jobs), err)
+		if err := publish(ctx, due.jobs); err != nil {
+			return 0, fmt.Errorf("publish %d jobs: %w", len(due.jobs), err)
 		}
 		// The jobs are on the broker now. Finish the claim even if ctx is
 		// cancelled meanwhile (a SIGTERM): rolling back would leave the
 		// ticks due and publish them a second time after a restart.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		// withTxV's commit holds to the same rule.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 		defer cancel()
 		if _, err := tx.Exec(fctx, `UPDATE schedule sc SET next_run_at = v.next
 			FROM unnest($1::text[], $2::timestamptz[]) AS v(id, next)
-			WHERE sc.check_id = v.id`, ids, nexts); err != nil {
-			return fmt.Errorf("advance schedule: %w", err)
+			WHERE sc.check_id = v.id`, due.ids, due.nexts); err != nil {
+			return 0, fmt.Errorf("advance schedule: %w", err)
 		}
-		if err := tx.Commit(fctx); err != nil {
-			return fmt.Errorf("commit claim: %w", err)
+		return len(due.jobs), nil
+	})
+}
+
+// dueTicks are the claimed checks' jobs and where each check's schedule
+// moves once they are published.
+type dueTicks struct {
+	jobs  []check.Job
+	ids   []string
+	nexts []time.Time
+}
+
+// selectDue locks up to limit due schedule rows and builds their jobs.
+// Only the schedule rows are locked and written: the registry row is read
+// for the job's fields, and a concurrent edit of it waits for nothing.
+func selectDue(ctx context.Context, tx pgx.Tx, now time.Time, limit int, catchUp time.Duration) (dueTicks, error) {
+	rows, err := tx.Query(ctx, `SELECT `+probeColumns+`, sc.next_run_at
+		FROM schedule sc JOIN services s ON s.id = sc.check_id
+		WHERE sc.next_run_at <= $1
+		ORDER BY sc.next_run_at
+		LIMIT $2
+		FOR UPDATE OF sc SKIP LOCKED`, now, limit)
+	if err != nil {
+		return dueTicks{}, fmt.Errorf("select due checks: %w", err)
+	}
+	defer rows.Close()
+	var due dueTicks
+	for rows.Next() {
+		var (
+			c    check.Check
+			when time.Time
+		)
+		scan := checkScan{c: &c}
+		if err := rows.Scan(append(scan.dest(), &when)...); err != nil {
+			return dueTicks{}, fmt.Errorf("scan due check: %w", err)
 		}
-		n = len(jobs)
-		return nil
-	}()
-	return n, err
+		scan.decode()
+		tick, next := check.NextTick(when.UTC(), now, c.Interval, catchUp)
+		due.jobs = append(due.jobs, check.JobFor(&c, tick))
+		due.ids = append(due.ids, c.ID)
+		due.nexts = append(due.nexts, next)
+	}
+	if err := rows.Err(); err != nil {
+		return dueTicks{}, fmt.Errorf("select due checks: %w", err)
+	}
+	return due, nil
 }
 
 // NextDue returns the earliest scheduled tick of any active check, or

@@ -48,8 +48,14 @@ func loadMigrations() ([]migration, error) {
 // processes (two servers and a few workers may all start at once).
 const migrationLockKey = 0x76696769 // "vigi"
 
-// Migrate applies every embedded migration that has not been applied yet,
-// each in its own transaction, and returns how many it applied.
+// Migrate applies every embedded migration that has not been applied yet
+// and returns how many it applied. All of them run in one transaction,
+// under one advisory lock: PostgreSQL's DDL is transactional, so a failing
+// migration leaves the schema at the version it started from rather than
+// half way, and a process starting at the same time waits for the lock
+// and then finds nothing left to do. (A migration that cannot run in a
+// transaction, such as CREATE INDEX CONCURRENTLY, would need a way out of
+// this; none does.)
 func (s *Store) Migrate(ctx context.Context) (int, error) {
 	ms, err := loadMigrations()
 	if err != nil {

@@ -68,21 +68,40 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// withTx runs fn in a transaction, committing when fn returns nil and
-// rolling back otherwise.
-func (s *Store) withTx(ctx context.Context, fn func(pgx.Tx) error) error {
+// commitTimeout bounds a commit, which withTxV no longer lets ctx cancel.
+const commitTimeout = 10 * time.Second
+
+// withTxV runs fn in a transaction and returns its value once the
+// transaction has committed; an error from fn rolls it back and is
+// returned as it is.
+//
+// Once fn has returned, the commit no longer follows ctx's cancellation
+// (commitTimeout bounds it instead): every statement has run, and a
+// rollback now could only throw the work away and make the caller do it
+// again - for a claim, publish its jobs a second time after a SIGTERM.
+func withTxV[T any](ctx context.Context, s *Store, fn func(pgx.Tx) (T, error)) (T, error) {
+	var zero T
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return zero, fmt.Errorf("begin transaction: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := fn(tx); err != nil {
-		return err
+	v, err := fn(tx)
+	if err != nil {
+		return zero, err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := tx.Commit(cctx); err != nil {
+		return zero, fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	return v, nil
+}
+
+// withTx is withTxV for a transaction that returns nothing but an error.
+func (s *Store) withTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	_, err := withTxV(ctx, s, func(tx pgx.Tx) (struct{}, error) { return struct{}{}, fn(tx) })
+	return err
 }
 
 // newID returns a random 128-bit id as 32 hex characters. Ids are opaque
@@ -98,9 +117,13 @@ func isUniqueViolation(err error, constraint string) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
 }
 
-// nowMillis is the store's clock truncated to what PostgreSQL keeps, so a
-// value written and read back compares equal.
-func (s *Store) nowMillis() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+// nowMicros is the store's clock at the precision PostgreSQL keeps
+// (microseconds), so a value written and read back compares equal.
+func (s *Store) nowMicros() time.Time { return storedTime(s.now()) }
+
+// storedTime is t as a timestamptz column gives it back: in UTC and
+// truncated to the microsecond, as pgx encodes it.
+func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {

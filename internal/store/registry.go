@@ -13,52 +13,28 @@ import (
 	"github.com/vigil-dev/vigil/internal/registry"
 )
 
-// serviceColumns is the select list scanServices expects.
-const serviceColumns = `s.id, s.name, s.type, s.url, s.method, s.expected_status, s.grpc_service,
-	s.interval_ms, s.timeout_ms, s.failure_threshold, s.success_threshold, s.tags, s.paused,
-	s.source, s.created_at, s.updated_at,
-	cs.state, cs.consecutive_successes, cs.consecutive_failures, cs.last_scheduled_at,
-	cs.last_checked_at, cs.last_latency_us, cs.last_error, cs.last_change_at`
+// serviceColumns is the select list scanService expects.
+const serviceColumns = probeColumns + `, s.failure_threshold, s.success_threshold, s.tags, s.paused,
+	s.source, s.created_at, s.updated_at, ` + stateColumns
 
 const serviceFrom = ` FROM services s JOIN check_state cs ON cs.check_id = s.id`
 
 func scanService(row pgx.Row) (registry.Service, error) {
-	var (
-		sv                     registry.Service
-		intervalMs             int64
-		timeoutMs              float64
-		lastSched, lastChecked *time.Time
-		lastChange             *time.Time
-		lastLatencyUs          *int64
-		state                  string
-		typ                    string
-	)
-	err := row.Scan(&sv.ID, &sv.Name, &typ, &sv.URL, &sv.Method, &sv.ExpectedStatus, &sv.GRPCService,
-		&intervalMs, &timeoutMs, &sv.FailureThreshold, &sv.SuccessThreshold, &sv.Tags, &sv.Paused,
-		&sv.Source, &sv.CreatedAt, &sv.UpdatedAt,
-		&state, &sv.State.ConsecutiveSuccesses, &sv.State.ConsecutiveFailures, &lastSched,
-		&lastChecked, &lastLatencyUs, &sv.State.LastError, &lastChange)
-	if err != nil {
+	var sv registry.Service
+	c, snap := checkScan{c: &sv.Check}, snapshotScan{s: &sv.State}
+	dest := append(c.dest(), &sv.FailureThreshold, &sv.SuccessThreshold, &sv.Tags, &sv.Paused,
+		&sv.Source, &sv.CreatedAt, &sv.UpdatedAt)
+	if err := row.Scan(append(dest, snap.dest()...)...); err != nil {
 		return registry.Service{}, err
 	}
-	sv.Type = check.Type(typ)
-	sv.Interval = time.Duration(intervalMs) * time.Millisecond
-	sv.Timeout = time.Duration(timeoutMs * float64(time.Millisecond))
+	c.decode()
+	snap.decode()
 	sv.CreatedAt, sv.UpdatedAt = sv.CreatedAt.UTC(), sv.UpdatedAt.UTC()
-	sv.State.State = check.State(state)
-	sv.State.LastScheduledAt = fromNullTime(lastSched)
-	sv.State.LastCheckedAt = fromNullTime(lastChecked)
-	sv.State.LastChangeAt = fromNullTime(lastChange)
-	if lastLatencyUs != nil {
-		sv.State.LastLatency = time.Duration(*lastLatencyUs) * time.Microsecond
-	}
 	if sv.Tags == nil {
 		sv.Tags = []string{}
 	}
 	return sv, nil
 }
-
-func durationMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // CreateService registers c, which the caller has defaulted and validated.
 // The store assigns the id (unless c.ID is set) and the timestamps, and
@@ -68,9 +44,9 @@ func (s *Store) CreateService(ctx context.Context, c *check.Check) (registry.Ser
 		c.ID = newID()
 	}
 	if c.Source == "" {
-		c.Source = "api"
+		c.Source = check.SourceAPI
 	}
-	now := s.nowMillis()
+	now := s.nowMicros()
 	c.CreatedAt, c.UpdatedAt = now, now
 	var next *time.Time
 	if !c.Paused {
@@ -201,7 +177,7 @@ func (s *Store) UpdateService(ctx context.Context, id string, mutate func(*check
 // saveCheck writes every registered field of c; reschedule moves the next
 // tick onto the grid of a changed interval.
 func (s *Store) saveCheck(ctx context.Context, tx pgx.Tx, c *check.Check, reschedule bool) error {
-	now := s.nowMillis()
+	now := s.nowMicros()
 	var next *time.Time
 	if reschedule && !c.Paused {
 		t := check.FirstTick(c.ID, now, c.Interval)
@@ -272,7 +248,7 @@ func (s *Store) UpsertService(ctx context.Context, c *check.Check) error {
 func (s *Store) DeleteService(ctx context.Context, id string) error {
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE services SET deleted_at = $2
-			WHERE id = $1 AND deleted_at IS NULL`, id, s.nowMillis())
+			WHERE id = $1 AND deleted_at IS NULL`, id, s.nowMicros())
 		if err != nil {
 			return err
 		}
@@ -295,47 +271,8 @@ func (s *Store) DeleteService(ctx context.Context, id string) error {
 // returned no result of a job queued before the pause is recorded. The
 // transition is returned when the state changed, nil when it already was.
 func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (registry.Service, *check.Transition, error) {
-	var tr *check.Transition
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
-		cur, err := scanService(tx.QueryRow(ctx, `SELECT `+serviceColumns+serviceFrom+`
-			WHERE s.id = $1 AND s.deleted_at IS NULL FOR UPDATE`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return registry.ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("lock service: %w", err)
-		}
-		now := s.nowMillis()
-		move, next := check.Resume, (*time.Time)(nil)
-		if paused {
-			move = check.Pause
-		} else {
-			t := check.FirstTick(id, now, cur.Interval)
-			next = &t
-		}
-		snap, changed := move(cur.State, now)
-		if !changed && cur.Paused == paused {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE services SET paused = $2, updated_at = $3 WHERE id = $1`,
-			id, paused, now); err != nil {
-			return fmt.Errorf("set paused: %w", err)
-		}
-		if err := setSchedule(ctx, tx, id, next); err != nil {
-			return err
-		}
-		if err := updateState(ctx, tx, id, snap); err != nil {
-			return err
-		}
-		if changed {
-			t := check.Transition{CheckID: id, Service: cur.Name, From: cur.State.State, To: snap.State, At: now}
-			if err := tx.QueryRow(ctx, `INSERT INTO transitions (check_id, service, from_state, to_state, at)
-				VALUES ($1, $2, $3, $4, $5) RETURNING id`, id, cur.Name, string(t.From), string(t.To), now).Scan(&t.ID); err != nil {
-				return fmt.Errorf("log transition: %w", err)
-			}
-			tr = &t
-		}
-		return nil
+	tr, err := withTxV(ctx, s, func(tx pgx.Tx) (*check.Transition, error) {
+		return s.setPaused(ctx, tx, id, paused)
 	})
 	if err != nil {
 		return registry.Service{}, nil, fmt.Errorf("set paused %s: %w", id, err)
@@ -344,14 +281,44 @@ func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (registry
 	return sv, tr, err
 }
 
-func updateState(ctx context.Context, tx pgx.Tx, id string, st check.Snapshot) error {
-	_, err := tx.Exec(ctx, `UPDATE check_state SET state=$2, consecutive_successes=$3, consecutive_failures=$4,
-		last_scheduled_at=$5, last_checked_at=$6, last_latency_us=$7, last_error=$8, last_change_at=$9
-		WHERE check_id = $1`,
-		id, string(st.State), st.ConsecutiveSuccesses, st.ConsecutiveFailures, nullTime(st.LastScheduledAt),
-		nullTime(st.LastCheckedAt), st.LastLatency.Microseconds(), st.LastError, nullTime(st.LastChangeAt))
-	if err != nil {
-		return fmt.Errorf("update state of %s: %w", id, err)
+// setPaused is SetPaused inside its transaction.
+func (s *Store) setPaused(ctx context.Context, tx pgx.Tx, id string, paused bool) (*check.Transition, error) {
+	cur, err := scanService(tx.QueryRow(ctx, `SELECT `+serviceColumns+serviceFrom+`
+		WHERE s.id = $1 AND s.deleted_at IS NULL FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, registry.ErrNotFound
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("lock service: %w", err)
+	}
+	now := s.nowMicros()
+	move, next := check.Resume, (*time.Time)(nil)
+	if paused {
+		move = check.Pause
+	} else {
+		t := check.FirstTick(id, now, cur.Interval)
+		next = &t
+	}
+	snap, changed := move(cur.State, now)
+	if !changed && cur.Paused == paused {
+		return nil, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE services SET paused = $2, updated_at = $3 WHERE id = $1`,
+		id, paused, now); err != nil {
+		return nil, fmt.Errorf("set paused: %w", err)
+	}
+	if err := setSchedule(ctx, tx, id, next); err != nil {
+		return nil, err
+	}
+	if err := updateStates(ctx, tx, map[string]check.Snapshot{id: snap}); err != nil {
+		return nil, err
+	}
+	if !changed {
+		return nil, nil
+	}
+	ts := []check.Transition{{CheckID: id, Service: cur.Name, From: cur.State.State, To: snap.State, At: now}}
+	if err := insertTransitions(ctx, tx, ts); err != nil {
+		return nil, err
+	}
+	return &ts[0], nil
 }

@@ -49,9 +49,19 @@ type Config struct {
 	OnTransition func(t check.Transition)
 }
 
-// DefaultLinger gathers a busy worker's results into batches of a hundred
-// or more while adding little to when a transition is broadcast.
-const DefaultLinger = 50 * time.Millisecond
+// Defaults of Config's fields.
+const (
+	// DefaultMaxBatch bounds a record transaction, whose row locks other
+	// batches of the same checks wait for.
+	DefaultMaxBatch = 200
+	// DefaultFlushers lets one record transaction fill while another
+	// commits.
+	DefaultFlushers = 2
+	// DefaultLinger gathers a busy worker's results into batches of a
+	// hundred or more while adding little to when a transition is
+	// broadcast.
+	DefaultLinger = 50 * time.Millisecond
+)
 
 // Worker handles jobs; Handle is safe for concurrent use.
 type Worker struct {
@@ -65,10 +75,10 @@ type Worker struct {
 // New returns a Worker. Call Close when no Handle call is running any more.
 func New(p Prober, r Recorder, pub TransitionPublisher, cfg Config) *Worker {
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 200
+		cfg.MaxBatch = DefaultMaxBatch
 	}
 	if cfg.Flushers <= 0 {
-		cfg.Flushers = 2
+		cfg.Flushers = DefaultFlushers
 	}
 	if cfg.Linger == 0 {
 		cfg.Linger = DefaultLinger
