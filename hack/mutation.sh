@@ -87,7 +87,7 @@ for pkg in "${packages[@]}"; do
 	rows+=("$(printf '%-20s | %6s | %5s | %11s | %9s | %7s%% | %4ss' "$dir" "$killed" "$lived" "$notcovered" "$timedout" "$efficacy" "$((SECONDS - start))")")
 	jq -r --arg dir "$dir" '.files[] | .file_name as $f | .mutations[]
 		| select(.status == "LIVED" or .status == "TIMED OUT")
-		| "  \(.status) \(.type) \($dir)/\($f):\(.line):\(.column)"' "$json" | sort -t: -k1,1 -k2,2n >&2
+		| "  \($dir)/\($f):\(.line):\(.column) \(.status) \(.type)"' "$json" | sort -t: -k1,1 -k2,2n -k3,3n >&2
 	if [ -n "$min_efficacy" ] && awk -v e="$efficacy" -v m="$min_efficacy" 'BEGIN { exit !(e < m) }'; then
 		failed+=("$dir ($efficacy% < $min_efficacy%)")
 	fi
