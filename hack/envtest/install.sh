@@ -65,6 +65,16 @@ fi
 
 mkdir -p "$ASSETS" "$BIN"
 
+# gremlins alone, already built, needs no lock: a mutation run must not wait
+# behind another clone's kube-apiserver build, which takes many minutes.
+# Builds replace binaries with a rename, so this check never sees half of one.
+if [ "${components[*]}" = gremlins ] && [ -x "$BIN/gremlins" ] &&
+	"$BIN/gremlins" --version 2>&1 | grep -qF -- "gremlins version ${GREMLINS_VERSION} "; then
+	log "gremlins ${GREMLINS_VERSION} already built"
+	echo "$ASSETS"
+	exit 0
+fi
+
 # One build at a time per machine: two `make test` runs (or two packages'
 # tests) must not race on the same half-written binary.
 exec 9>"$CACHE/.lock"
