@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install.sh builds the binaries the Kubernetes side of Vigil needs —
 # kube-apiserver and etcd for envtest, controller-gen and helm for the
-# generators and the chart — from the Go module proxy alone.
+# generators and the chart, and gremlins for mutation testing
+# (hack/mutation.sh) — from the Go module proxy alone.
 #
 # Why not setup-envtest: it downloads release tarballs, which an offline
 # machine (and this project's CI) cannot reach. Everything here comes from
@@ -15,7 +16,8 @@
 #   hack/envtest/install.sh [component...]   build what is missing, print the asset dir
 #   hack/envtest/install.sh --print-assets   print the asset dir, build nothing
 #   hack/envtest/install.sh --print-bin      print the tools dir, build nothing
-# Components: kube-apiserver etcd controller-gen helm kubectl (default: all but kubectl).
+# Components: kube-apiserver etcd controller-gen helm kubectl gremlins
+# (default: all but kubectl and gremlins).
 # Progress goes to stderr; stdout carries only the printed directory, so
 #   export KUBEBUILDER_ASSETS="$(hack/envtest/install.sh)"
 # works.
@@ -25,6 +27,7 @@ K8S_VERSION="${K8S_VERSION:-1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.7.3}"
 CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.23.0}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+GREMLINS_VERSION="${GREMLINS_VERSION:-v0.6.0}"
 
 GOOS="$(go env GOOS)"
 GOARCH="$(go env GOARCH)"
@@ -50,7 +53,7 @@ case "${1:-}" in
 	exit 0
 	;;
 -h | --help)
-	sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
 	;;
 esac
@@ -61,6 +64,16 @@ if [ ${#components[@]} -eq 0 ]; then
 fi
 
 mkdir -p "$ASSETS" "$BIN"
+
+# gremlins alone, already built, needs no lock: a mutation run must not wait
+# behind another clone's kube-apiserver build, which takes many minutes.
+# Builds replace binaries with a rename, so this check never sees half of one.
+if [ "${components[*]}" = gremlins ] && [ -x "$BIN/gremlins" ] &&
+	"$BIN/gremlins" --version 2>&1 | grep -qF -- "gremlins version ${GREMLINS_VERSION} "; then
+	log "gremlins ${GREMLINS_VERSION} already built"
+	echo "$ASSETS"
+	exit 0
+fi
 
 # One build at a time per machine: two `make test` runs (or two packages'
 # tests) must not race on the same half-written binary.
@@ -240,6 +253,30 @@ build_helm() {
 	}
 }
 
+build_gremlins() {
+	local out="$BIN/gremlins"
+	if has_version "$out" "gremlins version ${GREMLINS_VERSION} " --version; then
+		log "gremlins ${GREMLINS_VERSION} already built"
+		return 0
+	fi
+	log "building gremlins ${GREMLINS_VERSION}"
+	local dir="$WORK/gremlins"
+	new_module "$dir"
+	(
+		cd "$dir"
+		go get "github.com/go-gremlins/gremlins/cmd/gremlins@${GREMLINS_VERSION}" >&2
+		# gremlins takes its version from ldflags (its release builds set
+		# it), not from build info: without this it says "dev".
+		go build -trimpath -ldflags "-s -w -X main.version=${GREMLINS_VERSION}" \
+			-o "$out.tmp" github.com/go-gremlins/gremlins/cmd/gremlins >&2
+	)
+	mv -f "$out.tmp" "$out"
+	has_version "$out" "gremlins version ${GREMLINS_VERSION} " --version || {
+		log "$out does not report ${GREMLINS_VERSION}"
+		return 1
+	}
+}
+
 for c in "${components[@]}"; do
 	start=$SECONDS
 	case "$c" in
@@ -247,6 +284,7 @@ for c in "${components[@]}"; do
 	etcd) build_etcd ;;
 	controller-gen) build_controller_gen ;;
 	helm) build_helm ;;
+	gremlins) build_gremlins ;;
 	*)
 		log "unknown component $c"
 		exit 2

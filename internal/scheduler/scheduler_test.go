@@ -214,6 +214,9 @@ func TestRunSleepsUntilTheNextTick(t *testing.T) {
 	due := reg.next["c000"]
 	require.Equal(t, due.Sub(t0), clk.step(t), "sleeps exactly until the tick")
 	require.Equal(t, 10*time.Second, clk.step(t), "then one interval")
+	// The second tick is published after the wake-up step returns; a stop
+	// right away would race it (Run's select may see the cancel first).
+	require.Eventually(t, func() bool { return len(pub.published()) == 2 }, 5*time.Second, time.Millisecond)
 	stop()
 	require.Len(t, pub.published(), 2)
 }
