@@ -123,14 +123,19 @@ func startLoop(t *testing.T, c scheduler.Claimer, spun chan struct{}, p schedule
 // returns on its own.
 func (l *loop) step(t *testing.T) time.Duration {
 	t.Helper()
+	s := l.awaitSleep(t)
+	l.wake(s)
+	return s.d
+}
+
+// awaitSleep waits until the loop asks to sleep and returns the request
+// without waking it: what the loop did before the sleep can be read then,
+// with the loop parked.
+func (l *loop) awaitSleep(t *testing.T) sleep {
+	t.Helper()
 	select {
 	case s := <-l.clk.sleeps:
-		l.clk.mu.Lock()
-		l.clk.now = l.clk.now.Add(s.d)
-		now := l.clk.now
-		l.clk.mu.Unlock()
-		s.wake <- now
-		return s.d
+		return s
 	case <-l.spun:
 		t.Fatal("the loop claims without sleeping")
 	case err := <-l.done:
@@ -138,7 +143,16 @@ func (l *loop) step(t *testing.T) time.Duration {
 	case <-time.After(5 * time.Second):
 		t.Fatal("scheduler did not sleep")
 	}
-	return 0
+	return sleep{}
+}
+
+// wake moves the clock past s and wakes the loop.
+func (l *loop) wake(s sleep) {
+	l.clk.mu.Lock()
+	l.clk.now = l.clk.now.Add(s.d)
+	now := l.clk.now
+	l.clk.mu.Unlock()
+	s.wake <- now
 }
 
 // With nothing due the loop sleeps MaxIdle, 200ms by default, and does not
@@ -146,10 +160,12 @@ func (l *loop) step(t *testing.T) time.Duration {
 func TestRunSleepsTheDefaultMaxIdle(t *testing.T) {
 	c := newScript(20)
 	l := startLoop(t, c, c.spun, &fakePublisher{}, scheduler.Config{Resolution: -1})
-	for range 5 {
-		require.Equal(t, 200*time.Millisecond, l.step(t))
+	for i := range 5 {
+		s := l.awaitSleep(t)
+		require.Equal(t, 200*time.Millisecond, s.d)
+		require.Equal(t, i+1, c.count(), "one claim per round")
+		l.wake(s)
 	}
-	require.Equal(t, 5, c.count(), "one claim per round")
 }
 
 // A round that leaves a tick due now (locked by another replica, say)
@@ -165,8 +181,10 @@ func TestRunLoopsWithoutSleepingWhenATickIsDueNow(t *testing.T) {
 		return time.Time{}, false
 	}
 	l := startLoop(t, c, c.spun, &fakePublisher{}, scheduler.Config{Clock: clk, Resolution: -1, MaxIdle: time.Second})
-	require.Equal(t, time.Second, l.step(t))
-	require.Equal(t, 2, c.count())
+	s := l.awaitSleep(t)
+	require.Equal(t, time.Second, s.d)
+	require.Equal(t, 2, c.count(), "the second claim came at once, before any sleep")
+	l.wake(s)
 }
 
 // The resolution counts from when a round began: a round whose claim took

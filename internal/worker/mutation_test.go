@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vigil-dev/vigil/internal/check"
-	"github.com/vigil-dev/vigil/internal/store"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // deadlineProber answers res and records how long its context had left.
@@ -45,13 +45,13 @@ type deadlineRecorder struct {
 	err  error
 }
 
-func (r *deadlineRecorder) Record(ctx context.Context, rs []check.Result) (store.RecordOutcome, error) {
+func (r *deadlineRecorder) Record(ctx context.Context, rs []check.Result) (registry.RecordOutcome, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var d time.Time
 	d, r.ok = ctx.Deadline()
 	r.left, r.err = time.Until(d), ctx.Err()
-	return store.RecordOutcome{Stored: len(rs)}, nil
+	return registry.RecordOutcome{Stored: len(rs)}, nil
 }
 
 type nopPublisher struct{}
