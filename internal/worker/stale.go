@@ -122,9 +122,11 @@ func (s *staleJobs) report() {
 	if n == 0 {
 		return
 	}
+	// Seconds, not the milliseconds of the per-job line: this line is
+	// for people, and these spans are tens of seconds.
 	s.log.Warn("overloaded: skipped stale jobs without probing; add workers or concurrency",
-		zap.Int("skipped", n), zap.Duration("in_last", now.Sub(since).Round(time.Second)),
-		zap.Float64("max_late_ms", ms(maxLate)))
+		zap.Int("skipped", n), zap.Float64("in_last_s", now.Sub(since).Round(time.Second).Seconds()),
+		zap.Float64("max_late_s", maxLate.Round(100*time.Millisecond).Seconds()))
 }
 
 // close stops the reporter and writes what it has not reported yet.

@@ -40,8 +40,8 @@ func TestShedJobsAreSummedUp(t *testing.T) {
 	require.Equal(t, zap.WarnLevel, entries[0].Level)
 	fields := entries[0].ContextMap()
 	require.EqualValues(t, 3, fields["skipped"])
-	require.Equal(t, 50000.0, fields["max_late_ms"], "the latest of them")
-	require.Equal(t, 10*time.Second, fields["in_last"])
+	require.Equal(t, 50.0, fields["max_late_s"], "the most overdue of them")
+	require.Equal(t, 10.0, fields["in_last_s"])
 
 	now = at.Add(20 * time.Second)
 	w.stale.report()
@@ -54,6 +54,6 @@ func TestShedJobsAreSummedUp(t *testing.T) {
 	require.Len(t, entries, 2, "Close reports what was left")
 	fields = entries[1].ContextMap()
 	require.EqualValues(t, 1, fields["skipped"])
-	require.Equal(t, 60000.0, fields["max_late_ms"])
-	require.Equal(t, 5*time.Second, fields["in_last"])
+	require.Equal(t, 60.0, fields["max_late_s"])
+	require.Equal(t, 5.0, fields["in_last_s"])
 }
