@@ -59,7 +59,10 @@ func TestWorkerStoresTheBatchBesideARefusedResult(t *testing.T) {
 
 	// The batch fills at exactly the eleven jobs, so they share one
 	// transaction whatever order they arrive in.
-	w := worker.New(upProber{}, st, noPublisher{}, worker.Config{MaxBatch: len(jobs), Flushers: 1, Linger: time.Hour})
+	// The jobs' tick is a fixed time: the worker's clock is set to it, or
+	// it would shed them as stale.
+	w := worker.New(upProber{}, st, noPublisher{}, worker.Config{MaxBatch: len(jobs), Flushers: 1, Linger: time.Hour,
+		Now: func() time.Time { return poison.ScheduledAt }})
 	t.Cleanup(w.Close)
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -40,20 +41,16 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 
 	prober := probe.New(popts)
 	defer prober.Close()
-	w := worker.New(prober, st, pub, worker.Config{Logger: log.Named("worker"), OnResult: m.ProbeFinished})
+	w := worker.New(prober, st, pub, worker.Config{Logger: log.Named("worker"), OnResult: m.ProbeFinished,
+		MaxJobAge: cfg.MaxJobAge, OnStale: func(check.Job, time.Duration) { m.JobStale() }})
 	defer w.Close()
+	m.WorkerOverloaded(w.Overloaded)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		// The consumer gets the parent ctx: on shutdown it stops taking jobs
 		// and drains the ones in flight itself.
-		return queue.ConsumeJobs(ctx, qcfg, cfg.Concurrency, func(ctx context.Context, job check.Job, d queue.Delivery) queue.Outcome {
-			m.JobConsumed(d.Redelivered)
-			if err := w.Handle(ctx, job); err != nil {
-				return queue.Requeue
-			}
-			return queue.Ack
-		})
+		return queue.ConsumeJobs(ctx, qcfg, cfg.Concurrency, jobHandler(w, m))
 	})
 	health := healthHandler(b.ready, m.Handler(), log.Named("health"))
 	g.Go(func() error {
@@ -63,6 +60,26 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		g.Go(func() error { return servePprofBestEffort(gctx, cfg, log) })
 	}
 	return g.Wait()
+}
+
+// jobHandler runs each job on w and tells the consumer what to do with
+// its message.
+func jobHandler(w *worker.Worker, m *metrics.Metrics) queue.JobHandler {
+	return func(ctx context.Context, job check.Job, d queue.Delivery) queue.Outcome {
+		m.JobConsumed(d.Redelivered)
+		handle := w.Handle
+		if d.Attempt > 1 {
+			// A retry is late on purpose; see worker.Worker.HandleRetry.
+			// A job the broker redelivered because a worker died is on its
+			// first attempt and shed like any other when it is stale: it
+			// is the dead worker's prefetched backlog.
+			handle = w.HandleRetry
+		}
+		if err := handle(ctx, job); err != nil {
+			return queue.Requeue
+		}
+		return queue.Ack
+	}
 }
 
 // probeOptions reads what the worker's probes may reach and send. A bad

@@ -94,6 +94,12 @@ type Job struct {
 	// CheckID it identifies the job, which is what makes redeliveries
 	// idempotent when the result is stored.
 	ScheduledAt time.Time `json:"scheduled_at"`
+	// Interval is the check's interval, which tells a worker how late the
+	// job may still be probed: once its successor tick is due as well, a
+	// late probe of this one mostly delays the rest (see worker.Config.
+	// MaxJobAge). Zero in a message from a scheduler that predates the
+	// field; workers that predate it ignore it.
+	Interval time.Duration `json:"interval_ns,omitempty"`
 }
 
 // JobFor builds the job for one tick of c.
@@ -108,6 +114,7 @@ func JobFor(c *Check, scheduledAt time.Time) Job {
 		GRPCService:    c.GRPCService,
 		Timeout:        c.Timeout,
 		ScheduledAt:    scheduledAt,
+		Interval:       c.Interval,
 	}
 }
 

@@ -67,9 +67,10 @@ func TestFirstTick(t *testing.T) {
 
 func TestJobFor(t *testing.T) {
 	c := &check.Check{ID: "id", Name: "n", Type: check.TypeHTTP, URL: "http://x", Method: "HEAD",
-		ExpectedStatus: 204, Timeout: time.Second}
+		ExpectedStatus: 204, Timeout: time.Second, Interval: time.Minute}
 	j := check.JobFor(c, t0)
 	require.Equal(t, check.Job{CheckID: "id", Service: "n", Type: check.TypeHTTP, URL: "http://x",
-		Method: "HEAD", ExpectedStatus: 204, Timeout: time.Second, ScheduledAt: t0}, j)
+		Method: "HEAD", ExpectedStatus: 204, Timeout: time.Second, ScheduledAt: t0, Interval: time.Minute}, j,
+		"the job carries the interval, which bounds how late a worker still probes it")
 	require.Equal(t, check.Thresholds{1, 1}, c.Thresholds())
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/probe"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/scheduler"
+	"github.com/vigil-dev/vigil/internal/worker"
 )
 
 // Config holds every setting of every subcommand; each subcommand binds
@@ -72,6 +73,9 @@ type Config struct {
 	ProbeMaxPerHost int
 	MetricsAddr     string
 	MaxDeliveries   int
+	// MaxJobAge bounds how late a worker still probes a job (see
+	// worker.Config.MaxJobAge); negative turns shedding off.
+	MaxJobAge time.Duration
 
 	// operator
 	LeaderElect      bool
@@ -107,6 +111,7 @@ func Defaults() Config {
 		JobsPerMessage:      queue.DefaultJobsPerMessage,
 		Concurrency:         1024,
 		MaxDeliveries:       queue.DefaultMaxDeliveries,
+		MaxJobAge:           worker.DefaultMaxJobAge,
 		ProbeMaxPerHost:     probe.DefaultMaxPerHost,
 		DenyNetworks:        "169.254.0.0/16,fe80::/10",
 		MetricsAddr:         ":9090",
@@ -285,6 +290,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("VIGIL_WS_MAX_CLIENTS_PER_ADDR must be at least 1, got %d", c.WSMaxClientsPerAddr)
 	case c.ProbeMaxPerHost < 1:
 		return fmt.Errorf("VIGIL_PROBE_MAX_PER_HOST must be at least 1, got %d", c.ProbeMaxPerHost)
+	case c.MaxJobAge >= 0 && c.MaxJobAge < worker.MinMaxJobAge:
+		// The floor absorbs clock skew between scheduler and worker hosts.
+		return fmt.Errorf("VIGIL_MAX_JOB_AGE must be at least %s (or negative to turn shedding off), got %s", worker.MinMaxJobAge, c.MaxJobAge)
 	}
 	if _, err := check.ParseMethods(c.ProbeMethods); err != nil {
 		return fmt.Errorf("VIGIL_PROBE_METHODS: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/probe"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/scheduler"
+	"github.com/vigil-dev/vigil/internal/worker"
 )
 
 func bind(c *config.Config) *config.Set {
@@ -70,6 +71,7 @@ func TestValidate(t *testing.T) {
 		"VIGIL_PPROF_ADDR":              func(c *config.Config) { c.Pprof, c.PprofAddr = true, ":6060" },
 		"VIGIL_WS_MAX_CLIENTS_PER_ADDR": func(c *config.Config) { c.WSMaxClientsPerAddr = 0 },
 		"VIGIL_PROBE_MAX_PER_HOST":      func(c *config.Config) { c.ProbeMaxPerHost = 0 },
+		"VIGIL_MAX_JOB_AGE":             func(c *config.Config) { c.MaxJobAge = time.Second },
 	} {
 		c := config.Defaults()
 		mutate(&c)
@@ -89,7 +91,33 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 	require.Equal(t, scheduler.DefaultCatchUp, c.CatchUp)
 	require.Equal(t, queue.DefaultJobsPerMessage, c.JobsPerMessage)
 	require.Equal(t, queue.DefaultMaxDeliveries, c.MaxDeliveries)
+	require.Equal(t, worker.DefaultMaxJobAge, c.MaxJobAge)
+	require.Equal(t, scheduler.DefaultCatchUp, worker.DefaultMaxJobAge,
+		"by default workers probe every tick the scheduler dispatches late after an outage")
 	require.NoError(t, c.Validate())
+}
+
+// VIGIL_MAX_JOB_AGE is at least the floor against clock skew, or negative
+// to turn shedding off; zero is neither.
+func TestMaxJobAge(t *testing.T) {
+	for _, tt := range []struct {
+		age time.Duration
+		ok  bool
+	}{
+		{worker.MinMaxJobAge, true},
+		{worker.MinMaxJobAge - time.Millisecond, false},
+		{0, false},
+		{-1, true},
+		{time.Hour, true},
+	} {
+		c := config.Defaults()
+		c.MaxJobAge = tt.age
+		if tt.ok {
+			require.NoError(t, c.Validate(), tt.age)
+		} else {
+			require.ErrorContains(t, c.Validate(), "VIGIL_MAX_JOB_AGE", tt.age)
+		}
+	}
 }
 
 func TestJobsPerMessage(t *testing.T) {

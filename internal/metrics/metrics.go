@@ -53,9 +53,14 @@ type Metrics struct {
 	jobsRedelivered  prometheus.Counter
 	jobsDeadLettered *prometheus.CounterVec
 	jobsSkipped      *prometheus.CounterVec
+	ticksMissed      *prometheus.CounterVec
+	ticksStale       prometheus.Counter
 
 	wsOnce    sync.Once
 	wsClients atomic.Pointer[func() int]
+
+	overloadOnce sync.Once
+	overloaded   atomic.Pointer[func() bool]
 }
 
 // New builds a Metrics with the Go runtime and process collectors and every
@@ -135,9 +140,14 @@ func (m *Metrics) jobSeries() []prometheus.Collector {
 	for _, r := range []string{"too_large", "invalid"} {
 		m.jobsSkipped.WithLabelValues(r)
 	}
+	m.ticksMissed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "ticks_missed_total",
+		Help: "Ticks that got no result because nobody probed them, by reason: stale (a worker acked the job without a probe because its tick was later than the longer of the check's interval and VIGIL_MAX_JOB_AGE: the workers are not keeping up).",
+	}, []string{"reason"})
+	m.ticksStale = m.ticksMissed.WithLabelValues("stale")
 
 	return []prometheus.Collector{m.jobsPublished, m.scheduleLag, m.jobsConsumed, m.jobsRedelivered,
-		m.jobsDeadLettered, m.jobsSkipped}
+		m.jobsDeadLettered, m.jobsSkipped, m.ticksMissed}
 }
 
 // Registry returns the registry behind Handler, for a process that has
@@ -271,6 +281,37 @@ func (m *Metrics) JobUnpublishable(reason string) {
 		return
 	}
 	m.jobsSkipped.WithLabelValues(reason).Inc()
+}
+
+// JobStale counts one job a worker acked without probing it because its
+// tick was too late (worker.Config.MaxJobAge): a tick missed for the
+// reason "stale".
+func (m *Metrics) JobStale() {
+	if m == nil {
+		return
+	}
+	m.ticksStale.Inc()
+}
+
+// WorkerOverloaded exposes vigil_worker_overloaded, read from overloaded
+// at every scrape (worker.Worker.Overloaded). Only workers call it, so the
+// series is absent elsewhere; calling it again replaces overloaded.
+func (m *Metrics) WorkerOverloaded(overloaded func() bool) {
+	if m == nil || overloaded == nil {
+		return
+	}
+	m.overloaded.Store(&overloaded)
+	m.overloadOnce.Do(func() {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "worker_overloaded",
+			Help: "1 while this worker has shed a stale job within the last 30 seconds (see vigil_ticks_missed_total), else 0.",
+		}, func() float64 {
+			if (*m.overloaded.Load())() {
+				return 1
+			}
+			return 0
+		}))
+	})
 }
 
 // WebSocketClients exposes vigil_websocket_clients, read from count at

@@ -109,8 +109,10 @@ func TestFreshRegistryStartsAtZero(t *testing.T) {
 	for _, r := range []string{"too_large", "invalid"} {
 		require.Zero(t, counter(t, fams, "vigil_jobs_unpublishable_total", map[string]string{"reason": r}), r)
 	}
+	require.Zero(t, counter(t, fams, "vigil_ticks_missed_total", map[string]string{"reason": "stale"}))
 	require.Zero(t, histogram(t, fams, "vigil_schedule_lag_seconds", map[string]string{}).GetSampleCount())
 	require.NotContains(t, fams, "vigil_check_up", "no check has a state yet")
+	require.NotContains(t, fams, "vigil_worker_overloaded", "only workers expose it")
 	require.NotContains(t, fams, "vigil_websocket_clients", "only processes with WebSocket clients expose it")
 	require.Contains(t, fams, "go_goroutines")
 	require.Contains(t, fams, "process_cpu_seconds_total")
@@ -289,8 +291,11 @@ func TestJobCounters(t *testing.T) {
 	m.JobDeadLettered("max_deliveries")
 	m.JobDeadLettered("malformed")
 	m.JobUnpublishable("too_large")
+	m.JobStale()
+	m.JobStale()
 
 	fams := scrape(t, m)
+	require.Equal(t, 2.0, counter(t, fams, "vigil_ticks_missed_total", map[string]string{"reason": "stale"}))
 	require.Equal(t, 5.0, counter(t, fams, "vigil_jobs_consumed_total", map[string]string{}))
 	require.Equal(t, 3.0, counter(t, fams, "vigil_jobs_redelivered_total", map[string]string{}))
 	require.Equal(t, 2.0, counter(t, fams, "vigil_jobs_dead_lettered_total", map[string]string{"reason": "max_deliveries"}))
@@ -320,6 +325,25 @@ func TestWebSocketClients(t *testing.T) {
 	require.Equal(t, 11.0, gauge(), "a second call replaces the source instead of failing to register")
 }
 
+func TestWorkerOverloaded(t *testing.T) {
+	m := metrics.New()
+	m.WorkerOverloaded(nil)
+	require.NotContains(t, scrape(t, m), "vigil_worker_overloaded")
+
+	var overloaded atomic.Bool
+	m.WorkerOverloaded(overloaded.Load)
+	gauge := func() float64 {
+		s := series(scrape(t, m), "vigil_worker_overloaded", map[string]string{})
+		require.NotNil(t, s)
+		return s.GetGauge().GetValue()
+	}
+	require.Zero(t, gauge())
+	overloaded.Store(true)
+	require.Equal(t, 1.0, gauge(), "read at scrape time")
+	m.WorkerOverloaded(func() bool { return false })
+	require.Zero(t, gauge(), "a second call replaces the source instead of failing to register")
+}
+
 func TestNilMetricsIsANoOp(t *testing.T) {
 	var m *metrics.Metrics
 	require.NotPanics(t, func() {
@@ -333,6 +357,8 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 		m.JobDeadLettered("handler")
 		m.JobUnpublishable("invalid")
 		m.WebSocketClients(func() int { return 1 })
+		m.JobStale()
+		m.WorkerOverloaded(func() bool { return true })
 	})
 }
 

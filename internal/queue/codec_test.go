@@ -48,6 +48,25 @@ func TestJobWireFormat(t *testing.T) {
 	}`, string(body))
 }
 
+// The interval travels as interval_ns, and a body without it (from a
+// scheduler that predates the field) is still a valid job, with none.
+func TestJobIntervalOnTheWire(t *testing.T) {
+	at := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	j := testJob("c1", at)
+	j.Interval = 10 * time.Second
+	body, err := EncodeJob(j)
+	require.NoError(t, err)
+	require.Contains(t, string(body), `"interval_ns":10000000000`)
+	got, err := DecodeJob(body)
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Second, got.Interval)
+
+	old, err := DecodeJobs([]byte(`[{"check_id": "c1", "type": "http", "url": "http://x",
+		"timeout_ns": 1000000000, "scheduled_at": "2026-11-26T20:00:00Z"}]`))
+	require.NoError(t, err)
+	require.Zero(t, old[0].Interval)
+}
+
 func TestDecodeJobRejects(t *testing.T) {
 	valid := `"service":"s","type":"http","url":"http://x","timeout_ns":1000,"scheduled_at":"2026-01-01T00:00:00Z"`
 	tests := []struct {

@@ -98,7 +98,11 @@ type Config struct {
 	// JobsPerMessage probe durations of work, little when probes are fast,
 	// minutes when every target times out; set Prefetch lower, or publish
 	// fewer jobs per message, where that matters more than throughput
-	// behind slow targets.
+	// behind slow targets. A hoard no longer makes results late beyond a
+	// bound: the worker acks without a probe every job that is too late by
+	// the time its turn comes (worker.Config.MaxJobAge), which takes
+	// microseconds. What it still costs is the jobs it sheds that an idle
+	// worker could have probed in time.
 	Prefetch int
 	// ConnectionName is shown in the broker's connection list (e.g.
 	// "vigil-worker"), which is how an operator tells replicas apart.

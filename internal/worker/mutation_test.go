@@ -78,7 +78,7 @@ func TestNewAppliesDefaults(t *testing.T) {
 // to report the timeout itself.
 func TestHandleGivesTheProbeItsTimeoutAndASecond(t *testing.T) {
 	p := &deadlineProber{res: check.Result{Status: check.ResultUp}}
-	w := New(p, &deadlineRecorder{}, nopPublisher{}, Config{Linger: -1})
+	w := New(p, &deadlineRecorder{}, nopPublisher{}, Config{Linger: -1, MaxJobAge: -1})
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -92,7 +92,7 @@ func TestHandleGivesTheProbeItsTimeoutAndASecond(t *testing.T) {
 func TestHandleLogsTheHTTPStatusWhenThereIsOne(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	p := &deadlineProber{}
-	w := New(p, &deadlineRecorder{}, nopPublisher{}, Config{Linger: -1, Logger: zap.New(core)})
+	w := New(p, &deadlineRecorder{}, nopPublisher{}, Config{Linger: -1, MaxJobAge: -1, Logger: zap.New(core)})
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

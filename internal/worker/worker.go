@@ -47,6 +47,18 @@ type Config struct {
 	OnResult func(r check.Result)
 	// OnTransition, when set, sees every transition published.
 	OnTransition func(t check.Transition)
+
+	// MaxJobAge bounds how late Handle still probes a job: a job whose
+	// tick is later than the longer of MaxJobAge and its check's interval
+	// is acked without a probe (see Handle). Zero takes DefaultMaxJobAge;
+	// a positive value below MinMaxJobAge is raised to it; negative turns
+	// shedding off.
+	MaxJobAge time.Duration
+	// OnStale, when set, sees every job Handle skipped as stale, and how
+	// late it was.
+	OnStale func(job check.Job, late time.Duration)
+	// Now is the worker's clock; nil is time.Now. Tests set it.
+	Now func() time.Time
 }
 
 // Defaults of Config's fields.
@@ -61,6 +73,17 @@ const (
 	// hundred or more while adding little to when a transition is
 	// broadcast.
 	DefaultLinger = 50 * time.Millisecond
+	// DefaultMaxJobAge is the scheduler's default catch-up window
+	// (scheduler.DefaultCatchUp): the ticks the scheduler dispatches late
+	// after an outage are probed, and what waited in the broker longer
+	// than the scheduler would ever dispatch late is shed.
+	DefaultMaxJobAge = 30 * time.Second
+	// MinMaxJobAge is the floor of MaxJobAge. A job's age is the worker's
+	// clock minus a tick the scheduler's clock dispatched, so it is off by
+	// their skew; a floor of seconds keeps an NTP-synchronised pair (off
+	// by milliseconds) or a slightly drifting one from shedding jobs that
+	// are on time.
+	MinMaxJobAge = 5 * time.Second
 )
 
 // Worker handles jobs; Handle is safe for concurrent use.
@@ -70,6 +93,7 @@ type Worker struct {
 	log    *zap.Logger
 	cfg    Config
 	batch  *batcher
+	stale  *staleJobs
 }
 
 // New returns a Worker. Call Close when no Handle call is running any more.
@@ -86,19 +110,62 @@ func New(p Prober, r Recorder, pub TransitionPublisher, cfg Config) *Worker {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	switch {
+	case cfg.MaxJobAge == 0:
+		cfg.MaxJobAge = DefaultMaxJobAge
+	case cfg.MaxJobAge > 0:
+		cfg.MaxJobAge = max(cfg.MaxJobAge, MinMaxJobAge)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Worker{prober: p, pub: pub, log: cfg.Logger, cfg: cfg,
-		batch: newBatcher(r, cfg.MaxBatch, cfg.Flushers, cfg.Linger)}
+		batch: newBatcher(r, cfg.MaxBatch, cfg.Flushers, cfg.Linger),
+		stale: newStaleJobs(cfg.Logger, cfg.Now)}
 }
 
-// Close stops the record batcher.
-func (w *Worker) Close() { w.batch.close() }
+// Close stops the record batcher and logs what was shed since the last
+// summary.
+func (w *Worker) Close() {
+	w.batch.close()
+	w.stale.close()
+}
 
 // Handle runs one job. A nil error means the job is done and may be acked;
 // an error means it must be redelivered (the result could not be stored or
 // its transition could not be published). Redelivery is safe: the result's
 // key makes the second insert a no-op and hands back the transition to
 // publish again.
+//
+// A job whose tick is too late (see Config.MaxJobAge) is not probed:
+// Handle logs and counts it and returns nil, so its message is acked and
+// the tick has no result, as if the scheduler had skipped it. A worker
+// that cannot keep up thus sheds what it cannot do on time instead of
+// running every job a minute late; see docs/architecture.md.
 func (w *Worker) Handle(ctx context.Context, job check.Job) error {
+	if w.shed(job) {
+		return nil
+	}
+	return w.run(ctx, job)
+}
+
+// HandleRetry is Handle for a job that is being retried after a failure of
+// Vigil's own (its result could not be recorded or its transition
+// published): it probes the job however late it is. A retry is late by
+// the delays the consumer put in on purpose, which are sized to ride out
+// a database restart within the scheduler's catch-up window, and
+// MaxDeliveries bounds it already; shedding it would turn the outage the
+// retries were for into lost ticks.
+func (w *Worker) HandleRetry(ctx context.Context, job check.Job) error {
+	return w.run(ctx, job)
+}
+
+// Overloaded reports whether the worker shed a stale job within the last
+// OverloadWindow: it is not keeping up with the jobs it is given.
+func (w *Worker) Overloaded() bool { return w.stale.recent() }
+
+// run probes job, records its result and publishes its transitions.
+func (w *Worker) run(ctx context.Context, job check.Job) error {
 	// The probe gets its own deadline from the job; the extra second lets
 	// the prober report the timeout itself rather than see a cancelled ctx.
 	probeCtx, cancel := context.WithTimeout(ctx, job.Timeout+time.Second)

@@ -117,7 +117,13 @@ func job(id string, tick int) check.Job {
 		Timeout: time.Second, ScheduledAt: t0.Add(time.Duration(tick) * 10 * time.Second)}
 }
 
+// atT0 is a worker clock at t0, when the jobs of job() are on time.
+func atT0() time.Time { return t0 }
+
 func newWorker(t *testing.T, p worker.Prober, r worker.Recorder, pub worker.TransitionPublisher, cfg worker.Config) *worker.Worker {
+	if cfg.Now == nil {
+		cfg.Now = atT0
+	}
 	w := worker.New(p, r, pub, cfg)
 	t.Cleanup(w.Close)
 	return w
@@ -196,7 +202,7 @@ func TestConcurrentResultsShareTransactions(t *testing.T) {
 }
 
 func TestHandleAfterCloseOrCancel(t *testing.T) {
-	w := worker.New(&fakeProber{}, newRecorder(), &fakePublisher{}, worker.Config{})
+	w := worker.New(&fakeProber{}, newRecorder(), &fakePublisher{}, worker.Config{Now: atT0})
 	w.Close()
 	require.Error(t, w.Handle(context.Background(), job("a", 1)))
 

@@ -1,0 +1,116 @@
+package app_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/vigil-dev/vigil/internal/app"
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/registry"
+	"github.com/vigil-dev/vigil/internal/store"
+)
+
+// A worker that is handed jobs whose ticks are minutes old (it was
+// overloaded, or down while the queue filled) acks them without probing
+// them, counts them, and probes the jobs that are still on time, through
+// the real broker and database. A tick that is old but within its
+// check's interval (an hourly check) is still probed: the interval
+// travels in the job.
+func TestWorkerShedsStaleJobsFromTheQueue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := testConfig(t)
+	st, err := store.Open(ctx, cfg.DatabaseURL, 4)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	_, err = st.Migrate(ctx)
+	require.NoError(t, err)
+	srv, _ := target(t)
+	register := func(name string, interval time.Duration) *check.Check {
+		c := &check.Check{Name: name, URL: srv.URL, Interval: interval}
+		c.SetDefaults()
+		_, err := st.CreateService(ctx, c)
+		require.NoError(t, err)
+		return c
+	}
+	late, hourly, fresh := register("late", 10*time.Second), register("hourly", time.Hour), register("fresh", 10*time.Second)
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	jobs := []check.Job{
+		check.JobFor(late, now.Add(-2*time.Minute)),
+		check.JobFor(late, now.Add(-110*time.Second)),
+		check.JobFor(late, now.Add(-100*time.Second)),
+		check.JobFor(hourly, now.Add(-2*time.Minute)),
+		check.JobFor(fresh, now),
+	}
+	qcfg := queue.Config{URL: cfg.AMQPURL, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	pub, err := queue.NewPublisher(ctx, qcfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	require.NoError(t, pub.PublishJobs(ctx, jobs))
+
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	addr, exited := make(chan net.Addr, 1), make(chan error, 1)
+	wcfg := cfg
+	wcfg.Migrate = false
+	go func() {
+		exited <- app.RunWorker(wctx, wcfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), app.Hooks{Listening: addr})
+	}()
+	var worker string
+	select {
+	case a := <-addr:
+		worker = "http://" + a.String()
+	case err := <-exited:
+		t.Fatalf("worker did not start: %v", err)
+	}
+
+	resultsOf := func(c *check.Check) int {
+		rs, _, err := st.Results(ctx, c.ID, registry.ResultQuery{})
+		require.NoError(t, err)
+		return len(rs)
+	}
+	require.Eventually(t, func() bool { return resultsOf(fresh) == 1 && resultsOf(hourly) == 1 },
+		20*time.Second, 50*time.Millisecond, "the jobs on time are probed and recorded")
+	require.Eventually(t, func() bool {
+		m := scrape(t, worker)
+		return sum(m, "vigil_ticks_missed_total", map[string]string{"reason": "stale"}) == 3 &&
+			sum(m, "vigil_jobs_consumed_total", nil) == 5
+	}, 20*time.Second, 50*time.Millisecond, "the stale jobs are counted")
+	m := scrape(t, worker)
+	require.Equal(t, 1.0, sum(m, "vigil_worker_overloaded", nil))
+	require.Equal(t, 2.0, sum(m, "vigil_probes_total", nil), "only the jobs on time were probed")
+	require.Zero(t, resultsOf(late), "a stale tick has no result, not a made-up one")
+
+	// Shedding is not a reason to leave the rollout's readiness.
+	resp, err := http.Get(worker + "/readyz")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	stop()
+	require.NoError(t, <-exited)
+	// Every job was acked: nothing is left in the queue for a consumer
+	// that comes after the worker.
+	var left atomic.Int32
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- queue.ConsumeJobs(cctx, qcfg, 4, func(context.Context, check.Job, queue.Delivery) queue.Outcome {
+			left.Add(1)
+			return queue.Ack
+		})
+	}()
+	require.Never(t, func() bool { return left.Load() > 0 }, time.Second, 20*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+}
