@@ -430,9 +430,7 @@ func register(ctx context.Context, st *store.Store, o options, base []string) er
 		next  = make(chan int)
 	)
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
 				c := &check.Check{Name: fmt.Sprintf("bench-%06d", i), URL: fmt.Sprintf("%s/t/%d", base[i%len(base)], i),
 					Interval: o.interval, Timeout: o.timeout, Tags: []string{"bench"}}
@@ -443,7 +441,7 @@ func register(ctx context.Context, st *store.Store, o options, base []string) er
 					mu.Unlock()
 				}
 			}
-		}()
+		})
 	}
 	for i := range o.checks {
 		next <- i

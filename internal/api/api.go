@@ -124,11 +124,9 @@ func cleanInput(next http.HandlerFunc) http.HandlerFunc {
 					Message: "query parameter names must not contain control characters or invalid UTF-8"})
 				return
 			}
-			for _, v := range q[name] {
-				if check.HasControl(v) {
-					writeError(w, http.StatusBadRequest, paramError(name, "must not contain control characters or invalid UTF-8"))
-					return
-				}
+			if slices.ContainsFunc(q[name], check.HasControl) {
+				writeError(w, http.StatusBadRequest, paramError(name, "must not contain control characters or invalid UTF-8"))
+				return
 			}
 		}
 		next(w, r)

@@ -89,8 +89,7 @@ func (e *Unready) Unwrap() error { return e.Err }
 
 // DownComponents returns the names an *Unready inside err lists, if any.
 func DownComponents(err error) []string {
-	var u *Unready
-	if errors.As(err, &u) {
+	if u, ok := errors.AsType[*Unready](err); ok {
 		return u.Down
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,7 +251,7 @@ func FuzzParseSince(f *testing.F) {
 		if !replay || id < 0 {
 			t.Fatalf("accepted %q as %d (replay %v)", raw, id, replay)
 		}
-		if strings.TrimLeft(raw, "0") != strings.TrimLeft(fmt.Sprint(id), "0") {
+		if strings.TrimLeft(raw, "0") != strings.TrimLeft(strconv.FormatInt(id, 10), "0") {
 			t.Fatalf("%q parsed as %d", raw, id)
 		}
 	})

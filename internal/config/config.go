@@ -5,6 +5,7 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -264,7 +265,7 @@ const maxMaxDeliveries = 100
 func (c *Config) Validate() error {
 	switch {
 	case c.DatabaseURL == "":
-		return fmt.Errorf("VIGIL_DATABASE_URL must not be empty")
+		return errors.New("VIGIL_DATABASE_URL must not be empty")
 	case c.Concurrency < 1:
 		return fmt.Errorf("VIGIL_WORKER_CONCURRENCY must be at least 1, got %d", c.Concurrency)
 	case c.DBMaxConns < 1:

@@ -369,9 +369,7 @@ func TestConcurrentHooks(t *testing.T) {
 	const goroutines, each = 8, 200
 	var wg sync.WaitGroup
 	for g := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			id := fmt.Sprintf("c%d", g)
 			for i := range each {
 				m.ProbeFinished(upResult(time.Millisecond))
@@ -383,15 +381,13 @@ func TestConcurrentHooks(t *testing.T) {
 				}
 				m.Transition(check.Transition{CheckID: id, Service: fmt.Sprintf("svc-%d", i%3), To: to})
 			}
-		}()
+		})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for range 5 {
 			scrape(t, m)
 		}
-	}()
+	})
 	wg.Wait()
 
 	fams := scrape(t, m)

@@ -151,13 +151,11 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 func (c *jobConsumer) startPool(size int) (stop func()) {
 	var pool sync.WaitGroup
 	for range size {
-		pool.Add(1)
-		go func() {
-			defer pool.Done()
+		pool.Go(func() {
 			for task := range c.tasks {
 				task()
 			}
-		}()
+		})
 	}
 	return func() {
 		close(c.tasks)

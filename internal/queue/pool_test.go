@@ -19,11 +19,9 @@ func TestPublisherPoolPublishesConcurrently(t *testing.T) {
 
 	var wg sync.WaitGroup
 	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			require.NoError(t, pool.PublishJobs(context.Background(), testJobs(50)))
-		}()
+		})
 	}
 	wg.Wait()
 	require.Eventually(t, func() bool { return queueDepth(t, cfg.JobQueue) == 6*5 }, eventually, 10*time.Millisecond)

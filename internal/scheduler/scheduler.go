@@ -210,9 +210,7 @@ func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 		firstErr error
 	)
 	for range s.cfg.Parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			n, err := s.drain(ctx)
 			mu.Lock()
 			defer mu.Unlock()
@@ -220,7 +218,7 @@ func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return first + total, firstErr

@@ -97,12 +97,10 @@ func (h *hostileTargets) accept() {
 		if err != nil {
 			return
 		}
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
+		h.wg.Go(func() {
 			defer c.Close()
 			h.serve(c)
-		}()
+		})
 	}
 }
 
@@ -126,7 +124,7 @@ func (h *hostileTargets) serve(c net.Conn) {
 		case "/huge-body":
 			_, _ = io.WriteString(c, ok+"\r\n")
 			chunk := bytes.Repeat([]byte("z"), 64<<10)
-			for i := 0; i < 256; i++ { // 16 MiB, then hang up
+			for range 256 { // 16 MiB, then hang up
 				if _, err := c.Write(chunk); err != nil {
 					return
 				}

@@ -251,9 +251,7 @@ func (r *rig) register(ctx context.Context, st *store.Store) error {
 	errs := make(chan error, 8)
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
 				c := &check.Check{Name: fmt.Sprintf("fault-%05d", i), URL: r.target.urlOf(i),
 					Interval: l.interval, Timeout: l.timeout, Tags: []string{"faults"}}
@@ -265,7 +263,7 @@ func (r *rig) register(ctx context.Context, st *store.Store) error {
 					}
 				}
 			}
-		}()
+		})
 	}
 	for i := range l.checks {
 		next <- i
@@ -404,8 +402,7 @@ func (r *rig) stopAll() {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range procs {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.terminate(r.s.load.grace + 20*time.Second) }()
+		wg.Go(func() { ; p.terminate(r.s.load.grace + 20*time.Second) })
 	}
 	wg.Wait()
 }
