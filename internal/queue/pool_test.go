@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -20,7 +21,7 @@ func TestPublisherPoolPublishesConcurrently(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 6 {
 		wg.Go(func() {
-			require.NoError(t, pool.PublishJobs(context.Background(), testJobs(50)))
+			assert.NoError(t, pool.PublishJobs(context.Background(), testJobs(50)))
 		})
 	}
 	wg.Wait()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
@@ -78,7 +79,7 @@ func TestConcurrentRecordsInEitherOrder(t *testing.T) {
 				wg.Go(func() {
 					time.Sleep(time.Duration(i) * 2 * time.Millisecond)
 					_, err := s.Record(ctx, []check.Result{r})
-					require.NoError(t, err)
+					assert.NoError(t, err)
 				})
 			}
 			wg.Wait()
