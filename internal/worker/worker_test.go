@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -230,7 +231,7 @@ func TestLingerGathersSpreadOutResults(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range 10 {
 				wg.Go(func() {
-					require.NoError(t, w.Handle(context.Background(), job(strconv.Itoa(i), 1)))
+					assert.NoError(t, w.Handle(context.Background(), job(strconv.Itoa(i), 1)))
 				})
 				// Spread out: a flusher that did not linger has flushed
 				// each one before the next arrives.
@@ -259,7 +260,7 @@ func handleAtOnce(t *testing.T, w *worker.Worker, n int) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			require.NoError(t, w.Handle(context.Background(), job(strconv.Itoa(i), 1)))
+			assert.NoError(t, w.Handle(context.Background(), job(strconv.Itoa(i), 1)))
 		})
 	}
 	wg.Wait()
