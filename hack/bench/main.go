@@ -80,8 +80,9 @@ func main() {
 	flag.IntVar(&o.hosts, "hosts", 32, "loopback addresses (127.0.0.1..) the target listens on; checks are spread over them like checks of many services")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
+	err := run(ctx, o)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -307,12 +308,12 @@ func createSchema(ctx context.Context, admin *pgx.Conn, baseURL, schema string) 
 // that uses it, and what deletes it.
 func createVhost(baseURL, vhost string) (string, func(), error) {
 	if out, err := exec.Command("rabbitmqctl", "add_vhost", vhost).CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("rabbitmqctl add_vhost: %v: %s", err, out)
+		return "", nil, fmt.Errorf("rabbitmqctl add_vhost: %w: %s", err, out)
 	}
-	del := func() { exec.Command("rabbitmqctl", "delete_vhost", vhost).Run() } //nolint:errcheck
+	del := func() { _ = exec.Command("rabbitmqctl", "delete_vhost", vhost).Run() }
 	if out, err := exec.Command("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*").CombinedOutput(); err != nil {
 		del()
-		return "", nil, fmt.Errorf("rabbitmqctl set_permissions: %v: %s", err, out)
+		return "", nil, fmt.Errorf("rabbitmqctl set_permissions: %w: %s", err, out)
 	}
 	return strings.TrimSuffix(baseURL, "/") + "/" + url.PathEscape(vhost), del, nil
 }
@@ -540,7 +541,7 @@ func (p *proc) stop() {
 	}
 }
 
-func measure(ctx context.Context, st *store.Store, admin *pgx.Conn, schema string, o options, from, to time.Time) (report, error) {
+func measure(ctx context.Context, _ *store.Store, admin *pgx.Conn, schema string, o options, from, to time.Time) (report, error) {
 	rep := report{Checks: o.checks, IntervalSeconds: o.interval.Seconds(), Workers: o.workers, Servers: o.servers,
 		Concurrency: o.concurrency, WindowSeconds: to.Sub(from).Seconds(), DueRate: float64(o.checks) / o.interval.Seconds()}
 	pool, err := pgxpool.New(ctx, mustParam(admin.Config().ConnString(), schema))

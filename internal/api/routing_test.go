@@ -90,7 +90,7 @@ func TestHealthAndReady(t *testing.T) {
 }
 
 func TestWebSocketAndExtraRoutes(t *testing.T) {
-	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ws := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		// What the WebSocket upgrade needs: the connection behind every
 		// wrapper the API puts around the ResponseWriter.
 		conn, brw, err := http.NewResponseController(w).Hijack()

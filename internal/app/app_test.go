@@ -108,7 +108,7 @@ func target(t testing.TB) (*httptest.Server, *atomic.Bool) {
 	return srv, &down
 }
 
-func call(t testing.TB, method, url string, body any, out any) int {
+func call(t testing.TB, method, url string, body, out any) int {
 	t.Helper()
 	var r io.Reader
 	if body != nil {

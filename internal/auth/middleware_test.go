@@ -332,7 +332,7 @@ func TestWebSocketProtocol(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/ws", nil)
+			r := httptest.NewRequest(http.MethodGet, "/ws", nil)
 			for _, v := range tt.values {
 				r.Header.Add("Sec-WebSocket-Protocol", v)
 			}
@@ -377,5 +377,5 @@ func TestNothingSecretIsLogged(t *testing.T) {
 }
 
 func TestIdentityWithoutAuth(t *testing.T) {
-	require.Empty(t, auth.Identity(httptest.NewRequest("GET", "/", nil).Context()))
+	require.Empty(t, auth.Identity(httptest.NewRequest(http.MethodGet, "/", nil).Context()))
 }

@@ -225,7 +225,8 @@ func (h *Hub) admit(addr string) (release func(), status int) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.admitted--
-		if h.perAddr[addr]--; h.perAddr[addr] <= 0 {
+		h.perAddr[addr]--
+		if h.perAddr[addr] <= 0 {
 			delete(h.perAddr, addr)
 		}
 	}, 0

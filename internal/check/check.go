@@ -114,6 +114,7 @@ func JobFor(c *Check, scheduledAt time.Time) Job {
 // ResultStatus is the outcome of one probe.
 type ResultStatus string
 
+// The two outcomes of a probe.
 const (
 	ResultUp   ResultStatus = "UP"
 	ResultDown ResultStatus = "DOWN"

@@ -21,7 +21,7 @@ import (
 const (
 	DefaultJobQueue           = "vigil.jobs"
 	DefaultTransitions        = "vigil.transitions"
-	DefaultReconnectMin       = 100 * time.Millisecond
+	DefaultReconnectMin       = 100 * time.Millisecond //nolint:revive // Min is the minimum, as in Config.ReconnectMin, not minutes
 	DefaultReconnectMax       = 10 * time.Second
 	DefaultRequeueDelay       = time.Second
 	DefaultShutdownGrace      = 30 * time.Second

@@ -144,6 +144,18 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 	return nil
 }
 
+// jobConsumer is one ConsumeJobs call: its settings, the pool that runs
+// handlers and what tells them to stop.
+type jobConsumer struct {
+	cfg      Config
+	log      *zap.Logger
+	handler  JobHandler
+	slots    chan struct{} // one token per running handler
+	tasks    chan func()   // feeds the pool of handler goroutines
+	handlers sync.WaitGroup
+	stopping <-chan struct{}
+}
+
 // startPool starts the fixed pool of handler goroutines and returns what
 // stops it once no task is sent any more. A pool rather than a goroutine per
 // job: a probe runs deep in net/http and pgx, and a fresh goroutine grows
@@ -191,16 +203,6 @@ func (c *jobConsumer) cancelAfterGrace(ctx context.Context, cancel context.Cance
 // explains the trade-off.
 func jobPrefetch(concurrency int) int {
 	return concurrency + (concurrency+7)/8
-}
-
-type jobConsumer struct {
-	cfg      Config
-	log      *zap.Logger
-	handler  JobHandler
-	slots    chan struct{} // one token per running handler
-	tasks    chan func()   // feeds the pool of handler goroutines
-	handlers sync.WaitGroup
-	stopping <-chan struct{}
 }
 
 // heldMessage is a delivery whose jobs are being run. Whoever ends its last

@@ -156,7 +156,7 @@ func (cfg Config) WithDefaults() Config {
 // checks stop being probed without anyone noticing.
 func (s *Scheduler) Run(ctx context.Context) error {
 	log := s.cfg.Logger
-	b := backoff.Backoff{Min: min(backoffMin, s.cfg.MaxBackoff), Max: min(s.cfg.MaxBackoff, backoffLimit)}
+	b := backoff.Backoff{Min: min(firstBackoff, s.cfg.MaxBackoff), Max: min(s.cfg.MaxBackoff, backoffLimit)}
 	for {
 		began := s.cfg.Clock.Now()
 		_, err := s.Dispatch(ctx)
@@ -185,12 +185,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// backoffMin is the first wait after a failed dispatch; it doubles up to
+// firstBackoff is the first wait after a failed dispatch; it doubles up to
 // Config.MaxBackoff, and never beyond backoffLimit (ten doublings), so that
 // even a generous MaxBackoff retries a recovered backend within two minutes.
 const (
-	backoffMin   = 100 * time.Millisecond
-	backoffLimit = backoffMin << 10
+	firstBackoff = 100 * time.Millisecond
+	backoffLimit = firstBackoff << 10
 )
 
 // Dispatch claims and publishes every tick due now, batch by batch with

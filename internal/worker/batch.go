@@ -44,8 +44,8 @@ type recorded struct {
 
 var errClosed = errors.New("worker is shutting down")
 
-func newBatcher(r Recorder, max, flushers int, linger time.Duration) *batcher {
-	b := &batcher{rec: r, max: max, linger: linger, in: make(chan *pending), done: make(chan struct{})}
+func newBatcher(r Recorder, maxBatch, flushers int, linger time.Duration) *batcher {
+	b := &batcher{rec: r, max: maxBatch, linger: linger, in: make(chan *pending), done: make(chan struct{})}
 	for range flushers {
 		b.stopped.Add(1)
 		go b.loop()

@@ -156,7 +156,7 @@ func newTarget(t *testing.T) *target {
 	tg := &target{}
 	tg.status.Store(http.StatusOK)
 	var n atomic.Int64
-	tg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		// A little varying latency gives the sparklines a shape.
 		time.Sleep(time.Duration(n.Add(1)%7+1) * time.Millisecond)
 		w.WriteHeader(int(tg.status.Load()))

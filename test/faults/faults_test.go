@@ -112,7 +112,7 @@ func scenarios() []scenario {
 		{
 			name: "worker-kill", what: "kill -9 one of two workers mid-load, start a new one 5 s later",
 			servers: 1, workers: 2, post: 25 * time.Second,
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(_ *testing.T, r *rig, x *runState) string {
 				x.workers[0].kill9()
 				time.Sleep(5 * time.Second)
 				x.workers = append(x.workers, r.startWorker())
@@ -151,7 +151,7 @@ func scenarios() []scenario {
 		{
 			name: "rabbitmq-close-connections", what: "the broker closes every client connection mid-load",
 			servers: 1, workers: 2, post: 25 * time.Second,
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(t *testing.T, r *rig, _ *runState) string {
 				out, err := r.s.mq.ctl(context.Background(), "close_all_connections", "-p", r.vhost, "fault injection")
 				require.NoError(t, err, out)
 				return "every connection closed by the broker"
@@ -183,7 +183,7 @@ func scenarios() []scenario {
 		{
 			name: "postgres-terminate-backends", what: "pg_terminate_backend on every connection of Vigil's database mid-load",
 			servers: 1, workers: 2, post: 25 * time.Second,
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(t *testing.T, r *rig, _ *runState) string {
 				var n int
 				ctx := context.Background()
 				c, err := r.s.pg.conn(ctx, "postgres")
@@ -211,7 +211,7 @@ func scenarios() []scenario {
 				require.NoError(t, r.pool.QueryRow(context.Background(),
 					`SELECT coalesce(max(id), 0) FROM transitions`).Scan(&x.wsStartID))
 			},
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(_ *testing.T, _ *rig, x *runState) string {
 				x.servers[0].kill9()
 				return "server-0 killed; scheduling left to server-1"
 			},
@@ -248,7 +248,7 @@ func scenarios() []scenario {
 			},
 			// The killed scheduler may have published a batch it never
 			// committed; the survivor claims and publishes those ticks again.
-			maxDuplicated: func(l load, _ *runState) int64 { return 500 },
+			maxDuplicated: func(load, *runState) int64 { return 500 },
 		},
 		{
 			name: "sigterm-all", what: "SIGTERM to every process at once mid-load; they drain and exit 0; restarted, ticks resume",
@@ -294,7 +294,7 @@ func scenarios() []scenario {
 				x.hostile = h
 				x.hostileIDs = registerHostile(t, x.servers[0].addr, h, r.s.load)
 			},
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(_ *testing.T, _ *rig, x *runState) string {
 				return "no fault: the hostile checks run from before the window opens"
 			},
 			after: func(t *testing.T, r *rig, x *runState) {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,8 +116,8 @@ func newSuite(t *testing.T) *suite {
 	if s.bin == "" {
 		s.bin = filepath.Join(dir, "vigil")
 		t.Logf("building %s", s.bin)
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(gobin, "build", "-o", s.bin, "./cmd/vigil")
+		// go test puts its own Go first in PATH.
+		cmd := exec.Command("go", "build", "-o", s.bin, "./cmd/vigil")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "build vigil: %s", out)
