@@ -369,7 +369,7 @@ func TestRequestErrors(t *testing.T) {
 			h := newTestHub(t, tt.cfg)
 			_, resp, err := websocket.DefaultDialer.DialContext(t.Context(), h.url(tt.query), nil)
 			require.ErrorIs(t, err, websocket.ErrBadHandshake)
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			require.Equal(t, tt.status, resp.StatusCode)
 			require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
 			var body struct {
@@ -391,7 +391,7 @@ func TestRequestErrors(t *testing.T) {
 		h := newTestHub(t, Config{})
 		resp, err := h.srv.Client().Get(h.srv.URL)
 		require.NoError(t, err)
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 		require.Equal(t, 0, h.Clients())
 	})
@@ -635,7 +635,7 @@ func TestClose(t *testing.T) {
 
 	_, resp, err := websocket.DefaultDialer.DialContext(t.Context(), h.url(""), nil)
 	require.ErrorIs(t, err, websocket.ErrBadHandshake)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
@@ -682,7 +682,7 @@ func dialRefused(t *testing.T, h *testHub, d *websocket.Dialer) (int, string) {
 		_ = conn.Close()
 	}
 	require.ErrorIs(t, err, websocket.ErrBadHandshake)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
 	var body errorBody
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))

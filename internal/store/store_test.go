@@ -88,7 +88,7 @@ func TestMigrateMovesScheduleOutOfServices(t *testing.T) {
 	url := pgtest.Schema(t)
 	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	v1, err := os.ReadFile("migrations/0001_init.sql")
 	require.NoError(t, err)
 	_, err = conn.Exec(ctx, string(v1))
