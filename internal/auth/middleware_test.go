@@ -38,7 +38,7 @@ func testConfig(protectReads bool) auth.Config {
 var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Identity", auth.Identity(r.Context()))
 	w.Header().Set("X-Raw-Query", r.URL.RawQuery)
-	w.Header().Set("X-Request-URI", r.RequestURI)
+	w.Header().Set("X-Request-Uri", r.RequestURI)
 	w.WriteHeader(http.StatusOK)
 })
 
@@ -290,8 +290,8 @@ func TestWebSocketCredentials(t *testing.T) {
 			}
 			require.Equal(t, http.StatusOK, rec.Code)
 			require.Equal(t, tt.rawQuery, rec.Header().Get("X-Raw-Query"))
-			require.NotContains(t, rec.Header().Get("X-Request-URI"), tokenOne)
-			require.NotContains(t, rec.Header().Get("X-Request-URI"), tokenTwo)
+			require.NotContains(t, rec.Header().Get("X-Request-Uri"), tokenOne)
+			require.NotContains(t, rec.Header().Get("X-Request-Uri"), tokenTwo)
 		})
 	}
 
@@ -299,7 +299,7 @@ func TestWebSocketCredentials(t *testing.T) {
 		rec := serve(t, h, "GET", "/ws?since=3&access%5Ftoken="+tokenOne, nil)
 		require.Equal(t, http.StatusOK, rec.Code)
 		require.Equal(t, "since=3", rec.Header().Get("X-Raw-Query"))
-		require.Equal(t, "/ws?since=3", rec.Header().Get("X-Request-URI"))
+		require.Equal(t, "/ws?since=3", rec.Header().Get("X-Request-Uri"))
 	})
 
 	t.Run("removed when reads are open too", func(t *testing.T) {
