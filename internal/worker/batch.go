@@ -32,7 +32,6 @@ type batcher struct {
 }
 
 type pending struct {
-	ctx    context.Context
 	result check.Result
 	reply  chan recorded
 }
@@ -59,7 +58,7 @@ func (b *batcher) record(ctx context.Context, r check.Result) (recorded, error) 
 	if err := ctx.Err(); err != nil {
 		return recorded{}, err
 	}
-	p := &pending{ctx: ctx, result: r, reply: make(chan recorded, 1)}
+	p := &pending{result: r, reply: make(chan recorded, 1)}
 	select {
 	case b.in <- p:
 	case <-ctx.Done():
