@@ -138,7 +138,7 @@ func vacuumLoop(ctx context.Context, admin *pgx.Conn, schema string, every time.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer conn.Close(context.Background())
+		defer func() { _ = conn.Close(context.Background()) }()
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -214,7 +214,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	defer admin.Close(context.Background())
+	defer func() { _ = admin.Close(context.Background()) }()
 	dbURL, amqpURL, cleanup, err := isolate(ctx, admin, o, schema, vhost)
 	if err != nil {
 		return err
@@ -295,7 +295,7 @@ func createSchema(ctx context.Context, admin *pgx.Conn, baseURL, schema string) 
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		return "", nil, fmt.Errorf("create schema: %w", err)
 	}
-	drop := func() { admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") } //nolint:errcheck
+	drop := func() { _, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") }
 	dbURL, err := withParam(baseURL, "search_path", schema)
 	if err != nil {
 		drop()
@@ -491,8 +491,12 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	defer func() { _ = ln.Close() }()
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("listener address %v is not TCP", ln.Addr())
+	}
+	return addr.Port, nil
 }
 
 type proc struct {
@@ -511,11 +515,11 @@ func startProc(name, bin string, args, env []string, logDir string) (*proc, erro
 	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	go func() { _ = cmd.Wait(); _ = f.Close(); close(p.done) }()
 	return p, nil
 }
 

@@ -165,10 +165,12 @@ func load(t *testing.T) *graph {
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
 		var p struct {
-			ImportPath string
-			ForTest    string
-			Imports    []string
-			Error      *struct{ Err string }
+			ImportPath string   `json:"ImportPath"`
+			ForTest    string   `json:"ForTest"`
+			Imports    []string `json:"Imports"`
+			Error      *struct {
+				Err string `json:"Err"`
+			} `json:"Error"`
 		}
 		err := dec.Decode(&p)
 		if errors.Is(err, io.EOF) {

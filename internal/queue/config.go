@@ -180,7 +180,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Transitions == "" {
 		cfg.Transitions = DefaultTransitions
 	}
-	if err := cfg.checkCounts(); err != nil {
+	if err := checkCounts(&cfg); err != nil {
 		return cfg, err
 	}
 	if cfg.Logger == nil {
@@ -210,9 +210,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-// checkCounts refuses negative and oversized counts and defaults the zero
-// ones.
-func (cfg *Config) checkCounts() error {
+// checkCounts refuses negative and oversized counts of cfg and defaults the
+// zero ones in place. A function rather than a method: Config's methods
+// take a copy, and this one must not.
+func checkCounts(cfg *Config) error {
 	if cfg.Prefetch < 0 {
 		return fmt.Errorf("queue config: Prefetch must not be negative, got %d", cfg.Prefetch)
 	}
@@ -255,5 +256,5 @@ func (cfg Config) requeueDelay(attempt int) time.Duration {
 	return min(d, limit)
 }
 
-func (cfg *Config) deadLetterExchange() string { return cfg.JobQueue + ".dlx" }
-func (cfg *Config) deadLetterQueue() string    { return cfg.JobQueue + ".dead" }
+func (cfg Config) deadLetterExchange() string { return cfg.JobQueue + ".dlx" }
+func (cfg Config) deadLetterQueue() string    { return cfg.JobQueue + ".dead" }

@@ -38,8 +38,9 @@ func (o Outcome) String() string {
 		return "requeue"
 	case DeadLetter:
 		return "dead-letter"
+	default:
+		return "outcome(" + strconv.Itoa(int(o)) + ")"
 	}
-	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
 // Delivery is what a handler learns about a job besides the job itself.
@@ -270,7 +271,7 @@ func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefe
 			left: len(jobs), outcomes: make([]Outcome, len(jobs))}, &inflight)
 		if ctx.Err() != nil {
 			c.stop(s, tag, deliveries, &inflight)
-			return nil
+			return nil //nolint:nilerr // the context ended: a clean stop, not a failure
 		}
 	}
 }

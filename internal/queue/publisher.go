@@ -290,8 +290,8 @@ func (p *Publisher) packJobs(jobs []check.Job, now time.Time) ([]amqp.Publishing
 	per, budget := p.cfg.JobsPerMessage, p.cfg.MaxMessageBytes
 	msgs := make([]amqp.Publishing, 0, (len(jobs)+per-1)/per)
 	var (
-		run    []check.Job // the jobs of the message being packed
-		bodies [][]byte    // and their encodings
+		run    []check.Job //nolint:prealloc // one message's jobs at a time: flush restarts it
+		bodies [][]byte    //nolint:prealloc // and their encodings, restarted with run
 		size   int         // its body's size as an array: brackets and commas included
 		count  int
 	)

@@ -93,7 +93,7 @@ func newSuite(t *testing.T) *suite {
 	require.NoError(t, err)
 	dir := os.Getenv("VIGIL_FAULTS_DIR")
 	if dir == "" {
-		dir, err = os.MkdirTemp("", "vigil-faults-")
+		dir, err = os.MkdirTemp("", "vigil-faults-") //nolint:usetesting // kept when the suite fails, for its logs; t.TempDir would delete it
 		require.NoError(t, err)
 		// Registered first, so it runs after the instances have stopped.
 		t.Cleanup(func() {
