@@ -100,11 +100,13 @@ func bindProcess(cmd string, cfg *config.Config, set *config.Set) (startFunc, bo
 		return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunWorker(ctx, c, l, app.Hooks{})
 		}, true
+	case "operator":
+		return bindOperator(cfg, set), true
 	case "migrate":
 		cfg.BindCommon(set)
 		return app.Migrate, true
 	}
-	return operatorCommand(cmd, cfg, set)
+	return nil, false
 }
 
 // runProcess parses and validates the settings, builds the logger and

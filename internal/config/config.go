@@ -75,12 +75,17 @@ type Config struct {
 	MaxDeliveries   int
 
 	// operator
-	LeaderElect      bool
-	ProbeAddr        string
-	OperatorMetrics  string
-	StatusQueue      string
-	WatchNamespace   string
-	LeaderElectionID string
+	LeaderElect bool
+	ProbeAddr   string
+	// OperatorMetrics is where the manager serves /metrics, in plain
+	// HTTP: the default port says so, and the chart and config/manager
+	// pass the same address.
+	OperatorMetrics string
+	StatusQueue     string
+	// LeaderElectionNamespace holds the leader election lease; the
+	// operator watches ServiceChecks in every namespace regardless.
+	LeaderElectionNamespace string
+	LeaderElectionID        string
 }
 
 // Defaults match docker-compose.yml and the local services the README
@@ -113,7 +118,7 @@ func Defaults() Config {
 		MetricsAddr:         ":9090",
 		LeaderElect:         true,
 		ProbeAddr:           ":8081",
-		OperatorMetrics:     ":8443",
+		OperatorMetrics:     ":8080",
 		StatusQueue:         "vigil.operator.status",
 		LeaderElectionID:    "vigil-operator.monitoring.vigil.dev",
 	}
