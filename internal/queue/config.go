@@ -66,9 +66,8 @@ type Config struct {
 	// per probe. But a message is settled as a whole once all its jobs are
 	// done: a requeue or a crash runs all of them again, and a consumer
 	// holds up to Prefetch × JobsPerMessage jobs. A message of one job keeps
-	// the one-object format, which is all that workers predating multi-job
-	// messages read (they dead-letter arrays): upgrade workers first, or
-	// publish with 1 until they are. Default 50; at most MaxJobsPerMessage.
+	// the one-object format (see docs/operations.md on upgrading). Default
+	// 50; at most MaxJobsPerMessage.
 	JobsPerMessage int
 	// Prefetch bounds the unacknowledged messages a consumer holds. Zero
 	// means 64 for SubscribeTransitions, and for ConsumeJobs the job

@@ -160,7 +160,8 @@ type jobConsumer struct {
 // startPool starts the fixed pool of handler goroutines and returns what
 // stops it once no task is sent any more. A pool rather than a goroutine per
 // job: a probe runs deep in net/http and pgx, and a fresh goroutine grows
-// (copies) its stack on every job - 13% of a busy worker's CPU.
+// (copies) its stack on every job, a large share of a busy worker's CPU
+// (docs/benchmarks.md).
 func (c *jobConsumer) startPool(size int) (stop func()) {
 	var pool sync.WaitGroup
 	for range size {

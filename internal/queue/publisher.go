@@ -353,8 +353,8 @@ const maxLoggedName = 256
 
 // jobPublishing is the message for a run of jobs and their encodings (size
 // is the array's length). A single job goes out as an object of type
-// "vigil.job" with the job's own id, exactly as before multi-job messages,
-// so JobsPerMessage 1 stays readable by older workers; several go out as an
+// "vigil.job" with the job's own id, the single-job format (which
+// docs/operations.md's upgrade note relies on); several go out as an
 // array of type "vigil.jobs" whose id is its first job's followed by how
 // many more it carries ("c1/1795723200000+49"): the same run of jobs
 // published again gets the same id, and the id says at a glance where the

@@ -14,11 +14,11 @@ import (
 // result and wait; a flusher takes the first, keeps the batch open for up
 // to linger (or until it holds max) and records it in one transaction.
 //
-// The linger is what makes recording cheap. A record transaction costs
-// PostgreSQL about 1.5 ms of CPU whatever its size plus about 25 µs per
-// result (BenchmarkRecordBatch), so batches of the dozen results that
-// happen to arrive during one transaction spent most of the database's
-// CPU on the fixed part. The price is that a result's ack and its
+// The linger is what makes recording cheap. A record transaction has a
+// fixed cost far above its cost per result (store.BenchmarkRecordBatch;
+// docs/benchmarks.md has the figures), so batches of the dozen results
+// that happen to arrive during one transaction spend most of the
+// database's CPU on the fixed part. The price is that a result's ack and its
 // transition's broadcast come up to linger later; the result itself keeps
 // the time it was checked.
 type batcher struct {
