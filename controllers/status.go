@@ -91,8 +91,9 @@ func messageFor(s check.State, probeErr string) string {
 		return "service is down"
 	case check.StatePaused:
 		return "probing is paused by spec.paused"
+	default:
+		return "waiting for the first decisive probe"
 	}
-	return "waiting for the first decisive probe"
 }
 
 // setHealthy sets the Healthy condition: True when UP, False when DOWN and
@@ -112,6 +113,8 @@ func setHealthy(sc *monitoringv1alpha1.ServiceCheck, s check.State, msg string) 
 		cond.Status, cond.Reason = metav1.ConditionFalse, monitoringv1alpha1.ServiceDownReason
 	case check.StatePaused:
 		cond.Reason = monitoringv1alpha1.ServicePausedReason
+	case check.StateUnknown:
+		// Unknown, awaiting a probe: the defaults above.
 	}
 	meta.SetStatusCondition(&sc.Status.Conditions, cond)
 }

@@ -60,7 +60,7 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 	for {
 		err := w.Subscribe(ctx, w.Handle)
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // the context ended: a clean stop, not a failure
 		}
 		if err == nil {
 			err = errors.New("subscription ended")
@@ -68,7 +68,7 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 		wait := b.Next()
 		w.Log.Error(err, "consume transitions; retrying", "backoff", wait.String())
 		if backoff.Sleep(ctx, wait) != nil {
-			return nil
+			return nil //nolint:nilerr // the context ended: a clean stop, not a failure
 		}
 	}
 }

@@ -69,7 +69,7 @@ func render(t *testing.T, set ...string) rendered {
 	require.NoError(t, err, out)
 
 	r := rendered{}
-	for _, doc := range strings.Split(out, "\n---") {
+	for doc := range strings.SplitSeq(out, "\n---") {
 		var head struct {
 			Kind     string `json:"kind"`
 			Metadata struct {

@@ -9,21 +9,18 @@ import (
 	"github.com/vigil-dev/vigil/internal/config"
 )
 
-// operatorCommand binds `vigil operator`, the Kubernetes mode's manager.
-func operatorCommand(cmd string, cfg *config.Config, set *config.Set) (func(context.Context, config.Config, *zap.Logger) error, bool) {
-	if cmd != "operator" {
-		return nil, false
-	}
+// bindOperator binds `vigil operator`, the Kubernetes mode's manager.
+func bindOperator(cfg *config.Config, set *config.Set) startFunc {
 	cfg.BindRuntime(set)
 	set.Bool(&cfg.LeaderElect, "leader-elect", "VIGIL_LEADER_ELECT", "elect one replica to reconcile and write status")
 	set.String(&cfg.LeaderElectionID, "leader-election-id", "VIGIL_LEADER_ELECTION_ID", "name of the leader election lease")
-	set.String(&cfg.WatchNamespace, "leader-election-namespace", "POD_NAMESPACE", "namespace of the lease (in-cluster: the pod's)")
-	set.String(&cfg.OperatorMetrics, "metrics-bind-address", "VIGIL_OPERATOR_METRICS_ADDR", "address of the manager's /metrics (0 disables)")
+	set.String(&cfg.LeaderElectionNamespace, "leader-election-namespace", "POD_NAMESPACE", "namespace of the lease (in-cluster: the pod's)")
+	set.String(&cfg.OperatorMetrics, "metrics-bind-address", "VIGIL_OPERATOR_METRICS_ADDR", "address of the manager's /metrics, plain HTTP (0 disables)")
 	set.String(&cfg.ProbeAddr, "health-probe-bind-address", "VIGIL_HEALTH_PROBE_ADDR", "address of /healthz and /readyz")
 	set.String(&cfg.StatusQueue, "status-queue", "VIGIL_STATUS_QUEUE", "durable queue the status writer consumes transitions from")
 	cfg.BindScheduler(set)
 	cfg.BindRegistration(set)
 	return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 		return app.RunOperator(ctx, c, l, app.OperatorHooks{})
-	}, true
+	}
 }

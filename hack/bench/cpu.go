@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,7 +78,7 @@ func procCPU(pid int) float64 {
 	}
 	// Fields after the parenthesised command name; utime and stime are
 	// the 14th and 15th fields of the line.
-	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
 	f := strings.Fields(rest)
 	if len(f) < 13 {
 		return 0

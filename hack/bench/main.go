@@ -80,8 +80,9 @@ func main() {
 	flag.IntVar(&o.hosts, "hosts", 32, "loopback addresses (127.0.0.1..) the target listens on; checks are spread over them like checks of many services")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
+	err := run(ctx, o)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -137,7 +138,7 @@ func vacuumLoop(ctx context.Context, admin *pgx.Conn, schema string, every time.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer conn.Close(context.Background())
+		defer func() { _ = conn.Close(context.Background()) }()
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -213,7 +214,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	defer admin.Close(context.Background())
+	defer func() { _ = admin.Close(context.Background()) }()
 	dbURL, amqpURL, cleanup, err := isolate(ctx, admin, o, schema, vhost)
 	if err != nil {
 		return err
@@ -294,7 +295,7 @@ func createSchema(ctx context.Context, admin *pgx.Conn, baseURL, schema string) 
 	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		return "", nil, fmt.Errorf("create schema: %w", err)
 	}
-	drop := func() { admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") } //nolint:errcheck
+	drop := func() { _, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") }
 	dbURL, err := withParam(baseURL, "search_path", schema)
 	if err != nil {
 		drop()
@@ -307,12 +308,12 @@ func createSchema(ctx context.Context, admin *pgx.Conn, baseURL, schema string) 
 // that uses it, and what deletes it.
 func createVhost(baseURL, vhost string) (string, func(), error) {
 	if out, err := exec.Command("rabbitmqctl", "add_vhost", vhost).CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("rabbitmqctl add_vhost: %v: %s", err, out)
+		return "", nil, fmt.Errorf("rabbitmqctl add_vhost: %w: %s", err, out)
 	}
-	del := func() { exec.Command("rabbitmqctl", "delete_vhost", vhost).Run() } //nolint:errcheck
+	del := func() { _ = exec.Command("rabbitmqctl", "delete_vhost", vhost).Run() }
 	if out, err := exec.Command("rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*").CombinedOutput(); err != nil {
 		del()
-		return "", nil, fmt.Errorf("rabbitmqctl set_permissions: %v: %s", err, out)
+		return "", nil, fmt.Errorf("rabbitmqctl set_permissions: %w: %s", err, out)
 	}
 	return strings.TrimSuffix(baseURL, "/") + "/" + url.PathEscape(vhost), del, nil
 }
@@ -430,9 +431,7 @@ func register(ctx context.Context, st *store.Store, o options, base []string) er
 		next  = make(chan int)
 	)
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
 				c := &check.Check{Name: fmt.Sprintf("bench-%06d", i), URL: fmt.Sprintf("%s/t/%d", base[i%len(base)], i),
 					Interval: o.interval, Timeout: o.timeout, Tags: []string{"bench"}}
@@ -443,7 +442,7 @@ func register(ctx context.Context, st *store.Store, o options, base []string) er
 					mu.Unlock()
 				}
 			}
-		}()
+		})
 	}
 	for i := range o.checks {
 		next <- i
@@ -492,8 +491,12 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	defer func() { _ = ln.Close() }()
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("listener address %v is not TCP", ln.Addr())
+	}
+	return addr.Port, nil
 }
 
 type proc struct {
@@ -512,11 +515,11 @@ func startProc(name, bin string, args, env []string, logDir string) (*proc, erro
 	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, f, f
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	go func() { _ = cmd.Wait(); _ = f.Close(); close(p.done) }()
 	return p, nil
 }
 
@@ -542,7 +545,7 @@ func (p *proc) stop() {
 	}
 }
 
-func measure(ctx context.Context, st *store.Store, admin *pgx.Conn, schema string, o options, from, to time.Time) (report, error) {
+func measure(ctx context.Context, _ *store.Store, admin *pgx.Conn, schema string, o options, from, to time.Time) (report, error) {
 	rep := report{Checks: o.checks, IntervalSeconds: o.interval.Seconds(), Workers: o.workers, Servers: o.servers,
 		Concurrency: o.concurrency, WindowSeconds: to.Sub(from).Seconds(), DueRate: float64(o.checks) / o.interval.Seconds()}
 	pool, err := pgxpool.New(ctx, mustParam(admin.Config().ConnString(), schema))

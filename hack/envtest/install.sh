@@ -16,8 +16,8 @@
 #   hack/envtest/install.sh [component...]   build what is missing, print the asset dir
 #   hack/envtest/install.sh --print-assets   print the asset dir, build nothing
 #   hack/envtest/install.sh --print-bin      print the tools dir, build nothing
-# Components: kube-apiserver etcd controller-gen helm kubectl gremlins
-# (default: all but kubectl and gremlins).
+# Components: kube-apiserver etcd controller-gen helm kubectl gremlins golangci-lint
+# (default: the first four; `make mutation` and `make lint` ask for theirs).
 # Progress goes to stderr; stdout carries only the printed directory, so
 #   export KUBEBUILDER_ASSETS="$(hack/envtest/install.sh)"
 # works.
@@ -28,6 +28,7 @@ ETCD_VERSION="${ETCD_VERSION:-v3.7.3}"
 CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.23.0}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 GREMLINS_VERSION="${GREMLINS_VERSION:-v0.6.0}"
+GOLANGCI_LINT_VERSION="${GOLANGCI_LINT_VERSION:-v2.15.0}"
 
 GOOS="$(go env GOOS)"
 GOARCH="$(go env GOARCH)"
@@ -277,6 +278,28 @@ build_gremlins() {
 	}
 }
 
+# build_golangci_lint installs golangci-lint with `go install pkg@version`:
+# its main module is then golangci-lint itself, so `golangci-lint version`
+# reports the pinned version, and it is built by this machine's Go, which
+# golangci-lint requires to be at least the go.mod's Go version.
+build_golangci_lint() {
+	local out="$BIN/golangci-lint"
+	if has_version "$out" "version ${GOLANGCI_LINT_VERSION#v} " version; then
+		log "golangci-lint ${GOLANGCI_LINT_VERSION} already built"
+		return 0
+	fi
+	log "building golangci-lint ${GOLANGCI_LINT_VERSION} (a few minutes on 2 cores)"
+	local dir="$WORK/golangci-lint"
+	mkdir -p "$dir"
+	GOBIN="$dir" go install -trimpath -ldflags "-s -w" \
+		"github.com/golangci/golangci-lint/v2/cmd/golangci-lint@${GOLANGCI_LINT_VERSION}" >&2
+	mv -f "$dir/golangci-lint" "$out"
+	has_version "$out" "version ${GOLANGCI_LINT_VERSION#v} " version || {
+		log "$out does not report ${GOLANGCI_LINT_VERSION}"
+		return 1
+	}
+}
+
 for c in "${components[@]}"; do
 	start=$SECONDS
 	case "$c" in
@@ -285,6 +308,7 @@ for c in "${components[@]}"; do
 	controller-gen) build_controller_gen ;;
 	helm) build_helm ;;
 	gremlins) build_gremlins ;;
+	golangci-lint) build_golangci_lint ;;
 	*)
 		log "unknown component $c"
 		exit 2

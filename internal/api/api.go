@@ -1,7 +1,3 @@
-// Package api serves Vigil's REST API under /api/v1, plus /healthz, /readyz
-// and the WebSocket endpoint it is handed. It speaks the check package's
-// types and reaches storage only through the Registry interface, so it
-// holds no database code and its tests run against an in-memory fake.
 package api
 
 import (
@@ -124,11 +120,9 @@ func cleanInput(next http.HandlerFunc) http.HandlerFunc {
 					Message: "query parameter names must not contain control characters or invalid UTF-8"})
 				return
 			}
-			for _, v := range q[name] {
-				if check.HasControl(v) {
-					writeError(w, http.StatusBadRequest, paramError(name, "must not contain control characters or invalid UTF-8"))
-					return
-				}
+			if slices.ContainsFunc(q[name], check.HasControl) {
+				writeError(w, http.StatusBadRequest, paramError(name, "must not contain control characters or invalid UTF-8"))
+				return
 			}
 		}
 		next(w, r)

@@ -66,7 +66,7 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (h *harness) do(method, path string, body string) response {
+func (h *harness) do(method, path, body string) response {
 	h.t.Helper()
 	var rd io.Reader
 	if body != "" {

@@ -13,8 +13,7 @@ import (
 // badParam answers err if it is a query parameter error and reports
 // whether it did.
 func badParam(w http.ResponseWriter, err error) bool {
-	var pe *paramErr
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*queryParamError](err); ok {
 		writeError(w, http.StatusBadRequest, paramError(pe.name, pe.message))
 		return true
 	}

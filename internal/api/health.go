@@ -51,7 +51,7 @@ func (h health) routes(mux *http.ServeMux) {
 // HealthRoutes registers /healthz and /readyz on mux for a process that
 // serves no REST API (the worker), with the same rules as the API's: a
 // failed readiness answers 503 {"status":"unavailable","down":[…]} with
-// the names an *Unready lists, and log gets the cause as "not ready".
+// the names an *UnreadyError lists, and log gets the cause as "not ready".
 func HealthRoutes(mux *http.ServeMux, ready func(context.Context) error, log *zap.Logger) {
 	if log == nil {
 		log = zap.NewNop()
@@ -74,23 +74,22 @@ func apiUnready(w http.ResponseWriter, r *http.Request, down []string, cause err
 	writeError(w, http.StatusServiceUnavailable, apiError{Code: CodeNotReady, Message: msg})
 }
 
-// Unready is a readiness failure that names the components that are
+// UnreadyError is a readiness failure that names the components that are
 // down. Readiness answers show the names; Err, the cause, is only logged.
-type Unready struct {
+type UnreadyError struct {
 	Down []string
 	Err  error
 }
 
-func (e *Unready) Error() string {
+func (e *UnreadyError) Error() string {
 	return strings.Join(e.Down, ", ") + " unavailable: " + e.Err.Error()
 }
 
-func (e *Unready) Unwrap() error { return e.Err }
+func (e *UnreadyError) Unwrap() error { return e.Err }
 
-// DownComponents returns the names an *Unready inside err lists, if any.
+// DownComponents returns the names an *UnreadyError inside err lists, if any.
 func DownComponents(err error) []string {
-	var u *Unready
-	if errors.As(err, &u) {
+	if u, ok := errors.AsType[*UnreadyError](err); ok {
 		return u.Down
 	}
 	return nil

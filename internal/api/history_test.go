@@ -247,7 +247,7 @@ func TestParseWindow(t *testing.T) {
 		t.Run(tt.raw, func(t *testing.T) {
 			d, name, err := parseWindow(tt.raw)
 			if !tt.ok {
-				var pe *paramErr
+				var pe *queryParamError
 				require.ErrorAs(t, err, &pe)
 				require.Equal(t, "window", pe.name)
 				require.Contains(t, err.Error(), "window")

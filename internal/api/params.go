@@ -18,10 +18,10 @@ const (
 	MaxWindow     = 366 * 24 * time.Hour
 )
 
-// paramErr is a bad query parameter; it becomes a 400 naming the parameter.
-type paramErr struct{ name, message string }
+// queryParamError is a bad query parameter; it becomes a 400 naming the parameter.
+type queryParamError struct{ name, message string }
 
-func (e *paramErr) Error() string { return e.name + ": " + e.message }
+func (e *queryParamError) Error() string { return e.name + ": " + e.message }
 
 func parseLimit(q url.Values) (int, error) {
 	raw := q.Get("limit")
@@ -30,7 +30,7 @@ func parseLimit(q url.Values) (int, error) {
 	}
 	n, err := strconv.Atoi(raw)
 	if err != nil || n < 1 || n > MaxLimit {
-		return 0, &paramErr{"limit", fmt.Sprintf("must be an integer from 1 to %d", MaxLimit)}
+		return 0, &queryParamError{"limit", fmt.Sprintf("must be an integer from 1 to %d", MaxLimit)}
 	}
 	return n, nil
 }
@@ -44,7 +44,7 @@ func parseTime(q url.Values, name string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, raw)
 	if err != nil {
-		return time.Time{}, &paramErr{name, "must be an RFC 3339 timestamp such as 2025-01-02T15:04:05Z"}
+		return time.Time{}, &queryParamError{name, "must be an RFC 3339 timestamp such as 2025-01-02T15:04:05Z"}
 	}
 	return t.UTC(), nil
 }
@@ -56,7 +56,7 @@ func parseStatus(q url.Values) (check.State, error) {
 	}
 	st, ok := check.ParseState(strings.ToUpper(raw))
 	if !ok {
-		return "", &paramErr{"status", "must be one of UP, DOWN, UNKNOWN, PAUSED"}
+		return "", &queryParamError{"status", "must be one of UP, DOWN, UNKNOWN, PAUSED"}
 	}
 	return st, nil
 }
@@ -68,7 +68,7 @@ func parseWindow(raw string) (time.Duration, string, error) {
 	if raw == "" {
 		return DefaultWindow, formatWindow(DefaultWindow), nil
 	}
-	bad := &paramErr{"window", `must be a positive duration such as "1h", "24h" or "7d", at most 366d`}
+	bad := &queryParamError{"window", `must be a positive duration such as "1h", "24h" or "7d", at most 366d`}
 	if days, ok := strings.CutSuffix(raw, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 1 || n > 366 || strings.HasPrefix(days, "+") {

@@ -73,7 +73,7 @@ func TestHealthAndReady(t *testing.T) {
 	// The answer names what is down; the cause, which may name hosts,
 	// users or a password the driver echoed, is for the log only.
 	const cause = "failed to connect to `user=vigil database=vigil`: 10.1.2.3:5432: password authentication failed"
-	readyErr = &Unready{Down: []string{"database"}, Err: errors.New(cause)}
+	readyErr = &UnreadyError{Down: []string{"database"}, Err: errors.New(cause)}
 	resp = h.do(http.MethodGet, "/readyz", "")
 	requireError(t, resp, http.StatusServiceUnavailable, CodeNotReady, "")
 	require.Contains(t, string(resp.body), "database unavailable")
@@ -90,7 +90,7 @@ func TestHealthAndReady(t *testing.T) {
 }
 
 func TestWebSocketAndExtraRoutes(t *testing.T) {
-	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ws := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		// What the WebSocket upgrade needs: the connection behind every
 		// wrapper the API puts around the ResponseWriter.
 		conn, brw, err := http.NewResponseController(w).Hijack()
@@ -98,7 +98,7 @@ func TestWebSocketAndExtraRoutes(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		_, _ = brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
 		_ = brw.Flush()
 	})
@@ -121,7 +121,7 @@ func TestWebSocketAndExtraRoutes(t *testing.T) {
 		require.NoError(t, err)
 		resp, err := ts.Client().Do(req)
 		require.NoError(t, err)
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
 		return resp.StatusCode, resp.Header, string(b)

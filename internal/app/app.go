@@ -1,7 +1,3 @@
-// Package app assembles Vigil's processes from its packages: it is the
-// only place that knows which concrete store, broker adapter and prober
-// back each interface, so cmd/vigil stays a thin flag parser and the
-// assembly can be tested end to end.
 package app
 
 import (
@@ -142,7 +138,7 @@ func (b *backends) ready(ctx context.Context) error {
 	if len(down) == 0 {
 		return nil
 	}
-	return &api.Unready{Down: down, Err: errors.Join(errs...)}
+	return &api.UnreadyError{Down: down, Err: errors.Join(errs...)}
 }
 
 func (b *backends) brokerHealthy() error {
@@ -231,7 +227,7 @@ var defaultLimits = httpLimits{
 // when non-nil, runs as shutdown begins (hijacked connections such as
 // WebSockets are not closed by http.Server.Shutdown itself).
 func serveHTTP(ctx context.Context, addr string, h http.Handler, limits httpLimits, grace time.Duration, log *zap.Logger, ready chan<- net.Addr, onShutdown func()) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr) //nolint:noctx // ctx ends the server through Shutdown below, after a clean start
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}

@@ -108,7 +108,7 @@ func target(t testing.TB) (*httptest.Server, *atomic.Bool) {
 	return srv, &down
 }
 
-func call(t testing.TB, method, url string, body any, out any) int {
+func call(t testing.TB, method, url string, body, out any) int {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -123,7 +123,7 @@ func call(t testing.TB, method, url string, body any, out any) int {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if out != nil {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
 	}

@@ -35,7 +35,7 @@ func hostileCall(t *testing.T, method, url, body string, header map[string]strin
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var e struct {
 		Error struct {
 			Code string `json:"code"`
@@ -94,7 +94,7 @@ func TestServerRefusesHostileCallers(t *testing.T) {
 	require.ErrorIs(t, err, websocket.ErrBadHandshake)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
-	resp.Body.Close()
+	_ = resp.Body.Close()
 
 	// curl-style clients keep working.
 	asJSON := map[string]string{"Content-Type": "application/json", "Authorization": alice}
@@ -126,7 +126,7 @@ func TestServerRefusesHostileCallers(t *testing.T) {
 	resp, err = http.Get(sys.api + "/debug/pprof/cmdline")
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	require.NoError(t, err)
 	require.NotContains(t, string(body), "amqp://")
 	require.NotContains(t, string(body), "app.test", "the test binary's command line")

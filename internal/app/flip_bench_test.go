@@ -3,7 +3,7 @@ package app_test
 import (
 	"math/rand/v2"
 	"net/http"
-	"sort"
+	"slices"
 	"testing"
 	"time"
 
@@ -55,7 +55,7 @@ func BenchmarkFlipToEvent(b *testing.B) {
 	}
 	b.StopTimer()
 	report := func(d []time.Duration, unit string) {
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		slices.Sort(d)
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		b.ReportMetric(ms(d[len(d)/2]), unit+"-p50-ms")
 		b.ReportMetric(ms(d[(len(d)*99)/100]), unit+"-p99-ms")

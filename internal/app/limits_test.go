@@ -63,7 +63,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_, err = io.WriteString(conn, "POST /api/v1/services HTTP/1.1\r\nHost: vigil\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{")
 	require.NoError(t, err)
 
@@ -84,8 +84,8 @@ func TestWebSocketOutlivesTheHTTPTimeouts(t *testing.T) {
 
 	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
 	require.NoError(t, err)
-	resp.Body.Close()
-	defer conn.Close()
+	_ = resp.Body.Close()
+	defer func() { _ = conn.Close() }()
 	require.Eventually(t, func() bool { return hub.Clients() == 1 }, 10*time.Second, 5*time.Millisecond)
 
 	time.Sleep(5 * limits.Read) // well past every HTTP deadline
@@ -105,7 +105,7 @@ func TestLargeHeadersAreRefused(t *testing.T) {
 	req.Header.Set("X-Padding", strings.Repeat("p", 2*defaultLimits.MaxHeaderBytes))
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
 }
 
@@ -115,7 +115,7 @@ func TestLargeHeadersAreRefused(t *testing.T) {
 func TestWorkerReadinessHidesTheCause(t *testing.T) {
 	const cause = "failed to connect to `user=vigil`: 10.1.2.3:5432: password authentication failed"
 	core, logs := observer.New(zapcore.DebugLevel)
-	var readyErr error = &api.Unready{Down: []string{"database", "broker"}, Err: errors.New(cause)}
+	var readyErr error = &api.UnreadyError{Down: []string{"database", "broker"}, Err: errors.New(cause)}
 	h := healthHandler(func(context.Context) error { return readyErr }, http.NotFoundHandler(), zap.New(core))
 
 	rec := httptest.NewRecorder()
@@ -126,7 +126,7 @@ func TestWorkerReadinessHidesTheCause(t *testing.T) {
 	require.Len(t, entries, 1)
 	require.Contains(t, entries[0].ContextMap()["error"], cause)
 
-	readyErr = errors.New(cause) // not an Unready: still no text
+	readyErr = errors.New(cause) // not an UnreadyError: still no text
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	require.JSONEq(t, `{"status":"unavailable","down":[]}`, rec.Body.String())
@@ -175,7 +175,7 @@ func TestPprofListener(t *testing.T) {
 	addr := <-ready
 	resp, err := http.Get("http://" + addr.String() + "/debug/pprof/cmdline")
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	cmdline, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)

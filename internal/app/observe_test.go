@@ -22,7 +22,7 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url + "/metrics")
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
@@ -51,11 +51,11 @@ next:
 			}
 		}
 		switch {
-		case m.Counter != nil:
+		case m.GetCounter() != nil:
 			total += m.GetCounter().GetValue()
-		case m.Gauge != nil:
+		case m.GetGauge() != nil:
 			total += m.GetGauge().GetValue()
-		case m.Histogram != nil:
+		case m.GetHistogram() != nil:
 			total += float64(m.GetHistogram().GetSampleCount())
 		}
 	}
@@ -113,7 +113,7 @@ func TestAuthenticationGuardsWritesReadsAndTheWebSocket(t *testing.T) {
 		}
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
 	require.Equal(t, http.StatusUnauthorized, do("GET", "/api/v1/services", ""))
@@ -128,12 +128,15 @@ func TestAuthenticationGuardsWritesReadsAndTheWebSocket(t *testing.T) {
 	_, resp, err := websocket.DefaultDialer.Dial(wsURL, nil)
 	require.Error(t, err)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	c, _, err := websocket.DefaultDialer.Dial(wsURL+"?access_token=s3cret-token", nil)
+	_ = resp.Body.Close()
+	c, resp, err := websocket.DefaultDialer.Dial(wsURL+"?access_token=s3cret-token", nil)
 	require.NoError(t, err)
-	c.Close()
+	_ = resp.Body.Close()
+	_ = c.Close()
 	d := websocket.Dialer{Subprotocols: []string{"bearer.s3cret-token"}}
-	c, _, err = d.Dial(wsURL, nil)
+	c, resp, err = d.Dial(wsURL, nil)
 	require.NoError(t, err, "browsers authenticate with a subprotocol")
+	_ = resp.Body.Close()
 	require.Equal(t, "bearer.s3cret-token", c.Subprotocol())
-	c.Close()
+	_ = c.Close()
 }

@@ -109,7 +109,7 @@ func managerOptions(cfg config.Config, scheme *runtime.Scheme) ctrl.Options {
 		HealthProbeBindAddress:  cfg.ProbeAddr,
 		LeaderElection:          cfg.LeaderElect,
 		LeaderElectionID:        cfg.LeaderElectionID,
-		LeaderElectionNamespace: cfg.WatchNamespace,
+		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
 		// Stop reconciling at once when the lease is lost rather than
 		// racing the new leader.
 		LeaderElectionReleaseOnCancel: true,

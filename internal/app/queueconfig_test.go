@@ -1,6 +1,7 @@
 package app
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestMetricsKnowTheQueueReasons(t *testing.T) {
 	// zero; a reason renamed in one place only would start a second series.
 	m := metrics.New()
 	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	for _, r := range []string{queue.DeadLetterMalformed, queue.DeadLetterHandler, queue.DeadLetterMaxDeliveries} {
 		require.Contains(t, body, `vigil_jobs_dead_lettered_total{reason="`+r+`"} 0`)

@@ -23,7 +23,7 @@ func TestReadinessCountsTheSchedulersPublishers(t *testing.T) {
 	qcfg := queue.Config{URL: amqptest.Vhost(t)}
 	pub, err := queue.NewPublisher(ctx, qcfg)
 	require.NoError(t, err)
-	defer pub.Close()
+	defer func() { _ = pub.Close() }()
 	pool, err := queue.NewPublisherPool(ctx, qcfg, 2)
 	require.NoError(t, err)
 

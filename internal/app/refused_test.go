@@ -67,11 +67,9 @@ func TestWorkerStoresTheBatchBesideARefusedResult(t *testing.T) {
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			errs[i] = w.Handle(ctx, j)
-		}()
+		})
 	}
 	wg.Wait()
 

@@ -116,9 +116,9 @@ func workerGC() {
 
 // healthHandler serves /metrics and the API's /healthz and /readyz for
 // processes without the REST API.
-func healthHandler(ready func(context.Context) error, metrics http.Handler, log *zap.Logger) http.Handler {
+func healthHandler(ready func(context.Context) error, metricsHandler http.Handler, log *zap.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
+	mux.Handle("GET /metrics", metricsHandler)
 	api.HealthRoutes(mux, ready, log)
 	return mux
 }

@@ -33,8 +33,8 @@ func dial(t testing.TB, api, query string) <-chan event {
 	u := "ws" + strings.TrimPrefix(api, "http") + "/ws" + query
 	c, resp, err := websocket.DefaultDialer.Dial(u, nil)
 	require.NoError(t, err)
-	resp.Body.Close()
-	t.Cleanup(func() { c.Close() })
+	_ = resp.Body.Close()
+	t.Cleanup(func() { _ = c.Close() })
 	events := make(chan event, 100)
 	go func() {
 		defer close(events)

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -156,11 +154,8 @@ type graph struct {
 // variants, whose Imports are what its test files import.
 func load(t *testing.T) *graph {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.Command(goBin, "list", "-e", "-test", "-json=ImportPath,ForTest,Imports,Error", module+"/...")
+	// go test puts its own Go first in PATH.
+	cmd := exec.Command("go", "list", "-e", "-test", "-json=ImportPath,ForTest,Imports,Error", module+"/...")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -170,16 +165,18 @@ func load(t *testing.T) *graph {
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
 		var p struct {
-			ImportPath string
-			ForTest    string
-			Imports    []string
-			Error      *struct{ Err string }
+			ImportPath string   `json:"ImportPath"`
+			ForTest    string   `json:"ForTest"`
+			Imports    []string `json:"Imports"`
+			Error      *struct {
+				Err string `json:"Err"`
+			} `json:"Error"`
 		}
-		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+		err := dec.Decode(&p)
+		if errors.Is(err, io.EOF) {
 			break
-		} else {
-			require.NoError(t, err)
 		}
+		require.NoError(t, err)
 		require.Nil(t, p.Error, "go list: %s: %v", p.ImportPath, p.Error)
 		path, _, _ := strings.Cut(p.ImportPath, " ")
 		imports := make([]string, len(p.Imports))

@@ -114,7 +114,7 @@ func FuzzClassify(f *testing.F) {
 	methods := []string{"GET", "POST", "HEAD", "DELETE", "PATCH", "PUT", "OPTIONS", "PURGE"}
 	mux := http.NewServeMux()
 	for _, pattern := range []string{"/api", "/api/", "/ws", "/ws/"} {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { w.Header().Set("X-Hit", pattern) })
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Hit", pattern) })
 	}
 	f.Fuzz(func(t *testing.T, m uint8, p string) {
 		method := methods[int(m)%len(methods)]

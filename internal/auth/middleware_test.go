@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,7 +38,7 @@ func testConfig(protectReads bool) auth.Config {
 var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Identity", auth.Identity(r.Context()))
 	w.Header().Set("X-Raw-Query", r.URL.RawQuery)
-	w.Header().Set("X-Request-URI", r.RequestURI)
+	w.Header().Set("X-Request-Uri", r.RequestURI)
 	w.WriteHeader(http.StatusOK)
 })
 
@@ -111,9 +112,7 @@ var (
 func serve(t *testing.T, h http.Handler, method, target string, header http.Header) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(method, target, nil)
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
+	maps.Copy(req.Header, header)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
@@ -291,8 +290,8 @@ func TestWebSocketCredentials(t *testing.T) {
 			}
 			require.Equal(t, http.StatusOK, rec.Code)
 			require.Equal(t, tt.rawQuery, rec.Header().Get("X-Raw-Query"))
-			require.NotContains(t, rec.Header().Get("X-Request-URI"), tokenOne)
-			require.NotContains(t, rec.Header().Get("X-Request-URI"), tokenTwo)
+			require.NotContains(t, rec.Header().Get("X-Request-Uri"), tokenOne)
+			require.NotContains(t, rec.Header().Get("X-Request-Uri"), tokenTwo)
 		})
 	}
 
@@ -300,7 +299,7 @@ func TestWebSocketCredentials(t *testing.T) {
 		rec := serve(t, h, "GET", "/ws?since=3&access%5Ftoken="+tokenOne, nil)
 		require.Equal(t, http.StatusOK, rec.Code)
 		require.Equal(t, "since=3", rec.Header().Get("X-Raw-Query"))
-		require.Equal(t, "/ws?since=3", rec.Header().Get("X-Request-URI"))
+		require.Equal(t, "/ws?since=3", rec.Header().Get("X-Request-Uri"))
 	})
 
 	t.Run("removed when reads are open too", func(t *testing.T) {
@@ -333,7 +332,7 @@ func TestWebSocketProtocol(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/ws", nil)
+			r := httptest.NewRequest(http.MethodGet, "/ws", nil)
 			for _, v := range tt.values {
 				r.Header.Add("Sec-WebSocket-Protocol", v)
 			}
@@ -378,5 +377,5 @@ func TestNothingSecretIsLogged(t *testing.T) {
 }
 
 func TestIdentityWithoutAuth(t *testing.T) {
-	require.Empty(t, auth.Identity(httptest.NewRequest("GET", "/", nil).Context()))
+	require.Empty(t, auth.Identity(httptest.NewRequest(http.MethodGet, "/", nil).Context()))
 }

@@ -27,7 +27,7 @@ func TestWebSocketHandshake(t *testing.T) {
 		if err != nil {
 			return
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		_ = conn.WriteMessage(websocket.TextMessage, []byte(auth.Identity(r.Context())+" "+r.URL.RawQuery))
 	})
 	srv := httptest.NewServer(auth.Middleware(testConfig(true), zap.NewNop(), ws))
@@ -54,7 +54,7 @@ func TestWebSocketHandshake(t *testing.T) {
 			d := websocket.Dialer{Subprotocols: tt.protocols}
 			conn, resp, err := d.Dial(tt.url, tt.header)
 			if resp != nil && resp.Body != nil {
-				defer resp.Body.Close()
+				defer func() { _ = resp.Body.Close() }()
 			}
 			if !tt.ok {
 				require.ErrorIs(t, err, websocket.ErrBadHandshake)
@@ -62,7 +62,7 @@ func TestWebSocketHandshake(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			if len(tt.protocols) > 0 {
 				require.Equal(t, tt.protocols[0], conn.Subprotocol(), "the server echoes the offered subprotocol")
 			}

@@ -12,7 +12,7 @@ func TestBackoffDoublesToMaxWithJitter(t *testing.T) {
 	b := Backoff{Min: 100 * time.Millisecond, Max: time.Second}
 	wantCaps := []time.Duration{100, 200, 400, 800, 1000, 1000, 1000}
 	for i, c := range wantCaps {
-		c *= time.Millisecond
+		c *= time.Millisecond //nolint:durationcheck // the table holds milliseconds as plain numbers
 		d := b.Next()
 		require.GreaterOrEqual(t, d, c/2, "attempt %d", i)
 		require.LessOrEqual(t, d, c, "attempt %d", i)

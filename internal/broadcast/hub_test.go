@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,7 +251,7 @@ func FuzzParseSince(f *testing.F) {
 		if !replay || id < 0 {
 			t.Fatalf("accepted %q as %d (replay %v)", raw, id, replay)
 		}
-		if strings.TrimLeft(raw, "0") != strings.TrimLeft(fmt.Sprint(id), "0") {
+		if strings.TrimLeft(raw, "0") != strings.TrimLeft(strconv.FormatInt(id, 10), "0") {
 			t.Fatalf("%q parsed as %d", raw, id)
 		}
 	})
@@ -368,7 +369,7 @@ func TestRequestErrors(t *testing.T) {
 			h := newTestHub(t, tt.cfg)
 			_, resp, err := websocket.DefaultDialer.DialContext(t.Context(), h.url(tt.query), nil)
 			require.ErrorIs(t, err, websocket.ErrBadHandshake)
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			require.Equal(t, tt.status, resp.StatusCode)
 			require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
 			var body struct {
@@ -390,7 +391,7 @@ func TestRequestErrors(t *testing.T) {
 		h := newTestHub(t, Config{})
 		resp, err := h.srv.Client().Get(h.srv.URL)
 		require.NoError(t, err)
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 		require.Equal(t, 0, h.Clients())
 	})
@@ -634,7 +635,7 @@ func TestClose(t *testing.T) {
 
 	_, resp, err := websocket.DefaultDialer.DialContext(t.Context(), h.url(""), nil)
 	require.ErrorIs(t, err, websocket.ErrBadHandshake)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
@@ -681,7 +682,7 @@ func dialRefused(t *testing.T, h *testHub, d *websocket.Dialer) (int, string) {
 		_ = conn.Close()
 	}
 	require.ErrorIs(t, err, websocket.ErrBadHandshake)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
 	var body errorBody
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))

@@ -12,7 +12,7 @@ import (
 // idleClients connects n clients that never send or read, and returns the
 // heap and goroutines they added. Both ends of every connection live in
 // this process, so the figures are an upper bound for the server's share.
-func idleClients(tb testing.TB, h *testHub, n int) (heapPerClient float64, goroutinesPerClient float64) {
+func idleClients(tb testing.TB, h *testHub, n int) (heapPerClient, goroutinesPerClient float64) {
 	tb.Helper()
 	runtime.GC()
 	var before runtime.MemStats

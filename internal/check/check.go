@@ -1,6 +1,3 @@
-// Package check holds Vigil's domain: what a check is, what a probe result
-// is, and how results move a check between states. It does no I/O, so every
-// rule here is testable without a database, a broker or a network.
 package check
 
 import (
@@ -121,6 +118,7 @@ func JobFor(c *Check, scheduledAt time.Time) Job {
 // ResultStatus is the outcome of one probe.
 type ResultStatus string
 
+// The two outcomes of a probe.
 const (
 	ResultUp   ResultStatus = "UP"
 	ResultDown ResultStatus = "DOWN"

@@ -32,8 +32,8 @@ func InTickOrder(results []Result) []Result {
 	return rs
 }
 
-// CheckIDs returns the distinct check ids of results in InTickOrder.
-func CheckIDs(results []Result) []string {
+// IDsOf returns the distinct check ids of results in InTickOrder.
+func IDsOf(results []Result) []string {
 	ids := make([]string, 0, len(results))
 	for _, r := range results {
 		if len(ids) == 0 || ids[len(ids)-1] != r.CheckID {

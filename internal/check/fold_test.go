@@ -20,7 +20,7 @@ func TestInTickOrder(t *testing.T) {
 	got := check.InTickOrder(in)
 	require.Equal(t, []check.Result{in[3], in[1], in[2], in[0]}, got)
 	require.Equal(t, "b", in[0].CheckID, "the batch itself is left as it came")
-	require.Equal(t, []string{"a", "b"}, check.CheckIDs(got))
+	require.Equal(t, []string{"a", "b"}, check.IDsOf(got))
 }
 
 func TestAdmit(t *testing.T) {

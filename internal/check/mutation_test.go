@@ -31,7 +31,7 @@ func TestNextTickSkipsExactlyToTheCatchUpEdge(t *testing.T) {
 		{late: 60 * time.Second, catchUp: 30 * time.Second, tick: 30 * time.Second},
 		{late: 50*time.Second - time.Nanosecond, catchUp: 30 * time.Second, tick: 20 * time.Second},
 	} {
-		t.Run(fmt.Sprint(tt.late), func(t *testing.T) {
+		t.Run(tt.late.String(), func(t *testing.T) {
 			tick, next := NextTick(mt0, mt0.Add(tt.late), i, tt.catchUp)
 			require.Equal(t, mt0.Add(tt.tick), tick)
 			require.Equal(t, tick.Add(i), next)
@@ -82,7 +82,7 @@ func TestCleanTextMarksACutAtTheSmallestRoomForTheMark(t *testing.T) {
 }
 
 func TestCutNeverStartsInsideARune(t *testing.T) {
-	require.Equal(t, "", cut("\x80\x80\x80", 2), "no rune boundary within n bytes")
+	require.Empty(t, cut("\x80\x80\x80", 2), "no rune boundary within n bytes")
 	require.Equal(t, "a", cut("aé", 2))
 	require.Equal(t, "aé", cut("aé", 3))
 }

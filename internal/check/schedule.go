@@ -32,7 +32,7 @@ func NextTick(due, now time.Time, interval, catchUp time.Duration) (tick, next t
 		if catchUp <= 0 {
 			skip = late / interval
 		}
-		tick = due.Add(skip * interval)
+		tick = due.Add(skip * interval) //nolint:durationcheck // skip is a count of intervals (a quotient of durations)
 	}
 	return tick, tick.Add(interval)
 }

@@ -5,6 +5,8 @@ import "time"
 // State is a check's current health as users see it.
 type State string
 
+// The states of a check: UNKNOWN until its first results decide, PAUSED
+// while paused; see Next for the rules between UP and DOWN.
 const (
 	StateUnknown State = "UNKNOWN"
 	StateUp      State = "UP"

@@ -72,7 +72,7 @@ func CleanError(s string) string { return CleanText(s, MaxErrorBytes) }
 
 // isClean reports whether s is valid UTF-8 without control characters.
 func isClean(s string) bool {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		if c := s[i]; c < 0x20 || c == 0x7f {
 			return false
 		} else if c >= utf8.RuneSelf {

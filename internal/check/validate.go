@@ -340,10 +340,16 @@ func isToken(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if r > 127 || !strings.ContainsRune("!#$%&'*+-.^_`|~", r) &&
-			!('0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+		if !isTokenChar(r) {
 			return false
 		}
 	}
 	return true
+}
+
+// isTokenChar reports whether r is an RFC 9110 tchar: an ASCII letter or
+// digit, or one of the listed symbols.
+func isTokenChar(r rune) bool {
+	return '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' ||
+		strings.ContainsRune("!#$%&'*+-.^_`|~", r)
 }

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -78,12 +79,17 @@ type Config struct {
 	MaxJobAge time.Duration
 
 	// operator
-	LeaderElect      bool
-	ProbeAddr        string
-	OperatorMetrics  string
-	StatusQueue      string
-	WatchNamespace   string
-	LeaderElectionID string
+	LeaderElect bool
+	ProbeAddr   string
+	// OperatorMetrics is where the manager serves /metrics, in plain
+	// HTTP: the default port says so, and the chart and config/manager
+	// pass the same address.
+	OperatorMetrics string
+	StatusQueue     string
+	// LeaderElectionNamespace holds the leader election lease; the
+	// operator watches ServiceChecks in every namespace regardless.
+	LeaderElectionNamespace string
+	LeaderElectionID        string
 }
 
 // Defaults match docker-compose.yml and the local services the README
@@ -117,7 +123,7 @@ func Defaults() Config {
 		MetricsAddr:         ":9090",
 		LeaderElect:         true,
 		ProbeAddr:           ":8081",
-		OperatorMetrics:     ":8443",
+		OperatorMetrics:     ":8080",
 		StatusQueue:         "vigil.operator.status",
 		LeaderElectionID:    "vigil-operator.monitoring.vigil.dev",
 	}
@@ -269,7 +275,7 @@ const maxMaxDeliveries = 100
 func (c *Config) Validate() error {
 	switch {
 	case c.DatabaseURL == "":
-		return fmt.Errorf("VIGIL_DATABASE_URL must not be empty")
+		return errors.New("VIGIL_DATABASE_URL must not be empty")
 	case c.Concurrency < 1:
 		return fmt.Errorf("VIGIL_WORKER_CONCURRENCY must be at least 1, got %d", c.Concurrency)
 	case c.DBMaxConns < 1:

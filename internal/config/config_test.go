@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -226,4 +227,17 @@ func TestIsLoopback(t *testing.T) {
 	} {
 		require.Equal(t, want, config.IsLoopback(addr), addr)
 	}
+}
+
+// The operator serves /metrics in plain HTTP. Its default address is the
+// one the shipped manifests pass, so a deployment that leaves the flag out
+// serves where they say, and no default suggests TLS (8443 did).
+func TestOperatorMetricsDefaultMatchesManifests(t *testing.T) {
+	def := config.Defaults().OperatorMetrics
+	for _, manifest := range []string{"../../config/manager/manager.yaml", "../../charts/vigil/templates/operator.yaml"} {
+		b, err := os.ReadFile(manifest)
+		require.NoError(t, err)
+		require.Contains(t, string(b), "--metrics-bind-address="+def+"\n", manifest)
+	}
+	require.NotEqual(t, ":8443", def, "8443 is the conventional TLS port; the manager serves plain HTTP")
 }

@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"mime"
@@ -110,7 +111,7 @@ func newHandler(fsys fs.FS) (*handler, error) {
 	}
 	page, ok := files["index.html"]
 	if !ok {
-		return nil, fmt.Errorf("static/index.html is missing")
+		return nil, errors.New("static/index.html is missing")
 	}
 	delete(files, "index.html")
 
@@ -234,7 +235,7 @@ func serve(w http.ResponseWriter, r *http.Request, a *asset, cache string) {
 // acceptsGzip reports whether the request's Accept-Encoding lists gzip
 // with a non-zero quality.
 func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+	for part := range strings.SplitSeq(r.Header.Get("Accept-Encoding"), ",") {
 		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
 			continue

@@ -37,7 +37,7 @@ func Schema(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("PostgreSQL is required for this test (%s): %v", base, err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "vigil_test_" + hex.EncodeToString(b[:])
@@ -52,7 +52,7 @@ func Schema(tb testing.TB) string {
 			tb.Logf("drop schema %s: %v", name, err)
 			return
 		}
-		defer c.Close(ctx)
+		defer func() { _ = c.Close(ctx) }()
 		if _, err := c.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
 			tb.Logf("drop schema %s: %v", name, err)
 		}

@@ -125,8 +125,9 @@ func grpcFailure(err error, service string, dialErr error) outcome {
 		// Drop the transport's wrapping so the cause leads.
 		msg := strings.TrimPrefix(st.Message(), "connection error: desc = ")
 		return outcome{failure: "grpc: unavailable: " + strings.Trim(msg, `"`)}
+	default:
+		return outcome{failure: fmt.Sprintf("grpc health: %s: %s", st.Code(), st.Message())}
 	}
-	return outcome{failure: fmt.Sprintf("grpc health: %s: %s", st.Code(), st.Message())}
 }
 
 // dialRecorder keeps the outcome of the latest dial of one probe.

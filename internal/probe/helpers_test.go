@@ -125,9 +125,7 @@ func newRawServer(t testing.TB, handle func(c net.Conn, done <-chan struct{})) *
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s := &rawServer{ln: ln, done: make(chan struct{})}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -137,14 +135,12 @@ func newRawServer(t testing.TB, handle func(c net.Conn, done <-chan struct{})) *
 			s.mu.Lock()
 			s.conns = append(s.conns, c)
 			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
+			s.wg.Go(func() {
 				defer func() { _ = c.Close() }()
 				handle(c, s.done)
-			}()
+			})
 		}
-	}()
+	})
 	t.Cleanup(s.close)
 	return s
 }

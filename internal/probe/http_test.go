@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
@@ -360,12 +361,10 @@ func TestProbeBurstsReuseConnections(t *testing.T) {
 	probeBurst := func() {
 		var wg sync.WaitGroup
 		for range burst {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				res := p.Probe(context.Background(), httpJob(srv.URL, 5*time.Second))
-				require.Equal(t, check.ResultUp, res.Status, res.Error)
-			}()
+				assert.Equal(t, check.ResultUp, res.Status, res.Error)
+			})
 		}
 		wg.Wait()
 	}

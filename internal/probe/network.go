@@ -84,10 +84,10 @@ func ParseNetworks(s string) ([]netip.Prefix, error) {
 	out := []netip.Prefix{}
 	for item := range strings.SplitSeq(s, ",") {
 		item = strings.TrimSpace(item)
-		switch {
-		case item == "":
+		switch item {
+		case "":
 			continue
-		case item == SharedClusterPreset:
+		case SharedClusterPreset:
 			out = append(out, SharedClusterNetworks()...)
 			continue
 		}

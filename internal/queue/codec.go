@@ -48,8 +48,8 @@ func EncodeJob(j check.Job) ([]byte, error) {
 // EncodeJobs is the wire form of several jobs in one message: a JSON array
 // of what EncodeJob writes. Carrying many jobs per message divides the
 // broker's per-message cost (persisting, confirming, delivering, acking) by
-// their number. Workers older than this format dead-letter it, so upgrade
-// workers before schedulers (or publish one job per message until then).
+// their number. docs/operations.md says in which order to upgrade from a
+// version that sent one job per message.
 func EncodeJobs(jobs []check.Job) ([]byte, error) {
 	switch {
 	case len(jobs) == 0:

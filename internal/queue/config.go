@@ -1,11 +1,3 @@
-// Package queue is Vigil's RabbitMQ adapter. The scheduler publishes jobs
-// through it, workers consume them, workers publish state transitions and the
-// API replicas and the operator subscribe to those. It owns the broker
-// topology and survives the broker dropping connections: every publisher and
-// consumer reconnects on its own with capped, jittered exponential backoff.
-//
-// No amqp091 type appears in the exported API, so callers depend on Vigil's
-// domain types only and can be tested with fakes of their own interfaces.
 package queue
 
 import (
@@ -21,7 +13,7 @@ import (
 const (
 	DefaultJobQueue           = "vigil.jobs"
 	DefaultTransitions        = "vigil.transitions"
-	DefaultReconnectMin       = 100 * time.Millisecond
+	DefaultReconnectMin       = 100 * time.Millisecond //nolint:revive // Min is the minimum, as in Config.ReconnectMin, not minutes
 	DefaultReconnectMax       = 10 * time.Second
 	DefaultRequeueDelay       = time.Second
 	DefaultShutdownGrace      = 30 * time.Second
@@ -74,9 +66,8 @@ type Config struct {
 	// per probe. But a message is settled as a whole once all its jobs are
 	// done: a requeue or a crash runs all of them again, and a consumer
 	// holds up to Prefetch × JobsPerMessage jobs. A message of one job keeps
-	// the one-object format, which is all that workers predating multi-job
-	// messages read (they dead-letter arrays): upgrade workers first, or
-	// publish with 1 until they are. Default 50; at most MaxJobsPerMessage.
+	// the one-object format (see docs/operations.md on upgrading). Default
+	// 50; at most MaxJobsPerMessage.
 	JobsPerMessage int
 	// Prefetch bounds the unacknowledged messages a consumer holds. Zero
 	// means 64 for SubscribeTransitions, and for ConsumeJobs the job
@@ -184,7 +175,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Transitions == "" {
 		cfg.Transitions = DefaultTransitions
 	}
-	if err := cfg.checkCounts(); err != nil {
+	if err := checkCounts(&cfg); err != nil {
 		return cfg, err
 	}
 	if cfg.Logger == nil {
@@ -214,9 +205,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-// checkCounts refuses negative and oversized counts and defaults the zero
-// ones.
-func (cfg *Config) checkCounts() error {
+// checkCounts refuses negative and oversized counts of cfg and defaults the
+// zero ones in place. A function rather than a method: Config's methods
+// take a copy, and this one must not.
+func checkCounts(cfg *Config) error {
 	if cfg.Prefetch < 0 {
 		return fmt.Errorf("queue config: Prefetch must not be negative, got %d", cfg.Prefetch)
 	}
@@ -259,5 +251,5 @@ func (cfg Config) requeueDelay(attempt int) time.Duration {
 	return min(d, limit)
 }
 
-func (cfg *Config) deadLetterExchange() string { return cfg.JobQueue + ".dlx" }
-func (cfg *Config) deadLetterQueue() string    { return cfg.JobQueue + ".dead" }
+func (cfg Config) deadLetterExchange() string { return cfg.JobQueue + ".dlx" }
+func (cfg Config) deadLetterQueue() string    { return cfg.JobQueue + ".dead" }

@@ -38,8 +38,9 @@ func (o Outcome) String() string {
 		return "requeue"
 	case DeadLetter:
 		return "dead-letter"
+	default:
+		return "outcome(" + strconv.Itoa(int(o)) + ")"
 	}
-	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
 // Delivery is what a handler learns about a job besides the job itself.
@@ -144,20 +145,31 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 	return nil
 }
 
+// jobConsumer is one ConsumeJobs call: its settings, the pool that runs
+// handlers and what tells them to stop.
+type jobConsumer struct {
+	cfg      Config
+	log      *zap.Logger
+	handler  JobHandler
+	slots    chan struct{} // one token per running handler
+	tasks    chan func()   // feeds the pool of handler goroutines
+	handlers sync.WaitGroup
+	stopping <-chan struct{}
+}
+
 // startPool starts the fixed pool of handler goroutines and returns what
 // stops it once no task is sent any more. A pool rather than a goroutine per
 // job: a probe runs deep in net/http and pgx, and a fresh goroutine grows
-// (copies) its stack on every job - 13% of a busy worker's CPU.
+// (copies) its stack on every job, a large share of a busy worker's CPU
+// (docs/benchmarks.md).
 func (c *jobConsumer) startPool(size int) (stop func()) {
 	var pool sync.WaitGroup
 	for range size {
-		pool.Add(1)
-		go func() {
-			defer pool.Done()
+		pool.Go(func() {
 			for task := range c.tasks {
 				task()
 			}
-		}()
+		})
 	}
 	return func() {
 		close(c.tasks)
@@ -193,16 +205,6 @@ func (c *jobConsumer) cancelAfterGrace(ctx context.Context, cancel context.Cance
 // explains the trade-off.
 func jobPrefetch(concurrency int) int {
 	return concurrency + (concurrency+7)/8
-}
-
-type jobConsumer struct {
-	cfg      Config
-	log      *zap.Logger
-	handler  JobHandler
-	slots    chan struct{} // one token per running handler
-	tasks    chan func()   // feeds the pool of handler goroutines
-	handlers sync.WaitGroup
-	stopping <-chan struct{}
 }
 
 // heldMessage is a delivery whose jobs are being run. Whoever ends its last
@@ -270,7 +272,7 @@ func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefe
 			left: len(jobs), outcomes: make([]Outcome, len(jobs))}, &inflight)
 		if ctx.Err() != nil {
 			c.stop(s, tag, deliveries, &inflight)
-			return nil
+			return nil //nolint:nilerr // the context ended: a clean stop, not a failure
 		}
 	}
 }

@@ -75,7 +75,7 @@ func queueDepth(t testing.TB, name string) int {
 	t.Helper()
 	conn, err := amqp.Dial(amqpURL())
 	require.NoError(t, err)
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ch, err := conn.Channel()
 	require.NoError(t, err)
 	q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)

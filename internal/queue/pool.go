@@ -52,7 +52,7 @@ func (p *PublisherPool) PublishJobs(ctx context.Context, jobs []check.Job) error
 // Healthy reports the problem of every unhealthy publisher, nil when all
 // hold a live connection.
 func (p *PublisherPool) Healthy() error {
-	var errs []error
+	errs := make([]error, 0, len(p.all))
 	for _, pub := range p.all {
 		errs = append(errs, pub.Healthy())
 	}
@@ -61,7 +61,7 @@ func (p *PublisherPool) Healthy() error {
 
 // Close closes every publisher.
 func (p *PublisherPool) Close() error {
-	var errs []error
+	errs := make([]error, 0, len(p.all))
 	for _, pub := range p.all {
 		errs = append(errs, pub.Close())
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,11 +20,9 @@ func TestPublisherPoolPublishesConcurrently(t *testing.T) {
 
 	var wg sync.WaitGroup
 	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			require.NoError(t, pool.PublishJobs(context.Background(), testJobs(50)))
-		}()
+		wg.Go(func() {
+			assert.NoError(t, pool.PublishJobs(context.Background(), testJobs(50)))
+		})
 	}
 	wg.Wait()
 	require.Eventually(t, func() bool { return queueDepth(t, cfg.JobQueue) == 6*5 }, eventually, 10*time.Millisecond)

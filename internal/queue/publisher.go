@@ -290,8 +290,8 @@ func (p *Publisher) packJobs(jobs []check.Job, now time.Time) ([]amqp.Publishing
 	per, budget := p.cfg.JobsPerMessage, p.cfg.MaxMessageBytes
 	msgs := make([]amqp.Publishing, 0, (len(jobs)+per-1)/per)
 	var (
-		run    []check.Job // the jobs of the message being packed
-		bodies [][]byte    // and their encodings
+		run    []check.Job //nolint:prealloc // one message's jobs at a time: flush restarts it
+		bodies [][]byte    //nolint:prealloc // and their encodings, restarted with run
 		size   int         // its body's size as an array: brackets and commas included
 		count  int
 	)
@@ -353,8 +353,8 @@ const maxLoggedName = 256
 
 // jobPublishing is the message for a run of jobs and their encodings (size
 // is the array's length). A single job goes out as an object of type
-// "vigil.job" with the job's own id, exactly as before multi-job messages,
-// so JobsPerMessage 1 stays readable by older workers; several go out as an
+// "vigil.job" with the job's own id, the single-job format (which
+// docs/operations.md's upgrade note relies on); several go out as an
 // array of type "vigil.jobs" whose id is its first job's followed by how
 // many more it carries ("c1/1795723200000+49"): the same run of jobs
 // published again gets the same id, and the id says at a glance where the

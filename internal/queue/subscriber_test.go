@@ -146,7 +146,7 @@ func TestSubscribeHandlerErrors(t *testing.T) {
 				t.Cleanup(func() { _, _ = admin.QueueDelete(queueName, false, false, false) })
 			}
 			l := newTransitionLog()
-			runSubscriber(t, cfg, queueName, func(ctx context.Context, tr check.Transition) error {
+			runSubscriber(t, cfg, queueName, func(_ context.Context, tr check.Transition) error {
 				if l.add(tr) == 1 && tr.CheckID == "flaky" {
 					return tt.fail()
 				}

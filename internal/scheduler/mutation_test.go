@@ -111,7 +111,10 @@ func startLoop(t *testing.T, c scheduler.Claimer, spun chan struct{}, p schedule
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-l.done:
+		case err := <-l.done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("Run returned %v after cancel", err)
+			}
 		case <-time.After(5 * time.Second):
 			t.Error("Run did not return after cancel")
 		}

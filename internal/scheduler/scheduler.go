@@ -156,12 +156,12 @@ func (cfg Config) WithDefaults() Config {
 // checks stop being probed without anyone noticing.
 func (s *Scheduler) Run(ctx context.Context) error {
 	log := s.cfg.Logger
-	b := backoff.Backoff{Min: min(backoffMin, s.cfg.MaxBackoff), Max: min(s.cfg.MaxBackoff, backoffLimit)}
+	b := backoff.Backoff{Min: min(firstBackoff, s.cfg.MaxBackoff), Max: min(s.cfg.MaxBackoff, backoffLimit)}
 	for {
 		began := s.cfg.Clock.Now()
 		_, err := s.Dispatch(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // the context ended: a clean stop, not a failure
 		}
 		var wait time.Duration
 		if err != nil {
@@ -185,12 +185,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// backoffMin is the first wait after a failed dispatch; it doubles up to
+// firstBackoff is the first wait after a failed dispatch; it doubles up to
 // Config.MaxBackoff, and never beyond backoffLimit (ten doublings), so that
 // even a generous MaxBackoff retries a recovered backend within two minutes.
 const (
-	backoffMin   = 100 * time.Millisecond
-	backoffLimit = backoffMin << 10
+	firstBackoff = 100 * time.Millisecond
+	backoffLimit = firstBackoff << 10
 )
 
 // Dispatch claims and publishes every tick due now, batch by batch with
@@ -210,9 +210,7 @@ func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 		firstErr error
 	)
 	for range s.cfg.Parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			n, err := s.drain(ctx)
 			mu.Lock()
 			defer mu.Unlock()
@@ -220,7 +218,7 @@ func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return first + total, firstErr

@@ -75,13 +75,13 @@ func (r *fakeRegistry) ClaimDue(ctx context.Context, now time.Time, limit int, c
 func (r *fakeRegistry) NextDue(context.Context) (time.Time, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var min time.Time
+	var earliest time.Time
 	for _, t := range r.next {
-		if min.IsZero() || t.Before(min) {
-			min = t
+		if earliest.IsZero() || t.Before(earliest) {
+			earliest = t
 		}
 	}
-	return min, !min.IsZero(), nil
+	return earliest, !earliest.IsZero(), nil
 }
 
 type fakePublisher struct {

@@ -40,9 +40,10 @@ func Open(ctx context.Context, url string, maxConns int32, opts ...Option) (*Sto
 	// table statistics of that moment. A fresh install registers thousands
 	// of checks into tables whose statistics still say "empty" (and stay so
 	// where autovacuum is off or behind), and the generic plan - sequential
-	// scans and hash joins - then sticks to the connection: we measured the
-	// record transaction slow down a hundredfold. Custom plans use the
-	// tables' actual size and cost a fraction of a millisecond to plan.
+	// scans and hash joins - then sticks to the connection, and the record
+	// transaction falls behind the probes (docs/benchmarks.md). Custom
+	// plans use the tables' actual size and cost a fraction of a
+	// millisecond to plan.
 	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
 		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	}

@@ -46,7 +46,7 @@ func (s *Store) Record(ctx context.Context, results []check.Result) (registry.Re
 
 // record is Record inside its transaction; rs are in check.InTickOrder.
 func record(ctx context.Context, tx pgx.Tx, rs []check.Result) (registry.RecordOutcome, error) {
-	checks, err := lockStates(ctx, tx, check.CheckIDs(rs))
+	checks, err := lockStates(ctx, tx, check.IDsOf(rs))
 	if err != nil {
 		return registry.RecordOutcome{}, err
 	}
@@ -71,7 +71,7 @@ func record(ctx context.Context, tx pgx.Tx, rs []check.Result) (registry.RecordO
 	if err != nil {
 		return registry.RecordOutcome{}, err
 	}
-	out.Transitions = append(f.Transitions, again...)
+	out.Transitions = slices.Concat(f.Transitions, again)
 	slices.SortFunc(out.Transitions, func(a, b check.Transition) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
@@ -75,13 +76,11 @@ func TestConcurrentRecordsInEitherOrder(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			for i, r := range []check.Result{first, second} {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					time.Sleep(time.Duration(i) * 2 * time.Millisecond)
 					_, err := s.Record(ctx, []check.Result{r})
-					require.NoError(t, err)
-				}()
+					assert.NoError(t, err)
+				})
 			}
 			wg.Wait()
 			got, err := s.GetService(ctx, sv.ID)

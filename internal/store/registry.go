@@ -281,7 +281,8 @@ func (s *Store) SetPaused(ctx context.Context, id string, paused bool) (registry
 	return sv, tr, err
 }
 
-// setPaused is SetPaused inside its transaction.
+// setPaused is SetPaused inside its transaction; the transition is nil
+// when the state did not change.
 func (s *Store) setPaused(ctx context.Context, tx pgx.Tx, id string, paused bool) (*check.Transition, error) {
 	cur, err := scanService(tx.QueryRow(ctx, `SELECT `+serviceColumns+serviceFrom+`
 		WHERE s.id = $1 AND s.deleted_at IS NULL FOR UPDATE`, id))
@@ -301,7 +302,7 @@ func (s *Store) setPaused(ctx context.Context, tx pgx.Tx, id string, paused bool
 	}
 	snap, changed := move(cur.State, now)
 	if !changed && cur.Paused == paused {
-		return nil, nil
+		return nil, nil //nolint:nilnil // no transition: nothing changed
 	}
 	if _, err := tx.Exec(ctx, `UPDATE services SET paused = $2, updated_at = $3 WHERE id = $1`,
 		id, paused, now); err != nil {
@@ -314,7 +315,7 @@ func (s *Store) setPaused(ctx context.Context, tx pgx.Tx, id string, paused bool
 		return nil, err
 	}
 	if !changed {
-		return nil, nil
+		return nil, nil //nolint:nilnil // no transition: nothing changed
 	}
 	ts := []check.Transition{{CheckID: id, Service: cur.Name, From: cur.State.State, To: snap.State, At: now}}
 	if err := insertTransitions(ctx, tx, ts); err != nil {

@@ -88,7 +88,7 @@ func TestMigrateMovesScheduleOutOfServices(t *testing.T) {
 	url := pgtest.Schema(t)
 	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	v1, err := os.ReadFile("migrations/0001_init.sql")
 	require.NoError(t, err)
 	_, err = conn.Exec(ctx, string(v1))
@@ -143,9 +143,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	applied := make([]int, 4)
 	errs := make([]error, 4)
 	for i := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			s, err := store.Open(ctx, url, 2)
 			if err != nil {
 				errs[i] = err
@@ -153,7 +151,7 @@ func TestMigrateConcurrently(t *testing.T) {
 			}
 			defer s.Close()
 			applied[i], errs[i] = s.Migrate(ctx)
-		}()
+		})
 	}
 	wg.Wait()
 	total := 0
@@ -357,9 +355,7 @@ func TestConcurrentSchedulersDispatchEachTickOnce(t *testing.T) {
 		wg   sync.WaitGroup
 	)
 	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				n, err := s.ClaimDue(ctx, now, 25, 0, func(_ context.Context, jobs []check.Job) error {
 					time.Sleep(5 * time.Millisecond) // widen the race window
@@ -378,7 +374,7 @@ func TestConcurrentSchedulersDispatchEachTickOnce(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.Len(t, seen, checks)

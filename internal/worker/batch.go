@@ -14,11 +14,11 @@ import (
 // result and wait; a flusher takes the first, keeps the batch open for up
 // to linger (or until it holds max) and records it in one transaction.
 //
-// The linger is what makes recording cheap. A record transaction costs
-// PostgreSQL about 1.5 ms of CPU whatever its size plus about 25 µs per
-// result (BenchmarkRecordBatch), so batches of the dozen results that
-// happen to arrive during one transaction spent most of the database's
-// CPU on the fixed part. The price is that a result's ack and its
+// The linger is what makes recording cheap. A record transaction has a
+// fixed cost far above its cost per result (store.BenchmarkRecordBatch;
+// docs/benchmarks.md has the figures), so batches of the dozen results
+// that happen to arrive during one transaction spend most of the
+// database's CPU on the fixed part. The price is that a result's ack and its
 // transition's broadcast come up to linger later; the result itself keeps
 // the time it was checked.
 type batcher struct {
@@ -32,7 +32,6 @@ type batcher struct {
 }
 
 type pending struct {
-	ctx    context.Context
 	result check.Result
 	reply  chan recorded
 }
@@ -44,8 +43,8 @@ type recorded struct {
 
 var errClosed = errors.New("worker is shutting down")
 
-func newBatcher(r Recorder, max, flushers int, linger time.Duration) *batcher {
-	b := &batcher{rec: r, max: max, linger: linger, in: make(chan *pending), done: make(chan struct{})}
+func newBatcher(r Recorder, maxBatch, flushers int, linger time.Duration) *batcher {
+	b := &batcher{rec: r, max: maxBatch, linger: linger, in: make(chan *pending), done: make(chan struct{})}
 	for range flushers {
 		b.stopped.Add(1)
 		go b.loop()
@@ -59,7 +58,7 @@ func (b *batcher) record(ctx context.Context, r check.Result) (recorded, error) 
 	if err := ctx.Err(); err != nil {
 		return recorded{}, err
 	}
-	p := &pending{ctx: ctx, result: r, reply: make(chan recorded, 1)}
+	p := &pending{result: r, reply: make(chan recorded, 1)}
 	select {
 	case b.in <- p:
 	case <-ctx.Done():

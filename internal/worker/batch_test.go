@@ -24,7 +24,7 @@ func (r countingRecorder) Record(_ context.Context, rs []check.Result) (registry
 func TestCloseFlushesALingeringBatch(t *testing.T) {
 	rec := countingRecorder{n: make(chan int, 1)}
 	b := newBatcher(rec, 100, 1, time.Hour)
-	p := &pending{ctx: context.Background(), result: check.Result{CheckID: "a"}, reply: make(chan recorded, 1)}
+	p := &pending{result: check.Result{CheckID: "a"}, reply: make(chan recorded, 1)}
 	b.in <- p // returns once the flusher holds it: the batch is open
 	closed := make(chan struct{})
 	go func() { b.close(); close(closed) }()
@@ -44,7 +44,7 @@ func TestCloseFlushesALingeringBatch(t *testing.T) {
 func TestRecordTurnsAwayACancelledCaller(t *testing.T) {
 	rec := countingRecorder{n: make(chan int, 1)}
 	b := newBatcher(rec, 100, 1, time.Hour)
-	first := &pending{ctx: context.Background(), result: check.Result{CheckID: "a"}, reply: make(chan recorded, 1)}
+	first := &pending{result: check.Result{CheckID: "a"}, reply: make(chan recorded, 1)}
 	b.in <- first // the flusher now lingers, receiving
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -108,7 +108,7 @@ func (r *poisonRecorder) Record(_ context.Context, rs []check.Result) (registry.
 func pendings(ids ...string) []*pending {
 	batch := make([]*pending, len(ids))
 	for i, id := range ids {
-		batch[i] = &pending{ctx: context.Background(), reply: make(chan recorded, 1),
+		batch[i] = &pending{reply: make(chan recorded, 1),
 			result: check.Result{CheckID: id, ScheduledAt: time.Unix(1700000000, 0)}}
 	}
 	return batch

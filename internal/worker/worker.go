@@ -173,8 +173,8 @@ func (w *Worker) run(ctx context.Context, job check.Job) error {
 	cancel()
 	// The job's logger is built only for a line that is written: at
 	// thousands of probes a second, With's copy of the core for every job
-	// was 2% of a busy worker's CPU, and so is building fields the level
-	// filters out.
+	// shows in a busy worker's profile (docs/benchmarks.md), and so does
+	// building fields the level filters out.
 	log := func() *zap.Logger {
 		return w.log.With(zap.String("service", job.Service), zap.String("check_id", job.CheckID))
 	}

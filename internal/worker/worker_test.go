@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -234,11 +236,9 @@ func TestLingerGathersSpreadOutResults(t *testing.T) {
 			w := newWorker(t, &fakeProber{}, rec, &fakePublisher{}, worker.Config{Flushers: 1, Linger: tt.linger})
 			var wg sync.WaitGroup
 			for i := range 10 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					require.NoError(t, w.Handle(context.Background(), job(fmt.Sprint(i), 1)))
-				}()
+				wg.Go(func() {
+					assert.NoError(t, w.Handle(context.Background(), job(strconv.Itoa(i), 1)))
+				})
 				// Spread out: a flusher that did not linger has flushed
 				// each one before the next arrives.
 				require.Eventually(t, func() bool { return tt.linger > 0 || rec.count() == i+1 }, 5*time.Second, time.Millisecond)
@@ -265,11 +265,9 @@ func handleAtOnce(t *testing.T, w *worker.Worker, n int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			require.NoError(t, w.Handle(context.Background(), job(fmt.Sprint(i), 1)))
-		}()
+		wg.Go(func() {
+			assert.NoError(t, w.Handle(context.Background(), job(strconv.Itoa(i), 1)))
+		})
 	}
 	wg.Wait()
 }

@@ -36,7 +36,7 @@ func chromiumPath(t *testing.T) string {
 // page is one browser tab with its console watched for script errors.
 type page struct {
 	t   *testing.T
-	ctx context.Context
+	ctx context.Context //nolint:containedctx // the tab's chromedp context: the page is that tab
 
 	mu       sync.Mutex
 	problems []string

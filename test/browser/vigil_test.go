@@ -156,7 +156,7 @@ func newTarget(t *testing.T) *target {
 	tg := &target{}
 	tg.status.Store(http.StatusOK)
 	var n atomic.Int64
-	tg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		// A little varying latency gives the sparklines a shape.
 		time.Sleep(time.Duration(n.Add(1)%7+1) * time.Millisecond)
 		w.WriteHeader(int(tg.status.Load()))
@@ -188,7 +188,7 @@ func (c apiClient) call(method, path string, body any, want int, out any) {
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(c.t, err)
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	var raw json.RawMessage
 	_ = json.NewDecoder(res.Body).Decode(&raw)
 	require.Equal(c.t, want, res.StatusCode, "%s %s: %s", method, path, raw)
@@ -226,14 +226,14 @@ func requireServesDashboard(t *testing.T, base string) {
 	t.Helper()
 	res, err := http.Get(base + "/")
 	require.NoError(t, err)
-	res.Body.Close()
+	_ = res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode,
 		"GET / must serve the dashboard: mount dashboard.Handler() via api.Config.Extra in internal/app")
 	require.Contains(t, res.Header.Get("Content-Type"), "text/html")
 
 	res, err = http.Get(base + "/ws")
 	require.NoError(t, err)
-	res.Body.Close()
+	_ = res.Body.Close()
 	require.NotEqual(t, http.StatusNotFound, res.StatusCode,
 		"GET /ws must be the WebSocket hub: set api.Config.WebSocket in internal/app")
 }

@@ -78,7 +78,7 @@ func TestDockerfileBuildsAStaticNonRootImage(t *testing.T) {
 	require.Contains(t, df, "USER 65532:65532", "runs as non-root")
 	require.Contains(t, df, "distroless/static")
 	// Every directory the build copies must exist, or `docker build` fails.
-	for _, line := range strings.Split(df, "\n") {
+	for line := range strings.SplitSeq(df, "\n") {
 		f := strings.Fields(line)
 		if len(f) == 3 && f[0] == "COPY" && strings.HasSuffix(f[1], "/") {
 			_, err := os.Stat(filepath.Join(root(t), f[1]))

@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ func procStat(pid int) (cpu float64, ppid int, ok bool) {
 	}
 	// Fields after the parenthesised command name: state, ppid, ...;
 	// utime and stime are the 14th and 15th fields of the line.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
 	if len(f) < 13 {
 		return 0, 0, false
 	}

@@ -62,7 +62,7 @@ type runState struct {
 	problems []string
 }
 
-func (x *runState) fail(format string, args ...any) {
+func (x *runState) failf(format string, args ...any) {
 	x.problems = append(x.problems, fmt.Sprintf(format, args...))
 }
 
@@ -112,7 +112,7 @@ func scenarios() []scenario {
 		{
 			name: "worker-kill", what: "kill -9 one of two workers mid-load, start a new one 5 s later",
 			servers: 1, workers: 2, post: 25 * time.Second,
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(_ *testing.T, r *rig, x *runState) string {
 				x.workers[0].kill9()
 				time.Sleep(5 * time.Second)
 				x.workers = append(x.workers, r.startWorker())
@@ -151,7 +151,7 @@ func scenarios() []scenario {
 		{
 			name: "rabbitmq-close-connections", what: "the broker closes every client connection mid-load",
 			servers: 1, workers: 2, post: 25 * time.Second,
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(t *testing.T, r *rig, _ *runState) string {
 				out, err := r.s.mq.ctl(context.Background(), "close_all_connections", "-p", r.vhost, "fault injection")
 				require.NoError(t, err, out)
 				return "every connection closed by the broker"
@@ -183,12 +183,12 @@ func scenarios() []scenario {
 		{
 			name: "postgres-terminate-backends", what: "pg_terminate_backend on every connection of Vigil's database mid-load",
 			servers: 1, workers: 2, post: 25 * time.Second,
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(t *testing.T, r *rig, _ *runState) string {
 				var n int
 				ctx := context.Background()
 				c, err := r.s.pg.conn(ctx, "postgres")
 				require.NoError(t, err)
-				defer c.Close(ctx)
+				defer func() { _ = c.Close(ctx) }()
 				require.NoError(t, c.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 					WHERE datname = $1 AND pid <> pg_backend_pid()) k`, r.db).Scan(&n))
 				return fmt.Sprintf("%d backends terminated", n)
@@ -211,16 +211,16 @@ func scenarios() []scenario {
 				require.NoError(t, r.pool.QueryRow(context.Background(),
 					`SELECT coalesce(max(id), 0) FROM transitions`).Scan(&x.wsStartID))
 			},
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(_ *testing.T, _ *rig, x *runState) string {
 				x.servers[0].kill9()
 				return "server-0 killed; scheduling left to server-1"
 			},
 			after: func(t *testing.T, r *rig, x *runState) {
 				if err := x.ws.readErr(); err != nil {
-					x.fail("the WebSocket on the surviving server was closed: %v", err)
+					x.failf("the WebSocket on the surviving server was closed: %v", err)
 				}
 				if x.ws.receivedAfter(x.faultAt.Add(5*time.Second)) == 0 {
-					x.fail("no transition reached the WebSocket client from 5 s after the kill on")
+					x.failf("no transition reached the WebSocket client from 5 s after the kill on")
 				}
 				// Every transition logged since the client connected must
 				// reach it (publishing is after commit, so allow a moment).
@@ -241,14 +241,14 @@ func scenarios() []scenario {
 					time.Sleep(500 * time.Millisecond)
 				}
 				if len(missing) > 0 {
-					x.fail("%d of %d transitions never reached the WebSocket client on server-1: ids %v", len(missing), len(ids), missing)
+					x.failf("%d of %d transitions never reached the WebSocket client on server-1: ids %v", len(missing), len(ids), missing)
 				}
 				x.notes = append(x.notes, fmt.Sprintf("WebSocket client on server-1 received %d of %d transitions, %d after the kill",
 					len(ids)-len(missing), len(ids), x.ws.receivedAfter(x.faultAt)))
 			},
 			// The killed scheduler may have published a batch it never
 			// committed; the survivor claims and publishes those ticks again.
-			maxDuplicated: func(l load, _ *runState) int64 { return 500 },
+			maxDuplicated: func(load, *runState) int64 { return 500 },
 		},
 		{
 			name: "sigterm-all", what: "SIGTERM to every process at once mid-load; they drain and exit 0; restarted, ticks resume",
@@ -256,7 +256,7 @@ func scenarios() []scenario {
 			inject: func(t *testing.T, r *rig, x *runState) string {
 				slowest, err := r.stopLive()
 				if err != nil {
-					x.fail("SIGTERM mid-load: %v", err)
+					x.failf("SIGTERM mid-load: %v", err)
 				}
 				q, err := r.inspectQueue(context.Background())
 				require.NoError(t, err)
@@ -264,7 +264,7 @@ func scenarios() []scenario {
 				half, err := r.consistency(context.Background())
 				require.NoError(t, err)
 				if len(half) > 0 {
-					x.fail("half-written state after SIGTERM mid-load: %v", half)
+					x.failf("half-written state after SIGTERM mid-load: %v", half)
 				}
 				var next []*proc
 				for _, p := range x.servers {
@@ -294,7 +294,7 @@ func scenarios() []scenario {
 				x.hostile = h
 				x.hostileIDs = registerHostile(t, x.servers[0].addr, h, r.s.load)
 			},
-			inject: func(t *testing.T, r *rig, x *runState) string {
+			inject: func(*testing.T, *rig, *runState) string {
 				return "no fault: the hostile checks run from before the window opens"
 			},
 			after: func(t *testing.T, r *rig, x *runState) {
@@ -360,7 +360,7 @@ func (s *suite) run(t *testing.T, sc scenario) {
 	}
 	r.requireNoUnexpectedExits()
 	if _, err := r.stopLive(); err != nil {
-		x.fail("final SIGTERM: %v", err)
+		x.failf("final SIGTERM: %v", err)
 	}
 
 	q, err := r.inspectQueue(ctx)
@@ -388,7 +388,7 @@ func (s *suite) run(t *testing.T, sc scenario) {
 		logf("%d results have no request at the target", m.unprobed)
 	}
 
-	fail := x.fail
+	fail := x.failf
 	if m.missing > 0 {
 		fail("%d due ticks have no result although they were less than the catch-up window (%s) late when their check was probed again (expected %d, recorded %d, skipped by design %d)",
 			m.missing, l.catchUp, m.expected, m.recorded, m.skipped)
@@ -418,13 +418,13 @@ func (s *suite) run(t *testing.T, sc scenario) {
 // publish again.
 func (x *runState) checkQueue(when string, q queueState) {
 	if q.unacked > 0 || q.consumers > 0 {
-		x.fail("%s: the jobs queue still has %d unacknowledged messages and %d consumers", when, q.unacked, q.consumers)
+		x.failf("%s: the jobs queue still has %d unacknowledged messages and %d consumers", when, q.unacked, q.consumers)
 	}
 	if q.surplus > 0 {
-		x.fail("%s: %d queued jobs already have a result (probed, not acked): %v", when, q.surplus, q.examples)
+		x.failf("%s: %d queued jobs already have a result (probed, not acked): %v", when, q.surplus, q.examples)
 	}
 	if q.redispatch > 0 {
-		x.fail("%s: %d queued jobs are for ticks the schedule was not advanced past, so they will be published again: %v",
+		x.failf("%s: %d queued jobs are for ticks the schedule was not advanced past, so they will be published again: %v",
 			when, q.redispatch, q.examples)
 	}
 }

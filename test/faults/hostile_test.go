@@ -97,12 +97,10 @@ func (h *hostileTargets) accept() {
 		if err != nil {
 			return
 		}
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			defer c.Close()
+		h.wg.Go(func() {
+			defer func() { _ = c.Close() }()
 			h.serve(c)
-		}()
+		})
 	}
 }
 
@@ -126,7 +124,7 @@ func (h *hostileTargets) serve(c net.Conn) {
 		case "/huge-body":
 			_, _ = io.WriteString(c, ok+"\r\n")
 			chunk := bytes.Repeat([]byte("z"), 64<<10)
-			for i := 0; i < 256; i++ { // 16 MiB, then hang up
+			for range 256 { // 16 MiB, then hang up
 				if _, err := c.Write(chunk); err != nil {
 					return
 				}
@@ -206,7 +204,7 @@ func registerHostile(t *testing.T, server string, h *hostileTargets, l load) map
 			resp, err := http.Post("http://"+server+"/api/v1/services", "application/json", bytes.NewReader(raw))
 			require.NoError(t, err)
 			out, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			require.Equal(t, http.StatusCreated, resp.StatusCode, "register %s: %s", k.name, out)
 			var svc struct {
 				ID string `json:"id"`
@@ -236,14 +234,14 @@ func hostileReport(t *testing.T, r *rig, x *runState, ids map[string][]string, f
 						(SELECT min(scheduled_at) FROM transitions WHERE check_id = $1))
 				FROM check_state cs WHERE cs.check_id = $1`, id, from, to).Scan(&state, &results, &firstMove))
 			if check.State(state) != k.wantState {
-				x.fail("hostile check %s (%s) is %s, want %s", id, k.name, state, k.wantState)
+				x.failf("hostile check %s (%s) is %s, want %s", id, k.name, state, k.wantState)
 			}
 			if results == 0 {
-				x.fail("hostile check %s (%s) has no result in the window", id, k.name)
+				x.failf("hostile check %s (%s) has no result in the window", id, k.name)
 			}
 			// Threshold 1: the first result decides the state.
 			if firstMove != 1 {
-				x.fail("hostile check %s (%s) left UNKNOWN on result %d, want its first", id, k.name, firstMove)
+				x.failf("hostile check %s (%s) left UNKNOWN on result %d, want its first", id, k.name, firstMove)
 			}
 			if check.State(state) == k.wantState && firstMove == 1 {
 				settled++
@@ -257,7 +255,7 @@ func hostileReport(t *testing.T, r *rig, x *runState, ids map[string][]string, f
 			(SELECT coalesce(max(octet_length(error)), 0) FROM transitions)`).Scan(&maxResult, &maxState, &maxTransition))
 	largest := max(maxResult, maxState, maxTransition)
 	if largest > check.MaxErrorBytes {
-		x.fail("a stored error is %d bytes, more than the %d an error may be", largest, check.MaxErrorBytes)
+		x.failf("a stored error is %d bytes, more than the %d an error may be", largest, check.MaxErrorBytes)
 	}
 	var healthyExp, healthyGot int64
 	grid, err := r.grid(ctx)
@@ -276,7 +274,7 @@ func hostileReport(t *testing.T, r *rig, x *runState, ids map[string][]string, f
 	require.NoError(t, r.pool.QueryRow(ctx, `SELECT count(*) FROM check_results r JOIN services s ON s.id = r.check_id
 		WHERE r.scheduled_at >= $1 AND r.scheduled_at < $2 AND NOT ('hostile' = ANY(s.tags))`, from, to).Scan(&healthyGot))
 	if healthyGot < healthyExp {
-		x.fail("healthy checks: %d of %d ticks recorded beside the hostile targets", healthyGot, healthyExp)
+		x.failf("healthy checks: %d of %d ticks recorded beside the hostile targets", healthyGot, healthyExp)
 	}
 	x.notes = append(x.notes, fmt.Sprintf("%d hostile checks (%d kinds), %d settled in their state on their first result; healthy ticks %d of %d recorded; largest stored error %d bytes",
 		len(hostile), len(hostileKinds), settled, healthyGot, healthyExp, largest))

@@ -128,7 +128,7 @@ func (p *postgresInstance) exec(ctx context.Context, db, sql string, args ...any
 	if err != nil {
 		return err
 	}
-	defer c.Close(context.WithoutCancel(ctx))
+	defer func() { _ = c.Close(context.WithoutCancel(ctx)) }()
 	if _, err := c.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("%s: %w", sql, err)
 	}

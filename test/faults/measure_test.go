@@ -63,7 +63,7 @@ type gridCheck struct {
 // ticksIn calls fn for every grid point of c in [from, to).
 func (c gridCheck) ticksIn(from, to time.Time, fn func(time.Time)) {
 	k := from.Sub(c.anchor) / c.interval
-	t := c.anchor.Add(k * c.interval)
+	t := c.anchor.Add(k * c.interval) //nolint:durationcheck // k is a count of intervals (a quotient of durations)
 	for t.Before(from) {
 		t = t.Add(c.interval)
 	}
@@ -411,12 +411,12 @@ func (r *rig) inspectQueue(ctx context.Context) (queueState, error) {
 	if err != nil {
 		return q, fmt.Errorf("dial broker: %w", err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ch, err := conn.Channel()
 	if err != nil {
 		return q, err
 	}
-	defer ch.Close()
+	defer func() { _ = ch.Close() }()
 	var jobs []check.Job
 	for {
 		d, ok, err := ch.Get(queue.DefaultJobQueue, false)

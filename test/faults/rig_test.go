@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,7 +93,7 @@ func newSuite(t *testing.T) *suite {
 	require.NoError(t, err)
 	dir := os.Getenv("VIGIL_FAULTS_DIR")
 	if dir == "" {
-		dir, err = os.MkdirTemp("", "vigil-faults-")
+		dir, err = os.MkdirTemp("", "vigil-faults-") //nolint:usetesting // kept when the suite fails, for its logs; t.TempDir would delete it
 		require.NoError(t, err)
 		// Registered first, so it runs after the instances have stopped.
 		t.Cleanup(func() {
@@ -117,8 +116,8 @@ func newSuite(t *testing.T) *suite {
 	if s.bin == "" {
 		s.bin = filepath.Join(dir, "vigil")
 		t.Logf("building %s", s.bin)
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(gobin, "build", "-o", s.bin, "./cmd/vigil")
+		// go test puts its own Go first in PATH.
+		cmd := exec.Command("go", "build", "-o", s.bin, "./cmd/vigil")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "build vigil: %s", out)
@@ -251,9 +250,7 @@ func (r *rig) register(ctx context.Context, st *store.Store) error {
 	errs := make(chan error, 8)
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
 				c := &check.Check{Name: fmt.Sprintf("fault-%05d", i), URL: r.target.urlOf(i),
 					Interval: l.interval, Timeout: l.timeout, Tags: []string{"faults"}}
@@ -265,7 +262,7 @@ func (r *rig) register(ctx context.Context, st *store.Store) error {
 					}
 				}
 			}
-		}()
+		})
 	}
 	for i := range l.checks {
 		next <- i
@@ -404,8 +401,7 @@ func (r *rig) stopAll() {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range procs {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.terminate(r.s.load.grace + 20*time.Second) }()
+		wg.Go(func() { ; p.terminate(r.s.load.grace + 20*time.Second) })
 	}
 	wg.Wait()
 }

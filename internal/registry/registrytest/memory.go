@@ -27,7 +27,7 @@ import (
 // Registry is everything Vigil's consumers ask of a registry: the union of
 // api.Registry and controllers.Registry. The PostgreSQL store and Memory
 // implement it.
-type Registry interface {
+type Registry interface { //nolint:interfacebloat // the union of two consumers' interfaces, which the contract tests run against
 	CreateService(ctx context.Context, c *check.Check) (registry.Service, error)
 	UpsertService(ctx context.Context, c *check.Check) error
 	GetService(ctx context.Context, id string) (registry.Service, error)
