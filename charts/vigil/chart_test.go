@@ -153,6 +153,12 @@ func TestChartRenders(t *testing.T) {
 			require.Equal(t, tt.deny, env(t, &worker, "VIGIL_DENY_NETWORKS").Value)
 			require.Equal(t, tt.allow, env(t, &worker, "VIGIL_ALLOW_NETWORKS").Value)
 			require.Equal(t, "GET,HEAD,OPTIONS", env(t, &worker, "VIGIL_PROBE_METHODS").Value)
+			require.Equal(t, "GET,HEAD,OPTIONS", env(t, &operator, "VIGIL_PROBE_METHODS").Value, "registration allows what workers send")
+			require.Equal(t, "128", env(t, &worker, "VIGIL_PROBE_MAX_PER_HOST").Value)
+			require.Equal(t, "30s", env(t, &worker, "VIGIL_MAX_JOB_AGE").Value)
+			require.Empty(t, env(t, &server, "VIGIL_ALLOWED_HOSTS").Value)
+			require.Equal(t, "10000", env(t, &server, "VIGIL_WS_MAX_CLIENTS").Value)
+			require.Equal(t, "64", env(t, &server, "VIGIL_WS_MAX_CLIENTS_PER_ADDR").Value)
 			require.Equal(t, []string{"server", "--kubernetes"}, server.Spec.Template.Spec.Containers[0].Args)
 			require.Equal(t, ":8080", env(t, &server, "VIGIL_HTTP_ADDR").Value)
 			args := operator.Spec.Template.Spec.Containers[0].Args
