@@ -7,24 +7,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
@@ -186,7 +180,7 @@ func TestEnvtest(t *testing.T) {
 		registry.setState(id, check.Snapshot{State: check.StateUp, ConsecutiveSuccesses: 1})
 		feed <- check.Transition{ID: 1, CheckID: id, Service: ns + "/payments", From: check.StateUnknown, To: check.StateUp, At: now, Latency: 12 * time.Millisecond, ScheduledAt: now}
 		require.Eventually(t, conditionIs("payments", monitoringv1alpha1.HealthyCondition, metav1.ConditionTrue), wait, tick)
-		require.Eventually(t, hasEvent(ctx, c, ns, "payments", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
+		require.Eventually(t, kubetest.HasEvent(ctx, c, ns, "payments", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
 		got := get("payments")
 		require.Equal(t, monitoringv1alpha1.StateUp, got.Status.State)
 		require.Equal(t, int64(12), got.Status.LatencyMillis)
@@ -195,7 +189,7 @@ func TestEnvtest(t *testing.T) {
 		registry.setState(id, check.Snapshot{State: check.StateDown, ConsecutiveFailures: 2})
 		feed <- check.Transition{ID: 2, CheckID: id, Service: ns + "/payments", From: check.StateUp, To: check.StateDown, At: now.Add(time.Second), Latency: 2 * time.Second, Error: "timeout after 2s", ScheduledAt: now.Add(time.Second)}
 		require.Eventually(t, conditionIs("payments", monitoringv1alpha1.HealthyCondition, metav1.ConditionFalse), wait, tick)
-		require.Eventually(t, hasEvent(ctx, c, ns, "payments", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
+		require.Eventually(t, kubetest.HasEvent(ctx, c, ns, "payments", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
 		got = get("payments")
 		require.Equal(t, int32(2), got.Status.ConsecutiveFailures)
 		require.Equal(t, "timeout after 2s", got.Status.Message)
@@ -211,7 +205,7 @@ func TestEnvtest(t *testing.T) {
 			return ok && svc.Paused && svc.State.State == check.StatePaused
 		}, wait, tick)
 		require.Eventually(t, func() bool { return get("payments").Status.State == monitoringv1alpha1.StatePaused }, wait, tick)
-		require.Eventually(t, hasEvent(ctx, c, ns, "payments", corev1.EventTypeNormal, monitoringv1alpha1.ServicePausedReason), wait, tick)
+		require.Eventually(t, kubetest.HasEvent(ctx, c, ns, "payments", corev1.EventTypeNormal, monitoringv1alpha1.ServicePausedReason), wait, tick)
 	})
 
 	t.Run("delete removes the row through the finalizer", func(t *testing.T) {
@@ -237,49 +231,11 @@ func newNamespace(t *testing.T, c client.Client) string {
 	return ns
 }
 
-// startOperator runs a manager with the operator that watches namespace ns
-// only, so several can share one API server. The returned stop ends it
-// and reports its error; cleanup calls it too.
+// startOperator runs the operator in a manager that watches namespace ns
+// only (kubetest.StartManager).
 func startOperator(t *testing.T, cfg *rest.Config, scheme *kruntime.Scheme, ns string, opts OperatorOptions) func() error {
 	t.Helper()
-	skip := true
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Logger:                 logr.Discard(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: &skip},
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-	})
-	require.NoError(t, err)
-	require.NoError(t, SetupOperator(mgr, opts))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stop := sync.OnceValue(func() error {
-		cancel()
-		return <-done
-	})
-	t.Cleanup(func() { require.NoError(t, stop()) })
-	return stop
-}
-
-// hasEvent reports whether an Event of typ and reason about the object
-// named name was recorded in ns.
-func hasEvent(ctx context.Context, c client.Client, ns, name, typ, reason string) func() bool {
-	return func() bool {
-		var list eventsv1.EventList
-		if c.List(ctx, &list, client.InNamespace(ns)) != nil {
-			return false
-		}
-		for _, e := range list.Items {
-			if e.Regarding.Name == name && e.Type == typ && e.Reason == reason {
-				return true
-			}
-		}
-		return false
-	}
+	return kubetest.StartManager(t, cfg, scheme, ns, func(mgr ctrl.Manager) error { return SetupOperator(mgr, opts) })
 }
 
 func randomSuffix(t *testing.T) string {

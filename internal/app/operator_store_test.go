@@ -10,19 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/controllers"
@@ -119,12 +114,12 @@ func TestOperatorOnTheStoreAndBroker(t *testing.T) {
 	t0 := time.Now().Truncate(time.Second)
 	probe(t0, check.ResultUp, "")
 	require.Eventually(t, func() bool { return state().State == monitoringv1alpha1.StateUp }, wait, tick)
-	require.Eventually(t, hasEvent(ctx, c, ns, "orders", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
+	require.Eventually(t, kubetest.HasEvent(ctx, c, ns, "orders", corev1.EventTypeNormal, monitoringv1alpha1.ServiceUpReason), wait, tick)
 	require.Equal(t, int64(15), state().LatencyMillis)
 
 	probe(t0.Add(5*time.Second), check.ResultDown, "connection refused")
 	require.Eventually(t, func() bool { return state().State == monitoringv1alpha1.StateDown }, wait, tick)
-	require.Eventually(t, hasEvent(ctx, c, ns, "orders", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
+	require.Eventually(t, kubetest.HasEvent(ctx, c, ns, "orders", corev1.EventTypeWarning, monitoringv1alpha1.ServiceDownReason), wait, tick)
 	require.Equal(t, int32(1), state().ConsecutiveFailures)
 	require.Equal(t, "connection refused", state().Message)
 
@@ -147,47 +142,9 @@ func TestOperatorOnTheStoreAndBroker(t *testing.T) {
 	}, wait, tick)
 }
 
-// startOperator runs a manager with the operator that watches namespace ns
-// only, so several can share one API server. The returned stop ends it
-// and reports its error; cleanup calls it too.
+// startOperator runs the operator in a manager that watches namespace ns
+// only (kubetest.StartManager).
 func startOperator(t *testing.T, cfg *rest.Config, scheme *kruntime.Scheme, ns string, opts controllers.OperatorOptions) func() error {
 	t.Helper()
-	skip := true
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Logger:                 logr.Discard(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: &skip},
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-	})
-	require.NoError(t, err)
-	require.NoError(t, controllers.SetupOperator(mgr, opts))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stop := sync.OnceValue(func() error {
-		cancel()
-		return <-done
-	})
-	t.Cleanup(func() { require.NoError(t, stop()) })
-	return stop
-}
-
-// hasEvent reports whether an Event of typ and reason about the object
-// named name was recorded in ns.
-func hasEvent(ctx context.Context, c client.Client, ns, name, typ, reason string) func() bool {
-	return func() bool {
-		var list eventsv1.EventList
-		if c.List(ctx, &list, client.InNamespace(ns)) != nil {
-			return false
-		}
-		for _, e := range list.Items {
-			if e.Regarding.Name == name && e.Type == typ && e.Reason == reason {
-				return true
-			}
-		}
-		return false
-	}
+	return kubetest.StartManager(t, cfg, scheme, ns, func(mgr ctrl.Manager) error { return controllers.SetupOperator(mgr, opts) })
 }
