@@ -22,36 +22,9 @@ const maxCertNameBytes = 512
 // and the body read below alike. needs says what the job's conditions
 // read, so the body is kept only when one of them uses it.
 func (p *Prober) probeHTTP(ctx context.Context, job check.Job, needs cond.Needs) outcome {
-	method := job.Method
-	if method == "" {
-		method = check.DefaultMethod
-	}
-	u, err := url.Parse(job.URL)
-	switch {
-	case err != nil:
-		return outcome{failure: "invalid url"}
-	case u.User != nil:
-		return outcome{failure: errURLCredentials}
-	case u.Scheme != "http" && u.Scheme != "https":
-		return outcome{failure: fmt.Sprintf("unsupported url scheme %q (want http or https)", u.Scheme)}
-	case u.Hostname() == "":
-		return outcome{failure: "invalid url: no host"}
-	case !p.methodAllowed(method):
-		return outcome{failure: fmt.Sprintf("method %s is not allowed by this worker (VIGIL_PROBE_METHODS)", method)}
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bodyReader(job.Body))
-	if err != nil {
-		return outcome{failure: fmt.Sprintf("invalid request: method %q", method)}
-	}
-	req.Header.Set("User-Agent", p.opts.UserAgent)
-	req.Header.Set("Accept", "*/*")
-	setHeaders(req, job.Headers)
-
-	transport := p.transport
-	if job.TLS != nil {
-		if transport, err = p.tlsTransports.get(job.TLS, p.tlsConfig()); err != nil {
-			return outcome{failure: "invalid tls options: " + err.Error()}
-		}
+	req, transport, failure := p.newRequest(ctx, job)
+	if failure != "" {
+		return outcome{failure: failure}
 	}
 	// A Client per probe is two words on the stack; the shared Transport is
 	// what holds the keep-alive pool. No Jar: probes must not carry state
@@ -92,6 +65,43 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job, needs cond.Needs)
 		o.err = readErr
 	}
 	return o
+}
+
+// newRequest builds a job's request and picks the transport for its TLS
+// options; a job that cannot be sent gets a failure in words instead.
+func (p *Prober) newRequest(ctx context.Context, job check.Job) (*http.Request, *http.Transport, string) {
+	method := job.Method
+	if method == "" {
+		method = check.DefaultMethod
+	}
+	u, err := url.Parse(job.URL)
+	switch {
+	case err != nil:
+		return nil, nil, "invalid url"
+	case u.User != nil:
+		return nil, nil, errURLCredentials
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, nil, fmt.Sprintf("unsupported url scheme %q (want http or https)", u.Scheme)
+	case u.Hostname() == "":
+		return nil, nil, "invalid url: no host"
+	case !p.methodAllowed(method):
+		return nil, nil, fmt.Sprintf("method %s is not allowed by this worker (VIGIL_PROBE_METHODS)", method)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bodyReader(job.Body))
+	if err != nil {
+		return nil, nil, fmt.Sprintf("invalid request: method %q", method)
+	}
+	req.Header.Set("User-Agent", p.opts.UserAgent)
+	req.Header.Set("Accept", "*/*")
+	setHeaders(req, job.Headers)
+
+	transport := p.transport
+	if job.TLS != nil {
+		if transport, err = p.tlsTransports.get(job.TLS, p.tlsConfig()); err != nil {
+			return nil, nil, "invalid tls options: " + err.Error()
+		}
+	}
+	return req, transport, ""
 }
 
 func bodyReader(body string) io.Reader {
