@@ -53,6 +53,9 @@ func newEnv() (*cel.Env, error) {
 // Needs tells a probe which costly inputs the conditions read, so that it
 // reads and keeps a body only when one is used.
 type Needs struct {
+	// Any is true when there is a condition at all: a probe need not
+	// collect headers and the like for none.
+	Any  bool
 	Body bool // body or json
 	JSON bool
 	Cert bool
@@ -99,6 +102,7 @@ func Compile(exprs []string) (*Set, error) {
 		s.needs.JSON = s.needs.JSON || c.usesJSON
 		s.needs.Cert = s.needs.Cert || c.usesCert
 	}
+	s.needs.Any = len(s.conds) > 0
 	s.needs.Body = s.needs.JSON || slices.ContainsFunc(s.conds, func(c compiled) bool { return c.usesBody })
 	return s, nil
 }

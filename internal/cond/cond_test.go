@@ -150,10 +150,10 @@ func TestNeeds(t *testing.T) {
 		conds []string
 		want  cond.Needs
 	}{
-		{[]string{`status == 200`, `latency_ms < 100`}, cond.Needs{}},
-		{[]string{`body.contains("x")`}, cond.Needs{Body: true}},
-		{[]string{`json.a == 1`}, cond.Needs{Body: true, JSON: true}},
-		{[]string{`cert.expires_in_hours > 1.0`}, cond.Needs{Cert: true}},
+		{[]string{`status == 200`, `latency_ms < 100`}, cond.Needs{Any: true}},
+		{[]string{`body.contains("x")`}, cond.Needs{Any: true, Body: true}},
+		{[]string{`json.a == 1`}, cond.Needs{Any: true, Body: true, JSON: true}},
+		{[]string{`cert.expires_in_hours > 1.0`}, cond.Needs{Any: true, Cert: true}},
 	} {
 		set, err := cond.Compile(tt.conds)
 		require.NoError(t, err)

@@ -42,7 +42,13 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job, needs cond.Needs)
 	}
 	defer func() { _ = resp.Body.Close() }()
 
-	o := outcome{httpStatus: resp.StatusCode, facts: responseFacts(resp)}
+	o := outcome{httpStatus: resp.StatusCode}
+	if needs.Any {
+		o.facts = responseFacts(resp)
+	} else if cs := resp.TLS; cs != nil && len(cs.PeerCertificates) > 0 {
+		// Without conditions only the expiry metric reads the certificate.
+		o.facts = &cond.Input{Cert: &cond.Cert{NotAfter: cs.PeerCertificates[0].NotAfter}}
+	}
 	// Read (at most MaxBodyBytes of) the body so a server that sends
 	// headers and then stalls is caught by the timeout, and so a fully read
 	// small body lets the connection go back to the keep-alive pool. Only
