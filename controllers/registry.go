@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/cond"
 	"github.com/vigil-dev/vigil/internal/registry"
 )
 
@@ -42,6 +44,12 @@ const DefaultInterval = 30 * time.Second
 // validates its checks. A *check.FieldError names the CRD field
 // (spec.timeout, not timeout_seconds) so users can act on the message.
 func CheckFor(sc *monitoringv1alpha1.ServiceCheck, p check.Policy) (*check.Check, error) {
+	return CheckWithSecrets(sc, p, nil)
+}
+
+// CheckWithSecrets is CheckFor with the values of the Secret keys the spec
+// refers to (see resolveSecrets); a key missing from secrets maps to "".
+func CheckWithSecrets(sc *monitoringv1alpha1.ServiceCheck, p check.Policy, secrets SecretValues) (*check.Check, error) {
 	c := &check.Check{
 		ID:               string(sc.UID),
 		Name:             sc.Namespace + "/" + sc.Name,
@@ -70,12 +78,12 @@ func CheckFor(sc *monitoringv1alpha1.ServiceCheck, p check.Policy) (*check.Check
 		c.Type = check.TypeHTTP
 		c.URL = sc.Spec.URL
 		c.Method = sc.Spec.Method
-		if len(sc.Spec.ExpectedStatusCodes) > 0 {
-			c.ExpectedStatus = int(sc.Spec.ExpectedStatusCodes[0])
-		}
+		mapExpected(c, &sc.Spec)
+		mapRequestOptions(c, &sc.Spec, secrets)
 	}
+	c.Conditions = slices.Clone(sc.Spec.Conditions)
 	c.SetDefaults()
-	if err := c.ValidateFor(p); err != nil {
+	if err := cond.ValidateCheck(c, p); err != nil {
 		if fe, ok := check.AsFieldError(err); ok {
 			return c, &check.FieldError{Field: crdField(fe.Field, sc.Spec.GRPC != nil), Message: fe.Message}
 		}
@@ -129,6 +137,18 @@ func crdField(field string, grpc bool) string {
 		return "spec.successThreshold"
 	case strings.HasPrefix(field, "tags"):
 		return "metadata.labels"
+	case strings.HasPrefix(field, "expected_status"):
+		return "spec.expectedStatusCodes"
+	case strings.HasPrefix(field, "conditions"):
+		return "spec." + field
+	case strings.HasPrefix(field, "headers"):
+		return "spec." + field
+	case field == "body":
+		return "spec.body"
+	case field == "tls.server_name":
+		return "spec.tls.serverName"
+	case field == "tls.ca_pem":
+		return "spec.tls.caSecretRef"
 	}
 	return "spec"
 }

@@ -44,6 +44,10 @@ type ServiceCheckReconciler struct {
 	// Policy is what checks may do beyond the fields' own rules (which
 	// HTTP methods they may probe with); the REST API applies the same.
 	Policy check.Policy
+	// Secrets reads the Secrets that header values and CAs come from. It
+	// should be an uncached reader (the manager's API reader): a cached
+	// one would watch, and hold in memory, every Secret of the cluster.
+	Secrets client.Reader
 }
 
 // reconcileStep is one stage of a reconcile of sc, which maps to check c.
@@ -53,6 +57,7 @@ type reconcileStep func(ctx context.Context, sc *monitoringv1alpha1.ServiceCheck
 // +kubebuilder:rbac:groups=monitoring.vigil.dev,resources=servicechecks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=monitoring.vigil.dev,resources=servicechecks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // Reconcile brings one ServiceCheck's registration in line with its spec.
 func (r *ServiceCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
@@ -75,10 +80,11 @@ func (r *ServiceCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 	}()
 
-	c, ok := r.reconcileSpec(sc)
+	c, res, ok := r.reconcileSpec(ctx, sc)
 	if !ok {
-		// Nothing to retry until the spec changes, which reconciles again.
-		return ctrl.Result{}, nil
+		// Nothing to retry until the spec changes, which reconciles again,
+		// or (for a missing Secret) until res says.
+		return res, nil
 	}
 	for _, step := range []reconcileStep{r.reconcileRegistration, r.reconcilePause} {
 		res, err := step(ctx, sc, c)
@@ -87,6 +93,10 @@ func (r *ServiceCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 	}
 	setReady(sc, metav1.ConditionTrue, monitoringv1alpha1.RegisteredReason, "check is registered with Vigil")
+	if len(secretRefs(&sc.Spec)) > 0 {
+		// Secrets are not watched; look again for rotated values.
+		return ctrl.Result{RequeueAfter: SecretResync}, nil
+	}
 	return ctrl.Result{}, nil
 }
 
@@ -106,17 +116,30 @@ func (r *ServiceCheckReconciler) ensureFinalizer(ctx context.Context, sc *monito
 
 // reconcileSpec maps the object to a check and validates it the way the
 // REST API does. A spec Vigil refuses is reported, not retried.
-func (r *ServiceCheckReconciler) reconcileSpec(sc *monitoringv1alpha1.ServiceCheck) (*check.Check, bool) {
-	c, err := CheckFor(sc, r.Policy)
+//
+// Secret values go into the check and nowhere else: messages name the
+// Secret and key, and validation errors name the field, never a value.
+func (r *ServiceCheckReconciler) reconcileSpec(ctx context.Context, sc *monitoringv1alpha1.ServiceCheck) (*check.Check, ctrl.Result, bool) {
+	secrets, err := resolveSecrets(ctx, r.Secrets, sc)
 	if err != nil {
-		msg := err.Error()
-		if prev := meta.FindStatusCondition(sc.Status.Conditions, monitoringv1alpha1.ReadyCondition); prev == nil || prev.Message != msg {
-			r.event(sc, event{corev1.EventTypeWarning, monitoringv1alpha1.InvalidSpecReason, actionReconcile, msg})
-		}
-		setReady(sc, metav1.ConditionFalse, monitoringv1alpha1.InvalidSpecReason, msg)
-		return nil, false
+		r.refuse(sc, monitoringv1alpha1.SecretUnavailableReason, err.Error())
+		return nil, ctrl.Result{RequeueAfter: NameTakenRetry}, false
 	}
-	return c, true
+	c, err := CheckWithSecrets(sc, r.Policy, secrets)
+	if err != nil {
+		r.refuse(sc, monitoringv1alpha1.InvalidSpecReason, err.Error())
+		return nil, ctrl.Result{}, false
+	}
+	return c, ctrl.Result{}, true
+}
+
+// refuse sets Ready=False for a spec Vigil cannot register, with a Warning
+// Event when the message is new.
+func (r *ServiceCheckReconciler) refuse(sc *monitoringv1alpha1.ServiceCheck, reason, msg string) {
+	if prev := meta.FindStatusCondition(sc.Status.Conditions, monitoringv1alpha1.ReadyCondition); prev == nil || prev.Message != msg {
+		r.event(sc, event{corev1.EventTypeWarning, reason, actionReconcile, msg})
+	}
+	setReady(sc, metav1.ConditionFalse, reason, msg)
 }
 
 // reconcileRegistration creates or updates the check in the registry.

@@ -61,6 +61,7 @@ func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
 		Recorder: recorder,
 		Publish:  opts.Publish,
 		Policy:   opts.Policy,
+		Secrets:  mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}); err != nil {
 		return fmt.Errorf("setup servicecheck reconciler: %w", err)

@@ -173,6 +173,8 @@ func TestEnvtest(t *testing.T) {
 		require.Equal(t, 1600*time.Millisecond, svc.Timeout)
 	})
 
+	envtestProbeOptions(t, c, ns, registry)
+
 	t.Run("the status writer reports transitions with Events", func(t *testing.T) {
 		sc := get("payments")
 		id := string(sc.UID)

@@ -46,6 +46,9 @@ const (
 	ServiceResumedReason = "ServiceResumed"
 	// AwaitingProbeReason: no decisive probe yet, after creation or resume.
 	AwaitingProbeReason = "AwaitingProbe"
+	// SecretUnavailableReason: a Secret the spec refers to (a header value
+	// or the CA) is missing or lacks the key; the operator retries.
+	SecretUnavailableReason = "SecretUnavailable"
 )
 
 // ServiceState is a check's current health as Vigil sees it.
@@ -66,6 +69,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.grpc)",message="exactly one of url or grpc must be set"
 // +kubebuilder:validation:XValidation:rule="!has(self.timeout) || !has(self.interval) || duration(self.timeout) < duration(self.interval)",message="timeout must be less than interval"
 // +kubebuilder:validation:XValidation:rule="!has(self.grpc) || (!has(self.method) && !has(self.expectedStatusCodes))",message="method and expectedStatusCodes apply to url checks only"
+// +kubebuilder:validation:XValidation:rule="!has(self.grpc) || (!has(self.headers) && !has(self.body) && !has(self.tls) && !has(self.expectedStatusClasses))",message="headers, body, tls and expectedStatusClasses apply to url checks only"
 type ServiceCheckSpec struct {
 	// URL is the absolute http or https URL to probe. A probe succeeds when
 	// the response status is one of expectedStatusCodes. It must not hold
@@ -110,12 +114,12 @@ type ServiceCheckSpec struct {
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`
 	Method string `json:"method,omitempty"`
 
-	// ExpectedStatusCodes are the HTTP statuses that count as up. Defaults
-	// to [200]. One code is supported today; the list leaves room for more.
+	// ExpectedStatusCodes are the HTTP statuses that count as up, together
+	// with expectedStatusClasses. Defaults to [200] when neither is set.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=1
+	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:Minimum=100
 	// +kubebuilder:validation:items:Maximum=599
 	ExpectedStatusCodes []int32 `json:"expectedStatusCodes,omitempty"`
@@ -140,6 +144,109 @@ type ServiceCheckSpec struct {
 	// back to false resumes from UNKNOWN.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+
+	// ExpectedStatusClasses are classes of HTTP statuses that count as up,
+	// such as "2xx", together with expectedStatusCodes.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:items:Enum=1xx;2xx;3xx;4xx;5xx
+	ExpectedStatusClasses []string `json:"expectedStatusClasses,omitempty"`
+
+	// Conditions are CEL expressions that must all be true for a probe to
+	// count as up, such as `json.status == "UP"`, `latency_ms < 300` or
+	// `cert.expires_in_hours > 48.0`. Variables: status, latency_ms,
+	// headers (lower-case names), body, json (the body parsed, or null),
+	// cert (expires_in_hours, not_after, subject, issuer) and answers. One
+	// that does not compile makes the check Ready=False with reason
+	// InvalidSpec, naming spec.conditions[i].
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=1024
+	Conditions []string `json:"conditions,omitempty"`
+
+	// Headers are sent with every request of a url probe. A value may come
+	// from a Secret of the check's namespace; the operator reads it and
+	// never shows it in status or Events.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Headers []HTTPHeader `json:"headers,omitempty"`
+
+	// Body is sent as the request body of a url probe (with a method that
+	// takes one, which the operator of Vigil must allow).
+	// +optional
+	// +kubebuilder:validation:MaxLength=16384
+	Body string `json:"body,omitempty"`
+
+	// TLS tunes how an https url's certificate is verified.
+	// +optional
+	TLS *TLSConfig `json:"tls,omitempty"`
+}
+
+// HTTPHeader is one request header. Set exactly one of value and valueFrom.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.value) != has(self.valueFrom)",message="set exactly one of value or valueFrom"
+type HTTPHeader struct {
+	// Name is the header's name, such as Authorization.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`
+	Name string `json:"name"`
+
+	// Value is the header's value, in clear in the object: use valueFrom
+	// for credentials.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Value *string `json:"value,omitempty"`
+
+	// ValueFrom reads the value from a Secret.
+	// +optional
+	ValueFrom *HeaderValueSource `json:"valueFrom,omitempty"`
+}
+
+// HeaderValueSource says where a header's value comes from.
+type HeaderValueSource struct {
+	// SecretKeyRef is a key of a Secret in the check's namespace.
+	// +required
+	SecretKeyRef SecretKeyRef `json:"secretKeyRef"`
+}
+
+// SecretKeyRef names one key of a Secret in the check's namespace.
+type SecretKeyRef struct {
+	// Name is the Secret's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Key is the key within the Secret's data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// TLSConfig tunes certificate verification of an https url.
+type TLSConfig struct {
+	// InsecureSkipVerify accepts any certificate. The certificate is still
+	// read for conditions and the expiry metric.
+	// +optional
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+
+	// ServerName is sent in SNI and verified instead of the url's host.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ServerName string `json:"serverName,omitempty"`
+
+	// CASecretRef names a Secret key holding PEM certificates to verify
+	// against instead of the system roots: a private CA. The key defaults
+	// must be given (often ca.crt).
+	// +optional
+	CASecretRef *SecretKeyRef `json:"caSecretRef,omitempty"`
 }
 
 // GRPCProbe says where to send a gRPC health check.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/cond"
 )
 
 // MaxBodyBytes is the largest request body the API reads.
@@ -26,13 +27,14 @@ type serviceRequest struct {
 	Type             *string         `json:"type"`
 	URL              *string         `json:"url"`
 	Method           *string         `json:"method"`
-	ExpectedStatus   *int            `json:"expected_status"`
+	ExpectedStatus   json.RawMessage `json:"expected_status"`
 	GRPCService      *string         `json:"grpc_service"`
 	IntervalSeconds  *float64        `json:"interval_seconds"`
 	TimeoutSeconds   *float64        `json:"timeout_seconds"`
 	FailureThreshold *int            `json:"failure_threshold"`
 	SuccessThreshold *int            `json:"success_threshold"`
 	Tags             json.RawMessage `json:"tags"`
+	probeOptionsRequest
 }
 
 // bodyError is a request body the API cannot read; it carries the
@@ -168,7 +170,7 @@ func (req *serviceRequest) newCheck(p check.Policy) (*check.Check, error) {
 		return nil, err
 	}
 	c.SetDefaults()
-	if err := c.ValidateFor(p); err != nil {
+	if err := cond.ValidateCheck(c, p); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -188,7 +190,7 @@ func (req *serviceRequest) merge(c *check.Check, p check.Policy) error {
 		// switch to HTTP gets the same defaults a new HTTP check would.
 		c.SetProtocolDefaults()
 	}
-	return c.ValidateFor(p)
+	return cond.ValidateCheck(c, p)
 }
 
 // apply copies the fields present in req onto c. Values that defaulting
@@ -219,10 +221,9 @@ func (req *serviceRequest) apply(c *check.Check) error {
 		c.Method = *req.Method
 	}
 	if req.ExpectedStatus != nil {
-		if err := check.ValidateExpectedStatus(*req.ExpectedStatus); err != nil {
+		if err := applyExpectedStatus(c, req.ExpectedStatus); err != nil {
 			return err
 		}
-		c.ExpectedStatus = *req.ExpectedStatus
 	}
 	if req.GRPCService != nil {
 		c.GRPCService = *req.GRPCService
@@ -251,7 +252,7 @@ func (req *serviceRequest) apply(c *check.Check) error {
 		}
 		c.Tags = tags
 	}
-	return nil
+	return req.probeOptionsRequest.apply(c)
 }
 
 // applyThreshold copies a threshold the request holds.

@@ -32,7 +32,7 @@ type serviceJSON struct {
 	Type                string   `json:"type"`
 	URL                 string   `json:"url"`
 	Method              string   `json:"method"`
-	ExpectedStatus      int      `json:"expected_status"`
+	ExpectedStatus      any      `json:"expected_status"`
 	GRPCService         string   `json:"grpc_service,omitempty"`
 	IntervalSeconds     float64  `json:"interval_seconds"`
 	TimeoutSeconds      float64  `json:"timeout_seconds"`
@@ -48,6 +48,7 @@ type serviceJSON struct {
 	LastError           string   `json:"last_error,omitempty"`
 	CreatedAt           string   `json:"created_at"`
 	UpdatedAt           string   `json:"updated_at"`
+	probeOptionsJSON
 }
 
 func toServiceJSON(s *registry.Service) serviceJSON {
@@ -70,7 +71,7 @@ func toServiceJSON(s *registry.Service) serviceJSON {
 		Type:                string(s.Type),
 		URL:                 s.URL,
 		Method:              s.Method,
-		ExpectedStatus:      s.ExpectedStatus,
+		ExpectedStatus:      expectedStatusJSON(&s.Check),
 		GRPCService:         s.GRPCService,
 		IntervalSeconds:     s.Interval.Seconds(),
 		TimeoutSeconds:      s.Timeout.Seconds(),
@@ -86,6 +87,7 @@ func toServiceJSON(s *registry.Service) serviceJSON {
 		LastError:           s.State.LastError,
 		CreatedAt:           formatTime(s.CreatedAt),
 		UpdatedAt:           formatTime(s.UpdatedAt),
+		probeOptionsJSON:    toProbeOptionsJSON(&s.Check),
 	}
 }
 

@@ -67,6 +67,23 @@ type Check struct {
 	Source    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	// Probe options beyond the basics (see request.go).
+
+	// Conditions are CEL expressions (package cond) that must all hold for
+	// a probe to count as UP, on top of the expected status.
+	Conditions []string
+	// ExpectedStatuses, when set, replace ExpectedStatus: codes ("204") and
+	// classes ("2xx"). ExpectedStatus is 0 then. A single code is kept in
+	// ExpectedStatus alone, as before lists existed.
+	ExpectedStatuses []string
+	// Headers are sent with every HTTP request. Their values may be
+	// secrets: registries never show them (see RedactedHeaders).
+	Headers []Header
+	// Body is sent as the HTTP request body.
+	Body string
+	// TLS tunes how an https target's certificate is verified.
+	TLS TLSOptions
 }
 
 // Thresholds returns the counters the state machine needs, floored so
@@ -97,6 +114,16 @@ type Job struct {
 	// MaxJobAge). Zero in a message from a scheduler that predates the
 	// field; workers that predate it ignore it.
 	Interval time.Duration `json:"interval_ns,omitempty"`
+
+	// The probe options below are omitted when unset, so a job of a check
+	// without them is the message it always was. Header values travel in
+	// clear: the broker is inside Vigil's trust boundary (see
+	// docs/operations.md).
+	Conditions       []string    `json:"conditions,omitempty"`
+	ExpectedStatuses []string    `json:"expected_statuses,omitempty"`
+	Headers          []Header    `json:"headers,omitempty"`
+	Body             string      `json:"body,omitempty"`
+	TLS              *TLSOptions `json:"tls,omitempty"`
 }
 
 // JobFor builds the job for one tick of c.
@@ -112,6 +139,12 @@ func JobFor(c *Check, scheduledAt time.Time) Job {
 		Timeout:        c.Timeout,
 		ScheduledAt:    scheduledAt,
 		Interval:       c.Interval,
+
+		Conditions:       c.Conditions,
+		ExpectedStatuses: c.ExpectedStatuses,
+		Headers:          c.Headers,
+		Body:             c.Body,
+		TLS:              c.TLS.orNil(),
 	}
 }
 
@@ -135,6 +168,12 @@ type Result struct {
 	Latency     time.Duration
 	HTTPStatus  int
 	Error       string
+	// CertNotAfter is when the target's leaf certificate expires (zero
+	// when the probe saw none); metrics export it per check.
+	CertNotAfter time.Time
+	// Interval is the probed check's interval (zero when unknown): how
+	// long this result's facts stay current in per-check metrics.
+	Interval time.Duration
 }
 
 // Success reports whether the probe passed.

@@ -65,7 +65,7 @@ func (c *Check) SetProtocolDefaults() {
 	if c.Method == "" {
 		c.Method = DefaultMethod
 	}
-	if c.ExpectedStatus == 0 {
+	if c.ExpectedStatus == 0 && len(c.ExpectedStatuses) == 0 {
 		c.ExpectedStatus = DefaultExpected
 	}
 }
@@ -144,6 +144,7 @@ func (c *Check) ValidateFor(p Policy) error {
 		ValidateThreshold("failure_threshold", c.FailureThreshold),
 		ValidateThreshold("success_threshold", c.SuccessThreshold),
 		ValidateTags(c.Tags),
+		c.validateProbeOptions(),
 	} {
 		if err != nil {
 			return err
@@ -263,6 +264,9 @@ func (c *Check) validateTarget(p Policy) error {
 		}
 		if !p.allows(c.Method) {
 			return fieldErr("method", "must be one of %s (the methods this installation allows)", p.methods())
+		}
+		if len(c.ExpectedStatuses) > 0 && c.ExpectedStatus == 0 {
+			return ValidateExpectedStatuses(c.ExpectedStatuses)
 		}
 		return ValidateExpectedStatus(c.ExpectedStatus)
 	case TypeGRPC:

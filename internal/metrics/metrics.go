@@ -61,6 +61,9 @@ type Metrics struct {
 
 	overloadOnce sync.Once
 	overloaded   atomic.Pointer[func() bool]
+
+	// facts are the per-check series of the last result (facts.go).
+	facts *facts
 }
 
 // New builds a Metrics with the Go runtime and process collectors and every
@@ -72,6 +75,8 @@ func New() *Metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(m.checkSeries()...)
 	reg.MustRegister(m.jobSeries()...)
+	m.facts = newFacts(time.Now)
+	reg.MustRegister(m.facts)
 	return m
 }
 
@@ -170,6 +175,7 @@ func (m *Metrics) ProbeFinished(r check.Result) {
 	if m == nil {
 		return
 	}
+	m.facts.record(r)
 	if r.Success() {
 		m.probesUp.Inc()
 		m.probeUpDur.Observe(r.Latency.Seconds())
@@ -239,6 +245,7 @@ func (m *Metrics) CheckDeleted(checkID string) {
 		m.checkUp.DeleteLabelValues(checkID, old)
 		delete(m.services, checkID)
 	}
+	m.facts.forget(checkID)
 }
 
 // Dispatched records jobs the scheduler published in one claim, and how far

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/cond"
 )
 
 // probeGRPC calls grpc.health.v1.Health/Check on the job's target.
@@ -85,7 +86,8 @@ func (p *Prober) probeGRPC(ctx context.Context, job check.Job) outcome {
 	}
 	switch st := resp.GetStatus(); st {
 	case healthpb.HealthCheckResponse_SERVING:
-		return outcome{}
+		// Conditions see the serving status by name: status == "SERVING".
+		return outcome{facts: &cond.Input{Status: st.String()}}
 	case healthpb.HealthCheckResponse_SERVICE_UNKNOWN:
 		return outcome{failure: fmt.Sprintf("grpc health: %s unknown", subject(job.GRPCService))}
 	default:

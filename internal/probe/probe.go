@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/cond"
 )
 
 // Defaults applied by New to zero Options fields.
@@ -97,6 +98,11 @@ type Prober struct {
 	dialer    *net.Dialer
 	transport *http.Transport
 	hosts     *hostLimiter // nil: no per-host cap
+	// conds keeps each distinct condition list compiled, so a check's
+	// conditions are compiled once per worker, not per probe.
+	conds *cond.Cache
+	// tlsTransports serve the jobs with TLS options of their own.
+	tlsTransports *transportCache
 }
 
 // New returns a Prober with opts' zero fields set to their defaults.
@@ -151,17 +157,26 @@ func New(opts Options) *Prober {
 	if len(opts.DenyNetworks) > 0 {
 		dialer.Control = newPolicy(opts.DenyNetworks, opts.AllowNetworks).control
 	}
-	p := &Prober{opts: opts, dialer: dialer}
+	p := &Prober{opts: opts, dialer: dialer, conds: cond.NewCache(0)}
+	p.tlsTransports = newTransportCache(p.newTransport)
 	if opts.MaxPerHost > 0 {
 		p.hosts = newHostLimiter(opts.MaxPerHost)
 	}
-	p.transport = &http.Transport{
+	p.transport = p.newTransport(p.tlsConfig())
+	return p
+}
+
+// newTransport builds an HTTP transport with the prober's dialer and
+// limits and the given TLS configuration.
+func (p *Prober) newTransport(tlsConf *tls.Config) *http.Transport {
+	opts := p.opts
+	return &http.Transport{
 		// No proxy: through a proxy the dial-time deny check would vet the
 		// proxy's address, not the target's, and the proxy would happily
 		// fetch the metadata endpoint for us.
 		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
-		TLSClientConfig:        p.tlsConfig(),
+		DialContext:            p.dialer.DialContext,
+		TLSClientConfig:        tlsConf,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           opts.MaxIdleConns,
 		MaxIdleConnsPerHost:    opts.MaxIdleConnsPerHost,
@@ -171,7 +186,6 @@ func New(opts Options) *Prober {
 		// hostile server make us spend CPU inflating a bomb.
 		DisableCompression: true,
 	}
-	return p
 }
 
 func (p *Prober) tlsConfig() *tls.Config {
@@ -183,6 +197,7 @@ func (p *Prober) tlsConfig() *tls.Config {
 // release. The Prober stays usable; later probes dial afresh.
 func (p *Prober) Close() {
 	p.transport.CloseIdleConnections()
+	p.tlsTransports.closeIdle()
 }
 
 // Probe runs job and reports its outcome. It never returns an error and
@@ -238,17 +253,32 @@ func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
 	probeCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	// The registry compiled the conditions already; a list that does not
+	// compile here came from elsewhere (a newer registry, a hand-made job)
+	// and fails without touching the target.
+	conds, err := p.conds.Get(job.Conditions)
+	if err != nil {
+		res.Error = "invalid conditions: " + err.Error()
+		return res
+	}
+
 	var o outcome
 	switch job.Type {
 	case check.TypeHTTP, "":
-		o = p.probeHTTP(probeCtx, job)
+		o = p.probeHTTP(probeCtx, job, conds.Needs())
 	case check.TypeGRPC:
 		o = p.probeGRPC(probeCtx, job)
 	default:
 		o = outcome{failure: fmt.Sprintf("unsupported check type %q", job.Type)}
 	}
 
-	res.HTTPStatus = o.httpStatus
+	res.HTTPStatus, res.Interval = o.httpStatus, job.Interval
+	if o.facts != nil && o.facts.Cert != nil {
+		res.CertNotAfter = o.facts.Cert.NotAfter
+	}
+	if o.err == nil && o.failure == "" && conds.Len() > 0 {
+		o.failure = p.evalConditions(conds, o.facts, start)
+	}
 	switch {
 	case o.err == nil && o.failure == "":
 		res.Status = check.ResultUp
@@ -271,4 +301,17 @@ type outcome struct {
 	httpStatus int
 	failure    string
 	err        error
+	// facts is what the probe found for conditions and metrics; nil when
+	// it has nothing beyond latency.
+	facts *cond.Input
+}
+
+// evalConditions judges a healthy outcome by the job's conditions.
+func (p *Prober) evalConditions(conds *cond.Set, facts *cond.Input, start time.Time) string {
+	in := cond.Input{}
+	if facts != nil {
+		in = *facts
+	}
+	in.Latency, in.Now = time.Since(start), p.opts.Now()
+	return conds.Eval(&in)
 }

@@ -68,6 +68,9 @@ func (s *Store) CreateService(ctx context.Context, c *check.Check) (registry.Ser
 		if err != nil {
 			return err
 		}
+		if err := saveOptions(ctx, tx, c); err != nil {
+			return err
+		}
 		if err := setSchedule(ctx, tx, c.ID, next); err != nil {
 			return err
 		}
@@ -195,6 +198,9 @@ func (s *Store) saveCheck(ctx context.Context, tx pgx.Tx, c *check.Check, resche
 	}
 	if err != nil {
 		return fmt.Errorf("update service %s: %w", c.ID, err)
+	}
+	if err := saveOptions(ctx, tx, c); err != nil {
+		return err
 	}
 	if reschedule && !c.Paused {
 		return setSchedule(ctx, tx, c.ID, next)

@@ -16,7 +16,7 @@ import (
 // probeColumns are the services columns a probe job needs, in the order
 // checkScan.dest expects them.
 const probeColumns = `s.id, s.name, s.type, s.url, s.method, s.expected_status, s.grpc_service,
-	s.interval_ms, s.timeout_ms`
+	s.interval_ms, s.timeout_ms, ` + optionColumns
 
 // checkScan reads probeColumns into c.
 type checkScan struct {
@@ -27,8 +27,8 @@ type checkScan struct {
 }
 
 func (r *checkScan) dest() []any {
-	return []any{&r.c.ID, &r.c.Name, &r.typ, &r.c.URL, &r.c.Method, &r.c.ExpectedStatus, &r.c.GRPCService,
-		&r.intervalMs, &r.timeoutMs}
+	return append([]any{&r.c.ID, &r.c.Name, &r.typ, &r.c.URL, &r.c.Method, &r.c.ExpectedStatus, &r.c.GRPCService,
+		&r.intervalMs, &r.timeoutMs}, optionDest(r.c)...)
 }
 
 // decode finishes c once the row is scanned. The interval is stored in
@@ -38,6 +38,7 @@ func (r *checkScan) decode() {
 	r.c.Type = check.Type(r.typ)
 	r.c.Interval = time.Duration(r.intervalMs) * time.Millisecond
 	r.c.Timeout = time.Duration(r.timeoutMs * float64(time.Millisecond))
+	decodeOptions(r.c)
 }
 
 func durationMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

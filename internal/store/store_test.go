@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,7 +67,12 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	require.Zero(t, n)
 	v, err := s.SchemaVersion(ctx)
 	require.NoError(t, err)
-	require.Equal(t, len(migrationFiles(t)), v)
+	files := migrationFiles(t)
+	newest, err := strconv.Atoi(strings.SplitN(filepath.Base(files[len(files)-1]), "_", 2)[0])
+	require.NoError(t, err)
+	// Numbers are handed out per change, so they may have gaps: the
+	// version is the newest file's.
+	require.Equal(t, newest, v)
 	require.NoError(t, s.Ping(ctx))
 }
 
