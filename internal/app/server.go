@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/dashboard"
 	"github.com/vigil-dev/vigil/internal/metrics"
+	"github.com/vigil-dev/vigil/internal/notify/provider"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/scheduler"
@@ -90,6 +91,10 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	})
 	if sched != nil {
 		g.Go(func() error { return sched.Run(gctx) })
+	}
+	if cfg.Notify {
+		d := newDispatcher(cfg, st, m, log)
+		g.Go(func() error { return d.Run(gctx) })
 	}
 
 	handler := serverHandler(ctx, cfg, callers, b, hub, m, log)
@@ -176,6 +181,8 @@ func serverHandler(ctx context.Context, cfg config.Config, callers callerSetting
 		},
 		Ready:     b.ready,
 		WebSocket: hub,
+		Channels:  st,
+		Notifier:  &provider.Sender{},
 		Extra: func(mux *http.ServeMux) {
 			mux.Handle("GET /metrics", m.Handler())
 			mux.Handle("/", dashboard.Handler())

@@ -47,6 +47,11 @@ type Config struct {
 
 	// server
 	Scheduler      bool
+	// Notify runs a notification dispatcher in this process (server and
+	// operator); NotifyConcurrency and NotifyTimeout bound its sends.
+	Notify            bool
+	NotifyConcurrency int
+	NotifyTimeout     time.Duration
 	Kubernetes     bool
 	BatchSize      int
 	Parallel       int
@@ -111,6 +116,9 @@ func Defaults() Config {
 		WSMaxClients:        broadcast.DefaultMaxClients,
 		WSMaxClientsPerAddr: broadcast.DefaultMaxClientsPerAddr,
 		Scheduler:           true,
+		Notify:              true,
+		NotifyConcurrency:   64,
+		NotifyTimeout:       10 * time.Second,
 		BatchSize:           scheduler.DefaultBatchSize,
 		Parallel:            scheduler.DefaultParallel,
 		CatchUp:             scheduler.DefaultCatchUp,
@@ -252,6 +260,14 @@ func (c *Config) BindScheduler(s *Set) {
 	s.Int(&c.Parallel, "scheduler-parallel", "VIGIL_SCHEDULER_PARALLEL", "claim-publish transactions run at once")
 	s.Duration(&c.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed (negative: skip every missed tick)")
 	s.Int(&c.JobsPerMessage, "jobs-per-message", "VIGIL_JOBS_PER_MESSAGE", "most jobs per broker message (1: one job per message, as workers before multi-job messages need)")
+}
+
+// BindNotify binds the settings of the notification dispatcher that
+// server and operator both run.
+func (c *Config) BindNotify(s *Set) {
+	s.Bool(&c.Notify, "notify", "VIGIL_NOTIFY", "deliver notifications from this process")
+	s.Int(&c.NotifyConcurrency, "notify-concurrency", "VIGIL_NOTIFY_CONCURRENCY", "notifications sent at once by this process")
+	s.Duration(&c.NotifyTimeout, "notify-timeout", "VIGIL_NOTIFY_TIMEOUT", "how long one notification attempt may take")
 }
 
 // BindProbe binds the settings that say what a worker's probes may reach

@@ -61,6 +61,8 @@ type Metrics struct {
 
 	overloadOnce sync.Once
 	overloaded   atomic.Pointer[func() bool]
+
+	notify notifySeries
 }
 
 // New builds a Metrics with the Go runtime and process collectors and every

@@ -256,3 +256,18 @@ func (r *transitionScan) transition() check.Transition {
 	t.ScheduledAt = fromNullTime(r.sched)
 	return t
 }
+
+// OldestDueDelivery is how long the oldest due, undelivered message has
+// waited since it was owed (0 when none): the notification queue's age.
+func (s *Store) OldestDueDelivery(ctx context.Context, now time.Time) (time.Duration, error) {
+	var oldest *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT min(created_at) FROM deliveries
+		WHERE state = 'pending' AND next_attempt_at <= $1`, storedTime(now)).Scan(&oldest)
+	if err != nil {
+		return 0, fmt.Errorf("oldest due delivery: %w", err)
+	}
+	if oldest == nil {
+		return 0, nil
+	}
+	return max(now.Sub(*oldest), 0), nil
+}

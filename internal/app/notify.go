@@ -1,0 +1,55 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/api"
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/metrics"
+	"github.com/vigil-dev/vigil/internal/notify"
+	"github.com/vigil-dev/vigil/internal/notify/provider"
+	"github.com/vigil-dev/vigil/internal/store"
+)
+
+var (
+	_ notify.Queue = (*store.Store)(nil)
+	_ api.Channels = (*store.Store)(nil)
+)
+
+// newDispatcher is the notification dispatcher of a server (compose
+// mode) or an operator (Kubernetes mode). Every replica runs one: claims
+// divide the work through row locks, so more replicas send more at once
+// and none sends what another has leased.
+func newDispatcher(cfg config.Config, st *store.Store, m *metrics.Metrics, log *zap.Logger) *notify.Dispatcher {
+	m.DeliveryQueueAge(func() time.Duration {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		age, err := st.OldestDueDelivery(ctx, time.Now())
+		if err != nil {
+			return 0
+		}
+		return age
+	})
+	return notify.New(notify.Config{
+		Queue:       st,
+		Sender:      &provider.Sender{},
+		Logger:      log.Named("notify"),
+		Timeout:     cfg.NotifyTimeout,
+		MaxInFlight: cfg.NotifyConcurrency,
+		OnFinished:  deliveryObserver(m),
+	})
+}
+
+// deliveryObserver feeds each attempt's outcome to the metrics.
+func deliveryObserver(m *metrics.Metrics) func(*notify.Job, notify.Outcome, time.Time) {
+	return func(j *notify.Job, o notify.Outcome, at time.Time) {
+		outcome := string(o.State)
+		if o.State == notify.StatePending {
+			outcome = "retry"
+		}
+		m.DeliveryAttempt(string(j.Channel.Type), outcome, at.Sub(j.Transition.At), j.Delivery.Reminder)
+	}
+}
