@@ -46,17 +46,17 @@ type Config struct {
 	ProbeMethods string
 
 	// server
-	Scheduler      bool
+	Scheduler bool
 	// Notify runs a notification dispatcher in this process (server and
 	// operator); NotifyConcurrency and NotifyTimeout bound its sends.
 	Notify            bool
 	NotifyConcurrency int
 	NotifyTimeout     time.Duration
-	Kubernetes     bool
-	BatchSize      int
-	Parallel       int
-	CatchUp        time.Duration
-	JobsPerMessage int
+	Kubernetes        bool
+	BatchSize         int
+	Parallel          int
+	CatchUp           time.Duration
+	JobsPerMessage    int
 	// AllowedHosts lists the Host header values the server answers
 	// (comma-separated; empty: any). It defeats DNS rebinding.
 	AllowedHosts string

@@ -40,6 +40,10 @@ const (
 	MaxRepeat        = 7 * 24 * time.Hour
 	MinRepeat        = time.Minute
 	DefaultPagerDuty = "https://events.pagerduty.com/v2/enqueue"
+	// DefaultAlertmanagerRepeat re-posts a firing alert: Alertmanager
+	// resolves an alert it has not heard of for its resolve_timeout (5 m
+	// by default), so an alertmanager channel always repeats.
+	DefaultAlertmanagerRepeat = time.Minute
 )
 
 // Channel says where to tell and which checks it covers.
@@ -73,6 +77,9 @@ type Channel struct {
 func (c *Channel) SetDefaults() {
 	if c.Type == TypePagerDuty && c.URL == "" {
 		c.URL = DefaultPagerDuty
+	}
+	if c.Type == TypeAlertmanager && c.RepeatInterval == 0 {
+		c.RepeatInterval = DefaultAlertmanagerRepeat
 	}
 	if c.Source == "" {
 		c.Source = SourceAPI
