@@ -10,6 +10,7 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -131,5 +132,8 @@ func smtpFailure(stage string, err error) notify.Attempt {
 	if errors.As(err, &te) {
 		return notify.Attempt{StatusCode: te.Code, Err: fmt.Errorf("smtp %s: %d %s", stage, te.Code, check.CleanText(te.Msg, 512))}
 	}
-	return notify.Attempt{Err: fmt.Errorf("smtp %s: %s", stage, cleanTransportError(err))}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return notify.Attempt{Err: fmt.Errorf("smtp %s: server did not answer in time", stage)}
+	}
+	return notify.Attempt{Err: fmt.Errorf("smtp %s: %s", stage, check.CleanError(err.Error()))}
 }
