@@ -42,6 +42,7 @@ func (s *Store) CreateChannel(ctx context.Context, c *notify.Channel) (notify.Ch
 	if c.ID == "" {
 		c.ID = newID()
 	}
+	c.SetDefaults() // the arrays are NOT NULL
 	now := s.nowMicros()
 	c.CreatedAt, c.UpdatedAt = now, now
 	_, err := s.pool.Exec(ctx, `INSERT INTO channels (id, name, type, url, secret, email_to, selector_tags,
@@ -146,6 +147,7 @@ func (s *Store) UpdateChannel(ctx context.Context, id string, mutate func(*notif
 		if err := mutate(&c); err != nil {
 			return notify.ChannelView{}, err
 		}
+		c.SetDefaults() // the arrays are NOT NULL
 		c.UpdatedAt = s.nowMicros()
 		_, err = tx.Exec(ctx, `UPDATE channels SET name = $2, type = $3, url = $4, secret = $5, email_to = $6,
 				selector_tags = $7, send_resolved = $8, repeat_interval_ms = $9, updated_at = $10
