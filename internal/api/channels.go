@@ -87,10 +87,17 @@ func (req *channelRequest) apply(c *notify.Channel) {
 	if req.SendResolved != nil {
 		c.SendResolved = *req.SendResolved
 	}
-	if req.RepeatIntervalSeconds != nil {
-		c.RepeatInterval = seconds(*req.RepeatIntervalSeconds)
-		if *req.RepeatIntervalSeconds > 0 && c.RepeatInterval <= 0 {
-			c.RepeatInterval = time.Nanosecond // refused by validation, not taken as 0
+	if v := req.RepeatIntervalSeconds; v != nil {
+		// seconds clamps at two days, inside the allowed range; a value
+		// beyond the range must stay beyond it, and a tiny positive one
+		// must not round to 0 (off), so validation refuses both.
+		switch {
+		case *v > notify.MaxRepeat.Seconds():
+			c.RepeatInterval = notify.MaxRepeat + time.Second
+		case *v > 0 && seconds(*v) <= 0:
+			c.RepeatInterval = time.Nanosecond
+		default:
+			c.RepeatInterval = seconds(*v)
 		}
 	}
 }
