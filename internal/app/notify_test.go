@@ -153,6 +153,13 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 func newDelivery(t *testing.T, retry notify.RetryPolicy, timeout time.Duration) *delivery {
 	t.Helper()
+	return newDeliveryTB(t, retry, timeout, 10*time.Millisecond)
+}
+
+// newDeliveryTB is newDelivery for tests and benchmarks; poll 0 is the
+// production interval.
+func newDeliveryTB(t testing.TB, retry notify.RetryPolicy, timeout, poll time.Duration) *delivery {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	clk := &fakeClock{}
 	st, err := store.Open(ctx, pgtest.Schema(t), 8, store.WithClock(clk.Now))
@@ -163,7 +170,7 @@ func newDelivery(t *testing.T, retry notify.RetryPolicy, timeout time.Duration) 
 	c.SetDefaults()
 	sv, err := st.CreateService(ctx, c)
 	require.NoError(t, err)
-	d := notify.New(notify.Config{Queue: st, Sender: &provider.Sender{}, Now: clk.Now, Poll: 10 * time.Millisecond,
+	d := notify.New(notify.Config{Queue: st, Sender: &provider.Sender{}, Now: clk.Now, Poll: poll,
 		Timeout: timeout, Retry: retry, ReminderEvery: 10 * time.Millisecond,
 		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
 	done := make(chan struct{})
@@ -172,7 +179,7 @@ func newDelivery(t *testing.T, retry notify.RetryPolicy, timeout time.Duration) 
 	return &delivery{st: st, clk: clk, svc: sv.ID}
 }
 
-func (d *delivery) channel(t *testing.T, name, url string, edit func(*notify.Channel)) string {
+func (d *delivery) channel(t testing.TB, name, url string, edit func(*notify.Channel)) string {
 	t.Helper()
 	c := notify.Channel{Name: name, Type: notify.TypeWebhook, URL: url, SendResolved: true}
 	if edit != nil {
@@ -187,7 +194,7 @@ func (d *delivery) channel(t *testing.T, name, url string, edit func(*notify.Cha
 var tick atomic.Int64
 
 // set records one result that makes the check up or down (thresholds 1).
-func (d *delivery) set(t *testing.T, up bool) {
+func (d *delivery) set(t testing.TB, up bool) {
 	t.Helper()
 	at := time.Now().Add(time.Duration(tick.Add(1)) * time.Millisecond).Truncate(time.Microsecond)
 	r := check.Result{CheckID: d.svc, ScheduledAt: at, CheckedAt: at, Status: check.ResultUp, Latency: time.Millisecond}
