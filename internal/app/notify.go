@@ -39,6 +39,7 @@ func newDispatcher(cfg config.Config, st *store.Store, m *metrics.Metrics, log *
 		Logger:      log.Named("notify"),
 		Timeout:     cfg.NotifyTimeout,
 		MaxInFlight: cfg.NotifyConcurrency,
+		Listen:      st.ListenDeliveries,
 		OnFinished:  deliveryObserver(m),
 	})
 }

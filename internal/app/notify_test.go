@@ -171,7 +171,7 @@ func newDeliveryTB(t testing.TB, retry notify.RetryPolicy, timeout, poll time.Du
 	sv, err := st.CreateService(ctx, c)
 	require.NoError(t, err)
 	d := notify.New(notify.Config{Queue: st, Sender: &provider.Sender{}, Now: clk.Now, Poll: poll,
-		Timeout: timeout, Retry: retry, ReminderEvery: 10 * time.Millisecond,
+		Timeout: timeout, Retry: retry, ReminderEvery: 10 * time.Millisecond, Listen: st.ListenDeliveries,
 		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
 	done := make(chan struct{})
 	go func() { _ = d.Run(ctx); close(done) }()

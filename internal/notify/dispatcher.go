@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/backoff"
 )
 
 // Claim asks the queue for due deliveries.
@@ -62,6 +64,10 @@ type Config struct {
 	Retry       RetryPolicy
 	// ReminderEvery is how often reminders are looked for (5 s).
 	ReminderEvery time.Duration
+	// Listen, when set, calls wake whenever deliveries were owed, until
+	// ctx ends or it fails (and is called again after a pause); without
+	// it, and between its failures, Poll alone finds new work.
+	Listen func(ctx context.Context, wake func()) error
 	// OnFinished observes every attempt: metrics hang here.
 	OnFinished func(j *Job, o Outcome, at time.Time)
 }
@@ -118,6 +124,10 @@ func New(cfg Config) *Dispatcher {
 // bounded by Timeout) so their outcomes are written back.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	defer d.wg.Wait()
+	if d.cfg.Listen != nil {
+		d.wg.Add(1)
+		go d.listen(ctx)
+	}
 	var nextReminders time.Time
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -135,6 +145,22 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		d.Tick(ctx)
 		t.Reset(d.cfg.Poll)
+	}
+}
+
+// listen keeps Listen running until ctx ends, pausing between failures.
+func (d *Dispatcher) listen(ctx context.Context) {
+	defer d.wg.Done()
+	b := backoff.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
+	for {
+		err := d.cfg.Listen(ctx, d.Wake)
+		if ctx.Err() != nil {
+			return
+		}
+		d.cfg.Logger.Warn("listening for deliveries failed; polling until it is back", zap.Error(err))
+		if backoff.Sleep(ctx, b.Next()) != nil {
+			return
+		}
 	}
 }
 

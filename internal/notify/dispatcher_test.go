@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,4 +167,45 @@ func TestClaimErrorStartsNothing(t *testing.T) {
 		return notify.Attempt{}
 	})})
 	require.Equal(t, 0, d.Tick(context.Background()))
+}
+
+func TestListenWakesTheLoopAndIsRetried(t *testing.T) {
+	q := newFakeQueue()
+	added := make(chan struct{})
+	var calls atomic.Int32
+	listen := func(ctx context.Context, wake func()) error {
+		if calls.Add(1) == 1 {
+			return errors.New("connection lost")
+		}
+		select {
+		case <-added:
+			wake()
+		case <-ctx.Done():
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	d := notify.New(notify.Config{Queue: q, Listen: listen, Poll: time.Hour, ReminderEvery: time.Hour,
+		Sender: senderFunc(func(context.Context, *notify.Job) notify.Attempt { return notify.Attempt{StatusCode: 200} })})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.claims) >= 1
+	}, 5*time.Second, time.Millisecond, "the first claim runs at once")
+	q.mu.Lock()
+	q.jobs = append(q.jobs, job("a1", "A"))
+	q.mu.Unlock()
+	close(added)
+	select {
+	case f := <-q.finished:
+		require.Equal(t, "a1", f.id, "woken by Listen, not by the hour-long poll")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Listen's wake did not reach the loop")
+	}
+	require.GreaterOrEqual(t, calls.Load(), int32(2), "a failed Listen is called again")
+	cancel()
+	require.NoError(t, <-done)
 }

@@ -28,17 +28,53 @@ func enqueueDeliveries(ctx context.Context, tx pgx.Tx, ts []check.Transition, no
 	for i, t := range ts {
 		ids[i], checks[i], from[i], to[i] = t.ID, t.CheckID, string(t.From), string(t.To)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO deliveries (id, channel_id, transition_id, check_id, next_attempt_at, created_at)
-		SELECT md5(random()::text || clock_timestamp()::text || c.id || t.id::text), c.id, t.id, t.check_id, $5, $5
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS t(id, check_id, from_state, to_state)
-		JOIN services s ON s.id = t.check_id
-		JOIN channels c ON c.deleted_at IS NULL AND s.tags @> c.selector_tags
-		WHERE t.to_state = 'DOWN' OR (t.to_state = 'UP' AND t.from_state = 'DOWN' AND c.send_resolved)
-		ON CONFLICT (channel_id, transition_id, seq) DO NOTHING`, ids, checks, from, to, now)
+	// The NOTIFY is sent on commit, and only when something was owed: it
+	// wakes the dispatchers (ListenDeliveries) instead of their next poll.
+	_, err := tx.Exec(ctx, `WITH owed AS (
+			INSERT INTO deliveries (id, channel_id, transition_id, check_id, next_attempt_at, created_at)
+			SELECT md5(random()::text || clock_timestamp()::text || c.id || t.id::text), c.id, t.id, t.check_id, $5, $5
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS t(id, check_id, from_state, to_state)
+			JOIN services s ON s.id = t.check_id
+			JOIN channels c ON c.deleted_at IS NULL AND s.tags @> c.selector_tags
+			WHERE t.to_state = 'DOWN' OR (t.to_state = 'UP' AND t.from_state = 'DOWN' AND c.send_resolved)
+			ON CONFLICT (channel_id, transition_id, seq) DO NOTHING
+			RETURNING 1
+		)
+		SELECT pg_notify('`+deliveriesChannel+`', '') FROM (SELECT 1 FROM owed LIMIT 1) AS any_owed`,
+		ids, checks, from, to, now)
 	if err != nil {
 		return fmt.Errorf("enqueue deliveries: %w", err)
 	}
 	return nil
+}
+
+// deliveriesChannel is the NOTIFY channel that says deliveries are owed.
+const deliveriesChannel = "vigil_deliveries"
+
+// ListenDeliveries calls wake whenever a transaction that owed deliveries
+// commits, until ctx ends or the connection fails (the error says which;
+// the caller listens again). It holds one connection of its own, taken
+// out of the pool so that a LISTEN never leaks into another query's
+// session.
+func (s *Store) ListenDeliveries(ctx context.Context, wake func()) error {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("listen for deliveries: %w", err)
+	}
+	conn := pc.Hijack()
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	if _, err := conn.Exec(ctx, "LISTEN "+deliveriesChannel); err != nil {
+		return fmt.Errorf("listen for deliveries: %w", err)
+	}
+	// Whatever committed before LISTEN took effect is found by the next
+	// claim.
+	wake()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("listen for deliveries: %w", err)
+		}
+		wake()
+	}
 }
 
 // ClaimDeliveries leases due deliveries for c.Lease. One statement picks
