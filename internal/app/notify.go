@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -11,6 +12,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/notify"
 	"github.com/vigil-dev/vigil/internal/notify/provider"
+	"github.com/vigil-dev/vigil/internal/probe"
 	"github.com/vigil-dev/vigil/internal/store"
 )
 
@@ -23,7 +25,7 @@ var (
 // mode) or an operator (Kubernetes mode). Every replica runs one: claims
 // divide the work through row locks, so more replicas send more at once
 // and none sends what another has leased.
-func newDispatcher(cfg config.Config, st *store.Store, m *metrics.Metrics, log *zap.Logger) *notify.Dispatcher {
+func newDispatcher(cfg config.Config, st *store.Store, sender *provider.Sender, m *metrics.Metrics, log *zap.Logger) *notify.Dispatcher {
 	m.DeliveryQueueAge(func() time.Duration {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -35,13 +37,23 @@ func newDispatcher(cfg config.Config, st *store.Store, m *metrics.Metrics, log *
 	})
 	return notify.New(notify.Config{
 		Queue:       st,
-		Sender:      &provider.Sender{},
+		Sender:      sender,
 		Logger:      log.Named("notify"),
 		Timeout:     cfg.NotifyTimeout,
 		MaxInFlight: cfg.NotifyConcurrency,
 		Listen:      st.ListenDeliveries,
 		OnFinished:  deliveryObserver(m),
 	})
+}
+
+// newSender is the process's provider sender, kept out of the networks
+// cfg denies: the dispatcher and the API's test messages share it.
+func newSender(cfg config.Config) (*provider.Sender, error) {
+	deny, err := probe.ParseNetworks(cfg.NotifyDenyNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("VIGIL_NOTIFY_DENY_NETWORKS: %w", err)
+	}
+	return provider.NewSender(deny), nil
 }
 
 // deliveryObserver feeds each attempt's outcome to the metrics.

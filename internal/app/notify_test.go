@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/vigil-dev/vigil/internal/app"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/notify"
 	"github.com/vigil-dev/vigil/internal/notify/provider"
@@ -295,4 +296,14 @@ func TestRemindersArriveAtTheIntervalAndStopOnUp(t *testing.T) {
 	d.clk.Advance(time.Hour)
 	require.Never(t, func() bool { return len(h.received()) > 4 }, 300*time.Millisecond, 20*time.Millisecond,
 		"reminders stop on UP")
+}
+
+func TestServerRefusesABadNotifyDenyList(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.NotifyDenyNetworks = "not-a-network"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := app.RunServer(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), app.Hooks{})
+	require.ErrorContains(t, err, "VIGIL_NOTIFY_DENY_NETWORKS")
 }

@@ -79,8 +79,12 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 		return fmt.Errorf("add scheduler: %w", err)
 	}
 	if cfg.Notify {
+		sender, err := newSender(cfg)
+		if err != nil {
+			return err
+		}
 		// Not leader-elected: replicas divide deliveries through leases.
-		if err := mgr.Add(nonLeader(newDispatcher(cfg, st, nil, log).Run)); err != nil {
+		if err := mgr.Add(nonLeader(newDispatcher(cfg, st, sender, nil, log).Run)); err != nil {
 			return fmt.Errorf("add notification dispatcher: %w", err)
 		}
 	}

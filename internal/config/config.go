@@ -46,17 +46,22 @@ type Config struct {
 	ProbeMethods string
 
 	// server
-	Scheduler bool
+	Scheduler      bool
+	Kubernetes     bool
+	BatchSize      int
+	Parallel       int
+	CatchUp        time.Duration
+	JobsPerMessage int
+
 	// Notify runs a notification dispatcher in this process (server and
-	// operator); NotifyConcurrency and NotifyTimeout bound its sends.
-	Notify            bool
-	NotifyConcurrency int
-	NotifyTimeout     time.Duration
-	Kubernetes        bool
-	BatchSize         int
-	Parallel          int
-	CatchUp           time.Duration
-	JobsPerMessage    int
+	// operator); NotifyConcurrency and NotifyTimeout bound its sends, and
+	// NotifyDenyNetworks are the networks no channel may reach (as
+	// DenyNetworks is for probes), in ParseNetworks' form.
+	Notify             bool
+	NotifyConcurrency  int
+	NotifyTimeout      time.Duration
+	NotifyDenyNetworks string
+
 	// AllowedHosts lists the Host header values the server answers
 	// (comma-separated; empty: any). It defeats DNS rebinding.
 	AllowedHosts string
@@ -119,6 +124,7 @@ func Defaults() Config {
 		Notify:              true,
 		NotifyConcurrency:   64,
 		NotifyTimeout:       10 * time.Second,
+		NotifyDenyNetworks:  "169.254.0.0/16,fe80::/10",
 		BatchSize:           scheduler.DefaultBatchSize,
 		Parallel:            scheduler.DefaultParallel,
 		CatchUp:             scheduler.DefaultCatchUp,
@@ -268,6 +274,8 @@ func (c *Config) BindNotify(s *Set) {
 	s.Bool(&c.Notify, "notify", "VIGIL_NOTIFY", "deliver notifications from this process")
 	s.Int(&c.NotifyConcurrency, "notify-concurrency", "VIGIL_NOTIFY_CONCURRENCY", "notifications sent at once by this process")
 	s.Duration(&c.NotifyTimeout, "notify-timeout", "VIGIL_NOTIFY_TIMEOUT", "how long one notification attempt may take")
+	s.String(&c.NotifyDenyNetworks, "notify-deny-networks", "VIGIL_NOTIFY_DENY_NETWORKS",
+		"networks no notification channel may reach (CIDRs or shared-cluster; default: link-local, the cloud metadata endpoints)")
 }
 
 // BindProbe binds the settings that say what a worker's probes may reach

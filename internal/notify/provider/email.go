@@ -28,7 +28,10 @@ func (s *Sender) email(ctx context.Context, j *notify.Job) notify.Attempt {
 		return notify.Attempt{Err: errors.New("email url does not parse")}
 	}
 	from := u.Query().Get("from")
-	var d net.Dialer
+	d := s.Dial
+	if d == nil {
+		d = &net.Dialer{}
+	}
 	conn, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return notify.Attempt{Err: errors.New(cleanTransportError(err))}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -40,6 +41,8 @@ type Sender struct {
 	// TLS is the configuration for SMTP's STARTTLS; nil verifies the
 	// server against the system roots.
 	TLS *tls.Config
+	// Dial connects to SMTP servers; nil uses a plain net.Dialer.
+	Dial *net.Dialer
 }
 
 var _ notify.Sender = (*Sender)(nil)

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +211,24 @@ func TestReminderSaysStill(t *testing.T) {
 func TestUnknownTypeIsAnError(t *testing.T) {
 	a := send(t, jobFor(notify.Channel{Type: "sms"}, check.StateUp, check.StateDown))
 	require.EqualError(t, a.Err, `unknown channel type "sms"`)
+}
+
+func TestDeniedNetworksAreNotReached(t *testing.T) {
+	rc := newReceiver(t, http.StatusOK, "")
+	s := provider.NewSender([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a := s.Send(ctx, jobFor(notify.Channel{Type: notify.TypeWebhook, URL: rc.srv.URL}, check.StateUp, check.StateDown))
+	require.ErrorContains(t, a.Err, "denied network")
+	require.Empty(t, rc.req)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer func() { _ = ln.Close() }()
+	mailJob := jobFor(notify.Channel{Type: notify.TypeEmail, URL: "smtp://" + ln.Addr().String() + "?from=a@b.c",
+		To: []string{"a@b.c"}}, check.StateUp, check.StateDown)
+	require.ErrorContains(t, s.Send(ctx, mailJob).Err, "denied network")
+
+	open := provider.NewSender(nil)
+	require.NoError(t, open.Send(ctx, jobFor(notify.Channel{Type: notify.TypeWebhook, URL: rc.srv.URL}, check.StateUp, check.StateDown)).Err)
 }
