@@ -158,7 +158,7 @@ func newDelivery(t *testing.T, retry notify.RetryPolicy, timeout time.Duration) 
 }
 
 // newDeliveryTB is newDelivery for tests and benchmarks; poll 0 is the
-// production interval.
+// production interval, a negative poll starts no dispatcher.
 func newDeliveryTB(t testing.TB, retry notify.RetryPolicy, timeout, poll time.Duration) *delivery {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -171,6 +171,11 @@ func newDeliveryTB(t testing.TB, retry notify.RetryPolicy, timeout, poll time.Du
 	c.SetDefaults()
 	sv, err := st.CreateService(ctx, c)
 	require.NoError(t, err)
+	if poll < 0 {
+		// No dispatcher of its own: the test runs the ones it needs.
+		t.Cleanup(func() { cancel(); st.Close() })
+		return &delivery{st: st, clk: clk, svc: sv.ID}
+	}
 	d := notify.New(notify.Config{Queue: st, Sender: &provider.Sender{}, Now: clk.Now, Poll: poll,
 		Timeout: timeout, Retry: retry, ReminderEvery: 10 * time.Millisecond, Listen: st.ListenDeliveries,
 		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
@@ -306,4 +311,75 @@ func TestServerRefusesABadNotifyDenyList(t *testing.T) {
 	defer cancel()
 	err := app.RunServer(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), app.Hooks{})
 	require.ErrorContains(t, err, "VIGIL_NOTIFY_DENY_NETWORKS")
+}
+
+// startDispatcher runs one more dispatcher on d's store, as another
+// replica would; queue wraps the store when set.
+func (d *delivery) startDispatcher(t *testing.T, queue notify.Queue) {
+	t.Helper()
+	if queue == nil {
+		queue = d.st
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	dd := notify.New(notify.Config{Queue: queue, Sender: &provider.Sender{}, Now: d.clk.Now, Poll: 10 * time.Millisecond,
+		Timeout: 5 * time.Second, Retry: fastRetry, Listen: d.st.ListenDeliveries,
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))})
+	done := make(chan struct{})
+	go func() { _ = dd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestReplicasDeliverEachTransitionOnce(t *testing.T) {
+	t.Parallel()
+	d := newDelivery(t, fastRetry, 5*time.Second)
+	d.startDispatcher(t, nil)
+	d.startDispatcher(t, nil)
+	h := newHook(t, nil)
+	d.channel(t, "ops", h.srv.URL, nil)
+	const flips = 40
+	for i := range flips {
+		d.set(t, i%2 == 1)
+	}
+	require.Eventually(t, func() bool { return len(h.received()) >= flips }, 20*time.Second, 10*time.Millisecond)
+	require.Never(t, func() bool { return len(h.received()) > flips }, 300*time.Millisecond, 20*time.Millisecond,
+		"three dispatchers, each transition sent once")
+	ids := map[string]bool{}
+	var last int64
+	for _, r := range h.received() {
+		require.False(t, ids[r.delivery], "delivery %s sent twice", r.delivery)
+		ids[r.delivery] = true
+		require.Greater(t, r.event.ID, last, "in the order of the transitions")
+		last = r.event.ID
+	}
+}
+
+// crashingQueue is a dispatcher that dies after its receiver took the
+// message and before it wrote that down.
+type crashingQueue struct{ *store.Store }
+
+func (crashingQueue) FinishDelivery(context.Context, string, string, notify.Outcome) error { return nil }
+
+func TestDeliveryOutlivesTheProcessThatClaimedIt(t *testing.T) {
+	t.Parallel()
+	d := newDeliveryTB(t, fastRetry, 5*time.Second, -1)
+	h := newHook(t, nil)
+	chID := d.channel(t, "ops", h.srv.URL, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	crashed := notify.New(notify.Config{Queue: crashingQueue{d.st}, Sender: &provider.Sender{}, Now: d.clk.Now,
+		Poll: 10 * time.Millisecond, Timeout: 5 * time.Second})
+	d.set(t, false)
+	require.Eventually(t, func() bool { crashed.Tick(ctx); return len(h.received()) == 1 }, 10*time.Second, 20*time.Millisecond)
+	cancel()
+
+	d.startDispatcher(t, nil)
+	require.Never(t, func() bool { return len(h.received()) > 1 }, 200*time.Millisecond, 20*time.Millisecond,
+		"the lease keeps the replacement off while it may still be sending")
+	d.clk.Advance(2 * time.Minute) // past the lease (2 × 5 s + 30 s)
+	require.Eventually(t, func() bool { return len(h.received()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	got := h.received()
+	require.Equal(t, got[0].delivery, got[1].delivery, "the duplicate carries the same id, so the receiver can drop it")
+	require.Eventually(t, func() bool {
+		ds, _, err := d.st.Deliveries(context.Background(), chID, notify.DeliveryQuery{})
+		return err == nil && ds[0].State == notify.StateDelivered
+	}, 5*time.Second, 10*time.Millisecond)
 }
