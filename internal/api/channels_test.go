@@ -167,7 +167,7 @@ func TestCreateChannel(t *testing.T) {
 		`{"name":"chat","type":"slack","url":"https://hooks.slack.com/services/T0/B0/SECRET"}`)
 	require.Equal(t, http.StatusCreated, slack.status)
 	require.NotContains(t, string(slack.body), "SECRET", "a Slack webhook's path is its credential")
-	require.Equal(t, false, slack.json(t)["secret_set"])
+	require.False(t, slack.json(t)["secret_set"].(bool))
 
 	requireError(t, h.do(http.MethodPost, "/api/v1/channels", `{"name":"ops","type":"webhook","url":"https://x/"}`),
 		http.StatusConflict, CodeNameTaken, "name")
@@ -212,9 +212,9 @@ func TestChannelReadUpdateDelete(t *testing.T) {
 
 	patched := h.do(http.MethodPatch, "/api/v1/channels/"+id, `{"send_resolved":false,"repeat_interval_seconds":600}`)
 	require.Equal(t, http.StatusOK, patched.status, "body: %s", patched.body)
-	require.Equal(t, false, patched.json(t)["send_resolved"])
+	require.False(t, patched.json(t)["send_resolved"].(bool))
 	require.Equal(t, float64(600), patched.json(t)["repeat_interval_seconds"])
-	require.Equal(t, true, patched.json(t)["secret_set"], "a PATCH without secret keeps it")
+	require.True(t, patched.json(t)["secret_set"].(bool), "a PATCH without secret keeps it")
 	require.Equal(t, "s3cret", chans.byID[id].Secret)
 	requireError(t, h.do(http.MethodPatch, "/api/v1/channels/"+id, `{"type":"pagerduty","secret":""}`),
 		http.StatusBadRequest, CodeInvalidField, "secret")
@@ -240,7 +240,7 @@ func TestTestChannel(t *testing.T) {
 	ok := h.do(http.MethodPost, "/api/v1/channels/"+id+"/test", "")
 	require.Equal(t, http.StatusOK, ok.status)
 	body := ok.json(t)
-	require.Equal(t, true, body["delivered"])
+	require.True(t, body["delivered"].(bool))
 	require.Equal(t, float64(204), body["status_code"])
 	require.Len(t, body["delivery_id"], 32)
 	require.Len(t, notifier.sent, 1)
@@ -249,7 +249,7 @@ func TestTestChannel(t *testing.T) {
 
 	notifier.attempt = notify.Attempt{StatusCode: 500, Err: errors.New("receiver answered 500: \x00nope")}
 	failed := h.do(http.MethodPost, "/api/v1/channels/"+id+"/test", "").json(t)
-	require.Equal(t, false, failed["delivered"])
+	require.False(t, failed["delivered"].(bool))
 	require.Equal(t, float64(500), failed["status_code"])
 	require.Equal(t, "receiver answered 500: nope", failed["error"])
 	requireError(t, h.do(http.MethodPost, "/api/v1/channels/nope/test", ""), http.StatusNotFound, CodeNotFound, "")

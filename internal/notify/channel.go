@@ -256,8 +256,8 @@ type ChannelView struct {
 }
 
 // View is c without its secret.
-func (c Channel) View() ChannelView {
-	v := ChannelView{Channel: c, SecretSet: c.Secret != ""}
+func (c *Channel) View() ChannelView {
+	v := ChannelView{Channel: *c, SecretSet: c.Secret != ""}
 	v.Secret = ""
 	return v
 }

@@ -101,10 +101,13 @@ func TestCoversAndWants(t *testing.T) {
 }
 
 func TestViewHidesTheSecret(t *testing.T) {
-	v := notify.Channel{Secret: "s3cret"}.View()
+	c := notify.Channel{Secret: "s3cret"}
+	v := c.View()
 	require.Empty(t, v.Secret)
 	require.True(t, v.SecretSet)
-	require.False(t, notify.Channel{}.View().SecretSet)
+	require.Equal(t, "s3cret", c.Secret, "the channel itself keeps it")
+	var none notify.Channel
+	require.False(t, none.View().SecretSet)
 }
 
 func TestRetryPolicy(t *testing.T) {

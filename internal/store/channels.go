@@ -18,16 +18,16 @@ import (
 const channelColumns = `c.id, c.name, c.type, c.url, c.email_to, c.selector_tags, c.send_resolved,
 	c.repeat_interval_ms, c.source, c.created_at, c.updated_at, c.secret <> ''`
 
-func scanChannel(row pgx.Row) (notify.Channel, bool, error) {
+func scanChannel(row pgx.Row, extra ...any) (notify.Channel, bool, error) {
 	var (
 		c         notify.Channel
 		typ       string
 		repeatMs  int64
 		secretSet bool
 	)
-	err := row.Scan(&c.ID, &c.Name, &typ, &c.URL, &c.To, &c.SelectorTags, &c.SendResolved,
-		&repeatMs, &c.Source, &c.CreatedAt, &c.UpdatedAt, &secretSet)
-	if err != nil {
+	dest := append([]any{&c.ID, &c.Name, &typ, &c.URL, &c.To, &c.SelectorTags, &c.SendResolved,
+		&repeatMs, &c.Source, &c.CreatedAt, &c.UpdatedAt, &secretSet}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return notify.Channel{}, false, err
 	}
 	c.Type = notify.Type(typ)
@@ -98,13 +98,7 @@ func (s *Store) ListChannels(ctx context.Context) ([]notify.ChannelView, error) 
 // ChannelForSend returns an active channel with its secret, for the test
 // message; nothing the API answers may carry what it returns.
 func (s *Store) ChannelForSend(ctx context.Context, id string) (notify.Channel, error) {
-	var c notify.Channel
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		c, err = lockChannel(ctx, tx, id, false)
-		return err
-	})
-	return c, err
+	return withTxV(ctx, s, func(tx pgx.Tx) (notify.Channel, error) { return lockChannel(ctx, tx, id, false) })
 }
 
 // lockChannel reads an active channel with its secret, locking it when
@@ -114,24 +108,15 @@ func lockChannel(ctx context.Context, tx pgx.Tx, id string, forUpdate bool) (not
 	if forUpdate {
 		q += ` FOR UPDATE`
 	}
-	var (
-		c   notify.Channel
-		typ string
-		ms  int64
-		set bool
-	)
-	err := tx.QueryRow(ctx, q, id).Scan(&c.ID, &c.Name, &typ, &c.URL, &c.To, &c.SelectorTags, &c.SendResolved,
-		&ms, &c.Source, &c.CreatedAt, &c.UpdatedAt, &set, &c.Secret)
+	var secret string
+	c, _, err := scanChannel(tx.QueryRow(ctx, q, id), &secret)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return notify.Channel{}, registry.ErrNotFound
 	}
 	if err != nil {
 		return notify.Channel{}, fmt.Errorf("read channel: %w", err)
 	}
-	c.Type = notify.Type(typ)
-	c.RepeatInterval = time.Duration(ms) * time.Millisecond
-	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
-	c.SetDefaults()
+	c.Secret = secret
 	return c, nil
 }
 

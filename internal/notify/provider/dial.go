@@ -18,9 +18,16 @@ import (
 // nor a redirect gets around it.
 func NewSender(deny []netip.Prefix) *Sender {
 	d := &net.Dialer{Timeout: 10 * time.Second, Control: denyControl(deny)}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = d.DialContext
-	tr.Proxy = nil
+	// No proxy from the environment: a proxy would connect on Vigil's
+	// behalf and the deny list would vet only the proxy's address.
+	tr := &http.Transport{
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
 	return &Sender{
 		HTTP: &http.Client{Transport: tr, CheckRedirect: defaultClient.CheckRedirect},
 		Dial: d,
