@@ -263,3 +263,29 @@ func TestRemindersWhileDown(t *testing.T) {
 		require.Equal(t, "channel deleted", d.Error)
 	}
 }
+
+func TestListenDeliveriesWakesOnlyWhenSomethingIsOwed(t *testing.T) {
+	s, _ := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	wakes := make(chan struct{}, 10)
+	done := make(chan error, 1)
+	go func() { done <- s.ListenDeliveries(ctx, func() { wakes <- struct{}{} }) }()
+	select {
+	case <-wakes: // the first wake, once LISTEN is in place
+	case <-time.After(10 * time.Second):
+		t.Fatal("no wake once listening")
+	}
+	quiet := create(t, s, "quiet")
+	flip(t, s, quiet.ID, t0, false) // a transition, but no channel yet
+	newChannel(t, s, "ops", nil)
+	loud := create(t, s, "loud")
+	flip(t, s, loud.ID, t0, false)
+	select {
+	case <-wakes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("owed deliveries did not wake the listener")
+	}
+	require.Empty(t, wakes, "one wake for the one transaction that owed something")
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+}
