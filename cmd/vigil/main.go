@@ -86,6 +86,7 @@ func bindProcess(cmd string, cfg *config.Config, set *config.Set) (startFunc, bo
 		set.Bool(&cfg.Scheduler, "scheduler", "VIGIL_SCHEDULER", "run a scheduler in this process")
 		set.Bool(&cfg.Kubernetes, "kubernetes", "VIGIL_KUBERNETES", "Kubernetes mode: the REST registry is read-only")
 		cfg.BindScheduler(set)
+		cfg.BindNotify(set)
 		cfg.BindRegistration(set)
 		cfg.BindServer(set)
 		return func(ctx context.Context, c config.Config, l *zap.Logger) error {

@@ -19,6 +19,7 @@ func bindOperator(cfg *config.Config, set *config.Set) startFunc {
 	set.String(&cfg.ProbeAddr, "health-probe-bind-address", "VIGIL_HEALTH_PROBE_ADDR", "address of /healthz and /readyz")
 	set.String(&cfg.StatusQueue, "status-queue", "VIGIL_STATUS_QUEUE", "durable queue the status writer consumes transitions from")
 	cfg.BindScheduler(set)
+	cfg.BindNotify(set)
 	cfg.BindRegistration(set)
 	return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 		return app.RunOperator(ctx, c, l, app.OperatorHooks{})

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/notify"
 )
 
 // Config is everything a Server needs. Registry is required; every other
@@ -37,6 +38,10 @@ type Config struct {
 	WebSocket http.Handler
 	// Ready backs /readyz; nil means always ready.
 	Ready func(context.Context) error
+	// Channels, when set, serves /api/v1/channels (channels.go);
+	// Notifier sends their test messages.
+	Channels Channels
+	Notifier notify.Sender
 	// Extra registers further routes (dashboard, metrics) on a mux of
 	// their own. They are consulted only for paths the API does not own,
 	// so a catch-all "/" there never hides the API's JSON 404 and 405.
@@ -51,6 +56,8 @@ type Server struct {
 	policy       check.Policy
 	now          func() time.Time
 	onTransition func(check.Transition)
+	channels     Channels
+	notifier     notify.Sender
 	ready        func(context.Context) error
 	mux          *http.ServeMux
 	extra        *http.ServeMux
@@ -66,6 +73,8 @@ func New(cfg Config) *Server {
 		policy:       cfg.Policy,
 		now:          cfg.Now,
 		onTransition: cfg.OnTransition,
+		channels:     cfg.Channels,
+		notifier:     cfg.Notifier,
 		ready:        cfg.Ready,
 		mux:          http.NewServeMux(),
 	}
@@ -101,6 +110,7 @@ func (s *Server) routes(ws http.Handler) {
 	api("GET /api/v1/services/{id}/results", s.listResults)
 	api("GET /api/v1/services/{id}/transitions", s.listTransitions)
 	api("GET /api/v1/services/{id}/uptime", s.uptime)
+	s.channelRoutes(api)
 }
 
 // cleanInput answers 400 for a path or query value holding NUL, another

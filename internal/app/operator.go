@@ -78,6 +78,16 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
 		return fmt.Errorf("add scheduler: %w", err)
 	}
+	if cfg.Notify {
+		sender, err := newSender(cfg)
+		if err != nil {
+			return err
+		}
+		// Not leader-elected: replicas divide deliveries through leases.
+		if err := mgr.Add(nonLeader(newDispatcher(cfg, st, sender, nil, log).Run)); err != nil {
+			return fmt.Errorf("add notification dispatcher: %w", err)
+		}
+	}
 	if err := addHealthChecks(mgr, b); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/dashboard"
 	"github.com/vigil-dev/vigil/internal/metrics"
+	"github.com/vigil-dev/vigil/internal/notify"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/scheduler"
@@ -55,6 +56,10 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	defer b.Close()
 	st := b.store
 
+	sender, err := newSender(cfg)
+	if err != nil {
+		return err
+	}
 	m := metrics.New()
 	seedStates(ctx, st, m, log)
 	replay := transitionReplay(st)
@@ -91,8 +96,12 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	if sched != nil {
 		g.Go(func() error { return sched.Run(gctx) })
 	}
+	if cfg.Notify {
+		d := newDispatcher(cfg, st, sender, m, log)
+		g.Go(func() error { return d.Run(gctx) })
+	}
 
-	handler := serverHandler(ctx, cfg, callers, b, hub, m, log)
+	handler := serverHandler(ctx, cfg, callers, b, hub, m, sender, log)
 	g.Go(func() error {
 		return serveHTTP(gctx, cfg.HTTPAddr, handler, defaultLimits, cfg.ShutdownTimeout, log, hooks.Listening, hub.Close)
 	})
@@ -151,7 +160,7 @@ func readCallerSettings(cfg config.Config, hooks Hooks) (callerSettings, error) 
 // serverHandler is the server's whole HTTP surface: the REST API, the
 // WebSocket, /metrics and the dashboard, behind authentication and the
 // guard.
-func serverHandler(ctx context.Context, cfg config.Config, callers callerSettings, b *backends, hub *broadcast.Hub, m *metrics.Metrics, log *zap.Logger) http.Handler {
+func serverHandler(ctx context.Context, cfg config.Config, callers callerSettings, b *backends, hub *broadcast.Hub, m *metrics.Metrics, sender notify.Sender, log *zap.Logger) http.Handler {
 	st, pub := b.store, b.pub
 	warnIfOpen(log, callers.auth, cfg.HTTPAddr)
 	// Guard sits outside auth: what it refuses, it refuses whatever
@@ -176,6 +185,8 @@ func serverHandler(ctx context.Context, cfg config.Config, callers callerSetting
 		},
 		Ready:     b.ready,
 		WebSocket: hub,
+		Channels:  st,
+		Notifier:  sender,
 		Extra: func(mux *http.ServeMux) {
 			mux.Handle("GET /metrics", m.Handler())
 			mux.Handle("/", dashboard.Handler())

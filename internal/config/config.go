@@ -52,6 +52,16 @@ type Config struct {
 	Parallel       int
 	CatchUp        time.Duration
 	JobsPerMessage int
+
+	// Notify runs a notification dispatcher in this process (server and
+	// operator); NotifyConcurrency and NotifyTimeout bound its sends, and
+	// NotifyDenyNetworks are the networks no channel may reach (as
+	// DenyNetworks is for probes), in ParseNetworks' form.
+	Notify             bool
+	NotifyConcurrency  int
+	NotifyTimeout      time.Duration
+	NotifyDenyNetworks string
+
 	// AllowedHosts lists the Host header values the server answers
 	// (comma-separated; empty: any). It defeats DNS rebinding.
 	AllowedHosts string
@@ -111,6 +121,10 @@ func Defaults() Config {
 		WSMaxClients:        broadcast.DefaultMaxClients,
 		WSMaxClientsPerAddr: broadcast.DefaultMaxClientsPerAddr,
 		Scheduler:           true,
+		Notify:              true,
+		NotifyConcurrency:   64,
+		NotifyTimeout:       10 * time.Second,
+		NotifyDenyNetworks:  "169.254.0.0/16,fe80::/10",
 		BatchSize:           scheduler.DefaultBatchSize,
 		Parallel:            scheduler.DefaultParallel,
 		CatchUp:             scheduler.DefaultCatchUp,
@@ -252,6 +266,16 @@ func (c *Config) BindScheduler(s *Set) {
 	s.Int(&c.Parallel, "scheduler-parallel", "VIGIL_SCHEDULER_PARALLEL", "claim-publish transactions run at once")
 	s.Duration(&c.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed (negative: skip every missed tick)")
 	s.Int(&c.JobsPerMessage, "jobs-per-message", "VIGIL_JOBS_PER_MESSAGE", "most jobs per broker message (1: one job per message, as workers before multi-job messages need)")
+}
+
+// BindNotify binds the settings of the notification dispatcher that
+// server and operator both run.
+func (c *Config) BindNotify(s *Set) {
+	s.Bool(&c.Notify, "notify", "VIGIL_NOTIFY", "deliver notifications from this process")
+	s.Int(&c.NotifyConcurrency, "notify-concurrency", "VIGIL_NOTIFY_CONCURRENCY", "notifications sent at once by this process")
+	s.Duration(&c.NotifyTimeout, "notify-timeout", "VIGIL_NOTIFY_TIMEOUT", "how long one notification attempt may take")
+	s.String(&c.NotifyDenyNetworks, "notify-deny-networks", "VIGIL_NOTIFY_DENY_NETWORKS",
+		"networks no notification channel may reach (CIDRs or shared-cluster; default: link-local, the cloud metadata endpoints)")
 }
 
 // BindProbe binds the settings that say what a worker's probes may reach

@@ -64,6 +64,8 @@ type Metrics struct {
 
 	// facts are the per-check series of the last result (facts.go).
 	facts *facts
+	// notify are the notification delivery series (notify.go).
+	notify notifySeries
 }
 
 // New builds a Metrics with the Go runtime and process collectors and every

@@ -37,7 +37,8 @@ func (s *Store) Record(ctx context.Context, results []check.Result) (registry.Re
 		// what its insert returns and its transition is logged under.
 		rs[i].ScheduledAt = storedTime(rs[i].ScheduledAt)
 	}
-	out, err := withTxV(ctx, s, func(tx pgx.Tx) (registry.RecordOutcome, error) { return record(ctx, tx, rs) })
+	now := s.nowMicros()
+	out, err := withTxV(ctx, s, func(tx pgx.Tx) (registry.RecordOutcome, error) { return record(ctx, tx, rs, now) })
 	if err != nil {
 		return registry.RecordOutcome{}, fmt.Errorf("record %d results: %w", len(results), err)
 	}
@@ -45,7 +46,7 @@ func (s *Store) Record(ctx context.Context, results []check.Result) (registry.Re
 }
 
 // record is Record inside its transaction; rs are in check.InTickOrder.
-func record(ctx context.Context, tx pgx.Tx, rs []check.Result) (registry.RecordOutcome, error) {
+func record(ctx context.Context, tx pgx.Tx, rs []check.Result, now time.Time) (registry.RecordOutcome, error) {
 	checks, err := lockStates(ctx, tx, check.IDsOf(rs))
 	if err != nil {
 		return registry.RecordOutcome{}, err
@@ -65,6 +66,10 @@ func record(ctx context.Context, tx pgx.Tx, rs []check.Result) (registry.RecordO
 		return registry.RecordOutcome{}, err
 	}
 	if err := insertTransitions(ctx, tx, f.Transitions); err != nil {
+		return registry.RecordOutcome{}, err
+	}
+	// Notifications are owed in the same transaction (deliveries.go).
+	if err := enqueueDeliveries(ctx, tx, f.Transitions, now); err != nil {
 		return registry.RecordOutcome{}, err
 	}
 	again, err := transitionsForResults(ctx, tx, f.Repeated)
