@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/histogram"
 	"github.com/vigil-dev/vigil/internal/registry"
 )
 
@@ -379,17 +380,15 @@ func (m *Memory) Uptime(_ context.Context, checkID string, since, until time.Tim
 	if !until.After(since) {
 		return registry.Uptime{}, errors.New("uptime: until must be after since")
 	}
-	var u registry.Uptime
+	var sum histogram.Summary
 	for _, r := range m.results[checkID] {
 		if r.ScheduledAt.Before(since) || !r.ScheduledAt.Before(until) {
 			continue
 		}
-		u.Checks++
-		if !r.Success() {
-			u.Failures++
-		}
+		sum.Observe(r.Success(), r.Latency.Microseconds())
 	}
-	return u, nil
+	return registry.Uptime{Checks: sum.Checks, Failures: sum.Failures,
+		Latency: registry.Latency{Avg: sum.Avg(), P95: sum.P95(), Max: sum.Max()}}, nil
 }
 
 // AddResult appends r to its check's history, as a worker's record would,
