@@ -148,4 +148,3 @@ func (s *Store) Transitions(ctx context.Context, q registry.TransitionQuery) ([]
 	}
 	return collectTransitions(rows)
 }
-
