@@ -88,6 +88,7 @@ func bindProcess(cmd string, cfg *config.Config, set *config.Set) (startFunc, bo
 		cfg.BindScheduler(set)
 		cfg.BindRegistration(set)
 		cfg.BindServer(set)
+		cfg.BindHistory(set)
 		return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunServer(ctx, c, l, app.Hooks{})
 		}, true

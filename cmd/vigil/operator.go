@@ -20,6 +20,7 @@ func bindOperator(cfg *config.Config, set *config.Set) startFunc {
 	set.String(&cfg.StatusQueue, "status-queue", "VIGIL_STATUS_QUEUE", "durable queue the status writer consumes transitions from")
 	cfg.BindScheduler(set)
 	cfg.BindRegistration(set)
+	cfg.BindHistory(set)
 	return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 		return app.RunOperator(ctx, c, l, app.OperatorHooks{})
 	}

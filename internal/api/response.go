@@ -48,6 +48,8 @@ type serviceJSON struct {
 	LastError           string   `json:"last_error,omitempty"`
 	CreatedAt           string   `json:"created_at"`
 	UpdatedAt           string   `json:"updated_at"`
+	// SLOTarget is null when the service has none.
+	SLOTarget *float64 `json:"slo_target"`
 }
 
 func toServiceJSON(s *registry.Service) serviceJSON {
@@ -86,6 +88,7 @@ func toServiceJSON(s *registry.Service) serviceJSON {
 		LastError:           s.State.LastError,
 		CreatedAt:           formatTime(s.CreatedAt),
 		UpdatedAt:           formatTime(s.UpdatedAt),
+		SLOTarget:           optFloat(s.SLOTarget),
 	}
 }
 
@@ -161,4 +164,6 @@ type uptimeJSON struct {
 	Failures    int64    `json:"failures"`
 	Since       string   `json:"since"`
 	Until       string   `json:"until"`
+	// LatencyMs is null when the window holds no results.
+	LatencyMs *latencyJSON `json:"latency_ms"`
 }

@@ -91,6 +91,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	if sched != nil {
 		g.Go(func() error { return sched.Run(gctx) })
 	}
+	g.Go(func() error { return maintenanceLoop(st, cfg, log).Run(gctx) })
 
 	handler := serverHandler(ctx, cfg, callers, b, hub, m, log)
 	g.Go(func() error {
@@ -160,10 +161,11 @@ func serverHandler(ctx context.Context, cfg config.Config, callers callerSetting
 		return api.Guard(api.GuardConfig{AllowedHosts: callers.allowedHosts, Logger: log.Named("guard")}, h)
 	}
 	return guard(auth.Middleware(callers.auth, log.Named("auth"), api.New(api.Config{
-		Registry: st,
-		Logger:   log.Named("api"),
-		ReadOnly: cfg.Kubernetes,
-		Policy:   callers.policy,
+		Registry:  st,
+		Logger:    log.Named("api"),
+		ReadOnly:  cfg.Kubernetes,
+		Policy:    callers.policy,
+		MaxWindow: cfg.RollupRetention,
 		OnTransition: func(t check.Transition) {
 			// The transition is committed; publishing is best effort
 			// because clients that miss it live get it on replay.

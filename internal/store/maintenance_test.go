@@ -207,3 +207,21 @@ func TestLatencyBoundsMatchTheDatabase(t *testing.T) {
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT vigil_latency_bounds()`).Scan(&got))
 	require.Equal(t, histogram.Bounds, got)
 }
+
+func TestSLOTargetIsStored(t *testing.T) {
+	s, _ := historyStore(t, 0)
+	ctx := context.Background()
+	c := newCheck("payments")
+	c.SLOTarget = 99.9
+	sv, err := s.CreateService(ctx, c)
+	require.NoError(t, err)
+	got, err := s.GetService(ctx, sv.ID)
+	require.NoError(t, err)
+	require.Equal(t, 99.9, got.SLOTarget)
+	got, err = s.UpdateService(ctx, sv.ID, func(c *check.Check) error { c.SLOTarget = 0; return nil })
+	require.NoError(t, err)
+	require.Zero(t, got.SLOTarget)
+	got, err = s.GetService(ctx, sv.ID)
+	require.NoError(t, err)
+	require.Zero(t, got.SLOTarget, "0 clears it")
+}
