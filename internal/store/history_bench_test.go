@@ -50,9 +50,9 @@ func seedHistory(b *testing.B) (*store.Store, *pgx.Conn, string, time.Time) {
 		        CASE WHEN n % 50 = 0 THEN 503 ELSE 200 END,
 		        CASE WHEN n % 50 = 0 THEN 'unexpected status 503 (want 200)' ELSE '' END
 		 FROM generate_series($2::timestamptz - interval '30 days', $2::timestamptz, interval '10 seconds') WITH ORDINALITY AS g(t, n)`,
-		`INSERT INTO check_rollups (check_id, hour, checks, failures, latency_sum_us, latency_min_us, latency_max_us, hist_buckets, hist_counts)
+		`INSERT INTO check_rollups (check_id, hour, checks, failures, latency_sum_us, latency_min_us, latency_max_us, hist)
 		 SELECT $1, h, 360, 7, 360 * 105000, 5000, 205000,
-		        '{25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44}', '{18,18,18,18,18,18,18,18,18,18,18,18,18,18,18,18,18,18,18,18}'
+		        (SELECT string_agg(int2send(b::smallint) || int4send(18), ''::bytea ORDER BY b) FROM generate_series(25, 44) b)
 		 FROM generate_series($2::timestamptz - interval '400 days', $2::timestamptz - interval '30 days', interval '1 hour') h`,
 	} {
 		if _, err := conn.Exec(ctx, q, sv.ID, hour); err != nil {

@@ -88,9 +88,9 @@ func rollUpChunk(ctx context.Context, conn *pgx.Conn, through, rawFrom time.Time
 // recomputeRollups rebuilds the rollups of the (check, hour) pairs $1, $2
 // from the raw results, bucketing latencies as migration 0003 does.
 const recomputeRollups = `INSERT INTO check_rollups AS c (check_id, hour, checks, failures,
-		latency_sum_us, latency_min_us, latency_max_us, hist_buckets, hist_counts)
+		latency_sum_us, latency_min_us, latency_max_us, hist)
 	SELECT check_id, hour, sum(n)::integer, sum(f)::integer, sum(s)::bigint, min(mn), max(mx),
-		array_agg(bucket::smallint ORDER BY bucket), array_agg(n::integer ORDER BY bucket)
+		string_agg(int2send(bucket::smallint) || int4send(n::integer), ''::bytea ORDER BY bucket)
 	FROM (
 		SELECT k.check_id, k.hour, width_bucket(r.latency_us, vigil_latency_bounds()) AS bucket,
 			count(*) AS n, count(*) FILTER (WHERE NOT r.success) AS f,
@@ -103,5 +103,4 @@ const recomputeRollups = `INSERT INTO check_rollups AS c (check_id, hour, checks
 	GROUP BY check_id, hour
 	ON CONFLICT (check_id, hour) DO UPDATE SET checks = EXCLUDED.checks, failures = EXCLUDED.failures,
 		latency_sum_us = EXCLUDED.latency_sum_us, latency_min_us = EXCLUDED.latency_min_us,
-		latency_max_us = EXCLUDED.latency_max_us, hist_buckets = EXCLUDED.hist_buckets,
-		hist_counts = EXCLUDED.hist_counts`
+		latency_max_us = EXCLUDED.latency_max_us, hist = EXCLUDED.hist`

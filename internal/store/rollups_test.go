@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -23,22 +24,22 @@ type hourKey struct {
 func readRollups(t *testing.T, conn *pgx.Conn) map[hourKey]histogram.Summary {
 	t.Helper()
 	rows, err := conn.Query(context.Background(), `SELECT check_id, hour, checks, failures, latency_sum_us,
-		latency_min_us, latency_max_us, hist_buckets, hist_counts FROM check_rollups`)
+		latency_min_us, latency_max_us, hist FROM check_rollups`)
 	require.NoError(t, err)
 	defer rows.Close()
 	out := map[hourKey]histogram.Summary{}
 	for rows.Next() {
 		var (
-			k       hourKey
-			s       histogram.Summary
-			buckets []int16
-			counts  []int32
+			k    hourKey
+			s    histogram.Summary
+			hist []byte
 		)
-		require.NoError(t, rows.Scan(&k.check, &k.hour, &s.Checks, &s.Failures, &s.SumUs, &s.MinUs, &s.MaxUs, &buckets, &counts))
+		require.NoError(t, rows.Scan(&k.check, &k.hour, &s.Checks, &s.Failures, &s.SumUs, &s.MinUs, &s.MaxUs, &hist))
 		k.hour = k.hour.UTC()
 		s.Hist = map[int]int64{}
-		for i, b := range buckets {
-			s.Hist[int(b)] = int64(counts[i])
+		require.Zero(t, len(hist)%6, "6 bytes a bucket")
+		for ; len(hist) > 0; hist = hist[6:] {
+			s.Hist[int(binary.BigEndian.Uint16(hist))] = int64(binary.BigEndian.Uint32(hist[2:]))
 		}
 		out[k] = s
 	}
