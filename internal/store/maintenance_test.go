@@ -198,7 +198,8 @@ func TestMigrationKeepsEveryResult(t *testing.T) {
 	rep, err = s.Maintain(ctx, now.Add(33*24*time.Hour), policy)
 	require.NoError(t, err)
 	require.Contains(t, rep.Dropped, "check_results_legacy")
-	require.Equal(t, before, count(t, conn, `SELECT sum(checks) FROM check_rollups`), "rollups outlive the raw rows")
+	require.Equal(t, before+1, count(t, conn, `SELECT sum(checks) FROM check_rollups`),
+		"rollups outlive the raw rows, and the pass rolled up the new result before dropping its day")
 }
 
 func TestLatencyBoundsMatchTheDatabase(t *testing.T) {
@@ -224,4 +225,35 @@ func TestSLOTargetIsStored(t *testing.T) {
 	got, err = s.GetService(ctx, sv.ID)
 	require.NoError(t, err)
 	require.Zero(t, got.SLOTarget, "0 clears it")
+}
+
+// Past the raw retention only rollups remain, so a window's start there is
+// widened to its whole hour rather than counting nothing of that hour.
+func TestUptimePastTheRawRetentionUsesWholeHours(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	later := t0.Add(40 * 24 * time.Hour)
+	s, err := store.Open(ctx, pgtest.Schema(t), 4, store.WithClock(func() time.Time { return later }),
+		store.WithHistoryPolicy(policy))
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	_, err = s.Migrate(ctx)
+	require.NoError(t, err)
+	sv := create(t, s, "payments")
+	var rs []check.Result
+	for i := range 6 {
+		rs = append(rs, result(sv.ID, t0.Add(time.Duration(i)*10*time.Minute), i != 0))
+	}
+	_, err = s.Maintain(ctx, t0, policy)
+	require.NoError(t, err)
+	_, err = s.Record(ctx, rs)
+	require.NoError(t, err)
+	_, err = s.Maintain(ctx, later, policy)
+	require.NoError(t, err)
+
+	u, err := s.Uptime(ctx, sv.ID, t0.Add(25*time.Minute), later)
+	require.NoError(t, err)
+	require.Equal(t, int64(6), u.Checks, "the whole 12:00 hour, from its rollup")
+	require.Equal(t, int64(1), u.Failures)
+	require.Equal(t, 12*time.Millisecond, u.Latency.Avg)
 }

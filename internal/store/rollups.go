@@ -21,15 +21,25 @@ import (
 // next pass. Either way no result is left out, and recomputing an hour
 // (never adding to it) makes redelivered and repeated work harmless.
 //
-// Hours older than the results retention's first whole day are not
-// recomputed: their raw rows are (being) dropped, and a late result for one
-// of them must not replace the hour's rollup with a rollup of itself.
+// An hour older than the results retention's first whole day is
+// recomputed only while a partition still holds it (maintenance that was
+// down for longer than the retention catches up before it drops): once its
+// partition is dropped, a late result for it waits in the default
+// partition and must not replace the hour's rollup with a rollup of
+// itself.
 func rollUp(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy) (int, error) {
 	through := now.Add(-p.Grace).Truncate(time.Hour)
 	rawFrom := resultsTable.floor(now.Add(-p.ResultsRetention))
+	have, err := listPartitions(ctx, conn, resultsTable.parent)
+	if err != nil {
+		return 0, err
+	}
+	complete := func(h time.Time) bool {
+		return !h.Before(rawFrom) || overlaps(have, h, h.Add(time.Hour))
+	}
 	total := 0
 	for {
-		n, err := rollUpChunk(ctx, conn, through, rawFrom, p.Chunk)
+		n, err := rollUpChunk(ctx, conn, through, complete, p.Chunk)
 		total += n
 		if err != nil {
 			return total, err
@@ -44,7 +54,7 @@ func rollUp(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy)
 	return total, nil
 }
 
-func rollUpChunk(ctx context.Context, conn *pgx.Conn, through, rawFrom time.Time, chunk int) (int, error) {
+func rollUpChunk(ctx context.Context, conn *pgx.Conn, through time.Time, complete func(time.Time) bool, chunk int) (int, error) {
 	var n int
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `DELETE FROM rollup_marks m USING (
@@ -67,7 +77,7 @@ func rollUpChunk(ctx context.Context, conn *pgx.Conn, through, rawFrom time.Time
 				return fmt.Errorf("take rollup marks: %w", err)
 			}
 			n++
-			if !h.Before(rawFrom) {
+			if complete(h) {
 				ids, hours = append(ids, id), append(hours, h)
 			}
 		}

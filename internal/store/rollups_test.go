@@ -97,7 +97,7 @@ func TestRollupsEqualRawResults(t *testing.T) {
 	var stored []check.Result
 	// Walk time forward in 5-minute steps: record what is due, then run a
 	// pass now and then.
-	end := start.Add((hours + 5) * time.Hour)
+	end := start.Add((hours + 7) * time.Hour) // the latest delivery: a tick, 30 s, 4 h late, 2 h more for its duplicate
 	for now := start; now.Before(end); now = now.Add(5 * time.Minute) {
 		var batch []check.Result
 		rest := ds[:0]
