@@ -493,7 +493,7 @@ func TestCheckFor(t *testing.T) {
 func TestCheckForSLOTarget(t *testing.T) {
 	c, err := CheckFor(newServiceCheck("payments", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.SLOTarget = "99.95" }), check.Policy{})
 	require.NoError(t, err)
-	require.Equal(t, 99.95, c.SLOTarget)
+	require.InDelta(t, 99.95, c.SLOTarget, 1e-9)
 	c, err = CheckFor(newServiceCheck("payments"), check.Policy{})
 	require.NoError(t, err)
 	require.Zero(t, c.SLOTarget, "unset: no SLO")

@@ -218,7 +218,7 @@ func TestSLOTargetIsStored(t *testing.T) {
 	require.NoError(t, err)
 	got, err := s.GetService(ctx, sv.ID)
 	require.NoError(t, err)
-	require.Equal(t, 99.9, got.SLOTarget)
+	require.InDelta(t, 99.9, got.SLOTarget, 1e-9)
 	got, err = s.UpdateService(ctx, sv.ID, func(c *check.Check) error { c.SLOTarget = 0; return nil })
 	require.NoError(t, err)
 	require.Zero(t, got.SLOTarget)

@@ -118,8 +118,8 @@ func createPartition(ctx context.Context, conn *pgx.Conn, p partitioned, name st
 			}
 		}
 		// The bounds are times this code made, printed in a fixed format.
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES FROM ('%s') TO ('%s')`,
-			part, parent, lower.Format(time.RFC3339), upper.Format(time.RFC3339))); err != nil {
+		if _, err := tx.Exec(ctx, `CREATE TABLE `+part+` PARTITION OF `+parent+
+			` FOR VALUES FROM ('`+lower.Format(time.RFC3339)+`') TO ('`+upper.Format(time.RFC3339)+`')`); err != nil {
 			return fmt.Errorf("create partition %s: %w", name, err)
 		}
 		if stranded {
