@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -59,6 +60,13 @@ func CheckWithSecrets(sc *monitoringv1alpha1.ServiceCheck, p check.Policy, secre
 		Tags:             tagsFrom(sc.Labels),
 		Paused:           sc.Spec.Paused,
 		Source:           Source,
+	}
+	if sc.Spec.SLOTarget != "" {
+		v, err := strconv.ParseFloat(sc.Spec.SLOTarget, 64)
+		if err != nil || v == 0 || check.ValidateSLOTarget(v) != nil {
+			return nil, &check.FieldError{Field: "spec.sloTarget", Message: "must be a percentage above 0 and below 100, such as \"99.9\""}
+		}
+		c.SLOTarget = v
 	}
 	if sc.Spec.Interval != nil {
 		c.Interval = sc.Spec.Interval.Duration
@@ -135,6 +143,8 @@ func crdField(field string, grpc bool) string {
 		return "spec.failureThreshold"
 	case field == "success_threshold":
 		return "spec.successThreshold"
+	case field == "slo_target":
+		return "spec.sloTarget"
 	case strings.HasPrefix(field, "tags"):
 		return "metadata.labels"
 	case strings.HasPrefix(field, "expected_status"):

@@ -490,6 +490,16 @@ func TestCheckFor(t *testing.T) {
 
 // TestCheckForPolicy: an operator that opts in to more methods lets
 // ServiceChecks use them, as VIGIL_PROBE_METHODS does for REST.
+func TestCheckForSLOTarget(t *testing.T) {
+	c, err := CheckFor(newServiceCheck("payments", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.SLOTarget = "99.95" }), check.Policy{})
+	require.NoError(t, err)
+	require.InDelta(t, 99.95, c.SLOTarget, 1e-9)
+	c, err = CheckFor(newServiceCheck("payments"), check.Policy{})
+	require.NoError(t, err)
+	require.Zero(t, c.SLOTarget, "unset: no SLO")
+	require.Equal(t, "spec.sloTarget", crdField("slo_target", false))
+}
+
 func TestCheckForPolicy(t *testing.T) {
 	sc := newServiceCheck("payments", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.Method = "POST" })
 	_, err := CheckFor(sc, check.Policy{})
@@ -516,6 +526,9 @@ func TestCheckForFieldNames(t *testing.T) {
 			sc.Spec.URL = ""
 			sc.Spec.GRPC = &monitoringv1alpha1.GRPCProbe{Address: "payments:9090", Service: "svc\x00"}
 		}, "spec.grpc.service"},
+		{"slo target zero", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.SLOTarget = "0" }, "spec.sloTarget"},
+		{"slo target 100", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.SLOTarget = "100" }, "spec.sloTarget"},
+		{"slo target not a number", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.SLOTarget = "high" }, "spec.sloTarget"},
 		{"interval not whole ms", func(sc *monitoringv1alpha1.ServiceCheck) {
 			sc.Spec.Interval = &metav1.Duration{Duration: time.Second + time.Microsecond}
 		}, "spec.interval"},

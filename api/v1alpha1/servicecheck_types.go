@@ -145,6 +145,14 @@ type ServiceCheckSpec struct {
 	// +optional
 	Paused bool `json:"paused,omitempty"`
 
+	// SLOTarget is the availability objective in percent, above 0 and below
+	// 100, written as a string ("99.9"): GET /api/v1/services/{id}/slo
+	// reports the error budget left against it. Unset: no SLO.
+	// +optional
+	// +kubebuilder:validation:MaxLength=9
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,2}(\.[0-9]{1,6})?$`
+	SLOTarget string `json:"sloTarget,omitempty"`
+
 	// ExpectedStatusClasses are classes of HTTP statuses that count as up,
 	// such as "2xx", together with expectedStatusCodes.
 	// +optional

@@ -89,6 +89,7 @@ func bindProcess(cmd string, cfg *config.Config, set *config.Set) (startFunc, bo
 		cfg.BindNotify(set)
 		cfg.BindRegistration(set)
 		cfg.BindServer(set)
+		cfg.BindHistory(set)
 		return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunServer(ctx, c, l, app.Hooks{})
 		}, true

@@ -21,6 +21,7 @@ func bindOperator(cfg *config.Config, set *config.Set) startFunc {
 	cfg.BindScheduler(set)
 	cfg.BindNotify(set)
 	cfg.BindRegistration(set)
+	cfg.BindHistory(set)
 	return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 		return app.RunOperator(ctx, c, l, app.OperatorHooks{})
 	}

@@ -31,6 +31,9 @@ type Config struct {
 	Policy check.Policy
 	// Now is the clock uptime windows end at; time.Now when nil.
 	Now func() time.Time
+	// MaxWindow is the longest uptime, SLO or rollups window served: the
+	// rollup retention. MaxWindow (366 days) when zero.
+	MaxWindow time.Duration
 	// OnTransition is called after pause or resume changed a service's
 	// state, so the caller can broadcast the transition.
 	OnTransition func(check.Transition)
@@ -55,6 +58,7 @@ type Server struct {
 	readOnly     bool
 	policy       check.Policy
 	now          func() time.Time
+	maxWindow    time.Duration
 	onTransition func(check.Transition)
 	channels     Channels
 	notifier     notify.Sender
@@ -72,6 +76,7 @@ func New(cfg Config) *Server {
 		readOnly:     cfg.ReadOnly,
 		policy:       cfg.Policy,
 		now:          cfg.Now,
+		maxWindow:    cfg.MaxWindow,
 		onTransition: cfg.OnTransition,
 		channels:     cfg.Channels,
 		notifier:     cfg.Notifier,
@@ -83,6 +88,9 @@ func New(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.maxWindow <= 0 {
+		s.maxWindow = MaxWindow
 	}
 	s.routes(cfg.WebSocket)
 	if cfg.Extra != nil {
@@ -111,6 +119,8 @@ func (s *Server) routes(ws http.Handler) {
 	api("GET /api/v1/services/{id}/transitions", s.listTransitions)
 	api("GET /api/v1/services/{id}/uptime", s.uptime)
 	s.channelRoutes(api)
+	api("GET /api/v1/services/{id}/rollups", s.rollups)
+	api("GET /api/v1/services/{id}/slo", s.slo)
 }
 
 // cleanInput answers 400 for a path or query value holding NUL, another

@@ -200,7 +200,7 @@ func TestServiceJSONShape(t *testing.T) {
 	got := h.do(http.MethodGet, "/api/v1/services/"+id, "").json(t)
 	require.Equal(t, []string{
 		"consecutive_failures", "created_at", "expected_status", "failure_threshold", "id", "interval_seconds",
-		"last_change_at", "last_checked_at", "last_error", "last_latency_ms", "method", "name", "paused",
+		"last_change_at", "last_checked_at", "last_error", "last_latency_ms", "method", "name", "paused", "slo_target",
 		"status", "success_threshold", "tags", "timeout_seconds", "type", "updated_at", "url",
 	}, keys(got))
 	require.Equal(t, "DOWN", got["status"])

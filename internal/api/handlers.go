@@ -185,7 +185,7 @@ func (s *Server) listTransitions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) uptime(w http.ResponseWriter, r *http.Request) {
-	window, name, err := parseWindow(r.URL.Query().Get("window"))
+	window, name, err := parseWindow(r.URL.Query().Get("window"), DefaultWindow, s.maxWindow)
 	if badParam(w, err) {
 		return
 	}
@@ -200,10 +200,9 @@ func (s *Server) uptime(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := uptimeJSON{Window: name, Checks: up.Checks, Failures: up.Failures,
-		Since: formatTime(since), Until: formatTime(until)}
+		Since: formatTime(since), Until: formatTime(until), UptimeRatio: ratioUp(up.Checks, up.Failures)}
 	if up.Checks > 0 {
-		ratio := float64(up.Checks-up.Failures) / float64(up.Checks)
-		out.UptimeRatio = &ratio
+		out.LatencyMs = &latencyJSON{Avg: millis(up.Latency.Avg), P95: millis(up.Latency.P95)}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

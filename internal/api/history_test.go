@@ -211,6 +211,7 @@ func TestUptime(t *testing.T) {
 				"failures":     tt.failures,
 				"since":        testNow.Add(-tt.since).Format(timeFormat),
 				"until":        "2025-03-14T09:26:53.589Z",
+				"latency_ms":   map[string]any{"avg": 120.25, "p95": 120.25},
 			}, got)
 		})
 	}
@@ -220,6 +221,7 @@ func TestUptime(t *testing.T) {
 		require.Contains(t, got, "uptime_ratio")
 		require.Nil(t, got["uptime_ratio"])
 		require.Equal(t, float64(0), got["checks"])
+		require.Nil(t, got["latency_ms"])
 	})
 }
 
@@ -245,7 +247,7 @@ func TestParseWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw, func(t *testing.T) {
-			d, name, err := parseWindow(tt.raw)
+			d, name, err := parseWindow(tt.raw, DefaultWindow, MaxWindow)
 			if !tt.ok {
 				var pe *queryParamError
 				require.ErrorAs(t, err, &pe)

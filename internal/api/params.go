@@ -62,22 +62,27 @@ func parseStatus(q url.Values) (check.State, error) {
 }
 
 // parseWindow reads an uptime window: a Go duration ("90m", "24h") or a
-// number of days ("7d"), positive and at most 366 days. It also returns
-// the window's normalised spelling for the response.
-func parseWindow(raw string) (time.Duration, string, error) {
+// number of days ("7d"), positive and at most maxWindow (the rollup
+// retention). It also returns the window's normalised spelling for the
+// response. An absent window is def.
+func parseWindow(raw string, def, maxWindow time.Duration) (time.Duration, string, error) {
 	if raw == "" {
-		return DefaultWindow, formatWindow(DefaultWindow), nil
+		if def%(24*time.Hour) == 0 && def > 24*time.Hour {
+			return def, strconv.Itoa(int(def/(24*time.Hour))) + "d", nil
+		}
+		return def, formatWindow(def), nil
 	}
-	bad := &queryParamError{"window", `must be a positive duration such as "1h", "24h" or "7d", at most 366d`}
+	maxDays := int(maxWindow / (24 * time.Hour))
+	bad := &queryParamError{"window", fmt.Sprintf(`must be a positive duration such as "1h", "24h" or "7d", at most %dd`, maxDays)}
 	if days, ok := strings.CutSuffix(raw, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 1 || n > 366 || strings.HasPrefix(days, "+") {
+		if err != nil || n < 1 || n > maxDays || strings.HasPrefix(days, "+") {
 			return 0, "", bad
 		}
 		return time.Duration(n) * 24 * time.Hour, strconv.Itoa(n) + "d", nil
 	}
 	d, err := time.ParseDuration(raw)
-	if err != nil || d <= 0 || d > MaxWindow {
+	if err != nil || d <= 0 || d > maxWindow {
 		return 0, "", bad
 	}
 	return d, formatWindow(d), nil

@@ -30,6 +30,8 @@ type Registry interface {
 	Results(ctx context.Context, checkID string, q registry.ResultQuery) ([]check.Result, string, error)
 	Transitions(ctx context.Context, q registry.TransitionQuery) ([]check.Transition, error)
 	Uptime(ctx context.Context, checkID string, since, until time.Time) (registry.Uptime, error)
+	// Rollups returns a check's hourly or daily rollups, oldest first.
+	Rollups(ctx context.Context, checkID string, q registry.RollupQuery) ([]registry.Rollup, error)
 	// ServiceExists reports whether id is known; includeDeleted counts
 	// deleted services too, whose history is still served.
 	ServiceExists(ctx context.Context, id string, includeDeleted bool) (bool, error)

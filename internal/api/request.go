@@ -35,6 +35,8 @@ type serviceRequest struct {
 	SuccessThreshold *int            `json:"success_threshold"`
 	Tags             json.RawMessage `json:"tags"`
 	probeOptionsRequest
+	// SLOTarget is raw so that null (clear it) differs from absent.
+	SLOTarget json.RawMessage `json:"slo_target"`
 }
 
 // bodyError is a request body the API cannot read; it carries the
@@ -252,7 +254,31 @@ func (req *serviceRequest) apply(c *check.Check) error {
 		}
 		c.Tags = tags
 	}
+	if err := applySLOTarget(c, req.SLOTarget); err != nil {
+		return err
+	}
 	return req.probeOptionsRequest.apply(c)
+}
+
+// applySLOTarget copies a present slo_target: null clears it, a number
+// must be a percentage above 0 and below 100.
+func applySLOTarget(c *check.Check, raw json.RawMessage) error {
+	if raw == nil {
+		return nil
+	}
+	if string(bytes.TrimSpace(raw)) == "null" {
+		c.SLOTarget = 0
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return &check.FieldError{Field: "slo_target", Message: "must be a number such as 99.9, or null"}
+	}
+	if v == 0 {
+		return check.ValidateSLOTarget(-1)
+	}
+	c.SLOTarget = v
+	return check.ValidateSLOTarget(v)
 }
 
 // applyThreshold copies a threshold the request holds.

@@ -49,6 +49,8 @@ type serviceJSON struct {
 	CreatedAt           string   `json:"created_at"`
 	UpdatedAt           string   `json:"updated_at"`
 	probeOptionsJSON
+	// SLOTarget is null when the service has none.
+	SLOTarget *float64 `json:"slo_target"`
 }
 
 func toServiceJSON(s *registry.Service) serviceJSON {
@@ -88,6 +90,7 @@ func toServiceJSON(s *registry.Service) serviceJSON {
 		CreatedAt:           formatTime(s.CreatedAt),
 		UpdatedAt:           formatTime(s.UpdatedAt),
 		probeOptionsJSON:    toProbeOptionsJSON(&s.Check),
+		SLOTarget:           optFloat(s.SLOTarget),
 	}
 }
 
@@ -163,4 +166,6 @@ type uptimeJSON struct {
 	Failures    int64    `json:"failures"`
 	Since       string   `json:"since"`
 	Until       string   `json:"until"`
+	// LatencyMs is null when the window holds no results.
+	LatencyMs *latencyJSON `json:"latency_ms"`
 }

@@ -36,7 +36,7 @@ var (
 // applies pending migrations when cfg says so. Waiting matters in compose
 // and Kubernetes, where the database may come up after Vigil.
 func openStore(ctx context.Context, cfg config.Config, log *zap.Logger) (*store.Store, error) {
-	s, err := store.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
+	s, err := store.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns), store.WithHistoryPolicy(historyPolicy(cfg)))
 	if err != nil {
 		return nil, err
 	}

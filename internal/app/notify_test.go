@@ -357,7 +357,9 @@ func TestReplicasDeliverEachTransitionOnce(t *testing.T) {
 // message and before it wrote that down.
 type crashingQueue struct{ *store.Store }
 
-func (crashingQueue) FinishDelivery(context.Context, string, string, notify.Outcome) error { return nil }
+func (crashingQueue) FinishDelivery(context.Context, string, string, notify.Outcome) error {
+	return nil
+}
 
 func TestDeliveryOutlivesTheProcessThatClaimedIt(t *testing.T) {
 	t.Parallel()

@@ -78,6 +78,9 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
 		return fmt.Errorf("add scheduler: %w", err)
 	}
+	if err := mgr.Add(nonLeader(maintenanceLoop(st, cfg, log).Run)); err != nil {
+		return fmt.Errorf("add history maintenance: %w", err)
+	}
 	if cfg.Notify {
 		sender, err := newSender(cfg)
 		if err != nil {

@@ -100,6 +100,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		d := newDispatcher(cfg, st, sender, m, log)
 		g.Go(func() error { return d.Run(gctx) })
 	}
+	g.Go(func() error { return maintenanceLoop(st, cfg, log).Run(gctx) })
 
 	handler := serverHandler(ctx, cfg, callers, b, hub, m, sender, log)
 	g.Go(func() error {
@@ -169,10 +170,11 @@ func serverHandler(ctx context.Context, cfg config.Config, callers callerSetting
 		return api.Guard(api.GuardConfig{AllowedHosts: callers.allowedHosts, Logger: log.Named("guard")}, h)
 	}
 	return guard(auth.Middleware(callers.auth, log.Named("auth"), api.New(api.Config{
-		Registry: st,
-		Logger:   log.Named("api"),
-		ReadOnly: cfg.Kubernetes,
-		Policy:   callers.policy,
+		Registry:  st,
+		Logger:    log.Named("api"),
+		ReadOnly:  cfg.Kubernetes,
+		Policy:    callers.policy,
+		MaxWindow: cfg.RollupRetention,
 		OnTransition: func(t check.Transition) {
 			// The transition is committed; publishing is best effort
 			// because clients that miss it live get it on replay.

@@ -62,6 +62,9 @@ type Check struct {
 	SuccessThreshold int
 	Tags             []string
 	Paused           bool
+	// SLOTarget is the availability objective in percent (99.9), above 0
+	// and below 100; 0 means none is set.
+	SLOTarget float64
 	// Source tells which registry owns the row (SourceAPI or
 	// SourceKubernetes).
 	Source    string

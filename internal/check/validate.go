@@ -145,6 +145,7 @@ func (c *Check) ValidateFor(p Policy) error {
 		ValidateThreshold("success_threshold", c.SuccessThreshold),
 		ValidateTags(c.Tags),
 		c.validateProbeOptions(),
+		ValidateSLOTarget(c.SLOTarget),
 	} {
 		if err != nil {
 			return err
@@ -356,4 +357,16 @@ func isToken(s string) bool {
 func isTokenChar(r rune) bool {
 	return '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' ||
 		strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+}
+
+// ValidateSLOTarget is the rule of an SLO target: a percentage above 0 and
+// below 100 (100 would leave no error budget to spend), or 0 for none.
+func ValidateSLOTarget(v float64) error {
+	if v == 0 {
+		return nil
+	}
+	if !(v > 0 && v < 100) {
+		return fieldErr("slo_target", "must be a percentage above 0 and below 100, such as 99.9")
+	}
+	return nil
 }

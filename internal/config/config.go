@@ -100,6 +100,10 @@ type Config struct {
 	// operator watches ServiceChecks in every namespace regardless.
 	LeaderElectionNamespace string
 	LeaderElectionID        string
+
+	// history (server and operator): see history.go
+	ResultsRetention time.Duration
+	RollupRetention  time.Duration
 }
 
 // Defaults match docker-compose.yml and the local services the README
@@ -140,6 +144,8 @@ func Defaults() Config {
 		OperatorMetrics:     ":8080",
 		StatusQueue:         "vigil.operator.status",
 		LeaderElectionID:    "vigil-operator.monitoring.vigil.dev",
+		ResultsRetention:    DefaultResultsRetention,
+		RollupRetention:     DefaultRollupRetention,
 	}
 }
 
@@ -323,6 +329,9 @@ func (c *Config) Validate() error {
 	case c.MaxJobAge >= 0 && c.MaxJobAge < worker.MinMaxJobAge:
 		// The floor absorbs clock skew between scheduler and worker hosts.
 		return fmt.Errorf("VIGIL_MAX_JOB_AGE must be at least %s (or negative to turn shedding off), got %s", worker.MinMaxJobAge, c.MaxJobAge)
+	}
+	if err := c.validateHistory(); err != nil {
+		return err
 	}
 	if _, err := check.ParseMethods(c.ProbeMethods); err != nil {
 		return fmt.Errorf("VIGIL_PROBE_METHODS: %w", err)

@@ -63,9 +63,31 @@ type TransitionQuery struct {
 	Newest bool
 }
 
-// Uptime counts results in a window.
+// Uptime counts results in a window and summarises their latency.
 type Uptime struct {
 	Checks, Failures int64
+	// Latency is zero when Checks is.
+	Latency Latency
+}
+
+// Latency summarises the latencies of a window's results. P95 comes from
+// the rollups' log-spaced histogram: within 20% of the true value.
+type Latency struct {
+	Avg, P95, Max time.Duration
+}
+
+// Rollup is one bucket of a check's history at a fixed resolution.
+type Rollup struct {
+	Start            time.Time
+	Checks, Failures int64
+	Latency          Latency
+}
+
+// RollupQuery selects a check's rollups whose start lies in [Since,
+// Until), at Resolution (an hour or a day).
+type RollupQuery struct {
+	Since, Until time.Time
+	Resolution   time.Duration
 }
 
 // RecordOutcome says what recording a batch of results did.

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -148,21 +147,4 @@ func (s *Store) Transitions(ctx context.Context, q registry.TransitionQuery) ([]
 		return nil, fmt.Errorf("query transitions: %w", err)
 	}
 	return collectTransitions(rows)
-}
-
-// Uptime counts a check's results whose tick lies in [since, until).
-// The uptime ratio is (Checks-Failures)/Checks; results are counted, not
-// time, so a window in which nothing was probed has no ratio at all.
-func (s *Store) Uptime(ctx context.Context, checkID string, since, until time.Time) (registry.Uptime, error) {
-	if !until.After(since) {
-		return registry.Uptime{}, errors.New("uptime: until must be after since")
-	}
-	var u registry.Uptime
-	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT success)
-		FROM check_results WHERE check_id = $1 AND scheduled_at >= $2 AND scheduled_at < $3`,
-		checkID, since, until).Scan(&u.Checks, &u.Failures)
-	if err != nil {
-		return registry.Uptime{}, fmt.Errorf("count results of %s: %w", checkID, err)
-	}
-	return u, nil
 }

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +58,12 @@ const migrationLockKey = 0x76696769 // "vigi"
 // transaction, such as CREATE INDEX CONCURRENTLY, would need a way out of
 // this; none does.)
 func (s *Store) Migrate(ctx context.Context) (int, error) {
+	return s.migrateTo(ctx, math.MaxInt)
+}
+
+// migrateTo is Migrate up to version last, for tests that start from an
+// older schema.
+func (s *Store) migrateTo(ctx context.Context, last int) (int, error) {
 	ms, err := loadMigrations()
 	if err != nil {
 		return 0, err
@@ -77,7 +84,7 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		for _, m := range ms {
-			if m.version <= current {
+			if m.version <= current || m.version > last {
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.sql); err != nil {

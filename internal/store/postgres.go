@@ -18,6 +18,9 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// history is the policy queries serve by: how far back raw results
+	// reach.
+	history HistoryPolicy
 }
 
 // Option configures a Store.
@@ -51,7 +54,7 @@ func Open(ctx context.Context, url string, maxConns int32, opts ...Option) (*Sto
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	s := &Store{pool: pool, now: time.Now}
+	s := &Store{pool: pool, now: time.Now, history: HistoryPolicy{}.WithDefaults()}
 	for _, o := range opts {
 		o(s)
 	}

@@ -130,10 +130,22 @@ func insertResults(ctx context.Context, tx pgx.Tx, rs []check.Result) (map[resul
 			httpStatus[i] = &v
 		}
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO check_results (check_id, scheduled_at, checked_at, success, latency_us, http_status, error)
-		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::bigint[], $6::integer[], $7::text[])
-		ON CONFLICT (check_id, scheduled_at) DO NOTHING
-		RETURNING check_id, scheduled_at`, ids, sched, checked, success, latency, httpStatus, errs)
+	// Every new result marks its hour's rollup stale (rollups.go), in this
+	// transaction: a maintenance pass that sees the mark sees the result.
+	// The marks are taken in key order, and DO UPDATE ... WHERE false
+	// locks an existing mark without writing a new version of it, which
+	// is what makes a pass that is deleting the mark wait for this
+	// transaction (see rollUp).
+	rows, err := tx.Query(ctx, `WITH ins AS (
+			INSERT INTO check_results (check_id, scheduled_at, checked_at, success, latency_us, http_status, error)
+			SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::bigint[], $6::integer[], $7::text[])
+			ON CONFLICT (check_id, scheduled_at) DO NOTHING
+			RETURNING check_id, scheduled_at),
+		mark AS (
+			INSERT INTO rollup_marks (check_id, hour)
+			SELECT DISTINCT check_id, date_trunc('hour', scheduled_at, 'UTC') FROM ins ORDER BY 1, 2
+			ON CONFLICT (check_id, hour) DO UPDATE SET hour = EXCLUDED.hour WHERE false)
+		SELECT check_id, scheduled_at FROM ins`, ids, sched, checked, success, latency, httpStatus, errs)
 	if err != nil {
 		return nil, fmt.Errorf("insert results: %w", err)
 	}

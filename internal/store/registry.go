@@ -15,17 +15,21 @@ import (
 
 // serviceColumns is the select list scanService expects.
 const serviceColumns = probeColumns + `, s.failure_threshold, s.success_threshold, s.tags, s.paused,
-	s.source, s.created_at, s.updated_at, ` + stateColumns
+	s.source, s.created_at, s.updated_at, s.slo_target, ` + stateColumns
 
 const serviceFrom = ` FROM services s JOIN check_state cs ON cs.check_id = s.id`
 
 func scanService(row pgx.Row) (registry.Service, error) {
 	var sv registry.Service
 	c, snap := checkScan{c: &sv.Check}, snapshotScan{s: &sv.State}
+	var slo *float64
 	dest := append(c.dest(), &sv.FailureThreshold, &sv.SuccessThreshold, &sv.Tags, &sv.Paused,
-		&sv.Source, &sv.CreatedAt, &sv.UpdatedAt)
+		&sv.Source, &sv.CreatedAt, &sv.UpdatedAt, &slo)
 	if err := row.Scan(append(dest, snap.dest()...)...); err != nil {
 		return registry.Service{}, err
+	}
+	if slo != nil {
+		sv.SLOTarget = *slo
 	}
 	c.decode()
 	snap.decode()
@@ -60,11 +64,11 @@ func (s *Store) CreateService(ctx context.Context, c *check.Check) (registry.Ser
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO services (id, name, type, url, method, expected_status,
 			grpc_service, interval_ms, timeout_ms, failure_threshold, success_threshold, tags, paused,
-			source, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15)`,
+			source, created_at, updated_at, slo_target)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16)`,
 			c.ID, c.Name, string(c.Type), c.URL, c.Method, c.ExpectedStatus, c.GRPCService,
 			c.Interval.Milliseconds(), durationMs(c.Timeout), c.FailureThreshold, c.SuccessThreshold,
-			nonNil(c.Tags), c.Paused, c.Source, now)
+			nonNil(c.Tags), c.Paused, c.Source, now, sloTarget(c))
 		if err != nil {
 			return err
 		}
@@ -188,11 +192,11 @@ func (s *Store) saveCheck(ctx context.Context, tx pgx.Tx, c *check.Check, resche
 	}
 	_, err := tx.Exec(ctx, `UPDATE services SET name=$2, type=$3, url=$4, method=$5, expected_status=$6,
 		grpc_service=$7, interval_ms=$8, timeout_ms=$9, failure_threshold=$10, success_threshold=$11,
-		tags=$12, updated_at=$13
+		tags=$12, updated_at=$13, slo_target=$14
 		WHERE id = $1`,
 		c.ID, c.Name, string(c.Type), c.URL, c.Method, c.ExpectedStatus, c.GRPCService,
 		c.Interval.Milliseconds(), durationMs(c.Timeout), c.FailureThreshold, c.SuccessThreshold,
-		nonNil(c.Tags), now)
+		nonNil(c.Tags), now, sloTarget(c))
 	if isUniqueViolation(err, "services_name_active") {
 		return registry.ErrNameTaken
 	}
@@ -328,4 +332,12 @@ func (s *Store) setPaused(ctx context.Context, tx pgx.Tx, id string, paused bool
 		return nil, err
 	}
 	return &ts[0], nil
+}
+
+// sloTarget is c's SLO target as the column keeps it: NULL when unset.
+func sloTarget(c *check.Check) *float64 {
+	if c.SLOTarget == 0 {
+		return nil
+	}
+	return &c.SLOTarget
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/histogram"
 	"github.com/vigil-dev/vigil/internal/registry"
 )
 
@@ -379,17 +381,15 @@ func (m *Memory) Uptime(_ context.Context, checkID string, since, until time.Tim
 	if !until.After(since) {
 		return registry.Uptime{}, errors.New("uptime: until must be after since")
 	}
-	var u registry.Uptime
+	var sum histogram.Summary
 	for _, r := range m.results[checkID] {
 		if r.ScheduledAt.Before(since) || !r.ScheduledAt.Before(until) {
 			continue
 		}
-		u.Checks++
-		if !r.Success() {
-			u.Failures++
-		}
+		sum.Observe(r.Success(), r.Latency.Microseconds())
 	}
-	return u, nil
+	return registry.Uptime{Checks: sum.Checks, Failures: sum.Failures,
+		Latency: registry.Latency{Avg: sum.Avg(), P95: sum.P95(), Max: sum.Max()}}, nil
 }
 
 // AddResult appends r to its check's history, as a worker's record would,
@@ -454,4 +454,33 @@ func clampLimit(n int) int {
 		return MaxLimit
 	}
 	return n
+}
+
+// Rollups sums a check's results per hour or UTC day whose start lies in
+// [q.Since, q.Until), as the store's maintenance loop would have rolled
+// them up.
+func (m *Memory) Rollups(_ context.Context, checkID string, q registry.RollupQuery) ([]registry.Rollup, error) {
+	defer m.mu.Unlock()
+	if err := m.enter("Rollups", checkID); err != nil {
+		return nil, err
+	}
+	sums := map[time.Time]*histogram.Summary{}
+	for _, r := range m.results[checkID] {
+		hour := r.ScheduledAt.UTC().Truncate(time.Hour)
+		if hour.Before(q.Since) || !hour.Before(q.Until) {
+			continue
+		}
+		start := hour.Truncate(q.Resolution)
+		if sums[start] == nil {
+			sums[start] = &histogram.Summary{}
+		}
+		sums[start].Observe(r.Success(), r.Latency.Microseconds())
+	}
+	out := []registry.Rollup{}
+	for _, start := range slices.SortedFunc(maps.Keys(sums), time.Time.Compare) {
+		s := sums[start]
+		out = append(out, registry.Rollup{Start: start, Checks: s.Checks, Failures: s.Failures,
+			Latency: registry.Latency{Avg: s.Avg(), P95: s.P95(), Max: s.Max()}})
+	}
+	return out, nil
 }

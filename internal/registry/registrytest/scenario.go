@@ -344,10 +344,11 @@ var scenarios = []scenario{
 		require.NoError(t, s.AddResults(ctx, rs))
 		u, err := s.Uptime(ctx, sv.ID, t0, t0.Add(10*time.Minute))
 		require.NoError(t, err)
-		require.Equal(t, registry.Uptime{Checks: 10, Failures: 3}, u)
+		lat := registry.Latency{Avg: 150 * time.Millisecond, P95: 150 * time.Millisecond, Max: 150 * time.Millisecond}
+		require.Equal(t, registry.Uptime{Checks: 10, Failures: 3, Latency: lat}, u)
 		u, err = s.Uptime(ctx, sv.ID, t0.Add(time.Minute), t0.Add(8*time.Minute))
 		require.NoError(t, err)
-		require.Equal(t, registry.Uptime{Checks: 7, Failures: 1}, u, "until is exclusive")
+		require.Equal(t, registry.Uptime{Checks: 7, Failures: 1, Latency: lat}, u, "until is exclusive")
 		u, err = s.Uptime(ctx, "nope", t0, t0.Add(time.Hour))
 		require.NoError(t, err)
 		require.Zero(t, u)

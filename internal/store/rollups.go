@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// rollUp recomputes, from the raw results, the rollup of every marked hour
+// that ended at least p.Grace before now, in chunks of p.Chunk hours a
+// transaction, and returns how many hours it rolled up.
+//
+// Marks are taken in key order with FOR UPDATE and deleted in the same
+// transaction, and the recompute is a later statement of it: a record
+// transaction that marks one of these hours meanwhile waits for the mark's
+// lock (record.go marks with ON CONFLICT DO UPDATE ... WHERE false, which
+// locks), then commits, and the recompute's fresh snapshot sees its
+// result; or it commits after the delete and marks the hour again for the
+// next pass. Either way no result is left out, and recomputing an hour
+// (never adding to it) makes redelivered and repeated work harmless.
+//
+// An hour older than the results retention's first whole day is
+// recomputed only while a partition still holds it (maintenance that was
+// down for longer than the retention catches up before it drops): once its
+// partition is dropped, a late result for it waits in the default
+// partition and must not replace the hour's rollup with a rollup of
+// itself.
+func rollUp(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy) (int, error) {
+	through := now.Add(-p.Grace).Truncate(time.Hour)
+	rawFrom := resultsTable.floor(now.Add(-p.ResultsRetention))
+	have, err := listPartitions(ctx, conn, resultsTable.parent)
+	if err != nil {
+		return 0, err
+	}
+	complete := func(h time.Time) bool {
+		return !h.Before(rawFrom) || overlaps(have, h, h.Add(time.Hour))
+	}
+	total := 0
+	for {
+		n, err := rollUpChunk(ctx, conn, through, complete, p.Chunk)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < p.Chunk {
+			break
+		}
+	}
+	if _, err := conn.Exec(ctx, `UPDATE history_state SET rollups_through = greatest(rollups_through, $1)`, through); err != nil {
+		return total, fmt.Errorf("advance rollups_through: %w", err)
+	}
+	return total, nil
+}
+
+func rollUpChunk(ctx context.Context, conn *pgx.Conn, through time.Time, complete func(time.Time) bool, chunk int) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `DELETE FROM rollup_marks m USING (
+				SELECT check_id, hour FROM rollup_marks WHERE hour < $1
+				ORDER BY check_id, hour LIMIT $2 FOR UPDATE) x
+			WHERE m.check_id = x.check_id AND m.hour = x.hour
+			RETURNING m.check_id, m.hour`, through, chunk)
+		if err != nil {
+			return fmt.Errorf("take rollup marks: %w", err)
+		}
+		var ids []string
+		var hours []time.Time
+		for rows.Next() {
+			var (
+				id string
+				h  time.Time
+			)
+			if err := rows.Scan(&id, &h); err != nil {
+				rows.Close()
+				return fmt.Errorf("take rollup marks: %w", err)
+			}
+			n++
+			if complete(h) {
+				ids, hours = append(ids, id), append(hours, h)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("take rollup marks: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, recomputeRollups, ids, hours); err != nil {
+			return fmt.Errorf("recompute %d hourly rollups: %w", len(ids), err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// recomputeRollups rebuilds the rollups of the (check, hour) pairs $1, $2
+// from the raw results, bucketing latencies as migration 0003 does.
+const recomputeRollups = `INSERT INTO check_rollups AS c (check_id, hour, checks, failures,
+		latency_sum_us, latency_min_us, latency_max_us, hist)
+	SELECT check_id, hour, sum(n)::integer, sum(f)::integer, sum(s)::bigint, min(mn), max(mx),
+		string_agg(int2send(bucket::smallint) || int4send(n::integer), ''::bytea ORDER BY bucket)
+	FROM (
+		SELECT k.check_id, k.hour, width_bucket(r.latency_us, vigil_latency_bounds()) AS bucket,
+			count(*) AS n, count(*) FILTER (WHERE NOT r.success) AS f,
+			sum(r.latency_us) AS s, min(r.latency_us) AS mn, max(r.latency_us) AS mx
+		FROM unnest($1::text[], $2::timestamptz[]) AS k(check_id, hour)
+		JOIN check_results r ON r.check_id = k.check_id
+			AND r.scheduled_at >= k.hour AND r.scheduled_at < k.hour + interval '1 hour'
+		GROUP BY 1, 2, 3
+	) b
+	GROUP BY check_id, hour
+	ON CONFLICT (check_id, hour) DO UPDATE SET checks = EXCLUDED.checks, failures = EXCLUDED.failures,
+		latency_sum_us = EXCLUDED.latency_sum_us, latency_min_us = EXCLUDED.latency_min_us,
+		latency_max_us = EXCLUDED.latency_max_us, hist = EXCLUDED.hist`

@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-dev/vigil/internal/histogram"
+	"github.com/vigil-dev/vigil/internal/registry"
+)
+
+// Uptime counts a check's results whose tick lies in [since, until) and
+// summarises their latency. The uptime ratio is (Checks-Failures)/Checks;
+// results are counted, not time, so a window in which nothing was probed
+// has no ratio at all.
+//
+// Whole hours before the last maintenance pass's rollups_through come from
+// the hourly rollups, the partial hours at the edges and the hours since
+// from the raw results, so the answer is exact to the result at both edges
+// and costs a few rows an hour of window. Raw results reach back to the
+// results retention only: an edge older than that is widened to its whole
+// hour, which the rollup has.
+func (s *Store) Uptime(ctx context.Context, checkID string, since, until time.Time) (registry.Uptime, error) {
+	if !until.After(since) {
+		return registry.Uptime{}, errors.New("uptime: until must be after since")
+	}
+	sum, err := s.summary(ctx, checkID, since, until)
+	if err != nil {
+		return registry.Uptime{}, fmt.Errorf("uptime of %s: %w", checkID, err)
+	}
+	return registry.Uptime{Checks: sum.Checks, Failures: sum.Failures, Latency: latencyOf(&sum)}, nil
+}
+
+func latencyOf(s *histogram.Summary) registry.Latency {
+	return registry.Latency{Avg: s.Avg(), P95: s.P95(), Max: s.Max()}
+}
+
+// summary aggregates [since, until) from rollups and raw rows; see Uptime.
+func (s *Store) summary(ctx context.Context, checkID string, since, until time.Time) (histogram.Summary, error) {
+	since, until = since.UTC(), until.UTC()
+	if since.Before(resultsTable.floor(s.now().Add(-s.history.ResultsRetention))) {
+		since = since.Truncate(time.Hour)
+	}
+	var through *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT nullif(rollups_through, '-infinity') FROM history_state`).Scan(&through); err != nil {
+		return histogram.Summary{}, fmt.Errorf("read rollups_through: %w", err)
+	}
+	hStart := since.Truncate(time.Hour)
+	if hStart.Before(since) {
+		hStart = hStart.Add(time.Hour)
+	}
+	hEnd := until.Truncate(time.Hour)
+	if through == nil || through.Before(hEnd) {
+		hEnd = fromNullTime(through)
+	}
+	if !hStart.Before(hEnd) {
+		hStart, hEnd = until, until
+	}
+	return s.windowSummary(ctx, checkID, since, hStart, hEnd, until)
+}
+
+// windowSummary sums the raw results of [a, b) and [c, d) and the rollups
+// of the hours in [b, c), in one statement: raw results come summed per
+// histogram bucket, rollups a row an hour (a 400-day window is 9,600 rows
+// of ~100 bytes) whose histograms decode without per-element work.
+func (s *Store) windowSummary(ctx context.Context, checkID string, a, b, c, d time.Time) (histogram.Summary, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT width_bucket(latency_us, vigil_latency_bounds()), count(*), count(*) FILTER (WHERE NOT success),
+			sum(latency_us)::bigint, min(latency_us), max(latency_us), NULL::bytea
+		FROM check_results
+		WHERE check_id = $1 AND ((scheduled_at >= $2 AND scheduled_at < $3) OR (scheduled_at >= $4 AND scheduled_at < $5))
+		GROUP BY 1
+		UNION ALL
+		SELECT -1, checks, failures, latency_sum_us, latency_min_us, latency_max_us, hist
+		FROM check_rollups WHERE check_id = $1 AND hour >= $3 AND hour < $4`, checkID, a, b, c, d)
+	if err != nil {
+		return histogram.Summary{}, fmt.Errorf("read results and rollups: %w", err)
+	}
+	defer rows.Close()
+	var out histogram.Summary
+	out.Hist = map[int]int64{}
+	for rows.Next() {
+		var (
+			bucket int
+			r      histogram.Summary
+			hist   []byte
+		)
+		if err := rows.Scan(&bucket, &r.Checks, &r.Failures, &r.SumUs, &r.MinUs, &r.MaxUs, &hist); err != nil {
+			return histogram.Summary{}, fmt.Errorf("read results and rollups: %w", err)
+		}
+		if hist == nil {
+			out.Hist[bucket] += r.Checks
+		} else {
+			addHist(out.Hist, hist)
+		}
+		r.Hist = nil
+		out.Add(r)
+	}
+	if err := rows.Err(); err != nil {
+		return histogram.Summary{}, fmt.Errorf("read results and rollups: %w", err)
+	}
+	return out, nil
+}
+
+// addHist adds a stored histogram (2-byte bucket, 4-byte count, repeated;
+// migration 0003) to h.
+func addHist(h map[int]int64, b []byte) {
+	for ; len(b) >= 6; b = b[6:] {
+		h[int(binary.BigEndian.Uint16(b))] += int64(binary.BigEndian.Uint32(b[2:]))
+	}
+}
+
+const rollupColumns = `hour, checks, failures, latency_sum_us, latency_min_us, latency_max_us, hist`
+
+// forEachRollup scans rollupColumns rows.
+func forEachRollup(rows pgx.Rows, fn func(hour time.Time, r histogram.Summary)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			hour time.Time
+			r    histogram.Summary
+			hist []byte
+		)
+		if err := rows.Scan(&hour, &r.Checks, &r.Failures, &r.SumUs, &r.MinUs, &r.MaxUs, &hist); err != nil {
+			return fmt.Errorf("read rollups: %w", err)
+		}
+		r.Hist = make(map[int]int64, len(hist)/6)
+		addHist(r.Hist, hist)
+		fn(hour.UTC(), r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read rollups: %w", err)
+	}
+	return nil
+}
+
+// Rollups returns a check's rollups whose start lies in [q.Since,
+// q.Until), oldest first, an item per hour (Resolution an hour) or per UTC
+// day (24 hours) that has results. They are the maintenance loop's
+// rollups: an hour appears once the pass after its end (and grace) has run.
+func (s *Store) Rollups(ctx context.Context, checkID string, q registry.RollupQuery) ([]registry.Rollup, error) {
+	res := q.Resolution
+	if res != time.Hour && res != 24*time.Hour {
+		return nil, fmt.Errorf("rollups: resolution %s is neither an hour nor a day", res)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+rollupColumns+` FROM check_rollups
+		WHERE check_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour`, checkID, q.Since.UTC(), q.Until.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("rollups of %s: %w", checkID, err)
+	}
+	out := []registry.Rollup{}
+	var (
+		cur   histogram.Summary
+		start time.Time
+	)
+	flush := func() {
+		if cur.Checks > 0 {
+			out = append(out, registry.Rollup{Start: start, Checks: cur.Checks, Failures: cur.Failures, Latency: latencyOf(&cur)})
+		}
+		cur = histogram.Summary{}
+	}
+	err = forEachRollup(rows, func(hour time.Time, r histogram.Summary) {
+		if b := hour.Truncate(res); !b.Equal(start) {
+			flush()
+			start = b
+		}
+		cur.Add(r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rollups of %s: %w", checkID, err)
+	}
+	flush()
+	return out, nil
+}
