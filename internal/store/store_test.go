@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -65,7 +66,12 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	require.Zero(t, n)
 	v, err := s.SchemaVersion(ctx)
 	require.NoError(t, err)
-	require.Equal(t, len(migrationFiles(t)), v)
+	// The newest file's number, not the count: engineers working in
+	// parallel are given numbers of their own, so a branch may skip some.
+	files := migrationFiles(t)
+	newest, err := strconv.Atoi(filepath.Base(files[len(files)-1])[:4])
+	require.NoError(t, err)
+	require.Equal(t, newest, v)
 	require.NoError(t, s.Ping(ctx))
 }
 
