@@ -130,7 +130,7 @@ func TestDashboardPagesAndSearches(t *testing.T) {
 	require.True(t, mustEval[bool](p, `window.__sameDocument === true`), "the page did not reload")
 
 	// The service's page: state, uptime, chart, results and transitions.
-	p.do(chromedp.Click(chromedp.CSS(`#rows tr[data-id="`+flip.ID+`"] .service-name`)))
+	p.do(chromedp.Click(chromedp.CSS(`#rows tr[data-id="` + flip.ID + `"] .service-name`)))
 	require.Eventually(t, func() bool {
 		return p.text("#detail-title") == "aaa-flip" && p.text("#detail-badge .badge-text") == "DOWN" &&
 			mustEval[int](p, `document.querySelectorAll('#detail-results tr').length`) > 2 &&
