@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/heapprofiler"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -93,6 +94,7 @@ func TestDashboardPagesAndSearches(t *testing.T) {
 	require.Equal(t, "30", p.text(`.chip-count[data-count="DOWN"]`), "seeded DOWN: every 50th")
 	require.Contains(t, p.text("#table-status"), "Showing the first 200 of 1,501")
 	require.Less(t, mustEval[int](p, domRows), 60, "only the rows in view are in the DOM")
+	p.screenshot("dashboard-paged.png")
 
 	// Scrolling to the end loads the remaining pages, never more rows in the DOM.
 	require.Eventually(t, func() bool {
@@ -139,12 +141,18 @@ func TestDashboardPagesAndSearches(t *testing.T) {
 	}, 15*time.Second, 100*time.Millisecond, "the service's page fills in")
 	require.Regexp(t, `^\d+(\.\d+)? %$`, p.text("#uptime-24h"))
 	require.Positive(t, mustEval[int](p, `document.querySelectorAll('#chart .chart-fail').length`), "failures are marked")
+	p.screenshot("service.png")
+	p.prefersDark(true)
+	p.screenshot("service-dark.png")
+	p.prefersDark(false)
 
 	// Recovery while on the service's page updates it in place.
 	tg.set(http.StatusOK)
 	require.Eventually(t, func() bool {
 		return p.text("#detail-badge .badge-text") == "UP" && strings.Contains(p.text("#detail-transitions"), "DOWN → UP")
 	}, 15*time.Second, 100*time.Millisecond, "the page follows the service live")
+	p.do(chromedp.EmulateViewport(390, 844))
+	p.screenshot("service-mobile.png")
 	p.do(chromedp.Click(chromedp.CSS("#detail-back")))
 	require.Eventually(t, func() bool { return len(p.rows()) > 5 }, 10*time.Second, 50*time.Millisecond)
 	require.NotContains(t, names(p.rows()), "aaa-flip", "UP again: it left the DOWN view")
@@ -188,6 +196,7 @@ func TestDashboardAtScaleFigures(t *testing.T) {
 	t.Logf("FIGURE time to first rows at %d services: %v (navigation start to the first row in the DOM, polled every 10 ms)",
 		seeded+flappers, firstRows.Round(time.Millisecond))
 	require.Eventually(t, func() bool { return p.attr("#connection", "data-state") == "live" }, 30*time.Second, 50*time.Millisecond)
+	t.Logf("FIGURE first load: %d bytes received; %s", traffic.bytes(), mustEval[string](p, loadTimings))
 
 	// Flip latency: the browser stamps when each row turns DOWN; the
 	// server's transition time is in the event. Same machine, same clock.
@@ -195,8 +204,8 @@ func TestDashboardAtScaleFigures(t *testing.T) {
 		window.__flips = [];
 		new MutationObserver((ms) => { for (const m of ms) {
 			const tr = m.target;
-			if (m.attributeName === 'data-state' && tr.dataset.state === 'DOWN') window.__flips.push({id: tr.dataset.id, at: Date.now()});
-		} }).observe(document.getElementById('rows'), {subtree: true, attributes: true, attributeFilter: ['data-state']});
+			if (m.oldValue !== 'DOWN' && tr.dataset.state === 'DOWN') window.__flips.push({id: tr.dataset.id, at: Date.now()});
+		} }).observe(document.getElementById('rows'), {subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-state']});
 		return true; })()`)
 	heap0 := heapMB(p)
 	stop := make(chan struct{})
@@ -241,6 +250,13 @@ func TestDashboardAtScaleFigures(t *testing.T) {
 	t.Logf("FIGURE idle traffic: %d bytes in one minute (HTTP bodies and WebSocket frames, as received)", traffic.bytes()-b0)
 	p.requireNoProblems()
 }
+
+// loadTimings says when each request of the first load ended, in ms from
+// navigation start, to show where the time to first rows goes.
+const loadTimings = `performance.getEntriesByType('resource')
+	.filter(e => /api\/v1|\/ws|app\.js/.test(e.name))
+	.map(e => e.name.replace(/^.*?\/(api\/v1\/|assets\/[^/]+\/)?/, '') + ' ' + Math.round(e.startTime) + '–' + Math.round(e.responseEnd) + ' ms')
+	.join('; ') + '; DOMContentLoaded ' + Math.round(performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd) + ' ms'`
 
 // traffic adds up what the tab receives: HTTP responses (encoded, with
 // headers) and WebSocket frame payloads.
@@ -288,7 +304,9 @@ func heapMB(p *page) float64 {
 	defer cancel()
 	_, err := chromedp.Call(ctx, heapprofiler.CollectGarbage, cdp.Empty{})
 	require.NoError(p.t, err)
-	return mustEval[float64](p, `performance.memory.usedJSHeapSize / 1048576`)
+	u, err := chromedp.Call(ctx, runtime.GetHeapUsage, cdp.Empty{})
+	require.NoError(p.t, err)
+	return u.UsedSize / (1 << 20)
 }
 
 // flipSeen is a row the page saw turn DOWN, at a browser time in ms.
