@@ -33,6 +33,8 @@ type servicesJSON struct {
 type countsJSON struct {
 	Total    int64            `json:"total"`
 	ByStatus map[string]int64 `json:"by_status"`
+	// LastTransitionID is the newest transition the counts include.
+	LastTransitionID int64 `json:"last_transition_id"`
 }
 
 // parseListFilter reads tag, status and q, which listing and counting
@@ -94,7 +96,7 @@ func (s *Server) countServices(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := countsJSON{Total: counts.Total, ByStatus: map[string]int64{}}
+	out := countsJSON{Total: counts.Total, ByStatus: map[string]int64{}, LastTransitionID: counts.LastTransitionID}
 	for _, st := range []check.State{check.StateUp, check.StateDown, check.StateUnknown, check.StatePaused} {
 		out.ByStatus[string(st)] = counts.ByState[st]
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // servicesPage decodes a GET /services answer, requiring next_cursor to be
@@ -129,10 +131,13 @@ func TestCountServices(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.status, "body: %s", resp.body)
 		return resp.json(t)
 	}
+	ts, err := h.reg.Transitions(t.Context(), registry.TransitionQuery{Newest: true, Limit: 1})
+	require.NoError(t, err)
+	last := float64(ts[0].ID)
 	require.Equal(t, map[string]any{"total": 3.0, "by_status": map[string]any{
-		"UP": 0.0, "DOWN": 0.0, "UNKNOWN": 2.0, "PAUSED": 1.0}}, counts(""))
+		"UP": 0.0, "DOWN": 0.0, "UNKNOWN": 2.0, "PAUSED": 1.0}, "last_transition_id": last}, counts(""))
 	require.Equal(t, map[string]any{"total": 2.0, "by_status": map[string]any{
-		"UP": 0.0, "DOWN": 0.0, "UNKNOWN": 1.0, "PAUSED": 1.0}}, counts("?tag=prod"))
+		"UP": 0.0, "DOWN": 0.0, "UNKNOWN": 1.0, "PAUSED": 1.0}, "last_transition_id": last}, counts("?tag=prod"))
 	require.Equal(t, 1.0, counts("?q=GAM")["total"])
 
 	requireError(t, h.do(http.MethodGet, "/api/v1/services/counts?status=UP", ""), http.StatusBadRequest, CodeInvalidParameter, "status")

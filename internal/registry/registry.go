@@ -60,6 +60,9 @@ type ServiceQuery struct {
 type StateCounts struct {
 	Total   int64
 	ByState map[check.State]int64
+	// LastTransitionID is the newest transition id in the same snapshot:
+	// a client applying transitions as deltas applies those above it.
+	LastTransitionID int64
 }
 
 // ResultQuery pages through a check's results, newest first. Zero times

@@ -119,7 +119,10 @@ func (s *Store) PageServices(ctx context.Context, q registry.ServiceQuery) ([]re
 func (s *Store) CountServices(ctx context.Context, f registry.ListFilter) (registry.StateCounts, error) {
 	f.State = ""
 	w := newServiceWhere(f)
-	rows, err := s.pool.Query(ctx, `SELECT cs.state, count(*)`+serviceFrom+w.String()+` GROUP BY cs.state`, w.args...)
+	// One statement, one snapshot: the counts and the newest transition id
+	// they include.
+	rows, err := s.pool.Query(ctx, `SELECT cs.state, count(*), (SELECT coalesce(max(id), 0) FROM transitions)`+
+		serviceFrom+w.String()+` GROUP BY cs.state`, w.args...)
 	if err != nil {
 		return registry.StateCounts{}, fmt.Errorf("count services: %w", err)
 	}
@@ -130,7 +133,7 @@ func (s *Store) CountServices(ctx context.Context, f registry.ListFilter) (regis
 			state string
 			n     int64
 		)
-		if err := rows.Scan(&state, &n); err != nil {
+		if err := rows.Scan(&state, &n, &out.LastTransitionID); err != nil {
 			return registry.StateCounts{}, fmt.Errorf("count services: %w", err)
 		}
 		out.ByState[check.State(state)] = n

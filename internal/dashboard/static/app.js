@@ -56,7 +56,7 @@ const model = {
   firstLoading: false, // the first page of a filter is on its way
   pending: [], // transitions held until it arrives
   counts: null, // { total, by_status }
-  countsLoading: false, // transitions meanwhile are left out of the counts
+  countsHeld: null, // transitions that came while the counts loaded
   filter: { q: '', state: '', tag: '' },
   tags: new Set(),
   readOnly: false,
@@ -119,15 +119,18 @@ async function loadPage(first = false) {
 
 /** Loads the per-state counts that head the table. */
 async function loadCounts() {
-  model.countsLoading = true;
+  model.countsHeld = [];
   try {
     model.counts = await api.counts();
-    model.countsLoading = false;
+    // The counts include every transition up to last_transition_id (one
+    // snapshot on the server); those held meanwhile count only above it.
+    for (const ev of model.countsHeld) applyCounts(ev);
     renderCounts();
     renderStatus();
   } catch (err) {
-    model.countsLoading = false;
     handleError(err, 'load');
+  } finally {
+    model.countsHeld = null;
   }
 }
 
@@ -377,6 +380,7 @@ function withinLoaded(svc) {
 function applyCounts(ev) {
   const by = model.counts && model.counts.by_status;
   if (!by || !(ev.from in by) || !(ev.to in by) || ev.from === ev.to) return;
+  if (!(Number(ev.id) > (Number(model.counts.last_transition_id) || 0))) return;
   by[ev.from] = Math.max(0, by[ev.from] - 1);
   by[ev.to] += 1;
   renderCounts();
@@ -384,9 +388,8 @@ function applyCounts(ev) {
 
 function onTransition(ev) {
   announce(ev);
-  // Whether the counts being fetched include this one is unknowable; they
-  // are the truth, so it is left out of them.
-  if (!model.countsLoading) applyCounts(ev);
+  if (model.countsHeld) model.countsHeld.push(ev);
+  else applyCounts(ev);
   detail.applyTransition(ev, (err) => handleError(err, 'load'));
   if (model.firstLoading) {
     model.pending.push(ev);

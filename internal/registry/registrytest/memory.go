@@ -276,6 +276,9 @@ func (m *Memory) CountServices(_ context.Context, f registry.ListFilter) (regist
 	}
 	f.State = ""
 	out := registry.StateCounts{ByState: map[check.State]int64{}}
+	for _, t := range m.transitions {
+		out.LastTransitionID = max(out.LastTransitionID, t.ID)
+	}
 	for _, s := range m.selectServices(f) {
 		out.ByState[s.State.State]++
 		out.Total++

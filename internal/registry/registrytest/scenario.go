@@ -293,14 +293,20 @@ var scenarios = []scenario{
 		require.NoError(t, s.DeleteService(ctx, gone.ID))
 		_, _, err := s.SetPaused(ctx, b.ID, true)
 		require.NoError(t, err)
+		_, pause, err := s.SetPaused(ctx, b.ID, true)
+		require.NoError(t, err)
+		require.Nil(t, pause, "already paused")
 		got, err := s.CountServices(ctx, registry.ListFilter{})
 		require.NoError(t, err)
+		ts, err := s.Transitions(ctx, registry.TransitionQuery{Newest: true, Limit: 1})
+		require.NoError(t, err)
 		require.Equal(t, registry.StateCounts{Total: 3, ByState: map[check.State]int64{
-			check.StateUnknown: 2, check.StatePaused: 1}}, got)
+			check.StateUnknown: 2, check.StatePaused: 1}, LastTransitionID: ts[0].ID}, got,
+			"the counts say which transitions they include")
 		got, err = s.CountServices(ctx, registry.ListFilter{Tag: "prod", State: check.StateUp})
 		require.NoError(t, err)
 		require.Equal(t, registry.StateCounts{Total: 2, ByState: map[check.State]int64{
-			check.StateUnknown: 1, check.StatePaused: 1}}, got, "the state filter is ignored")
+			check.StateUnknown: 1, check.StatePaused: 1}, LastTransitionID: ts[0].ID}, got, "the state filter is ignored")
 		got, err = s.CountServices(ctx, registry.ListFilter{Name: "ALP"})
 		require.NoError(t, err)
 		require.Equal(t, int64(1), got.ByState[check.StateUnknown])
