@@ -119,18 +119,22 @@ async function loadPage(first = false) {
 
 /** Loads the per-state counts that head the table. */
 async function loadCounts() {
-  model.countsHeld = [];
+  const held = [];
+  model.countsHeld = held;
   try {
-    model.counts = await api.counts();
+    const counts = await api.counts();
+    // A later load owns the counts now.
+    if (model.countsHeld !== held) return;
+    model.counts = counts;
     // The counts include every transition up to last_transition_id (one
     // snapshot on the server); those held meanwhile count only above it.
-    for (const ev of model.countsHeld) applyCounts(ev);
+    for (const ev of held) applyCounts(ev);
     renderCounts();
     renderStatus();
   } catch (err) {
-    handleError(err, 'load');
+    if (model.countsHeld === held) handleError(err, 'load');
   } finally {
-    model.countsHeld = null;
+    if (model.countsHeld === held) model.countsHeld = null;
   }
 }
 
@@ -180,8 +184,10 @@ function render() {
     const expected = prev ? prev.nextSibling : ui.rows.firstChild;
     if (expected !== row.tr) ui.rows.insertBefore(row.tr, expected);
     prev = row.tr;
+    // A cached sparkline, even one a newer check made stale, beats none
+    // while the fresh one loads.
     const spark = sparks.get(svc.id);
-    if (spark && spark.checked === (svc.last_checked_at || '')) drawSpark(row, spark.results);
+    if (spark) drawSpark(row, spark.results);
   }
   if (rows.size > 0) {
     const h = ui.rows.getBoundingClientRect().height / rows.size;
@@ -271,12 +277,15 @@ const sparkQueued = new Set();
 let sparkActive = 0;
 let sparkTimer = 0;
 
+let lastScroll = 0;
+
 function queueSparks(shown) {
   clearTimeout(sparkTimer);
+  const ids = shown.map((s) => s.id);
+  const run = () => ids.forEach(queueSpark);
   // Wait for scrolling to settle: a fling past thousands of rows fetches nothing.
-  sparkTimer = setTimeout(() => {
-    for (const svc of shown) queueSpark(svc.id);
-  }, 150);
+  if (performance.now() - lastScroll > 150) run();
+  else sparkTimer = setTimeout(run, 150);
 }
 
 function sparkStale(id) {
@@ -540,6 +549,9 @@ function handleError(err, source) {
 
 function askForToken() {
   const had = api.signedIn();
+  // The list and the counts both answer 401: the second must not replace
+  // the first's message.
+  if (!had && model.authNeeded) return;
   if (had) api.signOut();
   model.authNeeded = true;
   feed.stop();
@@ -606,7 +618,14 @@ function bind() {
     if (b) setFilter({ state: b.dataset.state });
   });
   document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());
-  window.addEventListener('scroll', scheduleRender, { passive: true });
+  window.addEventListener(
+    'scroll',
+    () => {
+      lastScroll = performance.now();
+      scheduleRender();
+    },
+    { passive: true },
+  );
   window.addEventListener('resize', scheduleRender);
   window.addEventListener('hashchange', route);
 
