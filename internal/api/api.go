@@ -110,6 +110,8 @@ func (s *Server) routes(ws http.Handler) {
 	api := func(pattern string, h http.HandlerFunc) { m.HandleFunc(pattern, cleanInput(h)) }
 	api("POST /api/v1/services", s.writing(s.createService))
 	api("GET /api/v1/services", s.listServices)
+	// More specific than {id}, so it wins; ids are hex or UIDs, never "counts".
+	api("GET /api/v1/services/counts", s.countServices)
 	api("GET /api/v1/services/{id}", s.getService)
 	api("PATCH /api/v1/services/{id}", s.writing(s.updateService))
 	api("DELETE /api/v1/services/{id}", s.writing(s.deleteService))

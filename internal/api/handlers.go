@@ -42,20 +42,6 @@ func (s *Server) createService(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, toServiceJSON(&svc))
 }
 
-func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	status, err := parseStatus(q)
-	if badParam(w, err) {
-		return
-	}
-	svcs, err := s.reg.ListServices(r.Context(), registry.ListFilter{Tag: q.Get("tag"), State: status})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, listOf(svcs, toServiceJSON))
-}
-
 func (s *Server) getService(w http.ResponseWriter, r *http.Request) {
 	svc, err := s.reg.GetService(r.Context(), r.PathValue("id"))
 	if err != nil {

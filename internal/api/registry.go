@@ -16,7 +16,11 @@ type Registry interface {
 	// CreateService stores c, which the API has defaulted and validated.
 	CreateService(ctx context.Context, c *check.Check) (registry.Service, error)
 	GetService(ctx context.Context, id string) (registry.Service, error)
-	ListServices(ctx context.Context, f registry.ListFilter) ([]registry.Service, error)
+	// PageServices returns a page of services in name order and the
+	// cursor of the next page ("" when there is none).
+	PageServices(ctx context.Context, q registry.ServiceQuery) ([]registry.Service, string, error)
+	// CountServices counts the services f selects per state.
+	CountServices(ctx context.Context, f registry.ListFilter) (registry.StateCounts, error)
 	// UpdateService runs mutate on the stored check while it is locked; an
 	// error from mutate aborts the update and comes back unchanged.
 	UpdateService(ctx context.Context, id string, mutate func(*check.Check) error) (registry.Service, error)

@@ -59,7 +59,16 @@ func TestIndex(t *testing.T) {
 		"assets/" + v + "/favicon.svg",
 		"assets/" + v + "/style.css",
 		"assets/" + v + "/app.js",
+		"assets/" + v + "/api.js",
+		"assets/" + v + "/live.js",
+		"assets/" + v + "/view.js",
+		"assets/" + v + "/detail.js",
 	}, got)
+	// Every module app.js imports is preloaded with it, so the imports do
+	// not cost a round trip after app.js arrives.
+	for _, m := range regexp.MustCompile(`(?m)^import .* from '\./([^']+)';$`).FindAllStringSubmatch(string(h.assets["app.js"].body), -1) {
+		require.Contains(t, body, `<link rel="modulepreload" href="assets/`+v+`/`+m[1]+`">`)
+	}
 	require.Contains(t, body, `<script type="module"`)
 	// The contracts the page's scripts rely on are in the markup.
 	for _, id := range []string{`id="rows"`, `id="connection"`, `aria-live="polite"`, `id="login-form"`, `<th scope="col"`} {

@@ -41,6 +41,28 @@ type Service struct {
 type ListFilter struct {
 	Tag   string
 	State check.State
+	// Name keeps services whose name holds it, ignoring case; it is
+	// matched literally (no wildcards).
+	Name string
+}
+
+// ServiceQuery pages through active services in name order (byte order,
+// then id). Cursor continues a previous page; Limit is clamped like a
+// ResultQuery's.
+type ServiceQuery struct {
+	ListFilter
+	Limit  int
+	Cursor string
+}
+
+// StateCounts counts active services per state: what a dashboard shows
+// above its table without fetching every service.
+type StateCounts struct {
+	Total   int64
+	ByState map[check.State]int64
+	// LastTransitionID is the newest transition id in the same snapshot:
+	// a client applying transitions as deltas applies those above it.
+	LastTransitionID int64
 }
 
 // ResultQuery pages through a check's results, newest first. Zero times

@@ -127,31 +127,6 @@ func (s *Store) ServiceExists(ctx context.Context, id string, includeDeleted boo
 	return ok, nil
 }
 
-// ListServices returns active services ordered by name.
-func (s *Store) ListServices(ctx context.Context, f registry.ListFilter) ([]registry.Service, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+serviceColumns+serviceFrom+`
-		WHERE s.deleted_at IS NULL
-		  AND ($1 = '' OR s.tags @> ARRAY[$1]::text[])
-		  AND ($2 = '' OR cs.state = $2)
-		ORDER BY s.name`, f.Tag, string(f.State))
-	if err != nil {
-		return nil, fmt.Errorf("list services: %w", err)
-	}
-	defer rows.Close()
-	out := []registry.Service{}
-	for rows.Next() {
-		sv, err := scanService(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list services: %w", err)
-		}
-		out = append(out, sv)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list services: %w", err)
-	}
-	return out, nil
-}
-
 // UpdateService runs mutate on the stored check with its row locked and
 // saves the result. An error from mutate aborts the update and is returned
 // unchanged, so validation errors reach the caller as they are. A change of

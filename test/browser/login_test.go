@@ -85,6 +85,11 @@ func (f *fakeVigil) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/services", guard(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"items": []any{f.service()}})
 	}))
+	mux.HandleFunc("GET /api/v1/services/counts", guard(func(w http.ResponseWriter, _ *http.Request) {
+		by := map[string]int{"UP": 0, "DOWN": 0, "UNKNOWN": 0, "PAUSED": 0}
+		by[f.service()["status"].(string)]++
+		writeJSON(w, http.StatusOK, map[string]any{"total": 1, "by_status": by, "last_transition_id": 0})
+	}))
 	mux.HandleFunc("GET /api/v1/services/svc-1", guard(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, f.service())
 	}))

@@ -91,9 +91,36 @@ async function request(path, { method = 'GET', signal } = {}) {
 
 const servicePath = (id) => `api/v1/services/${encodeURIComponent(id)}`;
 
-/** Every registered service with its current state. */
-export async function listServices(signal) {
-  const body = await request('api/v1/services', { signal });
+/**
+ * One page of services in name order, filtered on the server:
+ * { items, next } where next is the cursor of the next page or null.
+ */
+export async function listServices({ q = '', state = '', tag = '', limit = 200, cursor = '' } = {}, signal) {
+  const p = new URLSearchParams({ limit: String(limit) });
+  if (q) p.set('q', q);
+  if (state) p.set('status', state);
+  if (tag) p.set('tag', tag);
+  if (cursor) p.set('cursor', cursor);
+  const body = await request(`api/v1/services?${p}`, { signal });
+  return {
+    items: Array.isArray(body && body.items) ? body.items : [],
+    next: body && typeof body.next_cursor === 'string' && body.next_cursor ? body.next_cursor : null,
+  };
+}
+
+/** Active services per status: { total, by_status: { UP, DOWN, UNKNOWN, PAUSED } }. */
+export function counts(signal) {
+  return request('api/v1/services/counts', { signal });
+}
+
+/** Uptime of one service over window ("24h", "7d"). */
+export function uptime(id, window, signal) {
+  return request(`${servicePath(id)}/uptime?window=${encodeURIComponent(window)}`, { signal });
+}
+
+/** The newest state changes of one service, newest first. */
+export async function transitions(id, limit, signal) {
+  const body = await request(`${servicePath(id)}/transitions?limit=${limit}`, { signal });
   return Array.isArray(body && body.items) ? body.items : [];
 }
 

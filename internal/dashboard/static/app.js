@@ -1,17 +1,26 @@
-// The dashboard's controller: loads the services, keeps them fresh from the
-// WebSocket and a periodic refresh, and renders the filtered, sorted table.
+// The dashboard's controller. The server does the filtering, searching and
+// paging (GET /api/v1/services pages in name order), and its per-state
+// counts head the table (GET /api/v1/services/counts). Only the rows in
+// view exist in the DOM (virtual scrolling over the pages loaded so far),
+// further pages load as the view nears their end, and the WebSocket's
+// transitions are applied as deltas: to the counts, to a loaded row, and
+// by fetching the one service a transition brings into the current
+// filter. Nothing re-fetches on a timer.
 
 import * as api from './api.js';
 import { LiveFeed } from './live.js';
+import * as detail from './detail.js';
 import { STATES, normalState, createRow, updateRow, drawSpark, flash, refreshTimes } from './view.js';
 
-const REFRESH_MS = 10000; // list refresh for the latency and last-check columns
+const PAGE = 200; // services per request
+const OVERSCAN = 10; // rows rendered beyond each edge of the view
+const NEAR_END = 60; // rows from the end of what is loaded that fetch the next page
 const CLOCK_MS = 5000; // relative times ("12 s ago")
+const SEARCH_DELAY_MS = 250;
 const SPARK_POINTS = 30;
 const SPARK_CONCURRENCY = 4;
+const SPARK_KEEP = 400; // sparklines cached, newest use first
 const ANNOUNCE_KEEP = 5;
-
-const STATE_ORDER = { DOWN: 0, UNKNOWN: 1, UP: 2, PAUSED: 3 };
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,17 +40,25 @@ const ui = {
   stateFilter: $('state-filter'),
   table: $('services'),
   rows: $('rows'),
+  padTop: $('pad-top').querySelector('td'),
+  padBottom: $('pad-bottom').querySelector('td'),
   tableStatus: $('table-status'),
   announcer: $('announcer'),
   updated: $('updated'),
 };
 
 const model = {
-  services: new Map(), // id -> service JSON
-  rows: new Map(), // id -> row (view.js)
-  spark: new Map(), // id -> last_checked_at the sparkline was fetched for
+  list: [], // services loaded so far, in the server's order
+  byId: new Map(), // id -> service JSON, for the loaded ones
+  next: null, // cursor of the next page, null when all are loaded
+  generation: 0, // bumps on every filter change; stale answers are dropped
+  loading: false,
+  firstLoading: false, // the first page of a filter is on its way
+  pending: [], // transitions held until it arrives
+  counts: null, // { total, by_status }
+  countsHeld: null, // transitions that came while the counts loaded
   filter: { q: '', state: '', tag: '' },
-  sort: { key: 'state', dir: 1 },
+  tags: new Set(),
   readOnly: false,
   loaded: false,
   authNeeded: false,
@@ -49,246 +66,186 @@ const model = {
 
 // ---- loading ---------------------------------------------------------
 
-let refreshing = null;
-let refreshAgain = false;
-
-/** Reloads the list; concurrent calls coalesce into one more load. */
-function refresh() {
-  if (refreshing) {
-    refreshAgain = true;
-    return refreshing;
-  }
-  refreshing = (async () => {
-    try {
-      do {
-        refreshAgain = false;
-        const items = await api.listServices();
-        applyList(items);
-      } while (refreshAgain);
-      hideBanner('load');
-      ui.updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
-    } catch (err) {
-      handleError(err, 'load');
-    } finally {
-      refreshing = null;
-    }
-  })();
-  return refreshing;
+/** Starts the list over for the current filter. */
+async function reload() {
+  model.generation += 1;
+  model.list = [];
+  model.byId.clear();
+  model.next = null;
+  model.loading = false;
+  model.firstLoading = true;
+  model.pending = [];
+  window.scrollTo(0, 0);
+  await loadPage(true);
 }
 
-function applyList(items) {
-  const seen = new Set();
-  for (const svc of items) {
-    if (!svc || typeof svc.id !== 'string') continue;
-    seen.add(svc.id);
-    model.services.set(svc.id, svc);
-  }
-  for (const id of [...model.services.keys()]) {
-    if (!seen.has(id)) {
-      model.services.delete(id);
-      model.spark.delete(id);
-      const row = model.rows.get(id);
-      if (row) {
-        sparkObserver.unobserve(row.tr);
-        row.tr.remove();
-        model.rows.delete(id);
-      }
-    }
-  }
-  model.loaded = true;
-  showDashboard();
-  render();
-}
-
-/** Refetches one service after a transition, then its sparkline. */
-async function refreshService(id) {
+/** Loads the next page (the first when first is set). */
+async function loadPage(first = false) {
+  if (model.loading || (!first && !model.next)) return;
+  const gen = model.generation;
+  model.loading = true;
   try {
-    const svc = await api.getService(id);
-    model.services.set(svc.id, svc);
-    render();
-    model.spark.delete(id);
-    queueSpark(id);
-  } catch (err) {
-    if (err instanceof api.ApiError && err.status === 404) {
-      // Deleted meanwhile: the list refresh drops the row.
-      refresh();
-      return;
+    const page = await api.listServices({ ...model.filter, limit: PAGE, cursor: first ? '' : model.next });
+    if (gen !== model.generation) return;
+    for (const svc of page.items) {
+      if (!svc || typeof svc.id !== 'string' || model.byId.has(svc.id)) continue;
+      model.list.push(svc);
+      model.byId.set(svc.id, svc);
+      for (const t of svc.tags || []) model.tags.add(t);
     }
-    handleError(err, 'load');
+    model.next = page.next;
+    model.loaded = true;
+    hideBanner('load');
+    ui.updated.textContent = `Loaded ${new Date().toLocaleTimeString()}`;
+    showDashboard();
+  } catch (err) {
+    if (gen === model.generation) handleError(err, 'load');
+  } finally {
+    if (gen === model.generation) model.loading = false;
+  }
+  if (gen === model.generation) {
+    renderTagOptions();
+    render();
+    if (first) {
+      // Transitions that came while the page loaded: rows only, the
+      // timestamps keep an already counted one from moving a row back.
+      model.firstLoading = false;
+      const held = model.pending;
+      model.pending = [];
+      for (const ev of held) applyToRows(ev);
+    }
   }
 }
 
-// ---- sparklines ------------------------------------------------------
-// Results are fetched only for rows on screen and only when the service
-// was checked since the last fetch, so a large registry costs a handful of
-// requests per refresh rather than one per service.
-
-const visible = new Set();
-const sparkQueue = [];
-const sparkQueued = new Set();
-let sparkActive = 0;
-
-const sparkObserver =
-  'IntersectionObserver' in window
-    ? new IntersectionObserver((entries) => {
-        for (const e of entries) {
-          const id = e.target.dataset.id;
-          if (e.isIntersecting) {
-            visible.add(id);
-            queueSpark(id);
-          } else {
-            visible.delete(id);
-          }
-        }
-      })
-    : { observe: (tr) => visible.add(tr.dataset.id), unobserve: () => {} };
-
-function sparkStale(id) {
-  const svc = model.services.get(id);
-  if (!svc) return false;
-  const want = svc.last_checked_at || '';
-  return !model.spark.has(id) || model.spark.get(id) !== want;
-}
-
-function queueSpark(id) {
-  if (!visible.has(id) || sparkQueued.has(id) || !sparkStale(id)) return;
-  sparkQueued.add(id);
-  sparkQueue.push(id);
-  pumpSparks();
-}
-
-function pumpSparks() {
-  while (sparkActive < SPARK_CONCURRENCY && sparkQueue.length > 0) {
-    const id = sparkQueue.shift();
-    sparkQueued.delete(id);
-    const svc = model.services.get(id);
-    if (!svc) continue;
-    const want = svc.last_checked_at || '';
-    sparkActive += 1;
-    api
-      .recentResults(id, SPARK_POINTS)
-      .then((results) => {
-        const row = model.rows.get(id);
-        model.spark.set(id, want);
-        if (row) drawSpark(row, results);
-      })
-      .catch((err) => handleError(err, 'spark'))
-      .finally(() => {
-        sparkActive -= 1;
-        // Checked again while we fetched: go once more.
-        if (sparkStale(id)) queueSpark(id);
-        pumpSparks();
-      });
+/** Loads the per-state counts that head the table. */
+async function loadCounts() {
+  const held = [];
+  model.countsHeld = held;
+  try {
+    const counts = await api.counts();
+    // A later load owns the counts now.
+    if (model.countsHeld !== held) return;
+    model.counts = counts;
+    // The counts include every transition up to last_transition_id (one
+    // snapshot on the server); those held meanwhile count only above it.
+    for (const ev of held) applyCounts(ev);
+    renderCounts();
+    renderStatus();
+  } catch (err) {
+    if (model.countsHeld === held) handleError(err, 'load');
+  } finally {
+    if (model.countsHeld === held) model.countsHeld = null;
   }
 }
 
-// ---- rendering -------------------------------------------------------
+// ---- virtual scrolling ------------------------------------------------
+// Rows are drawn only for the slice of the loaded list in view; two
+// padding rows stand for the rest. Row height is measured from the rows on
+// screen (cards on a phone are taller than table rows).
 
-function matches(svc) {
-  const f = model.filter;
-  if (f.state && normalState(svc.status) !== f.state) return false;
-  if (f.tag && !(svc.tags || []).includes(f.tag)) return false;
-  if (f.q && !String(svc.name).toLowerCase().includes(f.q.toLowerCase())) return false;
-  return true;
+const rows = new Map(); // id -> row (view.js), only for rows in the DOM
+let rowHeight = 49;
+let frame = 0;
+
+function scheduleRender() {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    render();
+  });
 }
 
-function compare(a, b) {
-  const { key, dir } = model.sort;
-  const byName = () => String(a.name).localeCompare(String(b.name), undefined, { numeric: true, sensitivity: 'base' });
-  const time = (s) => (s ? Date.parse(s) || 0 : 0);
-  let d = 0;
-  switch (key) {
-    case 'state':
-      d = STATE_ORDER[normalState(a.status)] - STATE_ORDER[normalState(b.status)];
-      break;
-    case 'latency':
-      d = (a.last_latency_ms ?? Infinity) - (b.last_latency_ms ?? Infinity);
-      if (Number.isNaN(d)) d = 0;
-      break;
-    case 'checked':
-      d = time(b.last_checked_at) - time(a.last_checked_at);
-      break;
-    case 'changed':
-      d = time(b.last_change_at) - time(a.last_change_at);
-      break;
-    default:
-      break;
-  }
-  return d * dir || byName() * (key === 'name' ? dir : 1);
+function viewRange() {
+  const top = ui.rows.getBoundingClientRect().top - ui.padTop.offsetHeight;
+  const first = Math.floor(Math.max(0, -top) / rowHeight);
+  const count = Math.ceil(window.innerHeight / rowHeight) + 1;
+  return [Math.max(0, first - OVERSCAN), Math.min(model.list.length, first + count + OVERSCAN)];
 }
-
-const rowHandlers = {
-  onTag(tag) {
-    setFilter({ tag: model.filter.tag === tag ? '' : tag });
-  },
-  onToggle(id, paused) {
-    togglePause(id, paused);
-  },
-};
 
 function render() {
-  const all = [...model.services.values()];
-  renderCounts(all);
-  renderTagOptions(all);
-
-  const shown = all.filter(matches).sort(compare);
+  if (detail.openId()) return;
+  const [from, to] = viewRange();
+  const shown = model.list.slice(from, to);
   const wanted = new Set(shown.map((s) => s.id));
-  for (const [id, row] of model.rows) {
-    if (!wanted.has(id) && row.tr.parentNode) {
-      sparkObserver.unobserve(row.tr);
-      visible.delete(id);
+  for (const [id, row] of rows) {
+    if (!wanted.has(id)) {
       row.tr.remove();
+      rows.delete(id);
     }
   }
-  // Appending in order moves existing rows without rebuilding them.
   let prev = null;
   for (const svc of shown) {
-    let row = model.rows.get(svc.id);
+    let row = rows.get(svc.id);
     if (!row) {
       row = createRow(rowHandlers);
-      model.rows.set(svc.id, row);
+      rows.set(svc.id, row);
     }
     updateRow(row, svc, { readOnly: model.readOnly });
-    const attached = row.tr.parentNode === ui.rows;
     const expected = prev ? prev.nextSibling : ui.rows.firstChild;
     if (expected !== row.tr) ui.rows.insertBefore(row.tr, expected);
-    if (!attached) sparkObserver.observe(row.tr);
     prev = row.tr;
-    queueSpark(svc.id);
+    // A cached sparkline, even one a newer check made stale, beats none
+    // while the fresh one loads.
+    const spark = sparks.get(svc.id);
+    if (spark) drawSpark(row, spark.results);
   }
+  if (rows.size > 0) {
+    const h = ui.rows.getBoundingClientRect().height / rows.size;
+    if (h > 8 && Math.abs(h - rowHeight) > 1) rowHeight = h;
+  }
+  // CSSOM, not a style attribute: the CSP forbids inline styles in markup.
+  ui.padTop.style.height = `${from * rowHeight}px`;
+  ui.padBottom.style.height = `${(model.list.length - to) * rowHeight}px`;
   ui.table.classList.toggle('read-only', model.readOnly);
+  renderStatus();
+  if (model.next && to >= model.list.length - NEAR_END) loadPage();
+  queueSparks(shown);
+}
 
+function renderStatus() {
+  const n = model.list.length;
+  const total = model.counts ? model.counts.total : null;
+  const fmt = (v) => v.toLocaleString();
+  const filtered = model.filter.q || model.filter.state || model.filter.tag;
   if (!model.loaded) {
     ui.tableStatus.textContent = 'Loading services…';
-  } else if (all.length === 0) {
+  } else if (n === 0 && !filtered) {
     ui.tableStatus.textContent = 'No services registered yet. Register one with POST /api/v1/services or a ServiceCheck resource.';
-  } else if (shown.length === 0) {
-    ui.tableStatus.textContent = `No services match the filters (${all.length} in total).`;
-  } else if (shown.length === all.length) {
-    ui.tableStatus.textContent = `${all.length} ${all.length === 1 ? 'service' : 'services'}.`;
+  } else if (n === 0) {
+    ui.tableStatus.textContent = `No services match the filters${total !== null ? ` (${fmt(total)} in total)` : ''}.`;
+  } else if (model.next) {
+    ui.tableStatus.textContent = `Showing the first ${fmt(n)}${total !== null ? ` of ${fmt(total)}` : ''} services; scroll for more.`;
+  } else if (filtered && total !== null) {
+    ui.tableStatus.textContent = `Showing ${fmt(n)} of ${fmt(total)} services.`;
   } else {
-    ui.tableStatus.textContent = `Showing ${shown.length} of ${all.length} services.`;
+    ui.tableStatus.textContent = `${fmt(n)} ${n === 1 ? 'service' : 'services'}.`;
   }
 }
 
-function renderCounts(all) {
-  const counts = { '': all.length, UP: 0, DOWN: 0, UNKNOWN: 0, PAUSED: 0 };
-  for (const s of all) counts[normalState(s.status)] += 1;
+function renderCounts() {
+  const c = model.counts;
+  if (!c) return;
+  const by = c.by_status || {};
+  const counts = { '': c.total, UP: by.UP || 0, DOWN: by.DOWN || 0, UNKNOWN: by.UNKNOWN || 0, PAUSED: by.PAUSED || 0 };
   for (const node of ui.stateFilter.querySelectorAll('[data-count]')) {
-    node.textContent = String(counts[node.dataset.count] ?? 0);
+    node.textContent = (counts[node.dataset.count] ?? 0).toLocaleString();
   }
+  // The tab title tells at a glance, even from another tab.
+  if (!detail.openId()) document.title = counts.DOWN > 0 ? `(${counts.DOWN} down) Vigil` : 'Vigil';
+}
+
+function renderPressed() {
   for (const b of ui.stateFilter.querySelectorAll('button')) {
     b.setAttribute('aria-pressed', String(b.dataset.state === model.filter.state));
   }
-  // The tab title tells at a glance, even from another tab.
-  document.title = counts.DOWN > 0 ? `(${counts.DOWN} down) Vigil` : 'Vigil';
 }
 
 let tagKey = '';
 
-function renderTagOptions(all) {
-  const tags = new Set();
-  for (const s of all) for (const t of s.tags || []) tags.add(t);
+// Tags offered are those of the services seen so far (and the one in the
+// URL): a registry of 50,000 is never listed whole just to fill a menu.
+function renderTagOptions() {
+  const tags = new Set(model.tags);
   if (model.filter.tag) tags.add(model.filter.tag);
   const sorted = [...tags].sort((a, b) => a.localeCompare(b));
   const key = JSON.stringify(sorted);
@@ -300,13 +257,82 @@ function renderTagOptions(all) {
   ui.tagFilter.value = model.filter.tag;
 }
 
-// ---- filters, sorting, URL --------------------------------------------
+const rowHandlers = {
+  onTag(tag) {
+    setFilter({ tag: model.filter.tag === tag ? '' : tag });
+  },
+  onToggle(id, paused) {
+    togglePause(id, paused);
+  },
+};
+
+// ---- sparklines ------------------------------------------------------
+// Fetched for rows in view only, once per check seen (keyed by the
+// service's last_checked_at), and kept for the most recent SPARK_KEEP
+// services so scrolling back costs nothing and memory stays bounded.
+
+const sparks = new Map(); // id -> { checked, results }, in use order
+const sparkQueue = [];
+const sparkQueued = new Set();
+let sparkActive = 0;
+let sparkTimer = 0;
+
+let lastScroll = 0;
+
+function queueSparks(shown) {
+  clearTimeout(sparkTimer);
+  const ids = shown.map((s) => s.id);
+  const run = () => ids.forEach(queueSpark);
+  // Wait for scrolling to settle: a fling past thousands of rows fetches nothing.
+  if (performance.now() - lastScroll > 150) run();
+  else sparkTimer = setTimeout(run, 150);
+}
+
+function sparkStale(id) {
+  const svc = model.byId.get(id);
+  if (!svc || !rows.has(id)) return false;
+  const spark = sparks.get(id);
+  return !spark || spark.checked !== (svc.last_checked_at || '');
+}
+
+function queueSpark(id) {
+  if (sparkQueued.has(id) || !sparkStale(id)) return;
+  sparkQueued.add(id);
+  sparkQueue.push(id);
+  pumpSparks();
+}
+
+function pumpSparks() {
+  while (sparkActive < SPARK_CONCURRENCY && sparkQueue.length > 0) {
+    const id = sparkQueue.shift();
+    sparkQueued.delete(id);
+    if (!sparkStale(id)) continue;
+    const want = model.byId.get(id).last_checked_at || '';
+    sparkActive += 1;
+    api
+      .recentResults(id, SPARK_POINTS)
+      .then((results) => {
+        sparks.delete(id);
+        sparks.set(id, { checked: want, results });
+        while (sparks.size > SPARK_KEEP) sparks.delete(sparks.keys().next().value);
+        const row = rows.get(id);
+        if (row) drawSpark(row, results);
+      })
+      .catch((err) => handleError(err, 'spark'))
+      .finally(() => {
+        sparkActive -= 1;
+        pumpSparks();
+      });
+  }
+}
+
+// ---- filters and routes ------------------------------------------------
 
 function readFilterFromURL() {
   const p = new URLSearchParams(location.search);
   const state = (p.get('state') || '').toUpperCase();
   model.filter = {
-    q: p.get('q') || '',
+    q: (p.get('q') || '').slice(0, 200),
     state: STATES.includes(state) ? state : '',
     tag: p.get('tag') || '',
   };
@@ -322,46 +348,120 @@ function setFilter(change) {
   }
   const qs = p.toString();
   // Filters live in the URL so a filtered view can be bookmarked or shared.
-  history.replaceState(null, '', qs ? `?${qs}` : location.pathname);
-  render();
+  history.replaceState(null, '', (qs ? `?${qs}` : location.pathname) + location.hash);
+  renderPressed();
+  renderTagOptions();
+  reload();
 }
 
-function setSort(key) {
-  model.sort = model.sort.key === key ? { key, dir: -model.sort.dir } : { key, dir: 1 };
-  for (const th of ui.table.querySelectorAll('th[data-sort-key]')) {
-    const on = th.dataset.sortKey === key;
-    th.setAttribute('aria-sort', on ? (model.sort.dir > 0 ? 'ascending' : 'descending') : 'none');
+/** Shows the table or a service's page, after the hash. */
+function route() {
+  const m = /^#\/services\/([^/]+)$/.exec(location.hash);
+  if (m) {
+    ui.dashboard.hidden = true;
+    detail.open(decodeURIComponent(m[1]), (err) => handleError(err, 'load'));
+    return;
   }
-  render();
+  detail.close();
+  if (!model.authNeeded) ui.dashboard.hidden = false;
+  renderCounts();
+  scheduleRender();
 }
 
 // ---- live updates ------------------------------------------------------
 
+const byNameThenId = (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+function matchesFilter(svc) {
+  const f = model.filter;
+  if (f.state && normalState(svc.status) !== f.state) return false;
+  if (f.tag && !(svc.tags || []).includes(f.tag)) return false;
+  if (f.q && !String(svc.name).toLowerCase().includes(f.q.toLowerCase())) return false;
+  return true;
+}
+
+/** Whether svc sorts within what is loaded (past it, its page brings it). */
+function withinLoaded(svc) {
+  if (!model.next || model.list.length === 0) return true;
+  return byNameThenId(svc, model.list[model.list.length - 1]) <= 0;
+}
+
+function applyCounts(ev) {
+  const by = model.counts && model.counts.by_status;
+  if (!by || !(ev.from in by) || !(ev.to in by) || ev.from === ev.to) return;
+  if (!(Number(ev.id) > (Number(model.counts.last_transition_id) || 0))) return;
+  by[ev.from] = Math.max(0, by[ev.from] - 1);
+  by[ev.to] += 1;
+  renderCounts();
+}
+
 function onTransition(ev) {
   announce(ev);
-  const svc = model.services.get(ev.service_id);
-  if (!svc) {
-    // A service this page has not seen yet (just registered).
-    refresh();
+  if (model.countsHeld) model.countsHeld.push(ev);
+  else applyCounts(ev);
+  detail.applyTransition(ev, (err) => handleError(err, 'load'));
+  if (model.firstLoading) {
+    model.pending.push(ev);
     return;
   }
-  // A replayed event older than what the list already shows must not
-  // move the row back; the refetch below settles the rest.
-  const known = svc.last_change_at ? Date.parse(svc.last_change_at) : 0;
-  const at = Date.parse(ev.at);
-  if (!(at < known)) {
-    const next = { ...svc, status: ev.to, last_change_at: ev.at, paused: ev.to === 'PAUSED' };
-    if (ev.to === 'UP' || ev.to === 'DOWN') {
-      next.last_checked_at = ev.at;
-      next.last_latency_ms = ev.latency_ms;
-      next.last_error = ev.error || '';
-    }
-    model.services.set(svc.id, next);
-    render();
-    const row = model.rows.get(svc.id);
-    if (row) flash(row);
+  applyToRows(ev);
+}
+
+/** Moves a loaded row, or admits the service into the view. */
+function applyToRows(ev) {
+  const svc = model.byId.get(ev.service_id);
+  if (!svc) {
+    admit(ev);
+    return;
   }
-  refreshService(ev.service_id);
+  // A replayed event older than what the row shows must not move it back.
+  if (svc.last_change_at && Date.parse(ev.at) < Date.parse(svc.last_change_at)) return;
+  const next = { ...svc, status: ev.to, last_change_at: ev.at, paused: ev.to === 'PAUSED' };
+  if (ev.to === 'UP' || ev.to === 'DOWN') {
+    next.last_checked_at = ev.at;
+    next.last_latency_ms = ev.latency_ms;
+    next.last_error = ev.error || '';
+  }
+  const i = model.list.indexOf(svc);
+  if (!matchesFilter(next)) {
+    // The row left the filter (say, UP under "Down"): the view stays true to it.
+    model.list.splice(i, 1);
+    model.byId.delete(svc.id);
+  } else {
+    model.list[i] = next;
+    model.byId.set(svc.id, next);
+  }
+  render();
+  const row = rows.get(svc.id);
+  if (row) flash(row);
+}
+
+/**
+ * A transition of a service this view has not loaded: it may have just
+ * entered the filter (a DOWN under "Down") or been registered. The one
+ * service is fetched and placed in order; nothing else is reloaded.
+ */
+async function admit(ev) {
+  const f = model.filter;
+  if (f.state && normalState(ev.to) !== f.state) return;
+  if (f.q && !String(ev.service).toLowerCase().includes(f.q.toLowerCase())) return;
+  if (!withinLoaded({ name: String(ev.service), id: ev.service_id })) return;
+  const gen = model.generation;
+  let svc;
+  try {
+    svc = await api.getService(ev.service_id);
+  } catch (err) {
+    if (!(err instanceof api.ApiError && err.status === 404)) handleError(err, 'load');
+    return;
+  }
+  if (gen !== model.generation || model.byId.has(svc.id) || !matchesFilter(svc) || !withinLoaded(svc)) return;
+  let i = model.list.findIndex((s) => byNameThenId(svc, s) < 0);
+  if (i < 0) i = model.list.length;
+  model.list.splice(i, 0, svc);
+  model.byId.set(svc.id, svc);
+  render();
+  const row = rows.get(svc.id);
+  if (row) flash(row);
 }
 
 function announce(ev) {
@@ -379,15 +479,45 @@ function setConnection(state, retryMs) {
   if (state === 'offline' && retryMs) text = `Offline, retrying in ${Math.max(1, Math.round(retryMs / 1000))} s`;
   ui.connectionText.textContent = text;
   ui.connection.title =
-    state === 'live' ? 'Receiving state changes as they happen' : 'Live updates paused; the table still refreshes periodically';
+    state === 'live' ? 'Receiving state changes as they happen' : 'Live updates paused; they resume where they stopped';
+}
+
+let opened = 0;
+let connected = () => {};
+
+/**
+ * Resolves when the feed is live, has failed once, or after 3 s. The list
+ * loads after that, so a transition is either in what the list returns or
+ * arrives over the socket: none falls in between. A failed socket (no
+ * credentials yet) does not hold the page: the list's 401 asks for them.
+ */
+function feedReady() {
+  return new Promise((resolve) => {
+    const done = () => {
+      connected = () => {};
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, 3000);
+    connected = done;
+  });
 }
 
 const feed = new LiveFeed({
   url: api.eventsURL,
   onEvent: onTransition,
-  // Whatever happened while disconnected, the list is the truth.
-  onOpen: () => refresh(),
-  onStatus: setConnection,
+  // The first connect follows the first load. After a reconnect the
+  // missed transitions are replayed (since=), which moves rows and counts;
+  // the counts are then fetched once more in case the replay fell short.
+  onOpen: () => {
+    opened += 1;
+    if (opened > 1) loadCounts();
+    connected();
+  },
+  onStatus: (state, retryMs) => {
+    setConnection(state, retryMs);
+    if (state === 'offline') connected();
+  },
 });
 
 // ---- errors, auth, writes ---------------------------------------------
@@ -419,6 +549,9 @@ function handleError(err, source) {
 
 function askForToken() {
   const had = api.signedIn();
+  // The list and the counts both answer 401: the second must not replace
+  // the first's message.
+  if (!had && model.authNeeded) return;
   if (had) api.signOut();
   model.authNeeded = true;
   feed.stop();
@@ -436,14 +569,22 @@ function askForToken() {
 function showDashboard() {
   model.authNeeded = false;
   ui.login.hidden = true;
-  ui.dashboard.hidden = false;
+  ui.dashboard.hidden = Boolean(detail.openId());
   ui.logout.hidden = !api.signedIn();
 }
 
 async function togglePause(id, paused) {
   try {
     const svc = await api.setPaused(id, !paused);
-    model.services.set(svc.id, svc);
+    // The transition reaches the counts through the WebSocket.
+    const i = model.list.findIndex((s) => s.id === svc.id);
+    if (i >= 0 && matchesFilter(svc)) {
+      model.list[i] = svc;
+      model.byId.set(svc.id, svc);
+    } else if (i >= 0) {
+      model.list.splice(i, 1);
+      model.byId.delete(svc.id);
+    }
     hideBanner('write');
     render();
   } catch (err) {
@@ -464,17 +605,29 @@ async function togglePause(id, paused) {
 
 // ---- wiring ------------------------------------------------------------
 
+let searchTimer = 0;
+
 function bind() {
-  ui.search.addEventListener('input', () => setFilter({ q: ui.search.value.trim() }));
+  ui.search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => setFilter({ q: ui.search.value.trim().slice(0, 200) }), SEARCH_DELAY_MS);
+  });
   ui.tagFilter.addEventListener('change', () => setFilter({ tag: ui.tagFilter.value }));
   ui.stateFilter.addEventListener('click', (e) => {
     const b = e.target.closest('button[data-state]');
     if (b) setFilter({ state: b.dataset.state });
   });
   document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());
-  for (const th of ui.table.querySelectorAll('th[data-sort-key]')) {
-    th.querySelector('button').addEventListener('click', () => setSort(th.dataset.sortKey));
-  }
+  window.addEventListener(
+    'scroll',
+    () => {
+      lastScroll = performance.now();
+      scheduleRender();
+    },
+    { passive: true },
+  );
+  window.addEventListener('resize', scheduleRender);
+  window.addEventListener('hashchange', route);
 
   ui.loginForm.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -484,32 +637,32 @@ function bind() {
     api.signIn(user, secret);
     ui.secret.value = '';
     model.authNeeded = false;
-    await refresh();
-    if (!model.authNeeded) feed.restart();
+    const ready = feedReady();
+    feed.restart();
+    await ready;
+    await Promise.all([reload(), loadCounts()]);
+    if (!model.authNeeded) route();
   });
   ui.logout.addEventListener('click', () => {
     api.signOut();
     location.reload();
   });
-
-  document.addEventListener('visibilitychange', () => {
-    if (!document.hidden && !model.authNeeded) refresh();
-  });
   window.addEventListener('online', () => feed.reconnectNow());
-
-  setInterval(() => {
-    if (!document.hidden && !model.authNeeded) refresh();
-  }, REFRESH_MS);
-  setInterval(() => refreshTimes(ui.rows), CLOCK_MS);
+  setInterval(() => refreshTimes(document.body), CLOCK_MS);
 }
 
 function start() {
   readFilterFromURL();
+  renderPressed();
   bind();
   render();
-  refresh().then(() => {
-    if (!model.authNeeded) feed.start();
-  });
+  const ready = feedReady();
+  feed.start();
+  ready
+    .then(() => Promise.all([reload(), loadCounts()]))
+    .then(() => {
+      if (!model.authNeeded) route();
+    });
 }
 
 start();

@@ -11,14 +11,14 @@ export function normalState(s) {
   return STATES.includes(s) ? s : 'UNKNOWN';
 }
 
-function el(tag, className, text) {
+export function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
 }
 
-function svg(tag, attrs) {
+export function svg(tag, attrs) {
   const node = document.createElementNS(SVG_NS, tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
   return node;
@@ -48,7 +48,7 @@ export function formatAgo(iso, now = Date.now()) {
   return `${Math.floor(h / 24)} d ago`;
 }
 
-function setTime(node, iso) {
+export function setTime(node, iso) {
   node.textContent = formatAgo(iso);
   if (iso) {
     node.dateTime = iso;
@@ -77,7 +77,8 @@ export function createRow(handlers) {
   const nameCell = el('th', 'cell-name');
   nameCell.scope = 'row';
   nameCell.dataset.label = 'Service';
-  const name = el('span', 'service-name');
+  // The name opens the service's page (a hash route: no server round trip).
+  const name = el('a', 'service-name');
   const url = el('span', 'service-url');
   nameCell.append(name, url);
 
@@ -151,6 +152,7 @@ export function updateRow(row, svc, { readOnly }) {
   row.tr.dataset.id = svc.id;
   row.tr.dataset.state = state;
   row.name.textContent = svc.name;
+  row.name.href = `#/services/${encodeURIComponent(svc.id)}`;
   row.url.textContent = svc.url || '';
   row.url.title = svc.url || '';
 

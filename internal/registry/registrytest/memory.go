@@ -10,7 +10,9 @@
 package registrytest
 
 import (
+	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -35,6 +37,8 @@ type Registry interface { //nolint:interfacebloat // the union of two consumers'
 	GetService(ctx context.Context, id string) (registry.Service, error)
 	ServiceExists(ctx context.Context, id string, includeDeleted bool) (bool, error)
 	ListServices(ctx context.Context, f registry.ListFilter) ([]registry.Service, error)
+	PageServices(ctx context.Context, q registry.ServiceQuery) ([]registry.Service, string, error)
+	CountServices(ctx context.Context, f registry.ListFilter) (registry.StateCounts, error)
 	UpdateService(ctx context.Context, id string, mutate func(*check.Check) error) (registry.Service, error)
 	DeleteService(ctx context.Context, id string) error
 	SetPaused(ctx context.Context, id string, paused bool) (registry.Service, *check.Transition, error)
@@ -212,21 +216,75 @@ func (m *Memory) ServiceExists(_ context.Context, id string, includeDeleted bool
 	return ok && (includeDeleted || !e.deleted), nil
 }
 
-// ListServices returns active services ordered by name.
+// ListServices returns active services ordered by name (bytes, then id).
 func (m *Memory) ListServices(_ context.Context, f registry.ListFilter) ([]registry.Service, error) {
 	defer m.mu.Unlock()
-	if err := m.enter("ListServices", f.Tag, string(f.State)); err != nil {
+	if err := m.enter("ListServices", f.Tag, string(f.State), f.Name); err != nil {
 		return nil, err
 	}
+	return m.selectServices(f), nil
+}
+
+// selectServices is the listing of f, ordered; the lock is held.
+func (m *Memory) selectServices(f registry.ListFilter) []registry.Service {
 	out := []registry.Service{}
+	name := strings.ToLower(f.Name)
 	for _, e := range m.services {
 		if e.deleted || f.State != "" && e.svc.State.State != f.State ||
-			f.Tag != "" && !slices.Contains(e.svc.Tags, f.Tag) {
+			f.Tag != "" && !slices.Contains(e.svc.Tags, f.Tag) ||
+			name != "" && !strings.Contains(strings.ToLower(e.svc.Name), name) {
 			continue
 		}
 		out = append(out, clone(e.svc))
 	}
-	slices.SortFunc(out, func(a, b registry.Service) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b registry.Service) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// PageServices pages through ListServices' order; the cursor is the last
+// name and id returned.
+func (m *Memory) PageServices(_ context.Context, q registry.ServiceQuery) ([]registry.Service, string, error) {
+	defer m.mu.Unlock()
+	if err := m.enter("PageServices", q.Tag, string(q.State), q.Name, q.Cursor); err != nil {
+		return nil, "", err
+	}
+	all := m.selectServices(q.ListFilter)
+	if q.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		name, id, ok := strings.Cut(strings.TrimPrefix(string(raw), "m:"), "\x00")
+		if err != nil || !ok || !strings.HasPrefix(string(raw), "m:") {
+			return nil, "", registry.ErrInvalidCursor
+		}
+		all = slices.DeleteFunc(all, func(s registry.Service) bool {
+			return cmp.Or(strings.Compare(s.Name, name), strings.Compare(s.ID, id)) <= 0
+		})
+	}
+	limit := clampLimit(q.Limit)
+	if len(all) <= limit {
+		return all, "", nil
+	}
+	last := all[limit-1]
+	return all[:limit], base64.RawURLEncoding.EncodeToString([]byte("m:" + last.Name + "\x00" + last.ID)), nil
+}
+
+// CountServices counts the services f selects per state (f.State is
+// ignored).
+func (m *Memory) CountServices(_ context.Context, f registry.ListFilter) (registry.StateCounts, error) {
+	defer m.mu.Unlock()
+	if err := m.enter("CountServices", f.Tag, f.Name); err != nil {
+		return registry.StateCounts{}, err
+	}
+	f.State = ""
+	out := registry.StateCounts{ByState: map[check.State]int64{}}
+	for _, t := range m.transitions {
+		out.LastTransitionID = max(out.LastTransitionID, t.ID)
+	}
+	for _, s := range m.selectServices(f) {
+		out.ByState[s.State.State]++
+		out.Total++
+	}
 	return out, nil
 }
 

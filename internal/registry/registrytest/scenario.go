@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,6 +223,94 @@ var scenarios = []scenario{
 		require.NoError(t, s.DeleteService(ctx, c.ID))
 		require.Equal(t, []string{"a", "b"}, names(registry.ListFilter{}))
 	}},
+	{"services page in name order; cursors survive concurrent registrations", func(t *testing.T, s Subject) {
+		ctx := t.Context()
+		for _, n := range []string{"d", "B", "a", "c", "e", "b"} {
+			create(t, s, n)
+		}
+		page := func(q registry.ServiceQuery) ([]string, string) {
+			list, next, err := s.PageServices(ctx, q)
+			require.NoError(t, err)
+			return serviceNames(list), next
+		}
+		got, next := page(registry.ServiceQuery{Limit: 2})
+		require.Equal(t, []string{"B", "a"}, got, "byte order: upper case first")
+		require.NotEmpty(t, next)
+		// Registered while the client pages: one before its position (never
+		// seen, never pushing a seen one onto the next page) and one after.
+		create(t, s, "Aa")
+		create(t, s, "bb")
+		got, next = page(registry.ServiceQuery{Limit: 2, Cursor: next})
+		require.Equal(t, []string{"b", "bb"}, got)
+		got, next = page(registry.ServiceQuery{Limit: 2, Cursor: next})
+		require.Equal(t, []string{"c", "d"}, got)
+		got, next = page(registry.ServiceQuery{Limit: 2, Cursor: next})
+		require.Equal(t, []string{"e"}, got)
+		require.Empty(t, next, "the last page has no cursor")
+
+		got, next = page(registry.ServiceQuery{Limit: 8})
+		require.Equal(t, []string{"Aa", "B", "a", "b", "bb", "c", "d", "e"}, got)
+		require.Empty(t, next, "a page that holds exactly the rest has no cursor")
+		all, err := s.ListServices(ctx, registry.ListFilter{})
+		require.NoError(t, err)
+		require.Equal(t, got, serviceNames(all), "ListServices and PageServices agree on the order")
+		got, _ = page(registry.ServiceQuery{})
+		require.Len(t, got, 8, "a zero limit is the default page")
+
+		for _, bad := range []string{"x", "!!", "czE6", "bTp4", strings.Repeat("A", 4000)} {
+			_, _, err := s.PageServices(ctx, registry.ServiceQuery{Cursor: bad})
+			require.ErrorIs(t, err, registry.ErrInvalidCursor, "cursor %q", bad)
+		}
+	}},
+	{"services search by name: any case, literal wildcards, with the other filters", func(t *testing.T, s Subject) {
+		ctx := t.Context()
+		create(t, s, "Payments-API", "prod")
+		create(t, s, "payments_db", "staging")
+		create(t, s, "search", "prod")
+		create(t, s, "50%-off", "prod")
+		names := func(f registry.ListFilter) []string {
+			list, next, err := s.PageServices(ctx, registry.ServiceQuery{ListFilter: f})
+			require.NoError(t, err)
+			require.Empty(t, next)
+			return serviceNames(list)
+		}
+		require.Equal(t, []string{"Payments-API", "payments_db"}, names(registry.ListFilter{Name: "PAY"}))
+		require.Equal(t, []string{"Payments-API"}, names(registry.ListFilter{Name: "pay", Tag: "prod"}))
+		require.Equal(t, []string{"payments_db"}, names(registry.ListFilter{Name: "_"}), "_ is no wildcard")
+		require.Equal(t, []string{"50%-off"}, names(registry.ListFilter{Name: "%"}), "% is no wildcard")
+		require.Equal(t, []string{}, names(registry.ListFilter{Name: `\`}))
+		require.Equal(t, []string{}, names(registry.ListFilter{Name: "payments", State: check.StateDown}))
+		list, err := s.ListServices(ctx, registry.ListFilter{Name: "ments"})
+		require.NoError(t, err)
+		require.Equal(t, []string{"Payments-API", "payments_db"}, serviceNames(list))
+	}},
+	{"services are counted per state", func(t *testing.T, s Subject) {
+		ctx := t.Context()
+		create(t, s, "alpha", "prod")
+		b := create(t, s, "beta", "prod")
+		create(t, s, "gamma", "staging")
+		gone := create(t, s, "gone", "prod")
+		require.NoError(t, s.DeleteService(ctx, gone.ID))
+		_, _, err := s.SetPaused(ctx, b.ID, true)
+		require.NoError(t, err)
+		_, pause, err := s.SetPaused(ctx, b.ID, true)
+		require.NoError(t, err)
+		require.Nil(t, pause, "already paused")
+		got, err := s.CountServices(ctx, registry.ListFilter{})
+		require.NoError(t, err)
+		ts, err := s.Transitions(ctx, registry.TransitionQuery{Newest: true, Limit: 1})
+		require.NoError(t, err)
+		require.Equal(t, registry.StateCounts{Total: 3, ByState: map[check.State]int64{
+			check.StateUnknown: 2, check.StatePaused: 1}, LastTransitionID: ts[0].ID}, got,
+			"the counts say which transitions they include")
+		got, err = s.CountServices(ctx, registry.ListFilter{Tag: "prod", State: check.StateUp})
+		require.NoError(t, err)
+		require.Equal(t, registry.StateCounts{Total: 2, ByState: map[check.State]int64{
+			check.StateUnknown: 1, check.StatePaused: 1}, LastTransitionID: ts[0].ID}, got, "the state filter is ignored")
+		got, err = s.CountServices(ctx, registry.ListFilter{Name: "ALP"})
+		require.NoError(t, err)
+		require.Equal(t, int64(1), got.ByState[check.StateUnknown])
+	}},
 	{"pause and resume are logged transitions", func(t *testing.T, s Subject) {
 		ctx := t.Context()
 		sv := create(t, s, "svc")
@@ -393,6 +482,10 @@ var scenarios = []scenario{
 		refused(t, err)
 		_, err = s.ListServices(ctx, registry.ListFilter{Tag: "\xff"})
 		refused(t, err)
+		_, _, err = s.PageServices(ctx, registry.ServiceQuery{ListFilter: registry.ListFilter{Name: "\xff"}})
+		refused(t, err)
+		_, err = s.CountServices(ctx, registry.ListFilter{Tag: "\x00"})
+		refused(t, err)
 		_, err = s.UpdateService(ctx, sv.ID, func(c *check.Check) error { c.URL = "http://x/\x00"; return nil })
 		refused(t, err)
 		_, _, err = s.Results(ctx, "id\x00", registry.ResultQuery{})
@@ -410,4 +503,12 @@ func result(id string, tick time.Time, up bool) check.Result {
 		r.Status, r.HTTPStatus, r.Error = check.ResultDown, 503, fmt.Sprintf("unexpected status %d", 503)
 	}
 	return r
+}
+
+func serviceNames(list []registry.Service) []string {
+	out := []string{}
+	for _, sv := range list {
+		out = append(out, sv.Name)
+	}
+	return out
 }

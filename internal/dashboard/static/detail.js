@@ -1,0 +1,193 @@
+// The page of one service (#/services/<id>): its state, uptime over 24 h
+// and 7 d, a latency chart of its recent results drawn here in SVG (no
+// charting library), its recent results and its transitions. It is kept
+// live by the same WebSocket as the table: a transition of this service
+// refetches its history once, nothing polls.
+
+import * as api from './api.js';
+import { el, svg, normalState, formatLatency, setTime } from './view.js';
+
+const RESULTS = 120; // points in the chart
+const LIST = 20; // rows in the results and transitions lists
+
+const $ = (id) => document.getElementById(id);
+
+let current = ''; // the id on screen, '' when the page is closed
+let controller = null;
+
+/** Shows the page of service id; onError gets load failures. */
+export async function open(id, onError) {
+  close();
+  current = id;
+  controller = new AbortController();
+  const { signal } = controller;
+  $('detail').hidden = false;
+  $('detail-title').textContent = 'Loading…';
+  try {
+    const svc = await api.getService(id, signal);
+    if (current !== id) return;
+    showService(svc);
+    await loadHistory(id, signal);
+  } catch (err) {
+    if (err && err.name === 'AbortError') return;
+    onError(err);
+  }
+}
+
+export function close() {
+  if (controller) controller.abort();
+  controller = null;
+  current = '';
+  $('detail').hidden = true;
+}
+
+export function openId() {
+  return current;
+}
+
+/** Applies a transition of the service on screen, then refetches its history. */
+export function applyTransition(ev, onError) {
+  if (!current || ev.service_id !== current) return;
+  setBadge(ev.to);
+  setTime($('detail-changed'), ev.at);
+  const e = $('detail-error');
+  e.textContent = ev.to === 'DOWN' ? ev.error || '' : '';
+  e.hidden = e.textContent === '';
+  prependTransition(ev);
+  const { signal } = controller;
+  loadHistory(current, signal).catch((err) => {
+    if (!(err && err.name === 'AbortError')) onError(err);
+  });
+}
+
+function setBadge(status) {
+  const state = normalState(status);
+  const badge = $('detail-badge');
+  badge.dataset.state = state;
+  badge.querySelector('.badge-text').textContent = state;
+}
+
+function showService(svc) {
+  $('detail-title').textContent = svc.name;
+  $('detail-url').textContent = svc.url || '';
+  setBadge(svc.status);
+  const e = $('detail-error');
+  e.textContent = normalState(svc.status) === 'DOWN' ? svc.last_error || '' : '';
+  e.hidden = e.textContent === '';
+  $('detail-tags').replaceChildren(...(svc.tags || []).map((t) => el('li', 'tag', t)));
+  $('detail-latency').textContent = formatLatency(svc.last_latency_ms);
+  setTime($('detail-changed'), svc.last_change_at);
+  document.title = `${svc.name} · Vigil`;
+}
+
+async function loadHistory(id, signal) {
+  const [results, trs, day, week] = await Promise.all([
+    api.recentResults(id, RESULTS, signal),
+    api.transitions(id, LIST, signal),
+    api.uptime(id, '24h', signal),
+    api.uptime(id, '7d', signal),
+  ]);
+  if (current !== id) return;
+  $('uptime-24h').textContent = ratio(day);
+  $('uptime-7d').textContent = ratio(week);
+  if (results.length > 0) $('detail-latency').textContent = formatLatency(results[0].latency_ms);
+  drawChart($('chart'), results);
+  $('chart-count').textContent = String(results.length);
+  $('detail-results').replaceChildren(...results.slice(0, LIST).map(resultRow));
+  $('detail-transitions').replaceChildren(...trs.map(transitionItem));
+}
+
+function ratio(u) {
+  if (!u || typeof u.uptime_ratio !== 'number') return '—';
+  return `${(u.uptime_ratio * 100).toFixed(u.uptime_ratio === 1 ? 0 : 2)} %`;
+}
+
+function resultRow(r) {
+  const tr = el('tr');
+  const when = el('time');
+  setTime(when, r.scheduled_at);
+  const at = el('td');
+  at.append(when);
+  const res = el('td', 'result', r.status);
+  res.dataset.state = r.status === 'UP' ? 'UP' : 'DOWN';
+  const detail = r.error || (r.http_status ? `HTTP ${r.http_status}` : '');
+  tr.append(at, res, el('td', 'num', formatLatency(r.latency_ms)), el('td', 'result-detail', detail));
+  return tr;
+}
+
+function transitionItem(t) {
+  const li = el('li');
+  const when = el('time');
+  setTime(when, t.at);
+  const to = el('span', 'result', t.to);
+  to.dataset.state = normalState(t.to);
+  li.append(when, el('span', '', ` ${t.from} → `), to);
+  if (t.error) li.append(el('span', 'result-detail', ` ${t.error}`));
+  return li;
+}
+
+function prependTransition(ev) {
+  const list = $('detail-transitions');
+  list.prepend(transitionItem(ev));
+  while (list.childElementCount > LIST) list.lastElementChild.remove();
+}
+
+/**
+ * Draws results (newest first, as the API returns them) as a latency line
+ * over time, failed checks as marks on the DOWN colour, with the maximum
+ * and the time span as labels. Scales are computed here: the baseline is
+ * zero so a small wobble never looks like an outage.
+ */
+export function drawChart(root, results) {
+  const W = 720;
+  const H = 200;
+  const L = 56; // room for the axis labels
+  const B = 22;
+  const T = 10;
+  const R = 10;
+  const node = svg('svg', { class: 'chart-svg', viewBox: `0 0 ${W} ${H}`, role: 'img', preserveAspectRatio: 'none' });
+  const points = results.slice().reverse();
+  if (points.length === 0) {
+    node.setAttribute('aria-label', 'No results yet');
+    const tx = svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'chart-label' });
+    tx.textContent = 'No results yet';
+    node.append(tx);
+    root.replaceChildren(node);
+    return;
+  }
+  const times = points.map((p) => Date.parse(p.scheduled_at));
+  const t0 = Math.min(...times);
+  const t1 = Math.max(...times);
+  const lat = points.map((p) => (Number.isFinite(p.latency_ms) ? p.latency_ms : 0));
+  const max = Math.max(...lat) || 1;
+  const x = (t) => (t1 > t0 ? L + ((t - t0) / (t1 - t0)) * (W - L - R) : (L + W - R) / 2);
+  const y = (v) => H - B - (v / max) * (H - B - T);
+  const failed = points.filter((p) => p.status !== 'UP').length;
+  const label = `Latency of the last ${points.length} checks, up to ${formatLatency(max)}; ${failed} failed`;
+  node.setAttribute('aria-label', label);
+  const title = svg('title');
+  title.textContent = label;
+  node.append(title);
+  for (const v of [0, max / 2, max]) {
+    node.append(svg('line', { class: 'chart-grid', x1: L, x2: W - R, y1: y(v).toFixed(1), y2: y(v).toFixed(1) }));
+    const tx = svg('text', { class: 'chart-label', x: L - 6, y: (y(v) + 4).toFixed(1), 'text-anchor': 'end' });
+    tx.textContent = formatLatency(v);
+    node.append(tx);
+  }
+  const coords = points.map((p, i) => `${x(times[i]).toFixed(1)},${y(lat[i]).toFixed(1)}`).join(' ');
+  node.append(svg('polyline', { class: 'chart-line', points: coords }));
+  points.forEach((p, i) => {
+    if (p.status !== 'UP') {
+      node.append(svg('circle', { class: 'chart-fail', cx: x(times[i]).toFixed(1), cy: y(lat[i]).toFixed(1), r: 3.5 }));
+    }
+  });
+  for (const [t, anchor] of [
+    [t0, 'start'],
+    [t1, 'end'],
+  ]) {
+    const tx = svg('text', { class: 'chart-label', x: x(t).toFixed(1), y: H - 4, 'text-anchor': anchor });
+    tx.textContent = new Date(t).toLocaleTimeString();
+    node.append(tx);
+  }
+  root.replaceChildren(node);
+}
