@@ -244,6 +244,12 @@ func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
 		o = p.probeHTTP(probeCtx, job)
 	case check.TypeGRPC:
 		o = p.probeGRPC(probeCtx, job)
+	case check.TypeTCP:
+		o = p.probeTCP(probeCtx, job)
+	case check.TypeTLS:
+		o = p.probeTLS(probeCtx, job)
+	case check.TypeDNS:
+		o = p.probeDNS(probeCtx, job)
 	default:
 		o = outcome{failure: fmt.Sprintf("unsupported check type %q", job.Type)}
 	}
@@ -266,9 +272,11 @@ func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
 
 // outcome is what a protocol-specific probe found: err for a transport
 // failure (turned into words by describe), failure for a response that
-// arrived but is not healthy (already in words).
+// arrived but is not healthy (already in words), and facts for what it
+// learnt of the target on the way (see Facts).
 type outcome struct {
 	httpStatus int
 	failure    string
 	err        error
+	facts      Facts
 }
