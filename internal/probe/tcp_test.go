@@ -111,3 +111,16 @@ func BenchmarkProbeTCP(b *testing.B) {
 		}
 	}
 }
+
+// The per-host cap counts tcp and tls probes against their target and dns
+// probes against their resolver, like any other probe of that host:port.
+func TestHostKeyOfTargets(t *testing.T) {
+	t.Parallel()
+	for url, want := range map[string]string{
+		"tcp://DB.example:5432":                    "db.example:5432",
+		"tls://10.0.0.9:443?server_name=a.example": "10.0.0.9:443",
+		"dns://[::1]:53/x.example?type=A":          "[::1]:53",
+	} {
+		require.Equal(t, want, hostKey(targetJob(check.TypeTCP, url, time.Second)), url)
+	}
+}
