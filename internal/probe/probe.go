@@ -79,7 +79,7 @@ type Options struct {
 	// in d, one host gets at most MaxPerHost/d probes a second from this
 	// worker before probes queue for slots.
 	MaxPerHost int
-	// RootCAs verifies https and grpcs targets; nil uses the system roots,
+	// RootCAs verifies https, grpcs and tls targets; nil uses the system roots,
 	// loaded by New.
 	RootCAs *x509.CertPool
 	// Resolver looks up host names; nil uses net.DefaultResolver.
