@@ -159,41 +159,8 @@ func TestEnvtest(t *testing.T) {
 		}
 	})
 
-	t.Run("tcp, tls and dns checks are admitted and registered", func(t *testing.T) {
-		for _, tt := range []struct {
-			name string
-			typ  check.Type
-			url  string
-		}{
-			{"postgres", check.TypeTCP, "tcp://db.team.svc:5432"},
-			{"api-cert", check.TypeTLS, "tls://10.0.0.9:443?server_name=api.example.com"},
-			{"cluster-dns", check.TypeDNS, "dns://10.96.0.10:53/kubernetes.default.svc.cluster.local?type=AAAA"},
-		} {
-			sc := &monitoringv1alpha1.ServiceCheck{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
-				Spec:       monitoringv1alpha1.ServiceCheckSpec{Type: string(tt.typ), URL: tt.url},
-			}
-			require.NoError(t, c.Create(ctx, sc), tt.name)
-			require.Eventually(t, conditionIs(tt.name, monitoringv1alpha1.ReadyCondition, metav1.ConditionTrue), wait, tick, tt.name)
-			svc, ok := registry.get(string(get(tt.name).UID))
-			require.True(t, ok, tt.name)
-			require.Equal(t, tt.typ, svc.Type)
-			require.Equal(t, tt.url, svc.URL)
-			require.NoError(t, c.Delete(ctx, get(tt.name)))
-		}
-	})
-
-	t.Run("a target URL the schema admits but Vigil refuses is InvalidSpec", func(t *testing.T) {
-		sc := &monitoringv1alpha1.ServiceCheck{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-port"},
-			Spec:       monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", URL: "tcp://db.team.svc"},
-		}
-		require.NoError(t, c.Create(ctx, sc))
-		require.Eventually(t, conditionIs("no-port", monitoringv1alpha1.ReadyCondition, metav1.ConditionFalse), wait, tick)
-		cond := meta.FindStatusCondition(get("no-port").Status.Conditions, monitoringv1alpha1.ReadyCondition)
-		require.Equal(t, monitoringv1alpha1.InvalidSpecReason, cond.Reason)
-		require.Contains(t, cond.Message, "spec.url: must name a host and a port")
-		require.NoError(t, c.Delete(ctx, get("no-port")))
+	t.Run("tcp, tls and dns checks", func(t *testing.T) {
+		envtestTargetTypes(t, c, ns, registry, conditionIs)
 	})
 
 	t.Run("reconcile registers the check and reports Ready", func(t *testing.T) {
@@ -288,4 +255,55 @@ func randomSuffix(t *testing.T) string {
 	_, err := rand.Read(b)
 	require.NoError(t, err)
 	return strings.ToLower(hex.EncodeToString(b))
+}
+
+// envtestTargetTypes runs the tcp, tls and dns cases of TestEnvtest: the
+// schema admits them, the operator registers them with their type, and a
+// target URL the schema admits but Vigil refuses is Ready=False InvalidSpec.
+func envtestTargetTypes(t *testing.T, c client.Client, ns string, registry *fakeRegistry,
+	conditionIs func(name, typ string, status metav1.ConditionStatus) func() bool,
+) {
+	ctx := context.Background()
+	const wait, tick = 30 * time.Second, 50 * time.Millisecond
+	get := func(name string) *monitoringv1alpha1.ServiceCheck {
+		sc := &monitoringv1alpha1.ServiceCheck{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sc))
+		return sc
+	}
+	t.Run("tcp, tls and dns checks are admitted and registered", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			typ  check.Type
+			url  string
+		}{
+			{"postgres", check.TypeTCP, "tcp://db.team.svc:5432"},
+			{"api-cert", check.TypeTLS, "tls://10.0.0.9:443?server_name=api.example.com"},
+			{"cluster-dns", check.TypeDNS, "dns://10.96.0.10:53/kubernetes.default.svc.cluster.local?type=AAAA"},
+		} {
+			sc := &monitoringv1alpha1.ServiceCheck{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
+				Spec:       monitoringv1alpha1.ServiceCheckSpec{Type: string(tt.typ), URL: tt.url},
+			}
+			require.NoError(t, c.Create(ctx, sc), tt.name)
+			require.Eventually(t, conditionIs(tt.name, monitoringv1alpha1.ReadyCondition, metav1.ConditionTrue), wait, tick, tt.name)
+			svc, ok := registry.get(string(get(tt.name).UID))
+			require.True(t, ok, tt.name)
+			require.Equal(t, tt.typ, svc.Type)
+			require.Equal(t, tt.url, svc.URL)
+			require.NoError(t, c.Delete(ctx, get(tt.name)))
+		}
+	})
+
+	t.Run("a target URL the schema admits but Vigil refuses is InvalidSpec", func(t *testing.T) {
+		sc := &monitoringv1alpha1.ServiceCheck{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-port"},
+			Spec:       monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", URL: "tcp://db.team.svc"},
+		}
+		require.NoError(t, c.Create(ctx, sc))
+		require.Eventually(t, conditionIs("no-port", monitoringv1alpha1.ReadyCondition, metav1.ConditionFalse), wait, tick)
+		cond := meta.FindStatusCondition(get("no-port").Status.Conditions, monitoringv1alpha1.ReadyCondition)
+		require.Equal(t, monitoringv1alpha1.InvalidSpecReason, cond.Reason)
+		require.Contains(t, cond.Message, "spec.url: must name a host and a port")
+		require.NoError(t, c.Delete(ctx, get("no-port")))
+	})
 }

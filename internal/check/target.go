@@ -98,8 +98,9 @@ func targetForm(t Type) string {
 		return "tls://host:port[?server_name=name]"
 	case TypeDNS:
 		return "dns://resolver:port/name[?type=A]"
+	default:
+		return string(t) + "://host:port"
 	}
-	return string(t) + "://host:port"
 }
 
 // validateHostPort checks the URL's authority: an IP address or a DNS name,
