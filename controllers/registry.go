@@ -82,6 +82,11 @@ func CheckWithSecrets(sc *monitoringv1alpha1.ServiceCheck, p check.Policy, secre
 		c.Type = check.TypeGRPC
 		c.URL = scheme + "://" + g.Address
 		c.GRPCService = g.Service
+	} else if t := check.Type(sc.Spec.Type); t == check.TypeTCP || t == check.TypeTLS || t == check.TypeDNS {
+		// The target's URL says everything; the HTTP fields do not apply
+		// (the schema refuses them with these types).
+		c.Type = t
+		c.URL = sc.Spec.URL
 	} else {
 		c.Type = check.TypeHTTP
 		c.URL = sc.Spec.URL
@@ -91,6 +96,11 @@ func CheckWithSecrets(sc *monitoringv1alpha1.ServiceCheck, p check.Policy, secre
 	}
 	c.Conditions = slices.Clone(sc.Spec.Conditions)
 	c.SetDefaults()
+	if t := check.Type(sc.Spec.Type); t != "" && t != c.Type {
+		// The schema's rules refuse this; an object that reached us
+		// without them must not be probed as something it did not ask for.
+		return c, &check.FieldError{Field: "spec.type", Message: "must be grpc with spec.grpc, and http, tcp, tls or dns with spec.url"}
+	}
 	if err := cond.ValidateCheck(c, p); err != nil {
 		if fe, ok := check.AsFieldError(err); ok {
 			return c, &check.FieldError{Field: crdField(fe.Field, sc.Spec.GRPC != nil), Message: fe.Message}
@@ -125,6 +135,8 @@ func crdField(field string, grpc bool) string {
 	switch {
 	case field == "name":
 		return "metadata.name"
+	case field == "type":
+		return "spec.type"
 	case field == "url" && grpc:
 		return "spec.grpc.address"
 	case field == "url":

@@ -459,6 +459,27 @@ func TestCheckFor(t *testing.T) {
 		}, func(t *testing.T, c *check.Check) {
 			require.Equal(t, "grpcs://[::1]:9090", c.URL)
 		}},
+		{"tcp", func(sc *monitoringv1alpha1.ServiceCheck) {
+			sc.Spec.Type, sc.Spec.URL = "tcp", "tcp://db.team.svc:5432"
+		}, func(t *testing.T, c *check.Check) {
+			require.Equal(t, check.TypeTCP, c.Type)
+			require.Equal(t, "tcp://db.team.svc:5432", c.URL)
+			require.Empty(t, c.Method, "HTTP defaults do not apply")
+		}},
+		{"tls", func(sc *monitoringv1alpha1.ServiceCheck) {
+			sc.Spec.Type, sc.Spec.URL = "tls", "tls://10.0.0.9:443?server_name=api.example.com"
+		}, func(t *testing.T, c *check.Check) {
+			require.Equal(t, check.TypeTLS, c.Type)
+			require.Equal(t, "tls://10.0.0.9:443?server_name=api.example.com", c.URL)
+		}},
+		{"dns", func(sc *monitoringv1alpha1.ServiceCheck) {
+			sc.Spec.Type, sc.Spec.URL = "dns", "dns://10.96.0.10:53/kubernetes.default.svc.cluster.local?type=A"
+		}, func(t *testing.T, c *check.Check) {
+			require.Equal(t, check.TypeDNS, c.Type)
+		}},
+		{"explicit http", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.Type = "http" }, func(t *testing.T, c *check.Check) {
+			require.Equal(t, check.TypeHTTP, c.Type)
+		}},
 		{"long labels are not tags", func(sc *monitoringv1alpha1.ServiceCheck) {
 			sc.Labels = map[string]string{"b": "2", "a": "1", "example.com/" + strings.Repeat("k", 63): strings.Repeat("v", 150),
 				"app": strings.Repeat("v", 60)}
@@ -529,6 +550,14 @@ func TestCheckForFieldNames(t *testing.T) {
 		{"slo target zero", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.SLOTarget = "0" }, "spec.sloTarget"},
 		{"slo target 100", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.SLOTarget = "100" }, "spec.sloTarget"},
 		{"slo target not a number", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.SLOTarget = "high" }, "spec.sloTarget"},
+		{"tcp url without a port", func(sc *monitoringv1alpha1.ServiceCheck) {
+			sc.Spec.Type, sc.Spec.URL = "tcp", "tcp://db.team.svc"
+		}, "spec.url"},
+		{"dns type not allowed", func(sc *monitoringv1alpha1.ServiceCheck) {
+			sc.Spec.Type, sc.Spec.URL = "dns", "dns://10.96.0.10:53/x.example?type=ANY"
+		}, "spec.url"},
+		{"type grpc with a url", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.Type = "grpc" }, "spec.type"},
+		{"unknown type", func(sc *monitoringv1alpha1.ServiceCheck) { sc.Spec.Type = "icmp" }, "spec.type"},
 		{"interval not whole ms", func(sc *monitoringv1alpha1.ServiceCheck) {
 			sc.Spec.Interval = &metav1.Duration{Duration: time.Second + time.Microsecond}
 		}, "spec.interval"},
@@ -541,7 +570,8 @@ func TestCheckForFieldNames(t *testing.T) {
 			require.Equal(t, tt.field, fe.Field)
 		})
 	}
-	require.Equal(t, "spec", crdField("type", false))
+	require.Equal(t, "spec.type", crdField("type", false))
+	require.Equal(t, "spec", crdField("no_such_field", false))
 	require.Equal(t, "metadata.labels", crdField("tags", false))
 	require.Equal(t, "metadata.labels", crdField("tags[3]", false))
 }

@@ -137,6 +137,14 @@ func TestEnvtest(t *testing.T) {
 			{"method on a grpc check", monitoringv1alpha1.ServiceCheckSpec{GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:1"}, Method: "GET"}, "apply to url checks only"},
 			{"expected status out of range", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", ExpectedStatusCodes: []int32{700}}, "spec.expectedStatusCodes"},
 			{"zero failure threshold", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", FailureThreshold: -1}, "spec.failureThreshold"},
+			{"unknown type", monitoringv1alpha1.ServiceCheckSpec{Type: "icmp", URL: "tcp://a.test:1"}, "spec.type"},
+			{"tcp url for http", monitoringv1alpha1.ServiceCheckSpec{URL: "tcp://a.test:1"}, "url must start with http:// or https:// for type http"},
+			{"http url for tcp", monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", URL: "http://a.test/"}, "url must start with http:// or https:// for type http"},
+			{"dns url for tls", monitoringv1alpha1.ServiceCheckSpec{Type: "tls", URL: "dns://a.test:53/x.test"}, "and with tcp://, tls:// or dns://"},
+			{"type grpc with a url", monitoringv1alpha1.ServiceCheckSpec{Type: "grpc", URL: "http://a.test/"}, "type grpc goes with grpc"},
+			{"type tcp with grpc", monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:1"}}, "type grpc goes with grpc"},
+			{"method on a tcp check", monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", URL: "tcp://a.test:1", Method: "GET"}, "apply to http checks only"},
+			{"expected status on a dns check", monitoringv1alpha1.ServiceCheckSpec{Type: "dns", URL: "dns://a.test:53/x.test", ExpectedStatusCodes: []int32{200}}, "apply to http checks only"},
 		}
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -149,6 +157,10 @@ func TestEnvtest(t *testing.T) {
 				require.Contains(t, err.Error(), tt.want)
 			})
 		}
+	})
+
+	t.Run("tcp, tls and dns checks", func(t *testing.T) {
+		envtestTargetTypes(t, c, ns, registry, conditionIs)
 	})
 
 	t.Run("reconcile registers the check and reports Ready", func(t *testing.T) {
@@ -245,4 +257,55 @@ func randomSuffix(t *testing.T) string {
 	_, err := rand.Read(b)
 	require.NoError(t, err)
 	return strings.ToLower(hex.EncodeToString(b))
+}
+
+// envtestTargetTypes runs the tcp, tls and dns cases of TestEnvtest: the
+// schema admits them, the operator registers them with their type, and a
+// target URL the schema admits but Vigil refuses is Ready=False InvalidSpec.
+func envtestTargetTypes(t *testing.T, c client.Client, ns string, registry *fakeRegistry,
+	conditionIs func(name, typ string, status metav1.ConditionStatus) func() bool,
+) {
+	ctx := context.Background()
+	const wait, tick = 30 * time.Second, 50 * time.Millisecond
+	get := func(name string) *monitoringv1alpha1.ServiceCheck {
+		sc := &monitoringv1alpha1.ServiceCheck{}
+		require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sc))
+		return sc
+	}
+	t.Run("tcp, tls and dns checks are admitted and registered", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			typ  check.Type
+			url  string
+		}{
+			{"postgres", check.TypeTCP, "tcp://db.team.svc:5432"},
+			{"api-cert", check.TypeTLS, "tls://10.0.0.9:443?server_name=api.example.com"},
+			{"cluster-dns", check.TypeDNS, "dns://10.96.0.10:53/kubernetes.default.svc.cluster.local?type=AAAA"},
+		} {
+			sc := &monitoringv1alpha1.ServiceCheck{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
+				Spec:       monitoringv1alpha1.ServiceCheckSpec{Type: string(tt.typ), URL: tt.url},
+			}
+			require.NoError(t, c.Create(ctx, sc), tt.name)
+			require.Eventually(t, conditionIs(tt.name, monitoringv1alpha1.ReadyCondition, metav1.ConditionTrue), wait, tick, tt.name)
+			svc, ok := registry.get(string(get(tt.name).UID))
+			require.True(t, ok, tt.name)
+			require.Equal(t, tt.typ, svc.Type)
+			require.Equal(t, tt.url, svc.URL)
+			require.NoError(t, c.Delete(ctx, get(tt.name)))
+		}
+	})
+
+	t.Run("a target URL the schema admits but Vigil refuses is InvalidSpec", func(t *testing.T) {
+		sc := &monitoringv1alpha1.ServiceCheck{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-port"},
+			Spec:       monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", URL: "tcp://db.team.svc"},
+		}
+		require.NoError(t, c.Create(ctx, sc))
+		require.Eventually(t, conditionIs("no-port", monitoringv1alpha1.ReadyCondition, metav1.ConditionFalse), wait, tick)
+		cond := meta.FindStatusCondition(get("no-port").Status.Conditions, monitoringv1alpha1.ReadyCondition)
+		require.Equal(t, monitoringv1alpha1.InvalidSpecReason, cond.Reason)
+		require.Contains(t, cond.Message, "spec.url: must name a host and a port")
+		require.NoError(t, c.Delete(ctx, get("no-port")))
+	})
 }

@@ -64,20 +64,37 @@ const (
 )
 
 // ServiceCheckSpec declares one service for Vigil to probe. Set exactly one
-// of url (HTTP) and grpc (gRPC health checking protocol).
+// of url (HTTP, or the target of a tcp, tls or dns check) and grpc (gRPC
+// health checking protocol).
 //
 // +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.grpc)",message="exactly one of url or grpc must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || (self.type == 'grpc') == has(self.grpc)",message="type grpc goes with grpc, every other type with url"
+// +kubebuilder:validation:XValidation:rule="!has(self.url) || (has(self.type) && self.type != 'http' ? self.url.startsWith(self.type + '://') : self.url.matches('^https?://'))",message="url must start with http:// or https:// for type http, and with tcp://, tls:// or dns:// for those types"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || self.type == 'http' || self.type == 'grpc' || (!has(self.method) && !has(self.expectedStatusCodes))",message="method and expectedStatusCodes apply to http checks only"
 // +kubebuilder:validation:XValidation:rule="!has(self.timeout) || !has(self.interval) || duration(self.timeout) < duration(self.interval)",message="timeout must be less than interval"
 // +kubebuilder:validation:XValidation:rule="!has(self.grpc) || (!has(self.method) && !has(self.expectedStatusCodes))",message="method and expectedStatusCodes apply to url checks only"
 // +kubebuilder:validation:XValidation:rule="!has(self.grpc) || (!has(self.headers) && !has(self.body) && !has(self.tls) && !has(self.expectedStatusClasses))",message="headers, body, tls and expectedStatusClasses apply to url checks only"
 type ServiceCheckSpec struct {
-	// URL is the absolute http or https URL to probe. A probe succeeds when
-	// the response status is one of expectedStatusCodes. It must not hold
-	// credentials (user:password@host): everyone who can read the check
-	// would see them.
+	// Type is how Vigil probes: http (the default with url), grpc (the
+	// default with grpc), tcp (connect to tcp://host:port), tls (connect to
+	// tls://host:port[?server_name=name], complete a TLS handshake that
+	// verifies against the worker's roots, and require the certificate to
+	// stay valid for 7 more days) or dns (ask dns://resolver:port/name
+	// [?type=A|AAAA|CAA|CNAME|MX|NS|PTR|SOA|SRV|TXT] and require a NOERROR
+	// answer with at least one record of the type).
+	// +optional
+	// +kubebuilder:validation:Enum=http;grpc;tcp;tls;dns
+	Type string `json:"type,omitempty"`
+
+	// URL is what to probe: an absolute http or https URL for an http check
+	// (a probe succeeds when the response status is one of
+	// expectedStatusCodes), or tcp://host:port, tls://host:port or
+	// dns://resolver:port/name for those types, always with a port. It must
+	// not hold credentials (user:password@host): everyone who can read the
+	// check would see them.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#@]+([/?#]\S*)?$`
+	// +kubebuilder:validation:Pattern=`^(https?|tcp|tls|dns)://[^\s/?#@]+([/?#]\S*)?$`
 	URL string `json:"url,omitempty"`
 
 	// GRPC probes a gRPC server with the standard health checking protocol
@@ -328,13 +345,14 @@ type ServiceCheckStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// ServiceCheck asks Vigil to monitor one HTTP or gRPC service. Its status
+// ServiceCheck asks Vigil to monitor one HTTP, gRPC, TCP, TLS or DNS service. Its status
 // shows the service's live state, a Healthy condition to wait on, and an
 // Event on every change.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=sc,categories=vigil
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`,priority=1
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`
 // +kubebuilder:printcolumn:name="GRPC",type=string,JSONPath=`.spec.grpc.address`,priority=1
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`

@@ -12,7 +12,19 @@ const (
 	TypeHTTP Type = "http"
 	// TypeGRPC calls grpc.health.v1.Health/Check on a grpc:// address.
 	TypeGRPC Type = "grpc"
+	// TypeTCP connects to tcp://host:port; up when the connection opens.
+	TypeTCP Type = "tcp"
+	// TypeTLS connects to tls://host:port and completes a TLS handshake
+	// whose certificate verifies and is not about to expire.
+	TypeTLS Type = "tls"
+	// TypeDNS asks the resolver of dns://resolver:port/name?type=A for the
+	// name's records; up when it answers NOERROR with at least one.
+	TypeDNS Type = "dns"
 )
+
+// Types returns every type Vigil can probe. A fresh slice is returned on
+// every call.
+func Types() []Type { return []Type{TypeHTTP, TypeGRPC, TypeTCP, TypeTLS, TypeDNS} }
 
 // Limits and defaults of a check's fields. They are part of the REST and CRD
 // contracts, so they live in one place.
@@ -48,8 +60,9 @@ type Check struct {
 	ID   string
 	Name string
 	Type Type
-	// URL is an http(s) URL for HTTP checks and grpc://host:port (or
-	// grpcs://host:port for TLS) for gRPC checks.
+	// URL is an http(s) URL for HTTP checks, grpc://host:port (or
+	// grpcs://host:port for TLS) for gRPC checks, and for the others the
+	// forms ParseTarget reads.
 	URL            string
 	Method         string
 	ExpectedStatus int

@@ -176,8 +176,8 @@ func ValidateName(name string) error {
 
 // ValidateType is the rule of a check's type: one Vigil can probe.
 func ValidateType(t Type) error {
-	if t != TypeHTTP && t != TypeGRPC {
-		return fieldErr("type", "must be \"http\" or \"grpc\"")
+	if !slices.Contains(Types(), t) {
+		return fieldErr("type", "must be one of \"http\", \"grpc\", \"tcp\", \"tls\" or \"dns\"")
 	}
 	return nil
 }
@@ -281,6 +281,9 @@ func (c *Check) validateTarget(p Policy) error {
 			return fieldErr("grpc_service", "must be at most %d characters", MaxGRPCServiceLength)
 		}
 		return nil
+	case TypeTCP, TypeTLS, TypeDNS:
+		_, err := ParseTarget(c.Type, c.URL)
+		return err
 	}
 	return ValidateType(c.Type)
 }

@@ -1,5 +1,6 @@
 // Package probe turns a check.Job into a check.Result by calling the target
-// over HTTP(S) or gRPC health checking.
+// over HTTP(S), gRPC health checking, a TCP connect, a TLS handshake or a
+// DNS query.
 //
 // Vigil fetches URLs that users register, so every target is treated as
 // hostile: all work of one probe (DNS, connect, TLS, headers and a capped

@@ -80,7 +80,7 @@ type Options struct {
 	// in d, one host gets at most MaxPerHost/d probes a second from this
 	// worker before probes queue for slots.
 	MaxPerHost int
-	// RootCAs verifies https and grpcs targets; nil uses the system roots,
+	// RootCAs verifies https, grpcs and tls targets; nil uses the system roots,
 	// loaded by New.
 	RootCAs *x509.CertPool
 	// Resolver looks up host names; nil uses net.DefaultResolver.
@@ -268,11 +268,18 @@ func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
 		o = p.probeHTTP(probeCtx, job, conds.Needs())
 	case check.TypeGRPC:
 		o = p.probeGRPC(probeCtx, job)
+	case check.TypeTCP:
+		o = p.probeTCP(probeCtx, job)
+	case check.TypeTLS:
+		o = p.probeTLS(probeCtx, job)
+	case check.TypeDNS:
+		o = p.probeDNS(probeCtx, job)
 	default:
 		o = outcome{failure: fmt.Sprintf("unsupported check type %q", job.Type)}
 	}
 
 	res.HTTPStatus, res.Interval = o.httpStatus, job.Interval
+	o.withTypeFacts()
 	if o.facts != nil && o.facts.Cert != nil {
 		res.CertNotAfter = o.facts.Cert.NotAfter
 	}
@@ -296,7 +303,8 @@ func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
 
 // outcome is what a protocol-specific probe found: err for a transport
 // failure (turned into words by describe), failure for a response that
-// arrived but is not healthy (already in words).
+// arrived but is not healthy (already in words), and facts for what it
+// learnt of the target on the way (see Facts).
 type outcome struct {
 	httpStatus int
 	failure    string
@@ -304,6 +312,9 @@ type outcome struct {
 	// facts is what the probe found for conditions and metrics; nil when
 	// it has nothing beyond latency.
 	facts *cond.Input
+	// typeFacts is what a tcp, tls or dns probe learnt (facts.go);
+	// withTypeFacts folds it into facts.
+	typeFacts Facts
 }
 
 // evalConditions judges a healthy outcome by the job's conditions.
@@ -314,4 +325,21 @@ func (p *Prober) evalConditions(conds *cond.Set, facts *cond.Input, start time.T
 	}
 	in.Latency, in.Now = time.Since(start), p.opts.Now()
 	return conds.Eval(&in)
+}
+
+// withTypeFacts folds what a tcp, tls or dns probe learnt into the facts
+// conditions and metrics read, so every type is judged in one place.
+func (o *outcome) withTypeFacts() {
+	if o.typeFacts.Cert == nil && o.typeFacts.Answers == nil {
+		return
+	}
+	if o.facts == nil {
+		o.facts = &cond.Input{}
+	}
+	if c := o.typeFacts.Cert; c != nil {
+		o.facts.Cert = &cond.Cert{NotAfter: c.NotAfter, Subject: c.Subject, Issuer: c.Issuer}
+	}
+	if o.typeFacts.Answers != nil {
+		o.facts.Answers = o.typeFacts.Answers
+	}
 }

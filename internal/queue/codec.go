@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,7 +173,7 @@ func validateJob(j *check.Job) error {
 	switch {
 	case strings.TrimSpace(j.CheckID) == "":
 		return fmt.Errorf("%w: job: check_id is missing", ErrMalformed)
-	case j.Type != check.TypeHTTP && j.Type != check.TypeGRPC:
+	case !slices.Contains(check.Types(), j.Type):
 		return fmt.Errorf("%w: job %s: unknown type %q", ErrMalformed, j.CheckID, j.Type)
 	case j.URL == "":
 		return fmt.Errorf("%w: job %s: url is missing", ErrMalformed, j.CheckID)

@@ -103,6 +103,17 @@ func TestDecodeJobRejects(t *testing.T) {
 	}
 }
 
+// Every type a check may have is a job a worker probes, not a malformed
+// message to dead-letter.
+func TestDecodeJobAcceptsEveryType(t *testing.T) {
+	for _, typ := range check.Types() {
+		job, err := DecodeJob([]byte(`{"check_id":"c1","type":"` + string(typ) + `","url":"x://h:1",` +
+			`"timeout_ns":1,"scheduled_at":"2026-01-01T00:00:00Z"}`))
+		require.NoError(t, err, typ)
+		require.Equal(t, typ, job.Type)
+	}
+}
+
 func TestDecodeJobAcceptsUnknownFields(t *testing.T) {
 	// A newer scheduler may add fields; older workers must still probe.
 	job, err := DecodeJob([]byte(`{"check_id":"c1","type":"http","url":"http://x","timeout_ns":1,` +
