@@ -55,7 +55,10 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	defer b.Close()
 	st := b.store
 
-	m := metrics.New()
+	m, err := serverMetrics(cfg)
+	if err != nil {
+		return err
+	}
 	seedStates(ctx, st, m, log)
 	replay := transitionReplay(st)
 	hub := newHub(cfg, replay, log)
@@ -84,10 +87,11 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		return queue.SubscribeTransitions(gctx, subCfg, "", func(_ context.Context, t check.Transition) error {
 			hub.Publish(t)
 			f.Seen(t.ID)
-			m.Transition(t)
+			observeTransition(gctx, st, m, t, log)
 			return nil
 		})
 	})
+	g.Go(func() error { return refreshCheckLabels(gctx, st, m, labelRefresh, log) })
 	if sched != nil {
 		g.Go(func() error { return sched.Run(gctx) })
 	}
@@ -203,6 +207,7 @@ func seedStates(ctx context.Context, st *store.Store, m *metrics.Metrics, log *z
 		return
 	}
 	for _, sv := range svcs {
+		m.SetCheckTags(sv.ID, sv.Tags)
 		m.SetState(sv.ID, sv.Name, sv.State.State)
 	}
 }
