@@ -108,7 +108,7 @@ func TestOperatorMetricsAreSecure(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Create(ctx, &monitoringv1alpha1.ServiceCheck{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tick"},
-		Spec: monitoringv1alpha1.ServiceCheckSpec{URL: "http://127.0.0.1:1/", Interval: &metav1.Duration{Duration: time.Second}},
+		Spec:       monitoringv1alpha1.ServiceCheckSpec{URL: "http://127.0.0.1:1/", Interval: &metav1.Duration{Duration: time.Second}},
 	}))
 
 	// The certificate is self-signed, made at start.

@@ -1,10 +1,10 @@
 package app_test
 
 import (
-	"strings"
 	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
