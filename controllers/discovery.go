@@ -269,7 +269,10 @@ func pathFor(ann map[string]string) (string, error) {
 // serviceURL probes a Service through its cluster DNS name (or the name
 // an ExternalName Service points to).
 func serviceURL(obj client.Object, ann map[string]string) (string, error) {
-	svc := obj.(*corev1.Service)
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return "", fmt.Errorf("not a Service: %T", obj)
+	}
 	host := svc.Name + "." + svc.Namespace + ".svc"
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		host = svc.Spec.ExternalName
@@ -319,7 +322,10 @@ func servicePort(svc *corev1.Service, ann map[string]string) (corev1.ServicePort
 // ingressURL probes the first host of an Ingress's rules, https when the
 // host is listed under spec.tls.
 func ingressURL(obj client.Object, ann map[string]string) (string, error) {
-	ing := obj.(*networkingv1.Ingress)
+	ing, ok := obj.(*networkingv1.Ingress)
+	if !ok {
+		return "", fmt.Errorf("not an Ingress: %T", obj)
+	}
 	var host string
 	for _, rule := range ing.Spec.Rules {
 		if rule.Host != "" && !strings.HasPrefix(rule.Host, "*") {
@@ -345,7 +351,10 @@ func ingressURL(obj client.Object, ann map[string]string) (string, error) {
 // Gateway listens with TLS lives on the Gateway, which discovery does not
 // read: the scheme is http unless annotated.
 func httpRouteURL(obj client.Object, ann map[string]string) (string, error) {
-	route := obj.(*gatewayv1.HTTPRoute)
+	route, ok := obj.(*gatewayv1.HTTPRoute)
+	if !ok {
+		return "", fmt.Errorf("not an HTTPRoute: %T", obj)
+	}
 	var host string
 	for _, h := range route.Spec.Hostnames {
 		if h != "" && !strings.HasPrefix(string(h), "*") {

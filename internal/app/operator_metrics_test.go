@@ -30,7 +30,7 @@ import (
 // scrapeText GETs a plain /metrics and returns its body.
 func scrapeText(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url) //nolint:noctx // a test's one-shot scrape
+	resp, err := http.Get(url)
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
@@ -41,7 +41,7 @@ func scrapeText(t *testing.T, url string) string {
 // freeAddr is a loopback address nothing listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0") //nolint:noctx // closed at once
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
@@ -113,7 +113,7 @@ func TestOperatorMetricsAreSecure(t *testing.T) {
 
 	// The certificate is self-signed, made at start.
 	httpc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the test trusts the self-signed certificate
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 	}}
 	get := func(bearer string) (int, string) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+cfg.OperatorMetrics+"/metrics", nil)
@@ -151,7 +151,7 @@ func TestOperatorMetricsAreSecure(t *testing.T) {
 	require.Contains(t, body, "controller_runtime_reconcile_total", "controller-runtime's own series stay")
 
 	// Plain HTTP gets nothing.
-	resp, err := http.Get("http://" + cfg.OperatorMetrics + "/metrics") //nolint:noctx // a one-shot probe
+	resp, err := http.Get("http://" + cfg.OperatorMetrics + "/metrics")
 	if err == nil {
 		_ = resp.Body.Close()
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "a TLS server answers plain HTTP with 400")

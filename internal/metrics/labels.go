@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -93,11 +94,16 @@ func LabelName(key string) string {
 	b := []byte("label_" + key)
 	for i := len("label_"); i < len(b); i++ {
 		c := b[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+		if !isLabelChar(c) {
 			b[i] = '_'
 		}
 	}
 	return string(b)
+}
+
+// isLabelChar reports whether c may stand in a Prometheus label name.
+func isLabelChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // validLabelKey accepts what Kubernetes accepts as a label key: an
@@ -109,16 +115,16 @@ func validLabelKey(k string) error {
 	if !hasPrefix {
 		prefix, name = "", k
 	} else if prefix == "" || len(prefix) > 253 || strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" {
-		return fmt.Errorf("prefix must be a lower-case DNS subdomain")
+		return errors.New("prefix must be a lower-case DNS subdomain")
 	}
 	if name == "" || len(name) > 63 {
-		return fmt.Errorf("name must be 1 to 63 characters")
+		return errors.New("name must be 1 to 63 characters")
 	}
-	for i := 0; i < len(name); i++ {
+	for i := range len(name) {
 		c := name[i]
 		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 		if !alnum && c != '-' && c != '_' && c != '.' || !alnum && (i == 0 || i == len(name)-1) {
-			return fmt.Errorf("name must be alphanumerics, '-', '_' and '.', and start and end with an alphanumeric")
+			return errors.New("name must be alphanumerics, '-', '_' and '.', and start and end with an alphanumeric")
 		}
 	}
 	return nil
