@@ -186,7 +186,10 @@ func (r *DiscoveryReconciler) desired(obj client.Object, name string) (*monitori
 			// the Service routes the check's alerts.
 			Labels: maps.Clone(obj.GetLabels()),
 		},
-		Spec: monitoringv1alpha1.ServiceCheckSpec{URL: u},
+		// The CRD's defaults written out, so the spec read back equals
+		// the one wanted and an unchanged object costs no patch.
+		Spec: monitoringv1alpha1.ServiceCheckSpec{URL: u, Interval: &metav1.Duration{Duration: DefaultInterval},
+			FailureThreshold: 1, SuccessThreshold: 1},
 	}
 	if v, ok := ann[AnnotationInterval]; ok {
 		d, err := time.ParseDuration(strings.TrimSpace(v))

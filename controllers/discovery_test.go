@@ -172,6 +172,14 @@ func TestDiscoveryEnvtest(t *testing.T) {
 		sc, _ := getSC("svc-payments")
 		require.Equal(t, time.Minute, sc.Spec.Interval.Duration)
 		require.Equal(t, []int32{200, 204}, sc.Spec.ExpectedStatusCodes)
+
+		// An annotation discovery does not read changes nothing: the
+		// ServiceCheck is not written again.
+		annotate(s, map[string]string{AnnotationCheck: "true", AnnotationPort: "admin", AnnotationPath: "/ready",
+			AnnotationInterval: "1m", AnnotationExpectedStatus: "200,204", "example.com/other": "x"})
+		time.Sleep(time.Second)
+		again, _ := getSC("svc-payments")
+		require.Equal(t, sc.ResourceVersion, again.ResourceVersion)
 	})
 
 	t.Run("a deleted ServiceCheck comes back", func(t *testing.T) {
