@@ -44,8 +44,8 @@ const (
 	// AnnotationInterval is spec.interval, a duration such as 1m (default
 	// the CRD's, 30s).
 	AnnotationInterval = "monitoring.vigil.dev/interval"
-	// AnnotationExpectedStatus is spec.expectedStatusCodes, comma-separated
-	// (default 200).
+	// AnnotationExpectedStatus is spec.expectedStatusCodes (default 200);
+	// one code, as the CRD takes today.
 	AnnotationExpectedStatus = "monitoring.vigil.dev/expected-status"
 )
 
@@ -231,6 +231,10 @@ func DiscoveredName(prefix, name string) string {
 	return head + "-" + h
 }
 
+// maxExpectedStatus matches spec.expectedStatusCodes' maxItems: the
+// annotation takes a list so that it need not change when the CRD does.
+const maxExpectedStatus = 1
+
 func parseStatusCodes(v string) ([]int32, error) {
 	var codes []int32
 	for f := range strings.SplitSeq(v, ",") {
@@ -239,6 +243,9 @@ func parseStatusCodes(v string) ([]int32, error) {
 			return nil, fmt.Errorf("%q is not a list of status codes from 100 to 599", v)
 		}
 		codes = append(codes, int32(n))
+	}
+	if len(codes) > maxExpectedStatus {
+		return nil, fmt.Errorf("%q: at most %d status code is supported", v, maxExpectedStatus)
 	}
 	return codes, nil
 }
