@@ -51,8 +51,12 @@ func freeAddr(t *testing.T) string {
 // The operator's /metrics is HTTPS and answers only callers whose token
 // the API server accepts and whose RBAC allows GET on /metrics. It carries
 // the operator's scheduler's series and vigil_build_info.
+//
+// Not parallel: the manager serves controller-runtime's process-wide
+// registry, where RunOperator adds Vigil's collectors for as long as it
+// runs, so two operators in one process at once would clash. Serial tests
+// finish before the parallel ones (TestKubernetesModeEndToEnd) resume.
 func TestOperatorMetricsAreSecure(t *testing.T) {
-	t.Parallel()
 	kube := kubetest.Start(t, filepath.Join("..", "..", "config", "crd", "bases"))
 	cfg := testConfig(t)
 	cfg.LeaderElect, cfg.Discovery = false, false
