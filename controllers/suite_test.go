@@ -247,13 +247,13 @@ func tableRow(t *testing.T, cfg *rest.Config, ns, name string) map[string]string
 	hc, err := rest.HTTPClientFor(cfg)
 	require.NoError(t, err)
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet,
-		cfg.Host+"/apis/monitoring.vigil.dev/v1alpha1/namespaces/"+ns+"/servicechecks/"+name+"?includeObject=None", nil)
+		strings.TrimSuffix(cfg.Host, "/")+"/apis/monitoring.vigil.dev/v1alpha1/namespaces/"+ns+"/servicechecks/"+name+"?includeObject=None", nil)
 	require.NoError(t, err)
 	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
 	resp, err := hc.Do(req)
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, http.StatusOK, resp.StatusCode, req.URL.String())
 	var table metav1.Table
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&table))
 	require.Len(t, table.Rows, 1)
