@@ -28,6 +28,10 @@ import (
 type OperatorHooks struct {
 	// KubeConfig replaces the in-cluster or kubeconfig connection.
 	KubeConfig *rest.Config
+	// RepeatControllers lets a test process run the operator more than
+	// once: controller-runtime refuses a controller name it has seen in
+	// the process before.
+	RepeatControllers bool
 }
 
 // RunOperator runs `vigil operator`: the controller-runtime manager with
@@ -56,7 +60,12 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	defer b.Close()
 	st, pub := b.store, b.pub
 
-	mgr, err := ctrl.NewManager(restCfg, managerOptions(cfg, scheme))
+	opts := managerOptions(cfg, scheme)
+	if hooks.RepeatControllers {
+		skip := true
+		opts.Controller.SkipNameValidation = &skip
+	}
+	mgr, err := ctrl.NewManager(restCfg, opts)
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}

@@ -47,7 +47,7 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	opCfg := cfg
 	opCfg.Migrate = false
 	go func() {
-		done <- app.RunOperator(ctx, opCfg, log.Named("operator"), app.OperatorHooks{KubeConfig: kube})
+		done <- app.RunOperator(ctx, opCfg, log.Named("operator"), app.OperatorHooks{KubeConfig: kube, RepeatControllers: true})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -109,7 +109,15 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(scrapeText(t, sys.api+"/metrics"),
 			`name="payments",namespace="shop",service="shop/payments"} 1`)
-	}, wait, tick)
+	}, wait, tick, "%s", func() string {
+		var up []string
+		for _, l := range strings.Split(scrapeText(t, sys.api+"/metrics"), "\n") {
+			if strings.HasPrefix(l, "vigil_check_up") {
+				up = append(up, l)
+			}
+		}
+		return strings.Join(up, "\n")
+	}())
 	require.Contains(t, scrapeText(t, sys.api+"/metrics"), `label_team="payments"`)
 
 	// The REST API serves the CR's check and its history, read-only.
