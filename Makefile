@@ -7,6 +7,7 @@ GO        ?= go
 BIN       ?= bin
 COVER_MIN ?= 80
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 IMAGE     ?= vigil:local
 # Test packages run in parallel against the one local PostgreSQL and
 # RabbitMQ; each test uses its own schema / queue names.
@@ -49,7 +50,7 @@ verify: lint verify-generated ## Static checks, and fail when generated code or 
 
 .PHONY: build
 build: ## Build bin/vigil.
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN)/vigil ./cmd/vigil
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)" -o $(BIN)/vigil ./cmd/vigil
 
 .PHONY: run
 run: build ## Run a server against the local PostgreSQL and RabbitMQ.
@@ -94,7 +95,7 @@ bench-go: ## Go micro-benchmarks of the hot paths against the real services.
 ##@ Packaging
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
 
 # test-assets fetches what the tests need besides Go modules: Debian's
 # Chromium for the dashboard's browser test here, and (in the Kubernetes

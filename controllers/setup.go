@@ -9,6 +9,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/check"
@@ -44,8 +45,19 @@ func NewScheme() (*runtime.Scheme, error) {
 	if err := monitoringv1alpha1.AddToScheme(s); err != nil {
 		return nil, fmt.Errorf("add monitoring.vigil.dev/v1alpha1: %w", err)
 	}
+	// HTTPRoute, for discovery; knowing the type costs nothing in a
+	// cluster without the Gateway API, where it is never watched.
+	if err := gatewayv1.Install(s); err != nil {
+		return nil, fmt.Errorf("add gateway.networking.k8s.io/v1: %w", err)
+	}
 	return s, nil
 }
+
+// The operator's /metrics asks the API server who a scraper is and whether
+// it may read them (controller-runtime's WithAuthenticationAndAuthorization,
+// wired in internal/app).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // SetupOperator registers the ServiceCheck reconciler and the status writer
 // with mgr. Both run on the elected leader only; the scheduler, which needs

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,6 +189,19 @@ func TestEnvtest(t *testing.T) {
 	})
 
 	envtestProbeOptions(t, c, ns, registry)
+	t.Run("kubectl get shows an InvalidSpec check as not Ready, with why at -o wide", func(t *testing.T) {
+		sc := &monitoringv1alpha1.ServiceCheck{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "refused"},
+			// The zero Policy allows only the safe methods.
+			Spec: monitoringv1alpha1.ServiceCheckSpec{URL: "http://127.0.0.1:1/", Method: "POST"},
+		}
+		require.NoError(t, c.Create(ctx, sc))
+		require.Eventually(t, conditionIs("refused", monitoringv1alpha1.ReadyCondition, metav1.ConditionFalse), wait, tick)
+		row := tableRow(t, cfg, ns, "refused")
+		require.Equal(t, "False", row["Ready"])
+		require.Contains(t, row["Message"], "spec.method")
+		require.Equal(t, "True", tableRow(t, cfg, ns, "payments")["Ready"])
+	})
 
 	t.Run("the status writer reports transitions with Events", func(t *testing.T) {
 		sc := get("payments")
@@ -235,6 +251,30 @@ func TestEnvtest(t *testing.T) {
 
 	require.NoError(t, stop())
 	require.NotEmpty(t, published, "the pause transition is published")
+}
+
+// tableRow GETs one ServiceCheck the way kubectl get does (as a Table,
+// with every column, as -o wide asks) and returns its cells by column name.
+func tableRow(t *testing.T, cfg *rest.Config, ns, name string) map[string]string {
+	t.Helper()
+	hc, err := rest.HTTPClientFor(cfg)
+	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet,
+		strings.TrimSuffix(cfg.Host, "/")+"/apis/monitoring.vigil.dev/v1alpha1/namespaces/"+ns+"/servicechecks/"+name+"?includeObject=None", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	require.Equal(t, http.StatusOK, resp.StatusCode, req.URL.String())
+	var table metav1.Table
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&table))
+	require.Len(t, table.Rows, 1)
+	row := map[string]string{}
+	for i, col := range table.ColumnDefinitions {
+		row[col.Name] = fmt.Sprint(table.Rows[0].Cells[i])
+	}
+	return row
 }
 
 // newNamespace creates a namespace of its own for one test.

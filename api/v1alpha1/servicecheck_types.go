@@ -356,10 +356,12 @@ type ServiceCheckStatus struct {
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`
 // +kubebuilder:printcolumn:name="GRPC",type=string,JSONPath=`.spec.grpc.address`,priority=1
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="whether Vigil accepted and registered the spec (False with InvalidSpec: see the message)"
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Latency",type=integer,JSONPath=`.status.latencyMillis`,description="latency of the probe that caused the last change, in milliseconds"
 // +kubebuilder:printcolumn:name="Last-Change",type=date,JSONPath=`.status.lastTransitionTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1,description="why the check is not Ready"
 type ServiceCheck struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional

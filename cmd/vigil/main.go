@@ -23,8 +23,13 @@ import (
 	"github.com/vigil-dev/vigil/internal/logging"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and revision are set at build time with -ldflags
+// "-X main.version=... -X main.revision=<git commit>"; vigil_build_info
+// reports both.
+var (
+	version  = "dev"
+	revision = ""
+)
 
 const usage = `vigil - distributed health monitoring
 
@@ -64,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cfg := config.Defaults()
+	cfg.Version, cfg.Revision = version, revision
 	set := config.NewSet("vigil "+cmd, stderr)
 	start, ok := bindProcess(cmd, &cfg, set)
 	if !ok {
@@ -90,6 +96,8 @@ func bindProcess(cmd string, cfg *config.Config, set *config.Set) (startFunc, bo
 		cfg.BindRegistration(set)
 		cfg.BindServer(set)
 		cfg.BindHistory(set)
+		set.String(&cfg.MetricLabels, "metric-labels", "VIGIL_METRIC_LABELS",
+			"label keys whose values vigil_check_up copies from each check's key=value tags (a ServiceCheck's labels) as label_<key>, comma-separated, at most 10")
 		return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunServer(ctx, c, l, app.Hooks{})
 		}, true

@@ -2,20 +2,25 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 
 	"github.com/go-logr/zapr"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/vigil-dev/vigil/controllers"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/queue"
 )
 
@@ -23,6 +28,10 @@ import (
 type OperatorHooks struct {
 	// KubeConfig replaces the in-cluster or kubeconfig connection.
 	KubeConfig *rest.Config
+	// RepeatControllers lets a test process run the operator more than
+	// once: controller-runtime refuses a controller name it has seen in
+	// the process before.
+	RepeatControllers bool
 }
 
 // RunOperator runs `vigil operator`: the controller-runtime manager with
@@ -51,7 +60,12 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	defer b.Close()
 	st, pub := b.store, b.pub
 
-	mgr, err := ctrl.NewManager(restCfg, managerOptions(cfg, scheme))
+	opts := managerOptions(cfg, scheme)
+	if hooks.RepeatControllers {
+		skip := true
+		opts.Controller.SkipNameValidation = &skip
+	}
+	mgr, err := ctrl.NewManager(restCfg, opts)
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
@@ -70,7 +84,22 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err != nil {
 		return err
 	}
-	sched, pool, err := newScheduler(ctx, cfg, st, qcfg, log, nil)
+	if cfg.Discovery {
+		kinds, err := controllers.SetupDiscovery(mgr)
+		if err != nil {
+			return err
+		}
+		log.Info("discovery on", zap.Strings("kinds", kinds))
+	}
+	m := metrics.New(metrics.WithBuild(cfg.Version, cfg.Revision))
+	unregister, err := registerCollectors(ctrlmetrics.Registry, m)
+	if err != nil {
+		return err
+	}
+	defer unregister()
+	schedCfg := qcfg
+	schedCfg.OnUnpublishable = m.JobUnpublishable
+	sched, pool, err := newScheduler(ctx, cfg, st, schedCfg, log, m.Dispatched)
 	if err != nil {
 		return err
 	}
@@ -118,7 +147,7 @@ func (h OperatorHooks) kubeConfig() (*rest.Config, error) {
 func managerOptions(cfg config.Config, scheme *runtime.Scheme) ctrl.Options {
 	return ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: cfg.OperatorMetrics},
+		Metrics:                 metricsOptions(cfg),
 		HealthProbeBindAddress:  cfg.ProbeAddr,
 		LeaderElection:          cfg.LeaderElect,
 		LeaderElectionID:        cfg.LeaderElectionID,
@@ -127,6 +156,54 @@ func managerOptions(cfg config.Config, scheme *runtime.Scheme) ctrl.Options {
 		// racing the new leader.
 		LeaderElectionReleaseOnCancel: true,
 	}
+}
+
+// metricsOptions serve the manager's /metrics. Secure serving is TLS with
+// controller-runtime's filter, which asks the API server who the caller is
+// (TokenReview) and whether it may GET the /metrics path
+// (SubjectAccessReview), so a scrape needs a ServiceAccount token bound to
+// a role with `nonResourceURLs: ["/metrics"], verbs: ["get"]`; answers are
+// cached for a minute, so a scrape costs the API server little. The
+// metrics name every check, which is what an unauthenticated endpoint
+// gave away to any pod that could reach it.
+func metricsOptions(cfg config.Config) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: cfg.OperatorMetrics}
+	if !cfg.OperatorMetricsSecure {
+		return o
+	}
+	o.SecureServing = true
+	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	if cfg.OperatorMetricsCertDir != "" {
+		o.CertDir = cfg.OperatorMetricsCertDir
+	}
+	// HTTP/1.1 only: HTTP/2's stream reset flood (CVE-2023-44487) costs
+	// a server more than a scrape ever needs HTTP/2 for.
+	o.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
+	return o
+}
+
+// registerCollectors adds Vigil's collectors to reg (controller-runtime's
+// registry, which the manager's /metrics serves) and returns what takes
+// them out again, so a process that runs the operator twice (a test)
+// starts each time with its own.
+func registerCollectors(reg interface {
+	Register(prometheus.Collector) error
+	Unregister(prometheus.Collector) bool
+}, m *metrics.Metrics) (func(), error) {
+	var done []prometheus.Collector
+	unregister := func() {
+		for _, c := range done {
+			reg.Unregister(c)
+		}
+	}
+	for _, c := range m.Collectors() {
+		if err := reg.Register(c); err != nil {
+			unregister()
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+		done = append(done, c)
+	}
+	return unregister, nil
 }
 
 // addHealthChecks serves /healthz (the process runs) and /readyz (its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	// The read-only server (and, through it, the schema) first.
 	srvCfg := cfg
 	srvCfg.Kubernetes, srvCfg.Scheduler = true, false
+	srvCfg.MetricLabels = "team"
 	sys := start(t, srvCfg, log)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -45,7 +47,7 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	opCfg := cfg
 	opCfg.Migrate = false
 	go func() {
-		done <- app.RunOperator(ctx, opCfg, log.Named("operator"), app.OperatorHooks{KubeConfig: kube})
+		done <- app.RunOperator(ctx, opCfg, log.Named("operator"), app.OperatorHooks{KubeConfig: kube, RepeatControllers: true})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -102,6 +104,21 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 	}
 	require.Eventually(t, stateIs(monitoringv1alpha1.StateUp, metav1.ConditionTrue), wait, tick, "status becomes UP")
 	require.Eventually(t, eventWith("ServiceUp", "Normal"), wait, tick)
+	// The server's vigil_check_up names the ServiceCheck and copies the
+	// allow-listed label, read from the registry's tags.
+	require.Eventually(t, func() bool {
+		return strings.Contains(scrapeText(t, sys.api+"/metrics"),
+			`name="payments",namespace="shop",service="shop/payments"} 1`)
+	}, wait, tick, "%s", func() string {
+		var up []string
+		for _, l := range strings.Split(scrapeText(t, sys.api+"/metrics"), "\n") {
+			if strings.HasPrefix(l, "vigil_check_up") {
+				up = append(up, l)
+			}
+		}
+		return strings.Join(up, "\n")
+	}())
+	require.Contains(t, scrapeText(t, sys.api+"/metrics"), `label_team="payments"`)
 
 	// The REST API serves the CR's check and its history, read-only.
 	var list struct {

@@ -60,7 +60,10 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	if err != nil {
 		return err
 	}
-	m := metrics.New()
+	m, err := serverMetrics(cfg)
+	if err != nil {
+		return err
+	}
 	seedStates(ctx, st, m, log)
 	replay := transitionReplay(st)
 	hub := newHub(cfg, replay, log)
@@ -89,10 +92,11 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		return queue.SubscribeTransitions(gctx, subCfg, "", func(_ context.Context, t check.Transition) error {
 			hub.Publish(t)
 			f.Seen(t.ID)
-			m.Transition(t)
+			observeTransition(gctx, st, m, t, log)
 			return nil
 		})
 	})
+	g.Go(func() error { return refreshCheckLabels(gctx, st, m, labelRefresh, log) })
 	if sched != nil {
 		g.Go(func() error { return sched.Run(gctx) })
 	}
@@ -216,6 +220,7 @@ func seedStates(ctx context.Context, st *store.Store, m *metrics.Metrics, log *z
 		return
 	}
 	for _, sv := range svcs {
+		m.SetCheckTags(sv.ID, sv.Tags)
 		m.SetState(sv.ID, sv.Name, sv.State.State)
 	}
 }

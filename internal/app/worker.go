@@ -29,7 +29,7 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		return err
 	}
 	workerGC()
-	m := metrics.New()
+	m := metrics.New(metrics.WithBuild(cfg.Version, cfg.Revision))
 	qcfg := queueConfig(cfg, "vigil-worker", log)
 	qcfg.OnDeadLetter = m.JobDeadLettered
 	b, err := openBackends(ctx, cfg, qcfg, log)

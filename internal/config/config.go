@@ -88,6 +88,16 @@ type Config struct {
 	// worker.Config.MaxJobAge); negative turns shedding off.
 	MaxJobAge time.Duration
 
+	// MetricLabels lists the label keys (VIGIL_METRIC_LABELS, comma-
+	// separated) whose values the per-check series copy from each check's
+	// "key=value" tags: a ServiceCheck's labels (metrics.ParseLabelKeys).
+	MetricLabels string
+
+	// Version and Revision name the build (vigil_build_info); the binary
+	// sets them, not a flag.
+	Version  string
+	Revision string
+
 	// operator
 	LeaderElect bool
 	ProbeAddr   string
@@ -95,7 +105,20 @@ type Config struct {
 	// HTTP: the default port says so, and the chart and config/manager
 	// pass the same address.
 	OperatorMetrics string
-	StatusQueue     string
+	// OperatorMetricsSecure serves the operator's /metrics over TLS to
+	// callers the API server authenticates (TokenReview) and authorizes
+	// (SubjectAccessReview for GET on the /metrics path); off serves plain
+	// HTTP to anyone who reaches the port.
+	OperatorMetricsSecure bool
+	// OperatorMetricsCertDir holds tls.crt and tls.key for the secure
+	// metrics endpoint (a mounted cert-manager Secret, say); empty or
+	// missing files: a self-signed certificate made in memory at start.
+	OperatorMetricsCertDir string
+	// Discovery turns on the controller that makes ServiceChecks for
+	// Services, Ingresses and HTTPRoutes annotated
+	// monitoring.vigil.dev/check: "true".
+	Discovery   bool
+	StatusQueue string
 	// LeaderElectionNamespace holds the leader election lease; the
 	// operator watches ServiceChecks in every namespace regardless.
 	LeaderElectionNamespace string
@@ -142,10 +165,13 @@ func Defaults() Config {
 		LeaderElect:         true,
 		ProbeAddr:           ":8081",
 		OperatorMetrics:     ":8080",
-		StatusQueue:         "vigil.operator.status",
-		LeaderElectionID:    "vigil-operator.monitoring.vigil.dev",
-		ResultsRetention:    DefaultResultsRetention,
-		RollupRetention:     DefaultRollupRetention,
+		// Secure by default: the metrics name every check and its state.
+		OperatorMetricsSecure: true,
+		Discovery:             true,
+		StatusQueue:           "vigil.operator.status",
+		LeaderElectionID:      "vigil-operator.monitoring.vigil.dev",
+		ResultsRetention:      DefaultResultsRetention,
+		RollupRetention:       DefaultRollupRetention,
 	}
 }
 

@@ -52,12 +52,13 @@ func Assets(tb testing.TB) string {
 	return dir
 }
 
-// Start runs an API server with the CRDs under crdDir and stops it when
+// Start runs an API server with the CRDs under crdDir (and in the further
+// folders or files of more, such as a third party's CRD) and stops it when
 // the test ends.
-func Start(tb testing.TB, crdDir string) *rest.Config {
+func Start(tb testing.TB, crdDir string, more ...string) *rest.Config {
 	tb.Helper()
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{crdDir},
+		CRDDirectoryPaths:     append([]string{crdDir}, more...),
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: Assets(tb),
 	}

@@ -39,13 +39,18 @@ type Metrics struct {
 	probesUp, probesDown     prometheus.Counter
 	probeUpDur, probeDownDur prometheus.Observer
 
+	opts        options
 	checkUp     *prometheus.GaugeVec
 	transitions map[check.State]prometheus.Counter
-	// services remembers the service label each check's up series carries,
-	// so that a renamed check moves its series instead of leaving a stale
-	// one behind, and a delete needs only the id.
-	mu       sync.Mutex
-	services map[string]string
+	// checks remembers each check's up series (its label values and
+	// value) and its allow-listed label values, so that a renamed or
+	// relabelled check moves its series instead of leaving a stale one
+	// behind, and a delete needs only the id.
+	mu     sync.Mutex
+	checks map[string]*checkEntry
+	epoch  uint64
+
+	collectors []prometheus.Collector
 
 	jobsPublished    prometheus.Counter
 	scheduleLag      prometheus.Histogram
@@ -71,15 +76,27 @@ type Metrics struct {
 // New builds a Metrics with the Go runtime and process collectors and every
 // Vigil series registered. Series with a fixed label set start at zero, so
 // rate() and absent() work from the first scrape.
-func New() *Metrics {
+func New(opts ...Option) *Metrics {
 	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg, services: map[string]string{}, transitions: map[check.State]prometheus.Counter{}}
+	m := &Metrics{reg: reg, checks: map[string]*checkEntry{}, transitions: map[check.State]prometheus.Counter{}}
+	for _, o := range opts {
+		o(&m.opts)
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(m.checkSeries()...)
-	reg.MustRegister(m.jobSeries()...)
 	m.facts = newFacts(time.Now)
-	reg.MustRegister(m.facts)
+	m.collectors = append(m.checkSeries(), m.jobSeries()...)
+	m.collectors = append(m.collectors, buildInfo(m.opts.version, m.opts.revision), m.facts)
+	reg.MustRegister(m.collectors...)
 	return m
+}
+
+// Collectors returns Vigil's own collectors (not the Go runtime and process
+// ones), for a process that serves another registry: the operator adds
+// them to controller-runtime's, which has runtime collectors of its own.
+// The series added later (WebSocketClients, WorkerOverloaded) are not
+// among them.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return append([]prometheus.Collector(nil), m.collectors...)
 }
 
 // checkSeries builds the series of probes and check states and returns
@@ -99,8 +116,8 @@ func (m *Metrics) checkSeries() []prometheus.Collector {
 
 	m.checkUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "check_up",
-		Help: "Current state of each check: 1 UP, 0 DOWN; no series while UNKNOWN or PAUSED. One series per check.",
-	}, []string{"check_id", "service"})
+		Help: "Current state of each check: 1 UP, 0 DOWN; no series while UNKNOWN or PAUSED. One series per check; namespace and name are the ServiceCheck's (Kubernetes mode), label_* the allow-listed labels (VIGIL_METRIC_LABELS).",
+	}, checkLabelNamesFor(m.opts.labelKeys))
 	transitions := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "transitions_total",
 		Help: "State changes of checks, by the state entered.",
@@ -216,7 +233,7 @@ func (m *Metrics) SetState(checkID, service string, s check.State) {
 	case check.StateDown:
 		m.SetCheckUp(checkID, service, 0)
 	default:
-		m.CheckDeleted(checkID)
+		m.clearCheckUp(checkID)
 	}
 }
 
@@ -228,11 +245,9 @@ func (m *Metrics) SetCheckUp(checkID, service string, up float64) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.services[checkID]; ok && old != service {
-		m.checkUp.DeleteLabelValues(checkID, old)
-	}
-	m.services[checkID] = service
-	m.checkUp.WithLabelValues(checkID, service).Set(up)
+	e := m.entry(checkID)
+	e.service, e.up, e.hasUp = service, up, true
+	m.setSeries(checkID, e)
 }
 
 // CheckDeleted removes the check's up series: call it when a check is
@@ -243,9 +258,11 @@ func (m *Metrics) CheckDeleted(checkID string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.services[checkID]; ok {
-		m.checkUp.DeleteLabelValues(checkID, old)
-		delete(m.services, checkID)
+	if e, ok := m.checks[checkID]; ok {
+		if e.series != nil {
+			m.checkUp.DeleteLabelValues(e.series...)
+		}
+		delete(m.checks, checkID)
 	}
 	m.facts.forget(checkID)
 }
