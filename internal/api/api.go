@@ -37,6 +37,8 @@ type Config struct {
 	WebSocket http.Handler
 	// Ready backs /readyz; nil means always ready.
 	Ready func(context.Context) error
+	// StatusPages, when set, backs /api/v1/status-pages.
+	StatusPages StatusPages
 	// Extra registers further routes (dashboard, metrics) on a mux of
 	// their own. They are consulted only for paths the API does not own,
 	// so a catch-all "/" there never hides the API's JSON 404 and 405.
@@ -51,6 +53,7 @@ type Server struct {
 	policy       check.Policy
 	now          func() time.Time
 	onTransition func(check.Transition)
+	pages        StatusPages
 	ready        func(context.Context) error
 	mux          *http.ServeMux
 	extra        *http.ServeMux
@@ -66,6 +69,7 @@ func New(cfg Config) *Server {
 		policy:       cfg.Policy,
 		now:          cfg.Now,
 		onTransition: cfg.OnTransition,
+		pages:        cfg.StatusPages,
 		ready:        cfg.Ready,
 		mux:          http.NewServeMux(),
 	}
@@ -101,6 +105,7 @@ func (s *Server) routes(ws http.Handler) {
 	api("GET /api/v1/services/{id}/results", s.listResults)
 	api("GET /api/v1/services/{id}/transitions", s.listTransitions)
 	api("GET /api/v1/services/{id}/uptime", s.uptime)
+	s.statusPageRoutes(api)
 }
 
 // cleanInput answers 400 for a path or query value holding NUL, another
