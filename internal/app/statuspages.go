@@ -5,6 +5,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/controllers"
+	"github.com/vigil-dev/vigil/internal/api"
 	"github.com/vigil-dev/vigil/internal/auth"
 	"github.com/vigil-dev/vigil/internal/badge"
 	"github.com/vigil-dev/vigil/internal/broadcast"
@@ -36,3 +38,11 @@ func callerAuthenticated(a auth.Config) func(*http.Request) bool {
 		return !a.Enabled() || !a.ProtectReads || auth.Identity(r.Context()) != ""
 	}
 }
+
+// The store answers every consumer of the public face.
+var (
+	_ api.StatusPages                = (*store.Store)(nil)
+	_ statuspage.Store               = (*store.Store)(nil)
+	_ badge.Store                    = (*store.Store)(nil)
+	_ controllers.StatusPageRegistry = (*store.Store)(nil)
+)
