@@ -103,7 +103,7 @@ func (r *StatusPageReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, fmt.Errorf("upsert status page %s: %w", page.Slug, err)
 	}
 	sp.Status.URL = "/status/" + page.Slug
-	sp.Status.Services = int32(len(page.ServiceIDs)) //nolint:gosec // bounded by the checks of one namespace
+	sp.Status.Services = int32(len(page.ServiceIDs))
 	sp.Status.ObservedGeneration = sp.Generation
 	r.setReady(sp, metav1.ConditionTrue, monitoringv1alpha1.SyncedReason,
 		fmt.Sprintf("served at %s with %d services", sp.Status.URL, len(page.ServiceIDs)))

@@ -22,7 +22,7 @@ type StatusPages interface {
 	DeleteStatusPage(ctx context.Context, id string) error
 }
 
-// Error code of a slug another page holds.
+// CodeSlugTaken is the error code of a slug another page holds.
 const CodeSlugTaken = "slug_taken"
 
 const pagesReadOnlyMessage = "status pages are managed as StatusPage resources in Kubernetes mode"

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,10 +35,14 @@ type Config struct {
 	Logger        *zap.Logger
 }
 
-// MaxAge is how long a badge may be cached, in seconds: short, so a flip
+// Cache policies. A badge may be cached for a minute: short, so a flip
 // shows within a minute, yet long enough that a popular README does not
-// query the database on every view.
-const MaxAge = 60
+// query the database on every view. A badge only an authenticated caller
+// may see must stay out of shared caches.
+const (
+	cachePublic  = "public, max-age=60"
+	cachePrivate = "private, max-age=60"
+)
 
 // DefaultWindow and MaxWindow bound the uptime badge's window.
 const (
@@ -121,9 +124,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		b = uptimeBadge(svc, u, label)
 	}
-	cache := fmt.Sprintf("public, max-age=%d", MaxAge)
+	cache := cachePublic
 	if !public {
-		cache = fmt.Sprintf("private, max-age=%d", MaxAge)
+		cache = cachePrivate
 	}
 	writeSVG(w, r, b.SVG(), cache)
 }
