@@ -118,7 +118,8 @@ func TestBadges(t *testing.T) {
 		require.Equal(t, "image/svg+xml; charset=utf-8", rec.Header().Get("Content-Type"))
 		require.Contains(t, parse(t, rec.Body.Bytes()), want, path)
 	}
-	require.Equal(t, 36*time.Hour, st.window)
+	get(mux, "/badges/pub/uptime.svg?window=36h")
+	require.Equal(t, 36*time.Hour, st.window, "the window ends now")
 
 	rec := get(mux, "/badges/pub/status.svg")
 	require.NotContains(t, rec.Body.String(), "<b>", "text is escaped")
