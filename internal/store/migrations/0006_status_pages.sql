@@ -17,6 +17,6 @@ CREATE TABLE status_pages (
     updated_at  timestamptz NOT NULL
 );
 
--- Badges ask "is this service on any public page?" on every request.
-CREATE INDEX status_pages_public_tags ON status_pages USING gin (tags) WHERE public;
-CREATE INDEX status_pages_public_ids ON status_pages USING gin (service_ids) WHERE public;
+-- No index beyond the slug's: an installation has tens of pages, and the
+-- badge's question ("is this service on any public page?") joins each page
+-- to one service row by its primary key.
