@@ -104,6 +104,7 @@ func TestStatusPageLive(t *testing.T) {
 	secret.set(http.StatusInternalServerError)
 	require.Eventually(t, func() bool { return api.status(hidden.ID) == "DOWN" }, 15*time.Second, 50*time.Millisecond)
 	payments.set(http.StatusInternalServerError)
+	flipped := time.Now()
 	require.Eventually(t, func() bool {
 		for _, r := range mustEval[[]statusRow](p, statusRowsJS) {
 			if r.ID == pay.ID {
@@ -112,6 +113,8 @@ func TestStatusPageLive(t *testing.T) {
 		}
 		return false
 	}, 5*time.Second, 50*time.Millisecond, "the flip shows up in the open page")
+	// Includes the probe interval (1 s) and failure detection, not only delivery.
+	t.Logf("status page showed DOWN %v after the target failed", time.Since(flipped).Round(time.Millisecond))
 	require.True(t, mustEval[bool](p, `window.__sameDocument === true`), "without a reload")
 	require.Equal(t, "1 of 2 services down", p.text("#overall"))
 	require.Contains(t, p.text("#incidents"), "payments <i>api</i>")
