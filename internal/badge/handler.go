@@ -86,9 +86,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	window, label, err := parseWindow(r.URL.Query().Get("window"))
-	if err != nil {
-		plain(w, http.StatusBadRequest, "window: "+err.Error())
+	window, label, ok := parseWindow(r.URL.Query().Get("window"))
+	if !ok {
+		plain(w, http.StatusBadRequest, windowMessage)
 		return
 	}
 	public, err := h.cfg.Store.OnPublicStatusPage(r.Context(), id)
@@ -173,27 +173,29 @@ func uptimeBadge(svc registry.Service, u registry.Uptime, window string) Badge {
 	return Badge{Label: label, Message: msg, Color: color, Title: svc.Name + ": " + msg + " uptime over " + window}
 }
 
-var errWindow = errors.New(`must be a positive duration such as "24h" or "7d", at most 90d`)
+// windowMessage answers a window parseWindow refuses.
+const windowMessage = `window: must be a positive duration such as "24h" or "7d", at most 90d`
 
 // parseWindow reads ?window=: "Nd" days or a Go duration, from a minute
-// to MaxWindow. It returns the window and its label.
-func parseWindow(raw string) (time.Duration, string, error) {
+// to MaxWindow. It returns the window and its label, and false for
+// anything else.
+func parseWindow(raw string) (time.Duration, string, bool) {
 	if raw == "" {
-		return DefaultWindow, "7d", nil
+		return DefaultWindow, "7d", true
 	}
 	if days, ok := strings.CutSuffix(raw, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 1 || n > 90 || strings.HasPrefix(days, "+") {
-			return 0, "", errWindow
+			return 0, "", false
 		}
-		return time.Duration(n) * 24 * time.Hour, strconv.Itoa(n) + "d", nil
+		return time.Duration(n) * 24 * time.Hour, strconv.Itoa(n) + "d", true
 	}
 	d, err := time.ParseDuration(raw)
 	if err != nil || d < time.Minute || d > MaxWindow {
-		return 0, "", errWindow
+		return 0, "", false
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
-	return d, s, nil
+	return d, s, true
 }
 
 // writeSVG answers with the badge, an ETag of its bytes and the cache

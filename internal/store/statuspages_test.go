@@ -12,7 +12,7 @@ import (
 )
 
 func createTagged(t *testing.T, s interface {
-	CreateService(context.Context, *check.Check) (registry.Service, error)
+	CreateService(ctx context.Context, c *check.Check) (registry.Service, error)
 }, name string, tags ...string) registry.Service {
 	t.Helper()
 	c := newCheck(name)
@@ -142,9 +142,10 @@ func TestDailyUptimeAndTransitionsOf(t *testing.T) {
 	for i := range 4 {
 		rs = append(rs, result(a.ID, day.Add(time.Duration(i)*time.Hour), i != 3)) // 3 of 4 up
 	}
-	rs = append(rs, result(a.ID, day.Add(24*time.Hour+time.Minute), true))
-	rs = append(rs, result(b.ID, day.Add(23*time.Hour+59*time.Minute), false))
-	rs = append(rs, result(c.ID, day.Add(time.Hour), false)) // not asked for
+	rs = append(rs,
+		result(a.ID, day.Add(24*time.Hour+time.Minute), true),
+		result(b.ID, day.Add(23*time.Hour+59*time.Minute), false),
+		result(c.ID, day.Add(time.Hour), false)) // c is not asked for
 	_, err := s.Record(ctx, rs)
 	require.NoError(t, err)
 
