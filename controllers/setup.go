@@ -31,6 +31,8 @@ type OperatorOptions struct {
 	// Policy is what ServiceChecks may ask for beyond the fields' own
 	// rules; the zero Policy allows only the safe HTTP methods.
 	Policy check.Policy
+	// StatusPages, when set, runs the StatusPage reconciler on it.
+	StatusPages StatusPageRegistry
 	// MaxConcurrentReconciles defaults to 1.
 	MaxConcurrentReconciles int
 }
@@ -59,8 +61,9 @@ func NewScheme() (*runtime.Scheme, error) {
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
-// SetupOperator registers the ServiceCheck reconciler and the status writer
-// with mgr. Both run on the elected leader only; the scheduler, which needs
+// SetupOperator registers the ServiceCheck reconciler, the StatusPage
+// reconciler (when opts.StatusPages is set) and the status writer
+// with mgr. They run on the elected leader only; the scheduler, which needs
 // no lease, is the caller's to add.
 func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
 	if opts.Registry == nil || opts.Subscribe == nil {
@@ -77,6 +80,12 @@ func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}); err != nil {
 		return fmt.Errorf("setup servicecheck reconciler: %w", err)
+	}
+	if opts.StatusPages != nil {
+		sp := &StatusPageReconciler{Client: mgr.GetClient(), Registry: opts.StatusPages, Recorder: recorder}
+		if err := sp.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}); err != nil {
+			return fmt.Errorf("setup statuspage reconciler: %w", err)
+		}
 	}
 	w := &StatusWriter{
 		Client:    mgr.GetClient(),

@@ -45,6 +45,8 @@ type Config struct {
 	// Notifier sends their test messages.
 	Channels Channels
 	Notifier notify.Sender
+	// StatusPages, when set, backs /api/v1/status-pages.
+	StatusPages StatusPages
 	// Extra registers further routes (dashboard, metrics) on a mux of
 	// their own. They are consulted only for paths the API does not own,
 	// so a catch-all "/" there never hides the API's JSON 404 and 405.
@@ -62,6 +64,7 @@ type Server struct {
 	onTransition func(check.Transition)
 	channels     Channels
 	notifier     notify.Sender
+	pages        StatusPages
 	ready        func(context.Context) error
 	mux          *http.ServeMux
 	extra        *http.ServeMux
@@ -80,6 +83,7 @@ func New(cfg Config) *Server {
 		onTransition: cfg.OnTransition,
 		channels:     cfg.Channels,
 		notifier:     cfg.Notifier,
+		pages:        cfg.StatusPages,
 		ready:        cfg.Ready,
 		mux:          http.NewServeMux(),
 	}
@@ -123,6 +127,7 @@ func (s *Server) routes(ws http.Handler) {
 	s.channelRoutes(api)
 	api("GET /api/v1/services/{id}/rollups", s.rollups)
 	api("GET /api/v1/services/{id}/slo", s.slo)
+	s.statusPageRoutes(api)
 }
 
 // cleanInput answers 400 for a path or query value holding NUL, another

@@ -70,8 +70,9 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 		return fmt.Errorf("create manager: %w", err)
 	}
 	err = controllers.SetupOperator(mgr, controllers.OperatorOptions{
-		Registry: st,
-		Policy:   policy,
+		Registry:    st,
+		StatusPages: st,
+		Policy:      policy,
 		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
 			// A durable queue: transitions wait there while the leader
 			// changes, so no status update is lost.

@@ -189,13 +189,15 @@ func serverHandler(ctx context.Context, cfg config.Config, callers callerSetting
 					zap.String("check_id", t.CheckID), zap.Error(err))
 			}
 		},
-		Ready:     b.ready,
-		WebSocket: hub,
-		Channels:  st,
-		Notifier:  sender,
+		Ready:       b.ready,
+		WebSocket:   hub,
+		Channels:    st,
+		Notifier:    sender,
+		StatusPages: st,
 		Extra: func(mux *http.ServeMux) {
 			mux.Handle("GET /metrics", m.Handler())
 			mux.Handle("/", dashboard.Handler())
+			registerPublicFace(mux, st, hub, callers.auth, log)
 		},
 	})))
 }

@@ -34,6 +34,12 @@ const (
 	routeRead
 	routeWrite
 	routeWebSocket
+	// routeOptional is a status page, its live feed or a badge: open to
+	// anyone when the page is public, so the handler decides. A valid
+	// credential is verified and passed on as the Identity; a missing or
+	// wrong one passes as anonymous, which a private page then refuses.
+	routeOptional
+	routeOptionalWebSocket
 )
 
 // classify lists what is protected rather than what is open: the dashboard
@@ -56,8 +62,12 @@ func classify(r *http.Request) route {
 		// Any other method, including ones the API does not route, is
 		// treated as a write: unknown means protected.
 		return routeWrite
+	case p == "/ws/status" || strings.HasPrefix(p, "/ws/status/"):
+		return routeOptionalWebSocket
 	case p == "/ws" || strings.HasPrefix(p, "/ws/"):
 		return routeWebSocket
+	case strings.HasPrefix(p, "/status/") || strings.HasPrefix(p, "/badges/"):
+		return routeOptional
 	}
 	return routeOpen
 }
@@ -91,6 +101,11 @@ type guard struct {
 // "bearer.<token>" subprotocol or the access_token query parameter (which
 // is removed from the URL before next sees it, so no later log records it).
 //
+// Status pages (/status/), their live feeds (/ws/status/) and badges
+// (/badges/) are open too, because a public page is for anyone; there a
+// valid credential is verified and becomes the Identity, so the handler
+// can show a private page to whoever presents one.
+//
 // Mount it outermost, around the API server and the WebSocket handler.
 func Middleware(c Config, log *zap.Logger, next http.Handler) http.Handler {
 	if !c.Enabled() {
@@ -113,6 +128,10 @@ func Middleware(c Config, log *zap.Logger, next http.Handler) http.Handler {
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := classify(r)
+	if rt == routeOptional || rt == routeOptionalWebSocket {
+		g.next.ServeHTTP(w, g.scrub(g.identify(r, rt), rt))
+		return
+	}
 	if rt == routeOpen || (rt != routeWrite && !g.protectReads) {
 		g.next.ServeHTTP(w, g.scrub(r, rt))
 		return
@@ -147,10 +166,25 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.next.ServeHTTP(w, g.scrub(r, rt))
 }
 
+// identify attaches the identity of a valid credential to r, and leaves r
+// anonymous otherwise: an open route has nothing to refuse.
+func (g *guard) identify(r *http.Request, rt route) *http.Request {
+	c, _, found, err := find(r, rt == routeOptionalWebSocket)
+	if !found || err != nil {
+		return r
+	}
+	id, ok := g.verify(c)
+	if !ok {
+		g.log.Debug("invalid credential on an open route", zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+}
+
 // scrub removes a WebSocket access_token from the URL, whether or not it
 // was the credential used, so that no later handler or log sees it.
 func (g *guard) scrub(r *http.Request, rt route) *http.Request {
-	if rt != routeWebSocket || !r.URL.Query().Has(accessTokenParam) {
+	if (rt != routeWebSocket && rt != routeOptionalWebSocket) || !r.URL.Query().Has(accessTokenParam) {
 		return r
 	}
 	return withoutAccessToken(r)

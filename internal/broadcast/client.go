@@ -28,6 +28,7 @@ type client struct {
 	remote string
 	send   chan outbound
 	done   chan struct{}
+	scope  Scope
 
 	once sync.Once
 	// code and reason are the close frame to send; written once, before
@@ -186,7 +187,11 @@ func (c *client) replay(ctx context.Context, filter *liveFilter, ping *time.Tick
 			if t.ID <= filter.last {
 				continue // not what was asked for; never send an id twice
 			}
-			data, err := json.Marshal(NewEvent(t))
+			if !c.scope.allows(t.CheckID) {
+				filter.last, progressed = t.ID, true
+				continue
+			}
+			data, err := json.Marshal(c.scope.event(t))
 			if err != nil {
 				c.hub.log.Error("encode transition", zap.String("service", t.Service), zap.String("check_id", t.CheckID), zap.Error(err))
 				continue

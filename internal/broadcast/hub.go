@@ -125,7 +125,11 @@ type outbound struct {
 }
 
 func prepare(t check.Transition) (outbound, error) {
-	data, err := json.Marshal(NewEvent(t))
+	return prepareEvent(t.ID, NewEvent(t))
+}
+
+func prepareEvent(id int64, ev Event) (outbound, error) {
+	data, err := json.Marshal(ev)
 	if err != nil {
 		return outbound{}, err
 	}
@@ -133,7 +137,31 @@ func prepare(t check.Transition) (outbound, error) {
 	if err != nil {
 		return outbound{}, err
 	}
-	return outbound{id: t.ID, msg: msg}, nil
+	return outbound{id: id, msg: msg}, nil
+}
+
+// Scope narrows what one client is sent. The zero Scope sends everything,
+// as GET /ws does for the dashboard.
+type Scope struct {
+	// Allow, when set, reports whether the client may see events of the
+	// check with an id; others are never sent to it, live or replayed.
+	// Publish calls it with the hub locked: it must be cheap and must not
+	// call back into the hub.
+	Allow func(checkID string) bool
+	// Redact leaves error texts out of the client's events: they often
+	// name internal hosts, which a public status page must not show.
+	Redact bool
+}
+
+func (s Scope) allows(checkID string) bool { return s.Allow == nil || s.Allow(checkID) }
+
+// event is the wire form of t for a client in s.
+func (s Scope) event(t check.Transition) Event {
+	ev := NewEvent(t)
+	if s.Redact {
+		ev.Error = ""
+	}
+	return ev
 }
 
 // Publish sends t to every client. It never blocks on a client: one whose
@@ -151,9 +179,24 @@ func (h *Hub) Publish(t check.Transition) {
 	if h.closed || t.ID != 0 && !h.seen.add(t.ID) {
 		return
 	}
+	var redacted *outbound
 	for c := range h.clients {
+		if !c.scope.allows(t.CheckID) {
+			continue
+		}
+		out := ev
+		if c.scope.Redact {
+			if redacted == nil {
+				r, err := prepareEvent(t.ID, c.scope.event(t))
+				if err != nil {
+					continue // NewEvent marshalled above; this cannot fail differently
+				}
+				redacted = &r
+			}
+			out = *redacted
+		}
 		select {
-		case c.send <- ev:
+		case c.send <- out:
 		default:
 			delete(h.clients, c)
 			h.log.Warn("websocket client too slow, disconnecting", zap.String("remote", c.remote),
@@ -287,6 +330,13 @@ func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, 
 // ServeHTTP upgrades the request and streams events until the client goes
 // away, is too slow, or the hub closes.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.ServeScoped(w, r, Scope{})
+}
+
+// ServeScoped is ServeHTTP for a client that may see only what scope
+// allows: a status page's live feed, filtered here on the server so that
+// nothing about other checks ever reaches the browser.
+func (h *Hub) ServeScoped(w http.ResponseWriter, r *http.Request, scope Scope) {
 	if h.cfg.Authorize != nil && !h.cfg.Authorize(r) {
 		httpError(w, http.StatusUnauthorized, "unauthorized", "", "authentication required")
 		return
@@ -322,6 +372,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		remote: r.RemoteAddr,
 		send:   make(chan outbound, h.cfg.BufferSize),
 		done:   make(chan struct{}),
+		scope:  scope,
 	}
 	// Subscribe before replaying: events published while the replay runs
 	// wait in the buffer, and the writer skips the ones the replay sent.
