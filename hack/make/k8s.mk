@@ -39,7 +39,7 @@ generate: controller-gen-bin ## Generate DeepCopy methods of the API types
 manifests: controller-gen-bin ## Generate the CRD and the operator's RBAC from markers; copy the CRD into the chart
 	$(CONTROLLER_GEN) rbac:roleName=vigil-operator crd paths="./api/...;./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
-	cp config/crd/bases/monitoring.vigil.dev_servicechecks.yaml $(CHART_DIR)/crds/
+	cp config/crd/bases/monitoring.vigil.dev_servicechecks.yaml config/crd/bases/monitoring.vigil.dev_alertchannels.yaml $(CHART_DIR)/crds/
 
 .PHONY: helm-lint
 helm-lint: helm-bin ## Lint the chart and render it with default values and with 3 replicas
