@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -32,6 +33,11 @@ type OperatorOptions struct {
 	Policy check.Policy
 	// MaxConcurrentReconciles defaults to 1.
 	MaxConcurrentReconciles int
+	// Channels, when set, is where AlertChannels become notification
+	// channels; without it AlertChannels are not reconciled.
+	Channels ChannelStore
+	// ChannelResync defaults to ChannelResync.
+	ChannelResync time.Duration
 }
 
 // NewScheme returns a scheme with the built-in types and ServiceCheck,
@@ -47,8 +53,8 @@ func NewScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// SetupOperator registers the ServiceCheck reconciler and the status writer
-// with mgr. Both run on the elected leader only; the scheduler, which needs
+// SetupOperator registers the ServiceCheck reconciler, the AlertChannel
+// reconciler (when opts.Channels is set) and the status writer with mgr. Both run on the elected leader only; the scheduler, which needs
 // no lease, is the caller's to add.
 func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
 	if opts.Registry == nil || opts.Subscribe == nil {
@@ -65,6 +71,18 @@ func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}); err != nil {
 		return fmt.Errorf("setup servicecheck reconciler: %w", err)
+	}
+	if opts.Channels != nil {
+		ac := &AlertChannelReconciler{
+			Client:   mgr.GetClient(),
+			Channels: opts.Channels,
+			Recorder: recorder,
+			Secrets:  mgr.GetAPIReader(),
+			Resync:   opts.ChannelResync,
+		}
+		if err := ac.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}); err != nil {
+			return fmt.Errorf("setup alertchannel reconciler: %w", err)
+		}
 	}
 	w := &StatusWriter{
 		Client:    mgr.GetClient(),

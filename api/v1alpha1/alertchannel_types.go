@@ -85,7 +85,7 @@ type AlertChannelSpec struct {
 
 // AlertChannelDelivery is the channel's latest delivery, never its content.
 type AlertChannelDelivery struct {
-	// Time the delivery was queued.
+	// Time the delivery was made, or queued while it is pending or failed.
 	Time metav1.Time `json:"time"`
 	// State is pending, delivered or failed.
 	State string `json:"state"`

@@ -57,6 +57,7 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	}
 	err = controllers.SetupOperator(mgr, controllers.OperatorOptions{
 		Registry: st,
+		Channels: st,
 		Policy:   policy,
 		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
 			// A durable queue: transitions wait there while the leader
