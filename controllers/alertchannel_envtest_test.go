@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	monitoringv1alpha1 "github.com/vigil-dev/vigil/api/v1alpha1"
 	"github.com/vigil-dev/vigil/internal/kubetest"
@@ -144,6 +146,22 @@ func TestAlertChannelEnvtest(t *testing.T) {
 		}
 	})
 
+	t.Run("the documented examples are valid", func(t *testing.T) {
+		n := 0
+		for _, doc := range []string{"kubernetes.md", "notifications.md"} {
+			raw, err := os.ReadFile(filepath.Join("..", "docs", doc))
+			require.NoError(t, err)
+			for _, obj := range yamlObjects(string(raw), "kind: AlertChannel") {
+				ac := &monitoringv1alpha1.AlertChannel{}
+				require.NoError(t, yaml.UnmarshalStrict([]byte(obj), ac), doc)
+				ac.Namespace = ns
+				require.NoError(t, c.Create(ctx, ac, client.DryRunAll), doc)
+				n++
+			}
+		}
+		require.GreaterOrEqual(t, n, 3)
+	})
+
 	t.Run("a missing Secret makes it SecretUnavailable until it exists", func(t *testing.T) {
 		ac := &monitoringv1alpha1.AlertChannel{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pager"},
@@ -216,4 +234,19 @@ func TestAlertChannelEnvtest(t *testing.T) {
 		require.False(t, ok)
 	})
 	require.NoError(t, stop())
+}
+
+// yamlObjects returns the YAML documents of md's ```yaml blocks that
+// contain marker.
+func yamlObjects(md, marker string) []string {
+	var out []string
+	for _, block := range strings.Split(md, "```yaml\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		for _, obj := range strings.Split(block, "\n---\n") {
+			if strings.Contains(obj, marker) {
+				out = append(out, obj)
+			}
+		}
+	}
+	return out
 }
