@@ -187,7 +187,7 @@ func (r *AlertChannelReconciler) refreshLastDelivery(ctx context.Context, ac *mo
 	ac.Status.LastDelivery = &monitoringv1alpha1.AlertChannelDelivery{
 		Time:       metav1.NewTime(at.Truncate(time.Second)),
 		State:      string(d.State),
-		StatusCode: int32(min(max(d.StatusCode, 0), 999)), //nolint:gosec // bounded just above
+		StatusCode: int32(min(max(d.StatusCode, 0), 999)),
 	}
 	return nil
 }
@@ -195,18 +195,33 @@ func (r *AlertChannelReconciler) refreshLastDelivery(ctx context.Context, ac *mo
 // reconcileDelete removes the channel, then releases the object. Its
 // delivery log stays in the store, as with a REST delete.
 func (r *AlertChannelReconciler) reconcileDelete(ctx context.Context, ac *monitoringv1alpha1.AlertChannel) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(ac, monitoringv1alpha1.Finalizer) {
+	return releaseAfter(ctx, r.Client, ac, func() error {
+		err := r.Channels.DeleteChannel(ctx, string(ac.UID))
+		if err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("delete channel %s/%s: %w", ac.Namespace, ac.Name, err)
+		}
+		ctrl.LoggerFrom(ctx).Info("alert channel deleted", "channel", ac.Namespace+"/"+ac.Name, "channel_id", string(ac.UID))
+		return nil
+	})
+}
+
+// releaseAfter runs cleanup and then removes the finalizer from obj, so
+// nothing Vigil holds for obj outlives it.
+func releaseAfter(ctx context.Context, c client.Client, obj client.Object, cleanup func() error) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(obj, monitoringv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Channels.DeleteChannel(ctx, string(ac.UID)); err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return ctrl.Result{}, fmt.Errorf("delete channel %s/%s: %w", ac.Namespace, ac.Name, err)
+	if err := cleanup(); err != nil {
+		return ctrl.Result{}, err
 	}
-	patch := client.MergeFrom(ac.DeepCopy())
-	controllerutil.RemoveFinalizer(ac, monitoringv1alpha1.Finalizer)
-	if err := r.Patch(ctx, ac, patch); err != nil {
+	base, ok := obj.DeepCopyObject().(client.Object)
+	if !ok {
+		return ctrl.Result{}, fmt.Errorf("remove finalizer: %T is not a client.Object", obj)
+	}
+	controllerutil.RemoveFinalizer(obj, monitoringv1alpha1.Finalizer)
+	if err := c.Patch(ctx, obj, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("remove finalizer: %w", err))
 	}
-	ctrl.LoggerFrom(ctx).Info("alert channel deleted", "channel", ac.Namespace+"/"+ac.Name, "channel_id", string(ac.UID))
 	return ctrl.Result{}, nil
 }
 

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,11 +194,11 @@ func TestAlertChannelEnvtest(t *testing.T) {
 	t.Run("status shows the last delivery", func(t *testing.T) {
 		id := string(get("pager").UID)
 		at := time.Now().UTC().Truncate(time.Second)
-		channels.addDelivery(id, notify.Delivery{ID: "d1", State: notify.StateFailed, StatusCode: 502,
+		channels.addDelivery(id, notify.Delivery{ID: "d1", State: notify.StateFailed, StatusCode: http.StatusBadGateway,
 			Error: "upstream said R0UT1NGK3Y", CreatedAt: at.Add(-time.Minute), DeliveredAt: at})
 		require.Eventually(t, func() bool {
 			d := get("pager").Status.LastDelivery
-			return d != nil && d.State == "failed" && d.StatusCode == 502 && d.Time.Time.Equal(at)
+			return d != nil && d.State == "failed" && d.StatusCode == http.StatusBadGateway && d.Time.Time.Equal(at)
 		}, wait, tick)
 	})
 
@@ -242,7 +243,7 @@ func yamlObjects(md, marker string) []string {
 	var out []string
 	for _, block := range strings.Split(md, "```yaml\n")[1:] {
 		block, _, _ = strings.Cut(block, "```")
-		for _, obj := range strings.Split(block, "\n---\n") {
+		for obj := range strings.SplitSeq(block, "\n---\n") {
 			if strings.Contains(obj, marker) {
 				out = append(out, obj)
 			}
