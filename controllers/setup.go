@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -35,6 +36,11 @@ type OperatorOptions struct {
 	StatusPages StatusPageRegistry
 	// MaxConcurrentReconciles defaults to 1.
 	MaxConcurrentReconciles int
+	// Channels, when set, is where AlertChannels become notification
+	// channels; without it AlertChannels are not reconciled.
+	Channels ChannelStore
+	// ChannelResync defaults to ChannelResync.
+	ChannelResync time.Duration
 }
 
 // NewScheme returns a scheme with the built-in types and ServiceCheck,
@@ -62,7 +68,8 @@ func NewScheme() (*runtime.Scheme, error) {
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // SetupOperator registers the ServiceCheck reconciler, the StatusPage
-// reconciler (when opts.StatusPages is set) and the status writer
+// reconciler (when opts.StatusPages is set), the AlertChannel reconciler
+// (when opts.Channels is set) and the status writer
 // with mgr. They run on the elected leader only; the scheduler, which needs
 // no lease, is the caller's to add.
 func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
@@ -85,6 +92,18 @@ func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
 		sp := &StatusPageReconciler{Client: mgr.GetClient(), Registry: opts.StatusPages, Recorder: recorder}
 		if err := sp.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}); err != nil {
 			return fmt.Errorf("setup statuspage reconciler: %w", err)
+		}
+	}
+	if opts.Channels != nil {
+		ac := &AlertChannelReconciler{
+			Client:   mgr.GetClient(),
+			Channels: opts.Channels,
+			Recorder: recorder,
+			Secrets:  mgr.GetAPIReader(),
+			Resync:   opts.ChannelResync,
+		}
+		if err := ac.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}); err != nil {
+			return fmt.Errorf("setup alertchannel reconciler: %w", err)
 		}
 	}
 	w := &StatusWriter{

@@ -36,10 +36,10 @@ generate: controller-gen-bin ## Generate DeepCopy methods of the API types
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 .PHONY: manifests
-manifests: controller-gen-bin ## Generate the CRD and the operator's RBAC from markers; copy the CRD into the chart
+manifests: controller-gen-bin ## Generate the CRD and the operator's RBAC from markers; copy the CRDs into the chart
 	$(CONTROLLER_GEN) rbac:roleName=vigil-operator crd paths="./api/...;./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
-	cp config/crd/bases/monitoring.vigil.dev_servicechecks.yaml $(CHART_DIR)/crds/
+	cp config/crd/bases/monitoring.vigil.dev_*.yaml $(CHART_DIR)/crds/
 
 .PHONY: helm-lint
 helm-lint: helm-bin ## Lint the chart and render it with default values and with 3 replicas

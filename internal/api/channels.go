@@ -119,12 +119,15 @@ type channelJSON struct {
 
 type selectorJSON struct {
 	Tags []string `json:"tags"`
+	// Namespace is set on an AlertChannel's channel, which covers only
+	// the ServiceChecks of its namespace; REST channels never have it.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 func toChannelJSON(v *notify.ChannelView) channelJSON {
 	return channelJSON{
 		ID: v.ID, Name: v.Name, Type: string(v.Type), URL: shownURL(v.Type, v.URL), SecretSet: v.SecretSet,
-		To: nonNil(v.To), Selector: selectorJSON{Tags: nonNil(v.SelectorTags)}, SendResolved: v.SendResolved,
+		To: nonNil(v.To), Selector: selectorJSON{Tags: nonNil(v.SelectorTags), Namespace: v.SelectorNamespace}, SendResolved: v.SendResolved,
 		RepeatIntervalSeconds: v.RepeatInterval.Seconds(), Source: v.Source,
 		CreatedAt: v.CreatedAt.UTC().Format(timeFormat), UpdatedAt: v.UpdatedAt.UTC().Format(timeFormat),
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -292,4 +293,18 @@ func TestChannelsReadOnlyAndAbsent(t *testing.T) {
 
 	none := newHarness(t)
 	requireError(t, none.do(http.MethodGet, "/api/v1/channels", ""), http.StatusNotFound, CodeNotFound, "")
+}
+
+// An AlertChannel's channel says which namespace it covers; a REST
+// channel's answer has no namespace key.
+func TestChannelJSONShowsTheResourceNamespace(t *testing.T) {
+	v := notify.ChannelView{Channel: notify.Channel{ID: "u1", Name: "shop/pager", Type: notify.TypeWebhook,
+		URL: "https://x.test/", SelectorTags: []string{"team=a"}, SelectorNamespace: "shop", Source: notify.SourceKubernetes}}
+	raw, err := json.Marshal(toChannelJSON(&v))
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"selector":{"tags":["team=a"],"namespace":"shop"}`)
+	v.SelectorNamespace = ""
+	raw, err = json.Marshal(toChannelJSON(&v))
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"selector":{"tags":["team=a"]}`)
 }

@@ -72,6 +72,7 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	err = controllers.SetupOperator(mgr, controllers.OperatorOptions{
 		Registry:    st,
 		StatusPages: st,
+		Channels:    st,
 		Policy:      policy,
 		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
 			// A durable queue: transitions wait there while the leader

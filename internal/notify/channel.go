@@ -63,6 +63,11 @@ type Channel struct {
 	// SelectorTags selects the checks that carry every one of these tags;
 	// empty selects every check.
 	SelectorTags []string
+	// SelectorNamespace, when set, narrows the selection to the
+	// ServiceChecks of that namespace (rows of source kubernetes named
+	// "<namespace>/<name>"): an AlertChannel covers its own namespace
+	// only. The REST API never sets it.
+	SelectorNamespace string
 	// SendResolved also tells when a DOWN check is UP again.
 	SendResolved bool
 	// RepeatInterval, when set, repeats the DOWN message this often while

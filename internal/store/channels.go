@@ -16,7 +16,7 @@ import (
 // a delivery needs it (ChannelForSend, the claim); the API's reads see
 // whether one is set, never its value.
 const channelColumns = `c.id, c.name, c.type, c.url, c.email_to, c.selector_tags, c.send_resolved,
-	c.repeat_interval_ms, c.source, c.created_at, c.updated_at, c.secret <> ''`
+	c.repeat_interval_ms, c.source, c.created_at, c.updated_at, c.secret <> '', c.selector_namespace`
 
 func scanChannel(row pgx.Row, extra ...any) (notify.Channel, bool, error) {
 	var (
@@ -26,7 +26,7 @@ func scanChannel(row pgx.Row, extra ...any) (notify.Channel, bool, error) {
 		secretSet bool
 	)
 	dest := append([]any{&c.ID, &c.Name, &typ, &c.URL, &c.To, &c.SelectorTags, &c.SendResolved,
-		&repeatMs, &c.Source, &c.CreatedAt, &c.UpdatedAt, &secretSet}, extra...)
+		&repeatMs, &c.Source, &c.CreatedAt, &c.UpdatedAt, &secretSet, &c.SelectorNamespace}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return notify.Channel{}, false, err
 	}

@@ -36,6 +36,8 @@ func enqueueDeliveries(ctx context.Context, tx pgx.Tx, ts []check.Transition, no
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS t(id, check_id, from_state, to_state)
 			JOIN services s ON s.id = t.check_id
 			JOIN channels c ON c.deleted_at IS NULL AND s.tags @> c.selector_tags
+				AND (c.selector_namespace = ''
+					OR (s.source = 'kubernetes' AND starts_with(s.name, c.selector_namespace || '/')))
 			WHERE t.to_state = 'DOWN' OR (t.to_state = 'UP' AND t.from_state = 'DOWN' AND c.send_resolved)
 			ON CONFLICT (channel_id, transition_id, seq) DO NOTHING
 			RETURNING 1
