@@ -43,12 +43,12 @@ func startAPIServer(t *testing.T) *apiServer {
 	return &apiServer{c: c}
 }
 
-// dryRunApply sends one rendered object as a server-side apply with
-// dryRun=All: the API server decodes it against the kind's schema, runs
-// its validation and admission, and stores nothing. Server-side apply
-// refuses fields the schema does not declare, so a misspelled field fails
-// too. Namespaced objects go to the release's namespace, as helm would
-// install them.
+// dryRunApply sends one rendered object to the API server as a create
+// with dryRun=All and strict field validation: the server decodes it
+// against the kind's schema (refusing any field it does not declare, which
+// for a CRD would otherwise be pruned silently), runs validation, CEL rules
+// and admission, and stores nothing. Namespaced objects go to the
+// release's namespace, as helm would install them.
 func (a *apiServer) dryRunApply(t *testing.T, doc []byte) error {
 	t.Helper()
 	var u unstructured.Unstructured
@@ -62,8 +62,7 @@ func (a *apiServer) dryRunApply(t *testing.T, doc []byte) error {
 	if namespaced && u.GetNamespace() == "" {
 		u.SetNamespace(namespace)
 	}
-	return a.c.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(&u),
-		client.FieldOwner("vigil-chart-test"), client.ForceOwnership, client.DryRunAll)
+	return a.c.Create(context.Background(), &u, client.DryRunAll, client.FieldValidation("Strict"))
 }
 
 // TestDryRunRefusesBrokenManifests shows that the dry run of
