@@ -5,11 +5,13 @@ package chart
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -67,27 +69,81 @@ func render(t *testing.T, set ...string) rendered {
 	}
 	out, err := helm(t, args...)
 	require.NoError(t, err, out)
+	return parse(t, out)
+}
 
+// renderValues renders the chart with a values file holding vals; it
+// returns helm's error output when helm fails.
+func renderValues(t *testing.T, vals map[string]any) (rendered, string, error) {
+	t.Helper()
+	// Not t.TempDir: helm splits -f on commas, which subtest names hold.
+	dir, err := os.MkdirTemp("", "vigil-values")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	file := filepath.Join(dir, "values.yaml")
+	writeYAML(t, file, vals)
+	out, err := helm(t, "template", release, ".", "--namespace", namespace, "-f", file)
+	if err != nil {
+		return nil, out, err
+	}
+	return parse(t, out), "", nil
+}
+
+func parse(t *testing.T, out string) rendered {
+	t.Helper()
 	r := rendered{}
 	for doc := range strings.SplitSeq(out, "\n---") {
-		var head struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		}
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &head), doc)
-		if head.Kind == "" {
-			continue
-		}
-		if r[head.Kind] == nil {
-			r[head.Kind] = map[string][]byte{}
-		}
-		require.NotContains(t, r[head.Kind], head.Metadata.Name, "duplicate %s", head.Kind)
-		r[head.Kind][head.Metadata.Name] = []byte(doc)
+		require.NoError(t, r.add(doc))
 	}
 	return r
 }
+
+// add indexes one YAML document; documents without a kind (comments,
+// templates that rendered nothing) are skipped.
+func (r rendered) add(doc string) error {
+	var head struct {
+		Kind     string `json:"kind"`
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+		return fmt.Errorf("%w in\n%s", err, doc)
+	}
+	if head.Kind == "" {
+		return nil
+	}
+	if r[head.Kind] == nil {
+		r[head.Kind] = map[string][]byte{}
+	}
+	if _, dup := r[head.Kind][head.Metadata.Name]; dup {
+		return fmt.Errorf("duplicate %s %q", head.Kind, head.Metadata.Name)
+	}
+	r[head.Kind][head.Metadata.Name] = []byte(doc)
+	return nil
+}
+
+// deployment decodes the Deployment called name. Decodings are kept by
+// document, since the combinations test reads the same few thousand times.
+func (r rendered) deployment(t *testing.T, name string) *appsv1.Deployment {
+	t.Helper()
+	doc, ok := r["Deployment"][name]
+	require.True(t, ok, "no Deployment %q rendered; have %v", name, r.names("Deployment"))
+	decodedMu.Lock()
+	defer decodedMu.Unlock()
+	if d, ok := decoded[string(doc)]; ok {
+		return d
+	}
+	var d appsv1.Deployment
+	require.NoError(t, yaml.UnmarshalStrict(doc, &d))
+	decoded[string(doc)] = &d
+	return &d
+}
+
+var (
+	decodedMu sync.Mutex
+	decoded   = map[string]*appsv1.Deployment{}
+)
 
 // get decodes the object of kind and name into obj.
 func (r rendered) get(t *testing.T, kind, name string, obj any) {
@@ -212,13 +268,28 @@ func requireDeployment(t *testing.T, d *appsv1.Deployment, replicas int32, tag s
 
 func env(t *testing.T, d *appsv1.Deployment, name string) corev1.EnvVar {
 	t.Helper()
-	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == name {
-			return e
+	e, ok := lookupEnv(d, name)
+	if !ok {
+		t.Fatalf("%s has no env %s", d.Name, name)
+	}
+	return e
+}
+
+// lookupEnv finds the last definition of name, the one that takes effect.
+func lookupEnv(d *appsv1.Deployment, name string) (corev1.EnvVar, bool) {
+	envs := d.Spec.Template.Spec.Containers[0].Env
+	for i := len(envs) - 1; i >= 0; i-- {
+		if envs[i].Name == name {
+			return envs[i], true
 		}
 	}
-	t.Fatalf("%s has no env %s", d.Name, name)
-	return corev1.EnvVar{}
+	return corev1.EnvVar{}, false
+}
+
+func requireNoEnv(t *testing.T, d *appsv1.Deployment, name string) {
+	t.Helper()
+	_, ok := lookupEnv(d, name)
+	require.False(t, ok, "%s must not set %s", d.Name, name)
 }
 
 func subset(labels, keys map[string]string) map[string]string {

@@ -27,8 +27,13 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/*
+The image of a component: its imageTag (set during an upgrade to roll the
+workers first), else image.tag, else the chart's appVersion. Call like
+vigil.podLabels.
+*/}}
 {{- define "vigil.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{ .root.Values.image.repository }}:{{ .values.imageTag | default .root.Values.image.tag | default .root.Chart.AppVersion }}
 {{- end -}}
 
 {{- define "vigil.secretName" -}}
@@ -61,7 +66,27 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.logLevel | quote }}
 {{- end -}}
 
-{{/* Pod-level settings shared by every component; call with (dict "root" $ "values" .Values.worker). */}}
+{{/*
+Labels of a component's pods: its selector labels, then the global and the
+component's podLabels. Call with (dict "root" $ "component" "worker" "values" .Values.worker).
+*/}}
+{{- define "vigil.podLabels" -}}
+{{- $labels := include "vigil.selectorLabels" . | fromYaml -}}
+{{- $labels = merge $labels (deepCopy (.values.podLabels | default dict)) (deepCopy (.root.Values.podLabels | default dict)) -}}
+{{- toYaml $labels -}}
+{{- end -}}
+
+{{/* Annotations of a component's pods; call like vigil.podLabels. */}}
+{{- define "vigil.podAnnotations" -}}
+{{- $annotations := dict "checksum/connections" (include (print .root.Template.BasePath "/secret.yaml") .root | sha256sum) -}}
+{{- $annotations = merge $annotations (deepCopy (.values.podAnnotations | default dict)) (deepCopy (.root.Values.podAnnotations | default dict)) -}}
+{{- toYaml $annotations -}}
+{{- end -}}
+
+{{/*
+Pod-level settings shared by every component; call like vigil.podLabels,
+with "volumes" (a list of Volume objects of the component's own) optional.
+*/}}
 {{- define "vigil.podSpec" -}}
 {{- with .root.Values.imagePullSecrets }}
 imagePullSecrets:
@@ -69,6 +94,12 @@ imagePullSecrets:
 {{- end }}
 securityContext:
   {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- /* The kubelet kills a pod grace seconds after SIGTERM; the process
+drains for drainSeconds, so grace must be longer or the drain is cut. */}}
+terminationGracePeriodSeconds: {{ add .root.Values.shutdown.drainSeconds .root.Values.shutdown.graceMarginSeconds }}
+{{- with .values.priorityClassName }}
+priorityClassName: {{ . | quote }}
+{{- end }}
 {{- with .values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
@@ -80,6 +111,96 @@ tolerations:
 {{- with .values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- include "vigil.topologySpread" $ | nindent 2 }}
+{{- end }}
+{{- $volumes := concat (.volumes | default list) (.root.Values.extraVolumes | default list) (.values.extraVolumes | default list) }}
+{{- with $volumes }}
+volumes:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The component's topologySpreadConstraints, each with the component's
+labelSelector when it names none, and matchLabelKeys pod-template-hash so
+that a rollout's new pods spread among themselves rather than around the
+old ones.
+*/}}
+{{- define "vigil.topologySpread" -}}
+{{- $selector := include "vigil.selectorLabels" . | fromYaml -}}
+{{- $out := list -}}
+{{- range .values.topologySpreadConstraints -}}
+{{- $c := deepCopy . -}}
+{{- if not (hasKey $c "labelSelector") -}}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" $selector) -}}
+{{- if not (hasKey $c "matchLabelKeys") -}}
+{{- $_ := set $c "matchLabelKeys" (list "pod-template-hash") -}}
+{{- end -}}
+{{- end -}}
+{{- $out = append $out $c -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/*
+Environment every container ends with: the drain timeout, GOMEMLIMIT from
+the memory limit, then the global and the component's extraEnv (last, so
+that they can override what the chart sets). Call like vigil.podLabels.
+*/}}
+{{- define "vigil.envTail" -}}
+- name: VIGIL_SHUTDOWN_TIMEOUT
+  value: {{ printf "%ds" (int .root.Values.shutdown.drainSeconds) | quote }}
+{{- if and .root.Values.goMemLimitFromLimits (dig "limits" "memory" "" (.values.resources | default dict)) }}
+# The runtime's soft limit: it collects harder near the container's limit
+# instead of growing past it and being OOM-killed.
+- name: GOMEMLIMIT
+  valueFrom:
+    resourceFieldRef:
+      resource: limits.memory
+{{- end }}
+{{- with concat (.root.Values.extraEnv | default list) (.values.extraEnv | default list) }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Volume mounts of a container: "mounts" (its own) then the extra ones. */}}
+{{- define "vigil.volumeMounts" -}}
+{{- $mounts := concat (.mounts | default list) (.root.Values.extraVolumeMounts | default list) (.values.extraVolumeMounts | default list) -}}
+{{- with $mounts }}
+volumeMounts:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+A PodDisruptionBudget of a component; call like vigil.podLabels, with the
+component's podDisruptionBudget values at .values.podDisruptionBudget.
+*/}}
+{{- define "vigil.pdb" -}}
+{{- $pdb := .values.podDisruptionBudget -}}
+{{- if $pdb.enabled }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "vigil.fullname" .root }}-{{ .component }}
+  labels:
+    {{- include "vigil.labels" .root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+spec:
+  {{- if not (kindIs "invalid" $pdb.minAvailable) }}
+  minAvailable: {{ $pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $pdb.maxUnavailable }}
+  {{- end }}
+  # Evict a pod that is not ready even when the budget is spent: it serves
+  # nothing, and a stuck rollout must not block node drains.
+  unhealthyPodEvictionPolicy: AlwaysAllow
+  selector:
+    matchLabels:
+      {{- include "vigil.selectorLabels" . | nindent 6 }}
 {{- end }}
 {{- end -}}
 

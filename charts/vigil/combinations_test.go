@@ -1,0 +1,413 @@
+package chart
+
+import (
+	"fmt"
+	"maps"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+)
+
+// A dimension is one toggle of the chart and the values of each of its
+// settings; settings[0] is the default. expect checks one rendering of a
+// combination for what this toggle's setting promises.
+type dimension struct {
+	name     string
+	settings []setting
+}
+
+type setting struct {
+	label  string
+	values map[string]any
+	expect func(t *testing.T, r rendered)
+}
+
+// dimensions are the chart's toggles; the last independentDims change only
+// objects of their own. Every combination (see combinations) is rendered
+// and checked, and every distinct object of all renderings is applied to
+// envtest with a server-side dry run. Keep docs/kubernetes.md's toggle
+// table in step.
+func dimensions() []dimension {
+	return []dimension{
+		{"auth", []setting{
+			{"off", nil, func(t *testing.T, r rendered) {
+				requireNoEnv(t, r.deployment(t, "vigil-server"), "VIGIL_API_TOKENS_FILE")
+			}},
+			{"on", values("auth.existingSecret", "vigil-api-auth", "auth.usersKey", "users"), func(t *testing.T, r rendered) {
+				server := r.deployment(t, "vigil-server")
+				require.Equal(t, "/etc/vigil/auth/tokens", env(t, server, "VIGIL_API_TOKENS_FILE").Value)
+				require.Equal(t, "/etc/vigil/auth/users", env(t, server, "VIGIL_API_USERS_FILE").Value)
+			}},
+		}},
+		{"connections", []setting{
+			{"chart Secret", nil, func(t *testing.T, r rendered) { require.Contains(t, r.names("Secret"), "vigil-connections") }},
+			{"existing Secrets", values("postgres.existingSecret", "pg", "amqp.existingSecret", "mq"), func(t *testing.T, r rendered) {
+				require.Empty(t, r.names("Secret"))
+			}},
+		}},
+		{"server NetworkPolicy", toggle("networkPolicy.server.enabled", "NetworkPolicy", "vigil-server",
+			"networkPolicy.server.from", []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "ingress-nginx"}}}})},
+		{"worker NetworkPolicy", toggle("networkPolicy.worker.enabled", "NetworkPolicy", "vigil-worker",
+			"worker.allowNetworks", "10.96.0.0/12,10.0.0.7")},
+		{"monitors", []setting{
+			{"none", nil, func(t *testing.T, r rendered) {
+				require.Empty(t, r.names("PodMonitor"))
+				require.Empty(t, r.names("ServiceMonitor"))
+			}},
+			{"PodMonitor", values("metrics.podMonitor.enabled", true), func(t *testing.T, r rendered) {
+				require.Equal(t, []string{"vigil-operator", "vigil-server", "vigil-worker"}, r.names("PodMonitor"))
+			}},
+			{"ServiceMonitor", values("metrics.serviceMonitor.enabled", true), func(t *testing.T, r rendered) {
+				require.Equal(t, []string{"vigil-operator", "vigil-server", "vigil-worker"}, r.names("ServiceMonitor"))
+				require.Equal(t, []string{"vigil", "vigil-operator-metrics", "vigil-worker-metrics"}, r.names("Service"))
+			}},
+		}},
+		{"PrometheusRule", toggle("metrics.prometheusRule.enabled", "PrometheusRule", "vigil")},
+		{"Ingress", toggle("ingress.enabled", "Ingress", "vigil", "ingress.host", "vigil.example.com")},
+		{"HTTPRoute", toggle("httpRoute.enabled", "HTTPRoute", "vigil",
+			"httpRoute.parentRefs", []any{map[string]any{"name": "public", "namespace": "gateways"}})},
+		{"server PDB", toggleOff("server.podDisruptionBudget.enabled", "PodDisruptionBudget", "vigil-server")},
+		{"worker PDB", toggleOff("worker.podDisruptionBudget.enabled", "PodDisruptionBudget", "vigil-worker")},
+		{"aggregate to edit", []setting{
+			{"off", nil, aggregation("vigil-servicecheck-editor", "edit", false)},
+			{"on", values("rbac.aggregateToEdit", true), aggregation("vigil-servicecheck-editor", "edit", true)},
+		}},
+		{"aggregate to view", []setting{
+			{"off", nil, aggregation("vigil-servicecheck-viewer", "view", false)},
+			{"on", values("rbac.aggregateToView", true), aggregation("vigil-servicecheck-viewer", "view", true)},
+		}},
+		{"GOMEMLIMIT", []setting{
+			{"from limits", nil, func(t *testing.T, r rendered) {
+				for _, name := range deployments {
+					ref := env(t, r.deployment(t, name), "GOMEMLIMIT").ValueFrom.ResourceFieldRef
+					require.Equal(t, "limits.memory", ref.Resource, name)
+				}
+			}},
+			{"off", values("goMemLimitFromLimits", false), func(t *testing.T, r rendered) {
+				for _, name := range deployments {
+					requireNoEnv(t, r.deployment(t, name), "GOMEMLIMIT")
+				}
+			}},
+		}},
+	}
+}
+
+var deployments = []string{"vigil-operator", "vigil-server", "vigil-worker"}
+
+// toggle is a dimension whose second setting turns key on and renders the
+// object kind/name, with more key-value pairs set alongside.
+func toggle(key, kind, name string, more ...any) []setting {
+	return []setting{
+		{"off", nil, func(t *testing.T, r rendered) { require.NotContains(t, r.names(kind), name) }},
+		{"on", values(append([]any{key, true}, more...)...), func(t *testing.T, r rendered) { require.Contains(t, r.names(kind), name) }},
+	}
+}
+
+// toggleOff is a toggle that is on by default.
+func toggleOff(key, kind, name string) []setting {
+	s := toggle(key, kind, name)
+	s[0].values, s[1].values = values(key, true), values(key, false)
+	s[0].label, s[1].label = "on", "off"
+	s[0].expect, s[1].expect = s[1].expect, s[0].expect
+	return s
+}
+
+func aggregation(role, builtin string, want bool) func(*testing.T, rendered) {
+	return func(t *testing.T, r rendered) {
+		var labels struct {
+			Metadata struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+		}
+		doc, ok := r["ClusterRole"][role]
+		require.True(t, ok, role)
+		require.NoError(t, yaml.Unmarshal(doc, &labels))
+		_, got := labels.Metadata.Labels["rbac.authorization.k8s.io/aggregate-to-"+builtin]
+		require.Equal(t, want, got, "%s aggregated to %s", role, builtin)
+	}
+}
+
+// values builds a values tree from dotted keys and their values.
+func values(kv ...any) map[string]any {
+	out := map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		parts := strings.Split(kv[i].(string), ".")
+		m := out
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := m[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[p] = next
+			}
+			m = next
+		}
+		m[parts[len(parts)-1]] = kv[i+1]
+	}
+	return out
+}
+
+// merge deep-merges src into dst.
+func merge(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			dm, ok := dst[k].(map[string]any)
+			if !ok {
+				dm = map[string]any{}
+				dst[k] = dm
+			}
+			merge(dm, sm)
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+// combination is one setting per dimension, by index.
+type combination []int
+
+func (c combination) values(dims []dimension) map[string]any {
+	out := map[string]any{}
+	for i, s := range c {
+		merge(out, dims[i].settings[s].values)
+	}
+	return out
+}
+
+func (c combination) String(dims []dimension) string {
+	parts := make([]string, len(c))
+	for i, s := range c {
+		parts[i] = dims[i].name + "=" + dims[i].settings[s].label
+	}
+	return strings.Join(parts, ", ")
+}
+
+// independentDims is how many of dimensions() (the last ones) change only
+// objects of their own: PDBs, role labels, one env var. The others are
+// combined in every way; these take their settings in turn across those
+// combinations (independentSetting), so that every setting of each meets
+// every setting of every other toggle, which TestChartToggleCombinations
+// checks. The full product of all thirteen toggles is 12,288 renderings,
+// about six CPU-minutes of helm on top of make test.
+const independentDims = 5
+
+func combinations(dims []dimension) []combination {
+	product := dims[:len(dims)-independentDims]
+	all := []combination{{}}
+	for _, d := range product {
+		var next []combination
+		for _, c := range all {
+			for s := range d.settings {
+				next = append(next, append(slices.Clone(c), s))
+			}
+		}
+		all = next
+	}
+	for i, c := range all {
+		for k := range independentDims {
+			all[i] = append(c, independentSetting(i, k, len(dims[len(product)+k].settings)))
+			c = all[i]
+		}
+	}
+	return all
+}
+
+// independentSetting picks the setting of independent toggle k in
+// combination i: the parity of a multiple of i, which is balanced and
+// follows no single one of the combined toggles.
+func independentSetting(i, k, settings int) int {
+	return bits.OnesCount(uint(i)*uint(2*k+3)) % settings
+}
+
+// requireAllPairs fails unless every setting of every dimension appears
+// with every setting of every other dimension in some combination.
+func requireAllPairs(t *testing.T, dims []dimension, combos []combination) {
+	t.Helper()
+	type pair struct{ d1, s1, d2, s2 int }
+	seen := map[pair]bool{}
+	for _, c := range combos {
+		for d1, s1 := range c {
+			for d2, s2 := range c {
+				seen[pair{d1, s1, d2, s2}] = true
+			}
+		}
+	}
+	for d1 := range dims {
+		for d2 := range dims {
+			for s1 := range dims[d1].settings {
+				for s2 := range dims[d2].settings {
+					if d1 != d2 {
+						require.True(t, seen[pair{d1, s1, d2, s2}], "%s=%s never meets %s=%s",
+							dims[d1].name, dims[d1].settings[s1].label, dims[d2].name, dims[d2].settings[s2].label)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestChartToggleCombinations renders every combination of the chart's
+// toggles, checks each rendering against what every toggle's setting
+// promises, and applies every distinct object of all renderings to a real
+// kube-apiserver with a server-side dry run, so a manifest the API refuses
+// fails here rather than in a user's cluster.
+func TestChartToggleCombinations(t *testing.T) {
+	dims := dimensions()
+	combos := combinations(dims)
+	requireAllPairs(t, dims, combos)
+	distinct := map[string]string{} // normalized document -> the first combination that rendered it
+	for start := 0; start < len(combos); start += comboBatch {
+		batch := combos[start:min(start+comboBatch, len(combos))]
+		vals := make([]map[string]any, len(batch))
+		for i, c := range batch {
+			vals[i] = c.values(dims)
+		}
+		for i, r := range renderMany(t, vals) {
+			c := batch[i]
+			t.Run(c.String(dims), func(t *testing.T) {
+				requireCommon(t, r)
+				for d, s := range c {
+					dims[d].settings[s].expect(t, r)
+				}
+			})
+			for _, docs := range r {
+				for _, doc := range docs {
+					if _, seen := distinct[string(doc)]; !seen {
+						distinct[string(doc)] = c.String(dims)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d combinations rendered, %d distinct objects", len(combos), len(distinct))
+
+	api := startAPIServer(t)
+	docs := slices.Sorted(maps.Keys(distinct))
+	for _, doc := range docs {
+		if err := api.dryRunApply(t, []byte(doc)); err != nil {
+			t.Errorf("the API server refused an object rendered by %s: %v\n%s", distinct[doc], err, doc)
+		}
+	}
+}
+
+// requireCommon checks what every rendering must have, whatever the
+// toggles: the Deployments, a grace period longer than the drain, and the
+// shared-cluster deny list.
+func requireCommon(t *testing.T, r rendered) {
+	t.Helper()
+	require.Equal(t, deployments, r.names("Deployment"))
+	for _, name := range deployments {
+		d := r.deployment(t, name)
+		grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds
+		require.NotNil(t, grace, name)
+		require.Equal(t, "30s", env(t, d, "VIGIL_SHUTDOWN_TIMEOUT").Value, name)
+		require.Greater(t, *grace, int64(30), "%s is killed before its drain ends", name)
+	}
+	require.Equal(t, "shared-cluster", env(t, r.deployment(t, "vigil-worker"), "VIGIL_DENY_NETWORKS").Value)
+}
+
+// comboBatch is how many combinations one helm run renders. Each becomes
+// a subchart of a throwaway umbrella chart (renderMany), so the process
+// start and chart loading are paid once per batch, not per combination.
+const comboBatch = 128
+
+// aliasPattern matches what an alias puts in a subchart's rendering: the
+// fullname ("vigil-c00042") and the chart name ("c00042").
+var (
+	aliasPattern    = regexp.MustCompile(`(vigil-)?\bc[0-9]{5}\b`)
+	checksumPattern = regexp.MustCompile(`(checksum/connections:) [0-9a-f]{64}`)
+)
+
+// renderMany renders the chart once per values tree in one helm run: an
+// umbrella chart depends on the chart under one alias per tree. Object
+// names and labels derive from the alias, so each rendering is mapped back
+// to what a release named "vigil" of the chart itself renders.
+func renderMany(t *testing.T, vals []map[string]any) []rendered {
+	t.Helper()
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "charts", "vigil")
+	copyChart(t, ".", sub)
+	chart := map[string]any{"apiVersion": "v2", "name": "umbrella", "version": "0.0.0"}
+	deps := make([]any, len(vals))
+	parent := map[string]any{}
+	for i, v := range vals {
+		alias := fmt.Sprintf("c%05d", i)
+		deps[i] = map[string]any{"name": "vigil", "version": chartVersion(t), "alias": alias}
+		parent[alias] = v
+	}
+	chart["dependencies"] = deps
+	writeYAML(t, filepath.Join(dir, "Chart.yaml"), chart)
+	writeYAML(t, filepath.Join(dir, "values.yaml"), parent)
+
+	out, err := helm(t, "template", release, dir, "--namespace", namespace)
+	require.NoError(t, err, out)
+	byAlias := map[string]rendered{}
+	for doc := range strings.SplitSeq(out, "\n---") {
+		source := sourceAlias(doc)
+		if source == "" {
+			continue
+		}
+		// The checksum was taken of the aliased Secret; it differs per alias
+		// and would make every Deployment distinct.
+		normalized := checksumPattern.ReplaceAllString(aliasPattern.ReplaceAllString(doc, "vigil"), "$1 normalized")
+		if byAlias[source] == nil {
+			byAlias[source] = rendered{}
+		}
+		require.NoError(t, byAlias[source].add(normalized))
+	}
+	all := make([]rendered, len(vals))
+	for i := range vals {
+		all[i] = byAlias[fmt.Sprintf("c%05d", i)]
+		require.NotNil(t, all[i], "nothing rendered for combination %d", i)
+	}
+	return all
+}
+
+// sourceAlias is the subchart a document came from, read from helm's
+// "# Source: umbrella/charts/c00042/templates/..." line.
+func sourceAlias(doc string) string {
+	const marker = "# Source: umbrella/charts/"
+	i := strings.Index(doc, marker)
+	if i < 0 {
+		return ""
+	}
+	rest := doc[i+len(marker):]
+	alias, _, _ := strings.Cut(rest, "/")
+	return alias
+}
+
+func copyChart(t *testing.T, from, to string) {
+	t.Helper()
+	for _, dir := range []string{"templates", "crds"} {
+		require.NoError(t, os.CopyFS(filepath.Join(to, dir), os.DirFS(filepath.Join(from, dir))), dir)
+	}
+	for _, file := range []string{"Chart.yaml", "values.yaml", "values.schema.json"} {
+		raw, err := os.ReadFile(filepath.Join(from, file))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(to, file), raw, 0o600))
+	}
+}
+
+func chartVersion(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("Chart.yaml")
+	require.NoError(t, err)
+	var c struct {
+		Version string `json:"version"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &c))
+	return c.Version
+}
+
+func writeYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	raw, err := yaml.Marshal(v)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, raw, 0o600))
+}
