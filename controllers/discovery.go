@@ -238,7 +238,7 @@ const maxExpectedStatus = 1
 func parseStatusCodes(v string) ([]int32, error) {
 	var codes []int32
 	for f := range strings.SplitSeq(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
 		if err != nil || n < 100 || n > 599 {
 			return nil, fmt.Errorf("%q is not a list of status codes from 100 to 599", v)
 		}
@@ -323,7 +323,7 @@ func servicePort(svc *corev1.Service, ann map[string]string) (corev1.ServicePort
 			return p, nil
 		}
 	}
-	if n, err := strconv.Atoi(want); err == nil && svc.Spec.Type == corev1.ServiceTypeExternalName && n > 0 && n < 65536 {
+	if n, err := strconv.ParseInt(want, 10, 32); err == nil && svc.Spec.Type == corev1.ServiceTypeExternalName && n > 0 && n < 65536 {
 		return corev1.ServicePort{Port: int32(n)}, nil
 	}
 	return corev1.ServicePort{}, fmt.Errorf("annotation %s: the Service has no port %q", AnnotationPort, want)

@@ -47,7 +47,7 @@ func secretRefs(spec *monitoringv1alpha1.ServiceCheckSpec) []monitoringv1alpha1.
 func resolveSecrets(ctx context.Context, r client.Reader, sc *monitoringv1alpha1.ServiceCheck) (SecretValues, error) {
 	refs := secretRefs(&sc.Spec)
 	if len(refs) == 0 {
-		return nil, nil
+		return nil, nil //nolint:nilnil // nothing referred to, nothing to read: a nil map reads as empty
 	}
 	if r == nil {
 		return nil, fmt.Errorf("%w: the operator cannot read Secrets", errSecretUnavailable)

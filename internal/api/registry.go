@@ -29,6 +29,15 @@ type Registry interface {
 	// SetPaused returns the transition to or from PAUSED, or nil when the
 	// service already was in the asked-for state.
 	SetPaused(ctx context.Context, id string, paused bool) (registry.Service, *check.Transition, error)
+	// ServiceExists reports whether id is known; includeDeleted counts
+	// deleted services too, whose history is still served.
+	ServiceExists(ctx context.Context, id string, includeDeleted bool) (bool, error)
+	History
+}
+
+// History is what the history endpoints read: a service's results,
+// transitions, uptime and rollups.
+type History interface {
 	// Results returns results newest first and the cursor of the next page
 	// ("" when there is none).
 	Results(ctx context.Context, checkID string, q registry.ResultQuery) ([]check.Result, string, error)
@@ -36,7 +45,4 @@ type Registry interface {
 	Uptime(ctx context.Context, checkID string, since, until time.Time) (registry.Uptime, error)
 	// Rollups returns a check's hourly or daily rollups, oldest first.
 	Rollups(ctx context.Context, checkID string, q registry.RollupQuery) ([]registry.Rollup, error)
-	// ServiceExists reports whether id is known; includeDeleted counts
-	// deleted services too, whose history is still served.
-	ServiceExists(ctx context.Context, id string, includeDeleted bool) (bool, error)
 }

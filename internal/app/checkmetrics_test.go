@@ -55,7 +55,7 @@ func svc(id, name string, tags ...string) registry.Service {
 func metricsText(t *testing.T, h interface{ Handler() http.Handler }) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	h.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	return rec.Body.String()
 }
 

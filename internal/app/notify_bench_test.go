@@ -47,10 +47,9 @@ func BenchmarkTransitionToWebhook(b *testing.B) {
 
 func newBenchDelivery(b *testing.B) *delivery {
 	b.Helper()
-	var d *delivery
 	// newDelivery takes a *testing.T for its helpers; a benchmark's TB
 	// does the same job.
-	d = newDeliveryTB(b, notify.RetryPolicy{Min: 10 * time.Millisecond, Max: 40 * time.Millisecond, MaxAge: time.Hour},
+	d := newDeliveryTB(b, notify.RetryPolicy{Min: 10 * time.Millisecond, Max: 40 * time.Millisecond, MaxAge: time.Hour},
 		5*time.Second, 0)
 	require.NotNil(b, d)
 	return d

@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/queue"
+	"github.com/vigil-dev/vigil/internal/store"
 )
 
 // OperatorHooks steer RunOperator in tests.
@@ -58,7 +59,7 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 		return err
 	}
 	defer b.Close()
-	st, pub := b.store, b.pub
+	st := b.store
 
 	opts := managerOptions(cfg, scheme)
 	if hooks.RepeatControllers {
@@ -69,29 +70,8 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	err = controllers.SetupOperator(mgr, controllers.OperatorOptions{
-		Registry:    st,
-		StatusPages: st,
-		Channels:    st,
-		Policy:      policy,
-		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
-			// A durable queue: transitions wait there while the leader
-			// changes, so no status update is lost.
-			return queue.SubscribeTransitions(ctx, qcfg, cfg.StatusQueue, h)
-		},
-		Publish: func(ctx context.Context, t check.Transition) error {
-			return pub.PublishTransitions(ctx, []check.Transition{t})
-		},
-	})
-	if err != nil {
+	if err := setupControllers(mgr, cfg, b, qcfg, policy, log); err != nil {
 		return err
-	}
-	if cfg.Discovery {
-		kinds, err := controllers.SetupDiscovery(mgr)
-		if err != nil {
-			return err
-		}
-		log.Info("discovery on", zap.Strings("kinds", kinds))
 	}
 	m := metrics.New(metrics.WithBuild(cfg.Version, cfg.Revision))
 	unregister, err := registerCollectors(ctrlmetrics.Registry, m)
@@ -109,18 +89,8 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
 		return fmt.Errorf("add scheduler: %w", err)
 	}
-	if err := mgr.Add(nonLeader(maintenanceLoop(st, cfg, log).Run)); err != nil {
-		return fmt.Errorf("add history maintenance: %w", err)
-	}
-	if cfg.Notify {
-		sender, err := newSender(cfg)
-		if err != nil {
-			return err
-		}
-		// Not leader-elected: replicas divide deliveries through leases.
-		if err := mgr.Add(nonLeader(newDispatcher(cfg, st, sender, nil, log).Run)); err != nil {
-			return fmt.Errorf("add notification dispatcher: %w", err)
-		}
+	if err := addBackgroundLoops(mgr, cfg, st, log); err != nil {
+		return err
 	}
 	if err := addHealthChecks(mgr, b); err != nil {
 		return err
@@ -189,8 +159,8 @@ func metricsOptions(cfg config.Config) metricsserver.Options {
 // them out again, so a process that runs the operator twice (a test)
 // starts each time with its own.
 func registerCollectors(reg interface {
-	Register(prometheus.Collector) error
-	Unregister(prometheus.Collector) bool
+	Register(c prometheus.Collector) error
+	Unregister(c prometheus.Collector) bool
 }, m *metrics.Metrics) (func(), error) {
 	var done []prometheus.Collector
 	unregister := func() {
@@ -225,3 +195,53 @@ type nonLeader func(context.Context) error
 
 func (f nonLeader) Start(ctx context.Context) error { return f(ctx) }
 func (nonLeader) NeedLeaderElection() bool          { return false }
+
+// setupControllers registers the operator's reconcilers with mgr, and
+// discovery when it is on.
+func setupControllers(mgr ctrl.Manager, cfg config.Config, b *backends, qcfg queue.Config, policy check.Policy, log *zap.Logger) error {
+	err := controllers.SetupOperator(mgr, controllers.OperatorOptions{
+		Registry:    b.store,
+		StatusPages: b.store,
+		Channels:    b.store,
+		Policy:      policy,
+		Subscribe: func(ctx context.Context, h func(context.Context, check.Transition) error) error {
+			// A durable queue: transitions wait there while the leader
+			// changes, so no status update is lost.
+			return queue.SubscribeTransitions(ctx, qcfg, cfg.StatusQueue, h)
+		},
+		Publish: func(ctx context.Context, t check.Transition) error {
+			return b.pub.PublishTransitions(ctx, []check.Transition{t})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Discovery {
+		kinds, err := controllers.SetupDiscovery(mgr)
+		if err != nil {
+			return err
+		}
+		log.Info("discovery on", zap.Strings("kinds", kinds))
+	}
+	return nil
+}
+
+// addBackgroundLoops adds what every replica runs, leader or not: history
+// maintenance (one pass at a time through an advisory lock) and, when on,
+// notification delivery (replicas divide it through leases).
+func addBackgroundLoops(mgr ctrl.Manager, cfg config.Config, st *store.Store, log *zap.Logger) error {
+	if err := mgr.Add(nonLeader(maintenanceLoop(st, cfg, log).Run)); err != nil {
+		return fmt.Errorf("add history maintenance: %w", err)
+	}
+	if cfg.Notify {
+		sender, err := newSender(cfg)
+		if err != nil {
+			return err
+		}
+		// Not leader-elected: replicas divide deliveries through leases.
+		if err := mgr.Add(nonLeader(newDispatcher(cfg, st, sender, nil, log).Run)); err != nil {
+			return fmt.Errorf("add notification dispatcher: %w", err)
+		}
+	}
+	return nil
+}

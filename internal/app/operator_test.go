@@ -111,7 +111,7 @@ func TestKubernetesModeEndToEnd(t *testing.T) {
 			`name="payments",namespace="shop",service="shop/payments"} 1`)
 	}, wait, tick, "%s", func() string {
 		var up []string
-		for _, l := range strings.Split(scrapeText(t, sys.api+"/metrics"), "\n") {
+		for l := range strings.SplitSeq(scrapeText(t, sys.api+"/metrics"), "\n") {
 			if strings.HasPrefix(l, "vigil_check_up") {
 				up = append(up, l)
 			}

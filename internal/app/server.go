@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/dashboard"
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/notify"
+	"github.com/vigil-dev/vigil/internal/notify/provider"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/scheduler"
@@ -96,15 +97,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 			return nil
 		})
 	})
-	g.Go(func() error { return refreshCheckLabels(gctx, st, m, labelRefresh, log) })
-	if sched != nil {
-		g.Go(func() error { return sched.Run(gctx) })
-	}
-	if cfg.Notify {
-		d := newDispatcher(cfg, st, sender, m, log)
-		g.Go(func() error { return d.Run(gctx) })
-	}
-	g.Go(func() error { return maintenanceLoop(st, cfg, log).Run(gctx) })
+	goServerLoops(gctx, g, cfg, st, sched, sender, m, log)
 
 	handler := serverHandler(ctx, cfg, callers, b, hub, m, sender, log)
 	g.Go(func() error {
@@ -225,4 +218,21 @@ func seedStates(ctx context.Context, st *store.Store, m *metrics.Metrics, log *z
 		m.SetCheckTags(sv.ID, sv.Tags)
 		m.SetState(sv.ID, sv.Name, sv.State.State)
 	}
+}
+
+// goServerLoops starts in g what a server runs beside its API: the metric
+// labels' refresh, the scheduler (when on), notification delivery (when
+// on) and history maintenance.
+func goServerLoops(ctx context.Context, g *errgroup.Group, cfg config.Config, st *store.Store,
+	sched *scheduler.Scheduler, sender *provider.Sender, m *metrics.Metrics, log *zap.Logger,
+) {
+	g.Go(func() error { return refreshCheckLabels(ctx, st, m, labelRefresh, log) })
+	if sched != nil {
+		g.Go(func() error { return sched.Run(ctx) })
+	}
+	if cfg.Notify {
+		d := newDispatcher(cfg, st, sender, m, log)
+		g.Go(func() error { return d.Run(ctx) })
+	}
+	g.Go(func() error { return maintenanceLoop(st, cfg, log).Run(ctx) })
 }

@@ -3,6 +3,7 @@ package check
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/textproto"
 	"slices"
@@ -333,7 +334,7 @@ func ParseCAPEM(s string) (*x509.CertPool, error) {
 		n++
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("must hold at least one PEM certificate")
+		return nil, errors.New("must hold at least one PEM certificate")
 	}
 	return pool, nil
 }
@@ -342,7 +343,7 @@ func ParseCAPEM(s string) (*x509.CertPool, error) {
 // letters, digits, dots, hyphens and (for IPv6) colons.
 func isHostName(s string) bool {
 	for _, r := range s {
-		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-:_", r)) {
+		if ('a' > r || r > 'z') && ('A' > r || r > 'Z') && ('0' > r || r > '9') && !strings.ContainsRune(".-:_", r) {
 			return false
 		}
 	}

@@ -199,8 +199,10 @@ func isLiteral(x ast.Expr) bool {
 		return true
 	case ast.ListKind:
 		return !slices.ContainsFunc(x.AsList().Elements(), func(e ast.Expr) bool { return !isLiteral(e) })
+	default:
+		// Names, calls, selections and the rest have a value worth showing.
+		return false
 	}
-	return false
 }
 
 // Len is the number of conditions in s.
@@ -302,7 +304,7 @@ func (c *compiled) evalError(err error, in *Input, vars map[string]any) string {
 	case c.usesJSON && vars[VarJSON] == types.NullValue:
 		return c.expr + ": the body is not JSON"
 	case c.usesCert && in.Cert == nil:
-		return fmt.Sprintf("%s: no certificate (the target did not use TLS)", c.expr)
+		return c.expr + ": no certificate (the target did not use TLS)"
 	}
 	return c.expr + ": " + oneLine(err.Error())
 }

@@ -42,7 +42,5 @@ func TestRetentionSettings(t *testing.T) {
 	c = Defaults()
 	c.RollupRetention = 24 * time.Hour
 	require.ErrorContains(t, c.Validate(), "VIGIL_ROLLUP_RETENTION")
-	require.Equal(t, "36h0m0s", (*retentionValue)(ptr(36*time.Hour)).String())
+	require.Equal(t, "36h0m0s", (*retentionValue)(new(36*time.Hour)).String())
 }
-
-func ptr[T any](v T) *T { return &v }

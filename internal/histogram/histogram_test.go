@@ -47,7 +47,7 @@ func TestSummary(t *testing.T) {
 
 func TestP95WithinABucket(t *testing.T) {
 	var s Summary
-	for i := 0; i < 1000; i++ {
+	for range 1000 {
 		s.Observe(true, 2000)
 	}
 	s.Observe(true, 5_000_000)

@@ -156,7 +156,7 @@ func (m *Metrics) Prune(mark uint64, live func(checkID string) bool) int {
 // buildInfo is vigil_build_info: always 1, its labels say what runs.
 // Without a revision from the build it takes the one Go stamped into the
 // binary, when it did (builds from a git checkout without -buildvcs=false).
-func buildInfo(version, revision string) prometheus.Collector {
+func buildInfo(version, revision string) prometheus.Gauge { //nolint:ireturn // prometheus.NewGauge hands out only the interface
 	if version == "" {
 		version = "unknown"
 	}

@@ -113,7 +113,7 @@ func isLabelChar(c byte) bool {
 func validLabelKey(k string) error {
 	prefix, name, hasPrefix := strings.Cut(k, "/")
 	if !hasPrefix {
-		prefix, name = "", k
+		name = k
 	} else if prefix == "" || len(prefix) > 253 || strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" {
 		return errors.New("prefix must be a lower-case DNS subdomain")
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
@@ -178,7 +179,7 @@ func TestCollectorsJoinAnotherRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	// Another registry with runtime collectors of its own, as
 	// controller-runtime's has: Vigil's collectors must not clash with them.
-	reg.MustRegister(prometheus.NewGoCollector())
+	reg.MustRegister(collectors.NewGoCollector())
 	for _, c := range m.Collectors() {
 		require.NoError(t, reg.Register(c))
 	}

@@ -119,7 +119,7 @@ func TestRetryPolicy(t *testing.T) {
 	require.Equal(t, notify.StateDelivered, ok.State)
 	require.Equal(t, created, ok.DeliveredAt)
 
-	fail := notify.Attempt{StatusCode: 500, Err: errString("receiver answered 500\x00")}
+	fail := notify.Attempt{StatusCode: 500, Err: stringError("receiver answered 500\x00")}
 	prev := time.Duration(0)
 	for n := 1; n <= 8; n++ {
 		o := p.Outcome(d, n, fail, created)
@@ -138,9 +138,9 @@ func TestRetryPolicy(t *testing.T) {
 	require.True(t, late.NextAttempt.IsZero())
 }
 
-type errString string
+type stringError string
 
-func (e errString) Error() string { return string(e) }
+func (e stringError) Error() string { return string(e) }
 
 func TestEventAndTestJob(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

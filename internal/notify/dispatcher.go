@@ -272,7 +272,8 @@ func (d *Dispatcher) log(j *Job, o Outcome) {
 func (d *Dispatcher) done(channelID string) {
 	d.mu.Lock()
 	d.inFlight--
-	if d.byChannel[channelID]--; d.byChannel[channelID] <= 0 {
+	d.byChannel[channelID]--
+	if d.byChannel[channelID] <= 0 {
 		delete(d.byChannel, channelID)
 	}
 	d.mu.Unlock()

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
@@ -228,7 +229,7 @@ func TestHTTPRedirectToAnotherHostDropsHeaders(t *testing.T) {
 	other := httptest.NewServer(rec.handler(200, "ok"))
 	defer other.Close()
 	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.Equal(t, "k", r.Header.Get("X-Api-Key"))
+		assert.Equal(t, "k", r.Header.Get("X-Api-Key"))
 		http.Redirect(w, r, strings.Replace(other.URL, "127.0.0.1", "localhost", 1), http.StatusFound)
 	}))
 	defer first.Close()
@@ -244,8 +245,8 @@ func TestHTTPRedirectToAnotherHostDropsHeaders(t *testing.T) {
 }
 
 func TestHTTPBodyReadOnlyWhenNeeded(t *testing.T) {
-	big := strings.Repeat("a", 100<<10)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, big+"TAIL") }))
+	large := strings.Repeat("a", 100<<10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, large+"TAIL") }))
 	defer srv.Close()
 	p := loopbackProber(t, Options{})
 	job := httpJob(srv.URL, 2*time.Second)

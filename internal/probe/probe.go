@@ -225,15 +225,7 @@ func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
 		res.Error = check.CleanError(res.Error)
 	}()
 
-	timeout := job.Timeout
-	if timeout <= 0 {
-		timeout = check.DefaultTimeout
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		// The caller's deadline is shorter (a worker shutting down); the
-		// message should name the time the probe actually had.
-		timeout = max(time.Until(dl), 0)
-	}
+	timeout := effectiveTimeout(ctx, job)
 
 	// Wait for a slot of the target's host, then start the clock: the
 	// wait is this worker's queue, not the target's answer, so it is
@@ -262,21 +254,7 @@ func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
 		return res
 	}
 
-	var o outcome
-	switch job.Type {
-	case check.TypeHTTP, "":
-		o = p.probeHTTP(probeCtx, job, conds.Needs())
-	case check.TypeGRPC:
-		o = p.probeGRPC(probeCtx, job)
-	case check.TypeTCP:
-		o = p.probeTCP(probeCtx, job)
-	case check.TypeTLS:
-		o = p.probeTLS(probeCtx, job)
-	case check.TypeDNS:
-		o = p.probeDNS(probeCtx, job)
-	default:
-		o = outcome{failure: fmt.Sprintf("unsupported check type %q", job.Type)}
-	}
+	o := p.run(probeCtx, job, conds.Needs())
 
 	res.HTTPStatus, res.Interval = o.httpStatus, job.Interval
 	o.withTypeFacts()
@@ -341,5 +319,37 @@ func (o *outcome) withTypeFacts() {
 	}
 	if o.typeFacts.Answers != nil {
 		o.facts.Answers = o.typeFacts.Answers
+	}
+}
+
+// effectiveTimeout is the time job's probe may take: its own timeout (or
+// the default), or less when the caller's deadline comes first (a worker
+// shutting down), so the message names the time the probe actually had.
+func effectiveTimeout(ctx context.Context, job check.Job) time.Duration {
+	timeout := job.Timeout
+	if timeout <= 0 {
+		timeout = check.DefaultTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), 0)
+	}
+	return timeout
+}
+
+// run probes job with the prober of its type.
+func (p *Prober) run(ctx context.Context, job check.Job, needs cond.Needs) outcome {
+	switch job.Type {
+	case check.TypeHTTP, "":
+		return p.probeHTTP(ctx, job, needs)
+	case check.TypeGRPC:
+		return p.probeGRPC(ctx, job)
+	case check.TypeTCP:
+		return p.probeTCP(ctx, job)
+	case check.TypeTLS:
+		return p.probeTLS(ctx, job)
+	case check.TypeDNS:
+		return p.probeDNS(ctx, job)
+	default:
+		return outcome{failure: fmt.Sprintf("unsupported check type %q", job.Type)}
 	}
 }

@@ -40,7 +40,8 @@ func (c *transportCache) get(o *check.TLSOptions, base *tls.Config) (*http.Trans
 	}
 	conf := base.Clone()
 	conf.ServerName = o.ServerName
-	//nolint:gosec // the check's owner asked for it, knowingly; the certificate is still read for conditions and metrics
+	// The check's owner asked for it, knowingly; the certificate is still
+	// read for conditions and metrics.
 	conf.InsecureSkipVerify = o.InsecureSkipVerify
 	if o.CAPEM != "" {
 		pool, err := check.ParseCAPEM(o.CAPEM)

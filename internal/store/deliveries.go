@@ -140,9 +140,10 @@ func scanJob(rows pgx.Rows) (notify.Job, error) {
 		tr       transitionScan
 		d, ch    = &j.Delivery, &j.Channel
 		trDest   = tr.dest()
-		jobDests = []any{&d.ID, &d.ChannelID, &d.TransitionID, &d.ServiceID, &d.Reminder, &d.Attempts, &d.CreatedAt,
-			&ch.Name, &typ, &ch.URL, &ch.Secret, &ch.To, &ch.SendResolved}
+		jobDests = make([]any, 0, 15+len(trDest))
 	)
+	jobDests = append(jobDests, &d.ID, &d.ChannelID, &d.TransitionID, &d.ServiceID, &d.Reminder, &d.Attempts, &d.CreatedAt,
+		&ch.Name, &typ, &ch.URL, &ch.Secret, &ch.To, &ch.SendResolved)
 	dest := append(append(jobDests, trDest...), &j.URL, &j.Tags)
 	if err := rows.Scan(dest...); err != nil {
 		return notify.Job{}, err

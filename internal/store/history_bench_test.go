@@ -106,7 +106,7 @@ func BenchmarkUptime(b *testing.B) {
 // and per rollup row (tables, indexes and TOAST, pg_total_relation_size)
 // of the seeded history; docs/operations.md sizes installs from them.
 func BenchmarkHistorySize(b *testing.B) {
-	_, conn, _, _ := seedHistory(b)
+	_, conn, _, _ := seedHistory(b) //nolint:dogsled // only the connection is needed to size the tables
 	ctx := context.Background()
 	var resultBytes, results, rollupBytes, rollups float64
 	q := `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::float8 FROM pg_inherits i

@@ -131,8 +131,7 @@ func message(from string, j *notify.Job) []byte {
 
 // smtpFailure keeps the server's reply code and cleans its text.
 func smtpFailure(stage string, err error) notify.Attempt {
-	var te *textproto.Error
-	if errors.As(err, &te) {
+	if te, ok := errors.AsType[*textproto.Error](err); ok {
 		return notify.Attempt{StatusCode: te.Code, Err: fmt.Errorf("smtp %s: %d %s", stage, te.Code, check.CleanText(te.Msg, 512))}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
