@@ -77,7 +77,7 @@ func render(t *testing.T, set ...string) rendered {
 func renderValues(t *testing.T, vals map[string]any) (rendered, string, error) {
 	t.Helper()
 	// Not t.TempDir: helm splits -f on commas, which subtest names hold.
-	dir, err := os.MkdirTemp("", "vigil-values")
+	dir, err := os.MkdirTemp("", "vigil-values") //nolint:usetesting // see above
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	file := filepath.Join(dir, "values.yaml")
@@ -282,9 +282,9 @@ func env(t *testing.T, d *appsv1.Deployment, name string) corev1.EnvVar {
 // lookupEnv finds the last definition of name, the one that takes effect.
 func lookupEnv(d *appsv1.Deployment, name string) (corev1.EnvVar, bool) {
 	envs := d.Spec.Template.Spec.Containers[0].Env
-	for i := len(envs) - 1; i >= 0; i-- {
-		if envs[i].Name == name {
-			return envs[i], true
+	for _, e := range slices.Backward(envs) {
+		if e.Name == name {
+			return e, true
 		}
 	}
 	return corev1.EnvVar{}, false

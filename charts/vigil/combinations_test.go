@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -118,7 +119,7 @@ var deployments = []string{"vigil-operator", "vigil-server", "vigil-worker"}
 // monitor is rendered, that it scrapes the endpoint as it is served.
 func operatorMetrics(secure bool) func(*testing.T, rendered) {
 	return func(t *testing.T, r rendered) {
-		require.Equal(t, fmt.Sprint(secure), env(t, r.deployment(t, "vigil-operator"), "VIGIL_OPERATOR_METRICS_SECURE").Value)
+		require.Equal(t, strconv.FormatBool(secure), env(t, r.deployment(t, "vigil-operator"), "VIGIL_OPERATOR_METRICS_SECURE").Value)
 		monitors := 0
 		for _, kind := range []string{"PodMonitor", "ServiceMonitor"} {
 			if _, ok := r[kind]["vigil-operator"]; !ok {
@@ -374,7 +375,7 @@ const comboBatch = 128
 // aliasPattern matches what an alias puts in a subchart's rendering: the
 // fullname ("vigil-c00042") and the chart name ("c00042").
 var (
-	aliasPattern    = regexp.MustCompile(`(vigil-)?\bc[0-9]{5}\b`)
+	aliasPattern    = regexp.MustCompile(`(vigil-)?\bc\d{5}\b`)
 	checksumPattern = regexp.MustCompile(`(checksum/connections:) [0-9a-f]{64}`)
 )
 
@@ -427,11 +428,10 @@ func renderMany(t *testing.T, vals []map[string]any) []rendered {
 // "# Source: umbrella/charts/c00042/templates/..." line.
 func sourceAlias(doc string) string {
 	const marker = "# Source: umbrella/charts/"
-	i := strings.Index(doc, marker)
-	if i < 0 {
+	_, rest, ok := strings.Cut(doc, marker)
+	if !ok {
 		return ""
 	}
-	rest := doc[i+len(marker):]
 	alias, _, _ := strings.Cut(rest, "/")
 	return alias
 }
