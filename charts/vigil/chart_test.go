@@ -77,7 +77,7 @@ func render(t *testing.T, set ...string) rendered {
 func renderValues(t *testing.T, vals map[string]any) (rendered, string, error) {
 	t.Helper()
 	// Not t.TempDir: helm splits -f on commas, which subtest names hold.
-	dir, err := os.MkdirTemp("", "vigil-values")
+	dir, err := os.MkdirTemp("", "vigil-values") //nolint:usetesting // see above
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	file := filepath.Join(dir, "values.yaml")
@@ -190,6 +190,10 @@ func TestChartRenders(t *testing.T) {
 			r.get(t, "CustomResourceDefinition", "servicechecks.monitoring.vigil.dev", &crd)
 			require.Equal(t, "ServiceCheck", crd.Spec.Names.Kind)
 			require.Contains(t, crd.Spec.Names.ShortNames, "sc")
+			for name, kind := range map[string]string{"statuspages.monitoring.vigil.dev": "StatusPage", "alertchannels.monitoring.vigil.dev": "AlertChannel"} {
+				r.get(t, "CustomResourceDefinition", name, &crd)
+				require.Equal(t, kind, crd.Spec.Names.Kind)
+			}
 
 			want := map[string]int32{"vigil-operator": 1, "vigil-worker": tt.workers, "vigil-server": tt.servers}
 			require.ElementsMatch(t, []string{"vigil-operator", "vigil-worker", "vigil-server"}, r.names("Deployment"))
@@ -278,9 +282,9 @@ func env(t *testing.T, d *appsv1.Deployment, name string) corev1.EnvVar {
 // lookupEnv finds the last definition of name, the one that takes effect.
 func lookupEnv(d *appsv1.Deployment, name string) (corev1.EnvVar, bool) {
 	envs := d.Spec.Template.Spec.Containers[0].Env
-	for i := len(envs) - 1; i >= 0; i-- {
-		if envs[i].Name == name {
-			return envs[i], true
+	for _, e := range slices.Backward(envs) {
+		if e.Name == name {
+			return e, true
 		}
 	}
 	return corev1.EnvVar{}, false
@@ -302,24 +306,22 @@ func subset(labels, keys map[string]string) map[string]string {
 	return out
 }
 
-// TestChartGrantsOperatorRBAC keeps the chart's ClusterRole in step with
-// the one controller-gen generates from the reconciler's RBAC markers.
+// TestChartGrantsOperatorRBAC keeps the chart's ClusterRoles in step with
+// the ones controller-gen generates from the reconcilers' RBAC markers
+// (config/rbac/role.yaml) and kustomize ships (metrics_reader_role.yaml):
+// a grant the operator needs and the chart lacks, or one the chart adds
+// beyond them, fails here instead of in a cluster.
 func TestChartGrantsOperatorRBAC(t *testing.T) {
 	r := render(t)
-	var generated, chart rbacv1.ClusterRole
-	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
-	require.NoError(t, err)
-	require.NoError(t, yaml.Unmarshal(raw, &generated))
-	require.NotEmpty(t, generated.Rules)
-	r.get(t, "ClusterRole", "vigil-operator", &chart)
-	for _, rule := range generated.Rules {
-		for _, g := range rule.APIGroups {
-			for _, res := range rule.Resources {
-				for _, verb := range rule.Verbs {
-					require.True(t, allows(chart.Rules, g, res, verb), "chart's ClusterRole lacks %s %s/%s (config/rbac/role.yaml has it)", verb, g, res)
-				}
-			}
-		}
+	for _, tt := range []struct{ file, role string }{
+		{"role.yaml", "vigil-operator"},
+		{"metrics_reader_role.yaml", "vigil-metrics-reader"},
+	} {
+		generated := readRole(t, tt.file)
+		var chart rbacv1.ClusterRole
+		r.get(t, "ClusterRole", tt.role, &chart)
+		require.Empty(t, missingGrants(generated.Rules, chart.Rules), "%s lacks grants config/rbac/%s has", tt.role, tt.file)
+		require.Empty(t, missingGrants(chart.Rules, generated.Rules), "%s grants more than config/rbac/%s", tt.role, tt.file)
 	}
 
 	var binding rbacv1.ClusterRoleBinding
@@ -337,9 +339,65 @@ func TestChartGrantsOperatorRBAC(t *testing.T) {
 	require.Equal(t, "vigil-operator", leBinding.Subjects[0].Name)
 }
 
+// TestChartRBACComparisonFindsGaps shows that the comparison of
+// TestChartGrantsOperatorRBAC can fail: every grant of the generated role
+// dropped from a copy of it is reported, resource and non-resource alike.
+func TestChartRBACComparisonFindsGaps(t *testing.T) {
+	for _, file := range []string{"role.yaml", "metrics_reader_role.yaml"} {
+		generated := readRole(t, file)
+		for i, rule := range generated.Rules {
+			fewer := slices.Delete(slices.Clone(generated.Rules), i, i+1)
+			missing := missingGrants(generated.Rules, fewer)
+			require.Len(t, missing, len(rule.Verbs)*max(1, len(rule.APIGroups))*max(len(rule.Resources), len(rule.NonResourceURLs)), "%s rule %d", file, i)
+		}
+	}
+}
+
+func readRole(t *testing.T, file string) rbacv1.ClusterRole {
+	t.Helper()
+	var role rbacv1.ClusterRole
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", file))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(raw, &role))
+	require.NotEmpty(t, role.Rules, file)
+	return role
+}
+
+// missingGrants lists every verb on a resource (or non-resource URL) that
+// want grants and have does not.
+func missingGrants(want, have []rbacv1.PolicyRule) []string {
+	var missing []string
+	for _, rule := range want {
+		for _, verb := range rule.Verbs {
+			for _, url := range rule.NonResourceURLs {
+				if !allowsURL(have, url, verb) {
+					missing = append(missing, verb+" "+url)
+				}
+			}
+			for _, g := range rule.APIGroups {
+				for _, res := range rule.Resources {
+					if !allows(have, g, res, verb) {
+						missing = append(missing, fmt.Sprintf("%s %s/%s", verb, g, res))
+					}
+				}
+			}
+		}
+	}
+	return missing
+}
+
 func allows(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
 	for _, r := range rules {
 		if slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) {
+			return true
+		}
+	}
+	return false
+}
+
+func allowsURL(rules []rbacv1.PolicyRule, url, verb string) bool {
+	for _, r := range rules {
+		if slices.Contains(r.NonResourceURLs, url) && slices.Contains(r.Verbs, verb) {
 			return true
 		}
 	}
@@ -369,12 +427,29 @@ func TestChartRequiresConnections(t *testing.T) {
 	}
 }
 
-// TestChartCRDIsCurrent fails when the chart's copy of the CRD differs
-// from the one controller-gen generates (`make manifests` copies it).
+// TestChartCRDIsCurrent fails when the chart's copy of a CRD differs from
+// the one controller-gen generates, or one is missing (`make manifests`
+// copies every CRD into crds/).
 func TestChartCRDIsCurrent(t *testing.T) {
-	generated, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", crdFile))
+	bases := filepath.Join("..", "..", "config", "crd", "bases")
+	generated, err := filepath.Glob(filepath.Join(bases, "*.yaml"))
 	require.NoError(t, err)
-	chart, err := os.ReadFile(filepath.Join("crds", crdFile))
+	chartCRDs, err := filepath.Glob(filepath.Join("crds", "*.yaml"))
 	require.NoError(t, err)
-	require.Equal(t, string(generated), string(chart), "run `make manifests`")
+	names := func(paths []string) []string {
+		out := make([]string, len(paths))
+		for i, p := range paths {
+			out[i] = filepath.Base(p)
+		}
+		return out
+	}
+	require.Equal(t, names(generated), names(chartCRDs), "run `make manifests`")
+	require.Contains(t, names(chartCRDs), crdFile)
+	for _, file := range names(generated) {
+		want, err := os.ReadFile(filepath.Join(bases, file))
+		require.NoError(t, err)
+		got, err := os.ReadFile(filepath.Join("crds", file))
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got), "%s: run `make manifests`", file)
+	}
 }

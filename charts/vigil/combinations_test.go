@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,7 +50,8 @@ func dimensions() []dimension {
 		{"connections", []setting{
 			{"chart Secret", nil, func(t *testing.T, r rendered) { require.Contains(t, r.names("Secret"), "vigil-connections") }},
 			{"existing Secrets", values("postgres.existingSecret", "pg", "amqp.existingSecret", "mq"), func(t *testing.T, r rendered) {
-				require.Empty(t, r.names("Secret"))
+				// the only Secret left may be the metrics scraper's token
+				require.NotContains(t, r.names("Secret"), "vigil-connections")
 			}},
 		}},
 		{"server NetworkPolicy", toggle("networkPolicy.server.enabled", "NetworkPolicy", "vigil-server",
@@ -96,10 +98,61 @@ func dimensions() []dimension {
 				}
 			}},
 		}},
+		{"operator metrics", []setting{
+			{"secure", nil, operatorMetrics(true)},
+			{"plain", values("operator.metrics.secure", false), operatorMetrics(false)},
+		}},
+		{"discovery", []setting{
+			{"on", nil, operatorEnv("VIGIL_DISCOVERY", "true")},
+			{"off", values("operator.discovery", false), operatorEnv("VIGIL_DISCOVERY", "false")},
+		}},
+		{"notifications", []setting{
+			{"on", nil, notify("true")},
+			{"off", values("notifications.enabled", false), notify("false")},
+		}},
 	}
 }
 
 var deployments = []string{"vigil-operator", "vigil-server", "vigil-worker"}
+
+// operatorMetrics checks the operator's /metrics setting and, when a
+// monitor is rendered, that it scrapes the endpoint as it is served.
+func operatorMetrics(secure bool) func(*testing.T, rendered) {
+	return func(t *testing.T, r rendered) {
+		require.Equal(t, strconv.FormatBool(secure), env(t, r.deployment(t, "vigil-operator"), "VIGIL_OPERATOR_METRICS_SECURE").Value)
+		monitors := 0
+		for _, kind := range []string{"PodMonitor", "ServiceMonitor"} {
+			if _, ok := r[kind]["vigil-operator"]; !ok {
+				continue
+			}
+			monitors++
+			ep := operatorEndpoint(t, r, kind)
+			if secure {
+				require.Equal(t, "https", ep["scheme"], kind)
+				require.Contains(t, ep, "authorization", kind)
+			} else {
+				require.NotContains(t, ep, "scheme", kind)
+				require.NotContains(t, ep, "authorization", kind)
+			}
+		}
+		_, scraper := r["ServiceAccount"]["vigil-metrics-scraper"]
+		require.Equal(t, secure && monitors > 0, scraper, "a scraper exactly when a monitor scrapes a secure endpoint")
+	}
+}
+
+func operatorEnv(name, want string) func(*testing.T, rendered) {
+	return func(t *testing.T, r rendered) {
+		require.Equal(t, want, env(t, r.deployment(t, "vigil-operator"), name).Value)
+	}
+}
+
+func notify(want string) func(*testing.T, rendered) {
+	return func(t *testing.T, r rendered) {
+		for _, name := range []string{"vigil-operator", "vigil-server"} {
+			require.Equal(t, want, env(t, r.deployment(t, name), "VIGIL_NOTIFY").Value, name)
+		}
+	}
+}
 
 // toggle is a dimension whose second setting turns key on and renders the
 // object kind/name, with more key-value pairs set alongside.
@@ -189,13 +242,15 @@ func (c combination) String(dims []dimension) string {
 }
 
 // independentDims is how many of dimensions() (the last ones) change only
-// objects of their own: PDBs, role labels, one env var. The others are
-// combined in every way; these take their settings in turn across those
-// combinations (independentSetting), so that every setting of each meets
-// every setting of every other toggle, which TestChartToggleCombinations
-// checks. The full product of all thirteen toggles is 12,288 renderings,
-// about six CPU-minutes of helm on top of make test.
-const independentDims = 5
+// objects of their own (PDBs, role labels, env vars) or, like the
+// operator's metrics setting, interact only in pairs (with the monitors).
+// The others are combined in every way; these take their settings in turn
+// across those combinations (independentSetting), so that every setting of
+// each meets every setting of every other toggle, which
+// TestChartToggleCombinations checks. The full product of all sixteen
+// toggles is 98,304 renderings, most of an hour of helm on top of make
+// test.
+const independentDims = 8
 
 func combinations(dims []dimension) []combination {
 	product := dims[:len(dims)-independentDims]
@@ -320,7 +375,7 @@ const comboBatch = 128
 // aliasPattern matches what an alias puts in a subchart's rendering: the
 // fullname ("vigil-c00042") and the chart name ("c00042").
 var (
-	aliasPattern    = regexp.MustCompile(`(vigil-)?\bc[0-9]{5}\b`)
+	aliasPattern    = regexp.MustCompile(`(vigil-)?\bc\d{5}\b`)
 	checksumPattern = regexp.MustCompile(`(checksum/connections:) [0-9a-f]{64}`)
 )
 
@@ -373,11 +428,10 @@ func renderMany(t *testing.T, vals []map[string]any) []rendered {
 // "# Source: umbrella/charts/c00042/templates/..." line.
 func sourceAlias(doc string) string {
 	const marker = "# Source: umbrella/charts/"
-	i := strings.Index(doc, marker)
-	if i < 0 {
+	_, rest, ok := strings.Cut(doc, marker)
+	if !ok {
 		return ""
 	}
-	rest := doc[i+len(marker):]
 	alias, _, _ := strings.Cut(rest, "/")
 	return alias
 }

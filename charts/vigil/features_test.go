@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -124,6 +125,24 @@ func TestChartNetworkPolicies(t *testing.T) {
 		}
 		require.Equal(t, []string{"10.96.0.0/12", "10.0.0.7/32", "fd00::1/128"}, allowed)
 		require.Equal(t, map[string]string{"app": "payments"}, egress[4].To[0].PodSelector.MatchLabels)
+	})
+	t.Run("server and operator egress stays open for notifications", func(t *testing.T) {
+		// AlertChannel receivers are anywhere outside the cluster, on
+		// whatever port their URL names (443, 80, 25, 587); the server and
+		// the operator send to them, so no policy may limit their egress.
+		r := render(t, "networkPolicy.server.enabled=true", "networkPolicy.worker.enabled=true")
+		for _, name := range r.names("NetworkPolicy") {
+			var np networkingv1.NetworkPolicy
+			r.get(t, "NetworkPolicy", name, &np)
+			if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+				continue
+			}
+			for _, d := range []string{"vigil-server", "vigil-operator"} {
+				labels := r.deployment(t, d).Spec.Template.Labels
+				require.NotEqual(t, np.Spec.PodSelector.MatchLabels, subset(labels, np.Spec.PodSelector.MatchLabels),
+					"NetworkPolicy %s limits the egress of %s", name, d)
+			}
+		}
 	})
 	t.Run("worker egress without the internet", func(t *testing.T) {
 		r := render(t, "networkPolicy.worker.enabled=true", "networkPolicy.worker.publicInternet=false",

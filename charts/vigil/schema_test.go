@@ -30,6 +30,16 @@ func TestChartSchemaRefusesTypos(t *testing.T) {
 		{"metrics.podMonitor.interval=often", "interval"},
 		{"worker.extraEnv[0].value=x", "name"},
 		{"httpRoute.enabled=true", "parentRefs"},
+		{"operator.metrics.secur=false", "secur"},
+		{"operator.metrics.secure=yes", "secure"},
+		{"operator.discovery=on", "discovery"},
+		{"operator.metrics.caSecret.key=", "key"},
+		{"history.resultsRetention=30", "resultsRetention"},
+		{"history.rollupRetention=1y", "rollupRetention"},
+		{"notifications.enable=false", "enable"},
+		{"notifications.concurrency=0", "concurrency"},
+		{"notifications.timeout=10", "timeout"},
+		{"server.metricLabel=team", "metricLabel"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.set, func(t *testing.T) {
@@ -50,6 +60,8 @@ func TestChartSchemaAcceptsWhatTheChartDocuments(t *testing.T) {
 		{"server.podDisruptionBudget.maxUnavailable=50%"},
 		{"worker.podDisruptionBudget.minAvailable=1"},
 		{"global.imageRegistry=example.com"},
+		{"history.resultsRetention=720h", "history.rollupRetention=400d"},
+		{"operator.metrics.caSecret.name=ca", "operator.metrics.caSecret.key=ca.crt"},
 		{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.scrapeTimeout=10s"},
 		{"operator.topologySpreadConstraints[0].maxSkew=1", "operator.topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname",
 			"operator.topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule"},

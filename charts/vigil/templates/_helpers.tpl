@@ -67,6 +67,25 @@ vigil.podLabels.
 {{- end -}}
 
 {{/*
+Environment of the server and the operator, which both keep history and
+deliver notifications: retention, and the notification dispatcher.
+*/}}
+{{- define "vigil.controlEnv" -}}
+- name: VIGIL_RESULTS_RETENTION
+  value: {{ .Values.history.resultsRetention | quote }}
+- name: VIGIL_ROLLUP_RETENTION
+  value: {{ .Values.history.rollupRetention | quote }}
+- name: VIGIL_NOTIFY
+  value: {{ .Values.notifications.enabled | quote }}
+- name: VIGIL_NOTIFY_CONCURRENCY
+  value: {{ .Values.notifications.concurrency | quote }}
+- name: VIGIL_NOTIFY_TIMEOUT
+  value: {{ .Values.notifications.timeout | quote }}
+- name: VIGIL_NOTIFY_DENY_NETWORKS
+  value: {{ .Values.notifications.denyNetworks | quote }}
+{{- end -}}
+
+{{/*
 Labels of a component's pods: its selector labels, then the global and the
 component's podLabels. Call with (dict "root" $ "component" "worker" "values" .Values.worker).
 */}}
