@@ -75,13 +75,15 @@ func TestStatusPageLive(t *testing.T) {
 
 	payments, search, secret := newTarget(t), newTarget(t), newTarget(t)
 	pay := api.register("payments <i>api</i>", payments.srv.URL, "team-payments")
-	api.register("search", search.srv.URL, "team-search")
+	srch := api.register("search", search.srv.URL, "team-search")
 	hidden := api.register("secret-admin", secret.srv.URL, "internal")
 	api.call(http.MethodPost, "/api/v1/status-pages", map[string]any{
 		"slug": "acme", "title": "Acme status", "tags": []string{"team-payments", "team-search"}, "public": true,
 	}, http.StatusCreated, nil)
 	require.Eventually(t, func() bool {
-		return api.status(pay.ID) == "UP" && api.status(hidden.ID) == "UP"
+		// Every service the page shows must have its first result, or the
+		// page rightly shows it UNKNOWN.
+		return api.status(pay.ID) == "UP" && api.status(srch.ID) == "UP" && api.status(hidden.ID) == "UP"
 	}, 30*time.Second, 100*time.Millisecond)
 
 	ws := watchFrames(t, p)
