@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ func TestExpectedStatusBoundsAtTheEdge(t *testing.T) {
 		full[i] = strconv.Itoa(200 + i)
 	}
 	require.NoError(t, ValidateExpectedStatuses(full))
-	require.Error(t, ValidateExpectedStatuses(append(full, "299")))
+	require.Error(t, ValidateExpectedStatuses(slices.Concat(full, []string{"299"})))
 	require.Error(t, ValidateExpectedStatuses(nil))
 
 	for s, ok := range map[string]bool{
@@ -56,14 +57,14 @@ func TestConditionAndHeaderBoundsAtTheEdge(t *testing.T) {
 		conds[i] = "status == 200"
 	}
 	require.NoError(t, ValidateConditions(conds))
-	require.Error(t, ValidateConditions(append(conds, "true")))
+	require.Error(t, ValidateConditions(slices.Concat(conds, []string{"true"})))
 
 	hs := make([]Header, MaxHeaders)
 	for i := range hs {
 		hs[i] = Header{Name: "X-H" + strconv.Itoa(i), Value: "v"}
 	}
 	require.NoError(t, validateHeaders(hs))
-	require.Error(t, validateHeaders(append(hs, Header{Name: "X-One-More", Value: "v"})))
+	require.Error(t, validateHeaders(slices.Concat(hs, []Header{{Name: "X-One-More", Value: "v"}})))
 
 	// The names and values of all headers together, exactly at the bound
 	// and one byte past it.
