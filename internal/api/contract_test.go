@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,29 +31,29 @@ type contract struct {
 var (
 	contractOnce sync.Once
 	contractDoc  *contract
-	contractErr  error
+	errContract  error
 )
 
 func loadContract() (*contract, error) {
 	contractOnce.Do(func() {
 		doc, err := libopenapi.NewDocument(openAPIDocument)
 		if err != nil {
-			contractErr = fmt.Errorf("parse openapi.json: %w", err)
+			errContract = fmt.Errorf("parse openapi.json: %w", err)
 			return
 		}
 		model, err := doc.BuildV3Model()
 		if err != nil {
-			contractErr = fmt.Errorf("build openapi.json: %w", err)
+			errContract = fmt.Errorf("build openapi.json: %w", err)
 			return
 		}
 		v, errs := validator.NewValidator(doc)
 		if len(errs) > 0 {
-			contractErr = fmt.Errorf("validator for openapi.json: %w", errors.Join(errs...))
+			errContract = fmt.Errorf("validator for openapi.json: %w", errors.Join(errs...))
 			return
 		}
 		contractDoc = &contract{model: &model.Model, v: v, opts: config.NewValidationOptions()}
 	})
-	return contractDoc, contractErr
+	return contractDoc, errContract
 }
 
 // violation says how resp to r breaks the document, or nil when it keeps
@@ -113,12 +114,12 @@ func checkContract(t testing.TB, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
-		for k, vs := range rec.Header() {
-			w.Header()[k] = vs
-		}
+		maps.Copy(w.Header(), rec.Header())
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(rec.Body.Bytes())
-		if err := c.violation(r, rec.Result()); err != nil {
+		resp := rec.Result()
+		defer func() { _ = resp.Body.Close() }()
+		if err := c.violation(r, resp); err != nil {
 			t.Errorf("contract: %v", err)
 		}
 	})
@@ -162,19 +163,21 @@ func TestOpenAPIDocumentsOnlyRealRoutes(t *testing.T) {
 func TestContractCatchesDrift(t *testing.T) {
 	c, err := loadContract()
 	require.NoError(t, err)
-	answer := func(status int, body string) *http.Response {
+	// violates checks a made-up answer to req.
+	violates := func(req *http.Request, status int, ctype, body string) error {
 		rec := httptest.NewRecorder()
-		rec.Header().Set("Content-Type", "application/json; charset=utf-8")
+		rec.Header().Set("Content-Type", ctype)
 		rec.WriteHeader(status)
 		_, _ = rec.WriteString(body)
-		return rec.Result()
+		resp := rec.Result()
+		defer func() { _ = resp.Body.Close() }()
+		return c.violation(req, resp)
 	}
+	const jsonType = "application/json; charset=utf-8"
 	good := newHarness(t).create(`{"name":"a","url":"https://a.example/","interval_seconds":10}`)
 	withField := func(k string, v any) string {
 		m := map[string]any{}
-		for key, val := range good {
-			m[key] = val
-		}
+		maps.Copy(m, good)
 		if v == nil {
 			delete(m, k)
 		} else {
@@ -185,33 +188,30 @@ func TestContractCatchesDrift(t *testing.T) {
 		return string(b)
 	}
 	get := httptest.NewRequest(http.MethodGet, "/api/v1/services/x", nil)
-	require.NoError(t, c.violation(get, answer(http.StatusOK, withField("", nil))))
+	require.NoError(t, violates(get, http.StatusOK, jsonType, withField("", nil)))
 
 	for name, tc := range map[string]struct {
-		req  *http.Request
-		resp *http.Response
+		req    *http.Request
+		status int
+		ctype  string
+		body   string
 	}{
-		"missing field":      {get, answer(http.StatusOK, withField("status", nil))},
-		"wrong type":         {get, answer(http.StatusOK, withField("paused", "no"))},
-		"undocumented field": {get, answer(http.StatusOK, withField("secret", "hunter2"))},
-		"bad enum":           {get, answer(http.StatusOK, withField("status", "SIDEWAYS"))},
-		"undeclared status":  {get, answer(http.StatusTeapot, `{"error":{"code":"internal","message":"x"}}`)},
-		"unknown error code": {get, answer(http.StatusNotFound, `{"error":{"code":"gone","message":"x"}}`)},
-		"not JSON": {get, func() *http.Response {
-			r := answer(http.StatusOK, withField("", nil))
-			r.Header.Set("Content-Type", "text/plain")
-			return r
-		}()},
-		"undocumented route": {httptest.NewRequest(http.MethodGet, "/api/v1/secrets", nil), answer(http.StatusOK, `{}`)},
-		"undocumented method": {httptest.NewRequest(http.MethodPut, "/api/v1/services/x", nil),
-			answer(http.StatusOK, withField("", nil))},
+		"missing field":       {get, http.StatusOK, jsonType, withField("status", nil)},
+		"wrong type":          {get, http.StatusOK, jsonType, withField("paused", "no")},
+		"undocumented field":  {get, http.StatusOK, jsonType, withField("secret", "hunter2")},
+		"bad enum":            {get, http.StatusOK, jsonType, withField("status", "SIDEWAYS")},
+		"undeclared status":   {get, http.StatusTeapot, jsonType, `{"error":{"code":"internal","message":"x"}}`},
+		"unknown error code":  {get, http.StatusNotFound, jsonType, `{"error":{"code":"gone","message":"x"}}`},
+		"not JSON":            {get, http.StatusOK, "text/plain", withField("", nil)},
+		"undocumented route":  {httptest.NewRequest(http.MethodGet, "/api/v1/secrets", nil), http.StatusOK, jsonType, `{}`},
+		"undocumented method": {httptest.NewRequest(http.MethodPut, "/api/v1/services/x", nil), http.StatusOK, jsonType, withField("", nil)},
 	} {
-		require.Error(t, c.violation(tc.req, tc.resp), name)
+		require.Error(t, violates(tc.req, tc.status, tc.ctype, tc.body), name)
 	}
 
 	// The API's own 404 for a route it lacks is fine; the dashboard's
 	// paths are not the API's contract.
-	require.NoError(t, c.violation(httptest.NewRequest(http.MethodGet, "/api/v1/nope", nil),
-		answer(http.StatusNotFound, `{"error":{"code":"not_found","message":"no such route"}}`)))
-	require.NoError(t, c.violation(httptest.NewRequest(http.MethodGet, "/index.html", nil), answer(http.StatusOK, "<html>")))
+	require.NoError(t, violates(httptest.NewRequest(http.MethodGet, "/api/v1/nope", nil), http.StatusNotFound, jsonType,
+		`{"error":{"code":"not_found","message":"no such route"}}`))
+	require.NoError(t, violates(httptest.NewRequest(http.MethodGet, "/index.html", nil), http.StatusOK, "text/html", "<html>"))
 }
