@@ -128,6 +128,7 @@ func (s *Server) routes(ws http.Handler) {
 	api("GET /api/v1/services/{id}/rollups", s.rollups)
 	api("GET /api/v1/services/{id}/slo", s.slo)
 	s.statusPageRoutes(api)
+	api("GET /api/v1/openapi.json", serveOpenAPI)
 }
 
 // cleanInput answers 400 for a path or query value holding NUL, another

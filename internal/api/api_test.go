@@ -23,10 +23,13 @@ import (
 var testNow = time.Date(2025, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
 
 type harness struct {
-	t    *testing.T
-	reg  *fakeRegistry
-	srv  *Server
-	logs *observer.ObservedLogs
+	t   *testing.T
+	reg *fakeRegistry
+	srv *Server
+	// handler is srv behind checkContract: every answer a test gets is
+	// checked against openapi.json.
+	handler http.Handler
+	logs    *observer.ObservedLogs
 
 	mu          sync.Mutex
 	transitions []check.Transition
@@ -50,6 +53,7 @@ func newHarness(t *testing.T, opts ...func(*Config)) *harness {
 		o(&cfg)
 	}
 	h.srv = New(cfg)
+	h.handler = checkContract(t, h.srv)
 	return h
 }
 
@@ -77,7 +81,7 @@ func (h *harness) do(method, path, body string) response {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	rec := httptest.NewRecorder()
-	h.srv.ServeHTTP(rec, req)
+	h.handler.ServeHTTP(rec, req)
 	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 
@@ -398,7 +402,7 @@ func TestWritesNeedJSON(t *testing.T) {
 			req.Header.Set("Content-Type", contentType)
 		}
 		rec := httptest.NewRecorder()
-		h.srv.ServeHTTP(rec, req)
+		h.handler.ServeHTTP(rec, req)
 		return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 	}
 	for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",

@@ -244,7 +244,7 @@ func TestRegistryFailures(t *testing.T) {
 		h.reg.failWith = context.Canceled
 		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/v1/services", nil)
 		rec := httptest.NewRecorder()
-		h.srv.ServeHTTP(rec, req)
+		h.handler.ServeHTTP(rec, req)
 		require.Equal(t, statusClientClosed, rec.Code)
 		require.Empty(t, h.logs.FilterLevelExact(zapcore.ErrorLevel).All())
 	})
