@@ -274,13 +274,14 @@ func TestChartMonitoring(t *testing.T) {
 			return out
 		}
 		rules := rule(mustRender(t, values("metrics.prometheusRule.enabled", true, "metrics.prometheusRule.scheduleLag.seconds", 2.5)))
-		require.Len(t, rules, 4)
+		require.Len(t, rules, 5)
 		require.Contains(t, rules["VigilCheckDown"]["expr"], "vigil_check_up")
 		require.Equal(t, "Check {{ $labels.service }} is DOWN", rules["VigilCheckDown"]["annotations"].(map[string]any)["summary"],
 			"Prometheus's template must reach Prometheus, not be eaten by helm")
 		require.Contains(t, rules["VigilScheduleLag"]["expr"], "> 2.5")
 		require.Contains(t, rules["VigilJobsDeadLettered"]["expr"], "vigil_jobs_dead_lettered_total[15m]")
 		require.Contains(t, rules["VigilWorkersShedding"]["expr"], `reason="stale"`)
+		require.Contains(t, rules["VigilNotificationsFailed"]["expr"], `vigil_notification_attempts_total{outcome="failed"}[1h]`)
 		for _, rl := range rules {
 			require.Equal(t, "warning", rl["labels"].(map[string]any)["severity"])
 		}
