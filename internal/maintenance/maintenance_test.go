@@ -25,10 +25,13 @@ func TestLoopRunsAPassAtOnceAndOnEveryTick(t *testing.T) {
 		Log:   zap.New(core),
 		Pass: func(_ context.Context, now time.Time) (Report, error) {
 			passes <- now
-			if now.Equal(start) {
+			switch {
+			case now.Equal(start):
 				return Report{Ran: true, Created: []string{"p1"}}, nil
+			case now.Equal(start.Add(time.Minute)):
+				return Report{}, errors.New("boom")
 			}
-			return Report{}, errors.New("boom")
+			return Report{}, nil // a quiet pass logs nothing
 		},
 	}
 	done := make(chan error)
@@ -37,6 +40,11 @@ func TestLoopRunsAPassAtOnceAndOnEveryTick(t *testing.T) {
 	clock = clock.Add(time.Minute)
 	ticks <- clock
 	require.Equal(t, clock, <-passes, "a pass per tick, at the clock's time")
+	// A third, quiet pass starts only after the second one has logged; cancelling
+	// any earlier would race the failing pass and legitimately silence its log.
+	clock = clock.Add(time.Minute)
+	ticks <- clock
+	require.Equal(t, clock, <-passes)
 	cancel()
 	require.NoError(t, <-done)
 	require.Equal(t, 1, logs.FilterMessage("history maintenance").Len())
