@@ -66,6 +66,8 @@ type MaintenanceReport struct {
 	Created  []string
 	Dropped  []string
 	RolledUp int
+	// RolledUpDays counts the daily rollups rebuilt from hourly ones.
+	RolledUpDays int
 }
 
 // Maintain runs one maintenance pass as of now: partitions for the
@@ -105,7 +107,7 @@ func maintain(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolic
 	for _, t := range []struct {
 		table     partitioned
 		retention time.Duration
-	}{{resultsTable, p.ResultsRetention}, {rollupsTable, p.RollupRetention}} {
+	}{{resultsTable, p.ResultsRetention}, {rollupsTable, p.RollupRetention}, {dailyTable, p.RollupRetention}} {
 		created, err := ensurePartitions(ctx, conn, t.table, now.Add(-t.retention), now.Add(p.Ahead))
 		rep.Created = append(rep.Created, created...)
 		if err != nil {
@@ -119,10 +121,15 @@ func maintain(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolic
 	if err != nil {
 		return rep, fmt.Errorf("maintenance: %w", err)
 	}
+	n, err = rollUpDays(ctx, conn, now.Add(-p.Grace).Truncate(time.Hour), p.Chunk)
+	rep.RolledUpDays = n
+	if err != nil {
+		return rep, fmt.Errorf("maintenance: %w", err)
+	}
 	for _, t := range []struct {
 		table     partitioned
 		retention time.Duration
-	}{{resultsTable, p.ResultsRetention}, {rollupsTable, p.RollupRetention}} {
+	}{{resultsTable, p.ResultsRetention}, {rollupsTable, p.RollupRetention}, {dailyTable, p.RollupRetention}} {
 		dropped, err := dropPartitions(ctx, conn, t.table, now.Add(-t.retention))
 		rep.Dropped = append(rep.Dropped, dropped...)
 		if err != nil {

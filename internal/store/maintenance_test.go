@@ -194,6 +194,15 @@ func TestMigrationKeepsEveryResult(t *testing.T) {
 	require.NotEmpty(t, rep.Created)
 	require.Empty(t, rep.Dropped)
 	require.Equal(t, before+1, count(t, conn, `SELECT count(*) FROM check_results`))
+	// Migration 0011 marked the days of the existing rollups; the pass
+	// built their daily rollups from the hourly ones.
+	today := now.Truncate(24 * time.Hour)
+	require.Positive(t, rep.RolledUpDays)
+	for _, col := range []string{"checks", "failures", "latency_sum_us"} {
+		require.Equal(t, count(t, conn, `SELECT sum(`+col+`) FROM check_rollups WHERE hour < $1`, today),
+			count(t, conn, `SELECT sum(`+col+`) FROM check_rollups_daily`), col)
+	}
+	require.Zero(t, count(t, conn, `SELECT count(*) FROM rollup_day_marks WHERE day < $1`, today))
 	// Retention drops the legacy partition whole once its last day is old.
 	rep, err = s.Maintain(ctx, now.Add(33*24*time.Hour), policy)
 	require.NoError(t, err)

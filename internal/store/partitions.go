@@ -24,6 +24,9 @@ var (
 	// rollupsTable is cut by 30 days: 24 rows per check a day, kept for
 	// a year and more.
 	rollupsTable = partitioned{parent: "check_rollups", key: "hour", width: 30 * 24 * time.Hour}
+	// dailyTable is cut like rollupsTable and kept as long: one row per
+	// check a day.
+	dailyTable = partitioned{parent: "check_rollups_daily", key: "day", width: 30 * 24 * time.Hour}
 )
 
 func (p partitioned) floor(t time.Time) time.Time { return t.UTC().Truncate(p.width) }

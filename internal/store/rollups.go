@@ -90,6 +90,14 @@ func rollUpChunk(ctx context.Context, conn *pgx.Conn, through time.Time, complet
 		if _, err := tx.Exec(ctx, recomputeRollups, ids, hours); err != nil {
 			return fmt.Errorf("recompute %d hourly rollups: %w", len(ids), err)
 		}
+		// The days of these hours are stale now; rollUpDays rebuilds them
+		// later in this pass. Marked here, in the same transaction, so a
+		// crash between the two steps leaves the mark for the next pass.
+		if _, err := tx.Exec(ctx, `INSERT INTO rollup_day_marks
+			SELECT DISTINCT check_id, date_trunc('day', hour, 'UTC') FROM unnest($1::text[], $2::timestamptz[]) AS k(check_id, hour)
+			ON CONFLICT DO NOTHING`, ids, hours); err != nil {
+			return fmt.Errorf("mark the days of %d hourly rollups: %w", len(ids), err)
+		}
 		return nil
 	})
 	return n, err
@@ -112,5 +120,97 @@ const recomputeRollups = `INSERT INTO check_rollups AS c (check_id, hour, checks
 	) b
 	GROUP BY check_id, hour
 	ON CONFLICT (check_id, hour) DO UPDATE SET checks = EXCLUDED.checks, failures = EXCLUDED.failures,
+		latency_sum_us = EXCLUDED.latency_sum_us, latency_min_us = EXCLUDED.latency_min_us,
+		latency_max_us = EXCLUDED.latency_max_us, hist = EXCLUDED.hist`
+
+// rollUpDays recomputes, from the hourly rollups, the daily rollup of
+// every marked day wholly before through (all its hours rolled up), in
+// chunks of chunk days a transaction, then advances days_through to
+// through's day. It runs in the same pass as rollUp, after it, under the
+// maintenance lock, so no other pass marks or takes days meanwhile; a
+// daily row is stale only between the two steps of one pass (or until the
+// next pass, if this one fails between them), and queries read daily rows
+// only before days_through.
+func rollUpDays(ctx context.Context, conn *pgx.Conn, through time.Time, chunk int) (int, error) {
+	dayThrough := through.UTC().Truncate(24 * time.Hour)
+	total := 0
+	for {
+		var n int
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `DELETE FROM rollup_day_marks m USING (
+					SELECT check_id, day FROM rollup_day_marks WHERE day < $1
+					ORDER BY check_id, day LIMIT $2 FOR UPDATE) x
+				WHERE m.check_id = x.check_id AND m.day = x.day
+				RETURNING m.check_id, m.day`, dayThrough, chunk)
+			if err != nil {
+				return fmt.Errorf("take day marks: %w", err)
+			}
+			var (
+				ids  []string
+				days []time.Time
+			)
+			for rows.Next() {
+				var (
+					id string
+					d  time.Time
+				)
+				if err := rows.Scan(&id, &d); err != nil {
+					rows.Close()
+					return fmt.Errorf("take day marks: %w", err)
+				}
+				ids, days = append(ids, id), append(days, d)
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("take day marks: %w", err)
+			}
+			n = len(ids)
+			if n == 0 {
+				return nil
+			}
+			if _, err := tx.Exec(ctx, recomputeDays, ids, days); err != nil {
+				return fmt.Errorf("recompute %d daily rollups: %w", n, err)
+			}
+			return nil
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < chunk {
+			break
+		}
+	}
+	if _, err := conn.Exec(ctx, `UPDATE history_state SET days_through = greatest(days_through, $1)`, dayThrough); err != nil {
+		return total, fmt.Errorf("advance days_through: %w", err)
+	}
+	return total, nil
+}
+
+// recomputeDays rebuilds the daily rollups of the (check, day) pairs $1,
+// $2 from their hourly rollups: counts and latency sums add up, min and
+// max carry over, and the histograms add bucket by bucket (decoded from
+// their 6-byte pairs, migration 0003). Days are 24 hours of UTC, spelled
+// as hours so the session's time zone cannot make one 23 or 25 long.
+const recomputeDays = `WITH r AS (
+		SELECT k.check_id, k.day, h.checks, h.failures, h.latency_sum_us, h.latency_min_us, h.latency_max_us, h.hist
+		FROM unnest($1::text[], $2::timestamptz[]) AS k(check_id, day)
+		JOIN check_rollups h ON h.check_id = k.check_id AND h.hour >= k.day AND h.hour < k.day + interval '24 hours'
+	), b AS (
+		SELECT check_id, day, (get_byte(hist, i) << 8) | get_byte(hist, i + 1) AS bucket,
+			sum(((get_byte(hist, i + 2)::bigint << 24) | (get_byte(hist, i + 3) << 16)) | ((get_byte(hist, i + 4) << 8) | get_byte(hist, i + 5))) AS n
+		FROM r, generate_series(0, length(hist) - 6, 6) AS i
+		GROUP BY 1, 2, 3
+	), h AS (
+		SELECT check_id, day, string_agg(int2send(bucket::smallint) || int4send(n::integer), ''::bytea ORDER BY bucket) AS hist
+		FROM b GROUP BY 1, 2
+	), s AS (
+		SELECT check_id, day, sum(checks)::integer AS checks, sum(failures)::integer AS failures,
+			sum(latency_sum_us)::bigint AS latency_sum_us, min(latency_min_us) AS latency_min_us, max(latency_max_us) AS latency_max_us
+		FROM r GROUP BY 1, 2
+	)
+	INSERT INTO check_rollups_daily AS c (check_id, day, checks, failures, latency_sum_us, latency_min_us, latency_max_us, hist)
+	SELECT s.check_id, s.day, s.checks, s.failures, s.latency_sum_us, s.latency_min_us, s.latency_max_us, coalesce(h.hist, ''::bytea)
+	FROM s LEFT JOIN h USING (check_id, day)
+	ON CONFLICT (check_id, day) DO UPDATE SET checks = EXCLUDED.checks, failures = EXCLUDED.failures,
 		latency_sum_us = EXCLUDED.latency_sum_us, latency_min_us = EXCLUDED.latency_min_us,
 		latency_max_us = EXCLUDED.latency_max_us, hist = EXCLUDED.hist`

@@ -23,8 +23,14 @@ type hourKey struct {
 // readRollups returns every stored rollup as a histogram.Summary.
 func readRollups(t *testing.T, conn *pgx.Conn) map[hourKey]histogram.Summary {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), `SELECT check_id, hour, checks, failures, latency_sum_us,
-		latency_min_us, latency_max_us, hist FROM check_rollups`)
+	return readRollupTable(t, conn, "check_rollups", "hour")
+}
+
+// readRollupTable reads the hourly or the daily rollups, keyed by start.
+func readRollupTable(t *testing.T, conn *pgx.Conn, table, key string) map[hourKey]histogram.Summary {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT check_id, `+key+`, checks, failures, latency_sum_us,
+		latency_min_us, latency_max_us, hist FROM `+table)
 	require.NoError(t, err)
 	defer rows.Close()
 	out := map[hourKey]histogram.Summary{}
@@ -52,8 +58,15 @@ func readRollups(t *testing.T, conn *pgx.Conn) map[hourKey]histogram.Summary {
 // ignores), results arriving hours late - with maintenance passes in
 // between at times the test sets, and then compares every hourly rollup,
 // and uptime over random windows, with what the results that were
-// stored add up to. Exactly.
+// stored add up to. Exactly. The hours variant ticks every 10-90 s for 8
+// hours; the days variant every 2-15 min for 60 hours, so whole UTC days
+// get daily rollups and windows read all three sources.
 func TestRollupsEqualRawResults(t *testing.T) {
+	t.Run("hours", func(t *testing.T) { rollupsEqualRawResults(t, 8, 10, 80) })
+	t.Run("days", func(t *testing.T) { rollupsEqualRawResults(t, 60, 120, 780) })
+}
+
+func rollupsEqualRawResults(t *testing.T, hours, minGapS, spreadS int) {
 	s, conn := historyStore(t, 0)
 	ctx := context.Background()
 	seed := uint64(time.Now().UnixNano())
@@ -61,12 +74,11 @@ func TestRollupsEqualRawResults(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	ids := []string{create(t, s, "a").ID, create(t, s, "b").ID, create(t, s, "c").ID}
 	start := t0.Truncate(time.Hour)
-	const hours = 8
 
 	// Every tick of every check, at a random 10-90 s spacing.
 	var all []check.Result
 	for _, id := range ids {
-		for at := start.Add(time.Duration(rng.IntN(60)) * time.Second); at.Before(start.Add(hours * time.Hour)); at = at.Add(time.Duration(10+rng.IntN(80)) * time.Second) {
+		for at := start.Add(time.Duration(rng.IntN(60)) * time.Second); at.Before(start.Add(time.Duration(hours) * time.Hour)); at = at.Add(time.Duration(minGapS+rng.IntN(spreadS)) * time.Second) {
 			r := result(id, at, rng.IntN(5) != 0)
 			r.Latency = time.Duration(rng.Int64N(3_000_000)) * time.Microsecond
 			all = append(all, r)
@@ -97,7 +109,7 @@ func TestRollupsEqualRawResults(t *testing.T) {
 	var stored []check.Result
 	// Walk time forward in 5-minute steps: record what is due, then run a
 	// pass now and then.
-	end := start.Add((hours + 7) * time.Hour) // the latest delivery: a tick, 30 s, 4 h late, 2 h more for its duplicate
+	end := start.Add(time.Duration(hours+7) * time.Hour) // the latest delivery: a tick, 30 s, 4 h late, 2 h more for its duplicate
 	for now := start; now.Before(end); now = now.Add(5 * time.Minute) {
 		var batch []check.Result
 		rest := ds[:0]
@@ -139,12 +151,23 @@ func TestRollupsEqualRawResults(t *testing.T) {
 		want[k] = sum
 	}
 	require.Equal(t, want, readRollups(t, conn))
+	wantDays := map[hourKey]histogram.Summary{}
+	for _, r := range stored {
+		k := hourKey{r.CheckID, r.ScheduledAt.UTC().Truncate(24 * time.Hour)}
+		if !k.hour.Add(24 * time.Hour).After(end) { // whole before the last pass
+			sum := wantDays[k]
+			sum.Observe(r.Success(), r.Latency.Microseconds())
+			wantDays[k] = sum
+		}
+	}
+	require.Equal(t, wantDays, readRollupTable(t, conn, "check_rollups_daily", "day"))
 
 	// Uptime over random windows, some with whole hours from rollups and
 	// edges from raw rows, equals the stored results in the window.
 	for range 30 {
-		a := start.Add(time.Duration(rng.Int64N(int64(hours * time.Hour))))
-		b := a.Add(time.Duration(1 + rng.Int64N(int64(hours*time.Hour))))
+		span := int64(time.Duration(hours) * time.Hour)
+		a := start.Add(time.Duration(rng.Int64N(span)))
+		b := a.Add(time.Duration(1 + rng.Int64N(span)))
 		id := ids[rng.IntN(len(ids))]
 		var exp histogram.Summary
 		for _, r := range stored {

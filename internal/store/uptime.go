@@ -45,65 +45,127 @@ func (s *Store) summary(ctx context.Context, checkID string, since, until time.T
 	if since.Before(resultsTable.floor(s.now().Add(-s.history.ResultsRetention))) {
 		since = since.Truncate(time.Hour)
 	}
-	var through *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT nullif(rollups_through, '-infinity') FROM history_state`).Scan(&through); err != nil {
+	var through, daysThrough *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT nullif(rollups_through, '-infinity'), nullif(days_through, '-infinity')
+		FROM history_state`).Scan(&through, &daysThrough); err != nil {
 		return histogram.Summary{}, fmt.Errorf("read rollups_through: %w", err)
 	}
-	hStart := since.Truncate(time.Hour)
-	if hStart.Before(since) {
-		hStart = hStart.Add(time.Hour)
-	}
-	hEnd := until.Truncate(time.Hour)
-	if through == nil || through.Before(hEnd) {
-		hEnd = fromNullTime(through)
-	}
-	if !hStart.Before(hEnd) {
-		hStart, hEnd = until, until
-	}
-	return s.windowSummary(ctx, checkID, since, hStart, hEnd, until)
+	return s.windowSummary(ctx, checkID, splitWindow(since, until, fromNullTime(through), fromNullTime(daysThrough)))
 }
 
-// windowSummary sums the raw results of [a, b) and [c, d) and the rollups
-// of the hours in [b, c), in one statement: raw results come summed per
-// histogram bucket, rollups a row an hour (a 400-day window is 9,600 rows
-// of ~100 bytes) whose histograms decode without per-element work.
-func (s *Store) windowSummary(ctx context.Context, checkID string, a, b, c, d time.Time) (histogram.Summary, error) {
+// window is [since, until) cut in the pieces each source answers: raw
+// results for [since, hStart) and [hEnd, until), hourly rollups for
+// [hStart, dStart) and [dEnd, hEnd), daily rollups for [dStart, dEnd).
+// Empty pieces have equal ends.
+type window struct {
+	since, hStart, dStart, dEnd, hEnd, until time.Time
+}
+
+// splitWindow cuts [since, until) into whole UTC days before daysThrough
+// (daily rollups), whole hours before through (hourly rollups) and the rest
+// (raw rows). A zero through or daysThrough means no rollups of that kind.
+func splitWindow(since, until, through, daysThrough time.Time) window {
+	const day = 24 * time.Hour
+	w := window{since: since, until: until}
+	w.hStart = ceil(since, time.Hour)
+	w.hEnd = until.Truncate(time.Hour)
+	if through.Before(w.hEnd) {
+		w.hEnd = through
+	}
+	if !w.hStart.Before(w.hEnd) {
+		w.hStart, w.hEnd = until, until
+	}
+	w.dStart, w.dEnd = ceil(w.hStart, day), w.hEnd.Truncate(day)
+	if daysThrough.Before(w.dEnd) {
+		w.dEnd = daysThrough
+	}
+	if !w.dStart.Before(w.dEnd) {
+		w.dStart, w.dEnd = w.hEnd, w.hEnd
+	}
+	return w
+}
+
+// ceil rounds t up to a multiple of d (since the zero time, so whole UTC
+// hours and days).
+func ceil(t time.Time, d time.Duration) time.Time {
+	if f := t.Truncate(d); f.Before(t) {
+		return f.Add(d)
+	}
+	return t
+}
+
+// windowSummary sums w's pieces in one statement: raw results come summed
+// per histogram bucket, rollups a row an hour or a day (a 400-day window is
+// ~400 daily rows and at most 46 hourly ones) whose histograms decode
+// without per-element work.
+func (s *Store) windowSummary(ctx context.Context, checkID string, w window) (histogram.Summary, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT width_bucket(latency_us, vigil_latency_bounds()), count(*), count(*) FILTER (WHERE NOT success),
 			sum(latency_us)::bigint, min(latency_us), max(latency_us), NULL::bytea
 		FROM check_results
-		WHERE check_id = $1 AND ((scheduled_at >= $2 AND scheduled_at < $3) OR (scheduled_at >= $4 AND scheduled_at < $5))
+		WHERE check_id = $1 AND ((scheduled_at >= $2 AND scheduled_at < $3) OR (scheduled_at >= $6 AND scheduled_at < $7))
 		GROUP BY 1
 		UNION ALL
 		SELECT -1, checks, failures, latency_sum_us, latency_min_us, latency_max_us, hist
-		FROM check_rollups WHERE check_id = $1 AND hour >= $3 AND hour < $4`, checkID, a, b, c, d)
+		FROM check_rollups WHERE check_id = $1 AND hour >= $3 AND hour < $4
+		UNION ALL
+		SELECT -1, checks, failures, latency_sum_us, latency_min_us, latency_max_us, hist
+		FROM check_rollups_daily WHERE check_id = $1 AND day >= $4 AND day < $5
+		UNION ALL
+		SELECT -1, checks, failures, latency_sum_us, latency_min_us, latency_max_us, hist
+		FROM check_rollups WHERE check_id = $1 AND hour >= $5 AND hour < $6`,
+		checkID, w.since, w.hStart, w.dStart, w.dEnd, w.hEnd, w.until)
 	if err != nil {
 		return histogram.Summary{}, fmt.Errorf("read results and rollups: %w", err)
 	}
 	defer rows.Close()
-	var out histogram.Summary
-	out.Hist = map[int]int64{}
+	var (
+		out  histogram.Summary
+		hist [maxBucket + 1]int64
+	)
 	for rows.Next() {
 		var (
 			bucket int
 			r      histogram.Summary
-			hist   []byte
+			h      []byte
 		)
-		if err := rows.Scan(&bucket, &r.Checks, &r.Failures, &r.SumUs, &r.MinUs, &r.MaxUs, &hist); err != nil {
+		if err := rows.Scan(&bucket, &r.Checks, &r.Failures, &r.SumUs, &r.MinUs, &r.MaxUs, &h); err != nil {
 			return histogram.Summary{}, fmt.Errorf("read results and rollups: %w", err)
 		}
-		if hist == nil {
-			out.Hist[bucket] += r.Checks
+		if h == nil {
+			hist[clampBucket(bucket)] += r.Checks
 		} else {
-			addHist(out.Hist, hist)
+			addHistArray(&hist, h)
 		}
-		r.Hist = nil
 		out.Add(r)
 	}
 	if err := rows.Err(); err != nil {
 		return histogram.Summary{}, fmt.Errorf("read results and rollups: %w", err)
 	}
+	out.Hist = map[int]int64{}
+	for b, n := range hist {
+		if n != 0 {
+			out.Hist[b] = n
+		}
+	}
 	return out, nil
+}
+
+// maxBucket is the last histogram bucket (width_bucket's overflow bucket):
+// len(histogram.Bounds), as a constant so it can size an array (a test
+// keeps them equal).
+const maxBucket = 74
+
+// clampBucket keeps a bucket number read from the database inside the
+// histogram, so a damaged row skews one bucket instead of panicking.
+func clampBucket(b int) int { return min(max(b, 0), maxBucket) }
+
+// addHistArray is addHist into a dense array: windows sum hundreds of
+// stored histograms, and array slots are far cheaper than map entries.
+func addHistArray(h *[maxBucket + 1]int64, b []byte) {
+	for ; len(b) >= 6; b = b[6:] {
+		h[clampBucket(int(binary.BigEndian.Uint16(b)))] += int64(binary.BigEndian.Uint32(b[2:]))
+	}
 }
 
 // addHist adds a stored histogram (2-byte bucket, 4-byte count, repeated;
