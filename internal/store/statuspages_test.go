@@ -8,7 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/pgtest"
 	"github.com/vigil-dev/vigil/internal/registry"
+	"github.com/vigil-dev/vigil/internal/store"
 )
 
 func createTagged(t *testing.T, s interface {
@@ -171,4 +173,53 @@ func TestDailyUptimeAndTransitionsOf(t *testing.T) {
 	none, err := s.TransitionsOf(ctx, nil, 10)
 	require.NoError(t, err)
 	require.Empty(t, none)
+}
+
+// TestDailyUptimeOutlivesTheRawResults: a status page's 90 bars reach past
+// the raw retention, from the daily and hourly rollups, with the same
+// counts the raw results gave.
+func TestDailyUptimeOutlivesTheRawResults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	day := time.Date(2026, 9, 20, 0, 0, 0, 0, time.UTC)
+	now := day
+	s, err := store.Open(ctx, pgtest.Schema(t), 4, store.WithClock(func() time.Time { return now }),
+		store.WithHistoryPolicy(policy))
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	_, err = s.Migrate(ctx)
+	require.NoError(t, err)
+	a, b := create(t, s, "a"), create(t, s, "b")
+	_, err = s.Maintain(ctx, now, policy)
+	require.NoError(t, err)
+	var rs []check.Result
+	for i := range 30 { // day 1: 30 ticks of a, every 47 min, every fifth down
+		rs = append(rs, result(a.ID, day.Add(time.Duration(i)*47*time.Minute), i%5 != 0))
+	}
+	rs = append(rs, result(a.ID, day.Add(49*time.Hour), true), result(b.ID, day.Add(50*time.Hour), false))
+	_, err = s.Record(ctx, rs)
+	require.NoError(t, err)
+	// The 30 ticks span 22.7 h: all on the first day.
+	want := map[string][]registry.DayUptime{
+		a.ID: {{Day: day, Uptime: registry.Uptime{Checks: 30, Failures: 6}},
+			{Day: day.Add(48 * time.Hour), Uptime: registry.Uptime{Checks: 1}}},
+		b.ID: {{Day: day.Add(48 * time.Hour), Uptime: registry.Uptime{Checks: 1, Failures: 1}}},
+	}
+
+	read := func(msg string) {
+		t.Helper()
+		got, err := s.DailyUptime(ctx, []string{a.ID, b.ID}, day, day.Add(90*24*time.Hour))
+		require.NoError(t, err)
+		require.Equal(t, want, got, msg)
+	}
+	now = day.Add(50*time.Hour + 30*time.Minute)
+	read("from the raw results, before any rollup")
+	_, err = s.Maintain(ctx, now, policy)
+	require.NoError(t, err)
+	read("day 1 from its daily rollup, day 3 from hourly rollups and raw rows")
+	now = day.Add(60 * 24 * time.Hour)
+	rep, err := s.Maintain(ctx, now, policy)
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.Dropped, "the raw days are gone")
+	read("past the raw retention, from the rollups alone")
 }

@@ -45,12 +45,22 @@ func (s *Store) summary(ctx context.Context, checkID string, since, until time.T
 	if since.Before(resultsTable.floor(s.now().Add(-s.history.ResultsRetention))) {
 		since = since.Truncate(time.Hour)
 	}
-	var through, daysThrough *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT nullif(rollups_through, '-infinity'), nullif(days_through, '-infinity')
-		FROM history_state`).Scan(&through, &daysThrough); err != nil {
-		return histogram.Summary{}, fmt.Errorf("read rollups_through: %w", err)
+	through, daysThrough, err := s.rollupBounds(ctx)
+	if err != nil {
+		return histogram.Summary{}, err
 	}
-	return s.windowSummary(ctx, checkID, splitWindow(since, until, fromNullTime(through), fromNullTime(daysThrough)))
+	return s.windowSummary(ctx, checkID, splitWindow(since, until, through, daysThrough))
+}
+
+// rollupBounds reads how far the last maintenance pass built hourly and
+// daily rollups; zero times when it has built none.
+func (s *Store) rollupBounds(ctx context.Context) (through, daysThrough time.Time, err error) {
+	var t, d *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT nullif(rollups_through, '-infinity'), nullif(days_through, '-infinity')
+		FROM history_state`).Scan(&t, &d); err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("read rollups_through: %w", err)
+	}
+	return fromNullTime(t), fromNullTime(d), nil
 }
 
 // window is [since, until) cut in the pieces each source answers: raw
