@@ -161,6 +161,21 @@ func rollupsEqualRawResults(t *testing.T, hours, minGapS, spreadS int) {
 		}
 	}
 	require.Equal(t, wantDays, readRollupTable(t, conn, "check_rollups_daily", "day"))
+	// GET /rollups?resolution=1d reads those daily rows (and hourly ones
+	// after days_through): the same days, counted once.
+	for _, id := range ids {
+		got, err := s.Rollups(ctx, id, registry.RollupQuery{Since: start.Truncate(24 * time.Hour),
+			Until: end.Add(24 * time.Hour), Resolution: 24 * time.Hour})
+		require.NoError(t, err)
+		exp := []registry.Rollup{}
+		for d := start.Truncate(24 * time.Hour); d.Before(end); d = d.Add(24 * time.Hour) {
+			if sum, ok := wantDays[hourKey{id, d}]; ok {
+				exp = append(exp, registry.Rollup{Start: d, Checks: sum.Checks, Failures: sum.Failures,
+					Latency: registry.Latency{Avg: sum.Avg(), P95: sum.P95(), Max: sum.Max()}})
+			}
+		}
+		require.Equal(t, exp, got, "daily rollups of %s", id)
+	}
 
 	// Uptime over random windows, some with whole hours from rollups and
 	// edges from raw rows, equals the stored results in the window.

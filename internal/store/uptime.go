@@ -219,8 +219,26 @@ func (s *Store) Rollups(ctx context.Context, checkID string, q registry.RollupQu
 	if res != time.Hour && res != 24*time.Hour {
 		return nil, fmt.Errorf("rollups: resolution %s is neither an hour nor a day", res)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+rollupColumns+` FROM check_rollups
-		WHERE check_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour`, checkID, q.Since.UTC(), q.Until.UTC())
+	// Days come from the daily rollups up to days_through and from the
+	// hourly ones after it; hours only from the hourly ones.
+	split := q.Since.UTC()
+	if res == 24*time.Hour {
+		_, daysThrough, err := s.rollupBounds(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("rollups of %s: %w", checkID, err)
+		}
+		if daysThrough.After(q.Until) {
+			daysThrough = q.Until.UTC()
+		}
+		if daysThrough.After(split) {
+			split = daysThrough
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT day, checks, failures, latency_sum_us, latency_min_us, latency_max_us, hist
+		FROM check_rollups_daily WHERE check_id = $1 AND day >= $2 AND day < $4
+		UNION ALL
+		SELECT `+rollupColumns+` FROM check_rollups
+		WHERE check_id = $1 AND hour >= $4 AND hour < $3 ORDER BY 1`, checkID, q.Since.UTC(), q.Until.UTC(), split)
 	if err != nil {
 		return nil, fmt.Errorf("rollups of %s: %w", checkID, err)
 	}
