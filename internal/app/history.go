@@ -24,7 +24,8 @@ func maintenanceLoop(st *store.Store, cfg config.Config, log *zap.Logger) *maint
 		Log: log.Named("maintenance"),
 		Pass: func(ctx context.Context, now time.Time) (maintenance.Report, error) {
 			r, err := st.Maintain(ctx, now, p)
-			return maintenance.Report{Ran: r.Ran, Created: r.Created, Dropped: r.Dropped, RolledUp: r.RolledUp}, err
+			return maintenance.Report{Ran: r.Ran, Created: r.Created, Dropped: r.Dropped, RolledUp: r.RolledUp,
+				PrunedDeliveries: r.PrunedDeliveries}, err
 		},
 	}
 }

@@ -74,7 +74,7 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 		return err
 	}
 	m := metrics.New(metrics.WithBuild(cfg.Version, cfg.Revision))
-	unregister, err := registerCollectors(ctrlmetrics.Registry, m)
+	unregister, err := registerCollectors(ctrlmetrics.Registry, m.Collectors())
 	if err != nil {
 		return err
 	}
@@ -89,9 +89,11 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
 		return fmt.Errorf("add scheduler: %w", err)
 	}
-	if err := addBackgroundLoops(mgr, cfg, st, log); err != nil {
+	unregisterNotify, err := addBackgroundLoops(mgr, cfg, st, m, log)
+	if err != nil {
 		return err
 	}
+	defer unregisterNotify()
 	if err := addHealthChecks(mgr, b); err != nil {
 		return err
 	}
@@ -154,21 +156,21 @@ func metricsOptions(cfg config.Config) metricsserver.Options {
 	return o
 }
 
-// registerCollectors adds Vigil's collectors to reg (controller-runtime's
+// registerCollectors adds Vigil's collectors cs to reg (controller-runtime's
 // registry, which the manager's /metrics serves) and returns what takes
 // them out again, so a process that runs the operator twice (a test)
 // starts each time with its own.
 func registerCollectors(reg interface {
 	Register(c prometheus.Collector) error
 	Unregister(c prometheus.Collector) bool
-}, m *metrics.Metrics) (func(), error) {
+}, cs []prometheus.Collector) (func(), error) {
 	var done []prometheus.Collector
 	unregister := func() {
 		for _, c := range done {
 			reg.Unregister(c)
 		}
 	}
-	for _, c := range m.Collectors() {
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			unregister()
 			return nil, fmt.Errorf("register metrics: %w", err)
@@ -228,20 +230,31 @@ func setupControllers(mgr ctrl.Manager, cfg config.Config, b *backends, qcfg que
 
 // addBackgroundLoops adds what every replica runs, leader or not: history
 // maintenance (one pass at a time through an advisory lock) and, when on,
-// notification delivery (replicas divide it through leases).
-func addBackgroundLoops(mgr ctrl.Manager, cfg config.Config, st *store.Store, log *zap.Logger) error {
+// notification delivery (replicas divide it through leases), whose series
+// it adds to the manager's /metrics. It returns what takes those out.
+func addBackgroundLoops(mgr ctrl.Manager, cfg config.Config, st *store.Store, m *metrics.Metrics, log *zap.Logger) (func(), error) {
+	none := func() {}
 	if err := mgr.Add(nonLeader(maintenanceLoop(st, cfg, log).Run)); err != nil {
-		return fmt.Errorf("add history maintenance: %w", err)
+		return none, fmt.Errorf("add history maintenance: %w", err)
 	}
-	if cfg.Notify {
-		sender, err := newSender(cfg)
-		if err != nil {
-			return err
-		}
-		// Not leader-elected: replicas divide deliveries through leases.
-		if err := mgr.Add(nonLeader(newDispatcher(cfg, st, sender, nil, log).Run)); err != nil {
-			return fmt.Errorf("add notification dispatcher: %w", err)
-		}
+	if !cfg.Notify {
+		return none, nil
 	}
-	return nil
+	sender, err := newSender(cfg)
+	if err != nil {
+		return none, err
+	}
+	// The dispatcher first: it adds the queue-age gauge the
+	// registration below copies into controller-runtime's registry.
+	d := newDispatcher(cfg, st, sender, m, log)
+	unregister, err := registerCollectors(ctrlmetrics.Registry, m.NotifyCollectors())
+	if err != nil {
+		return none, err
+	}
+	// Not leader-elected: replicas divide deliveries through leases.
+	if err := mgr.Add(nonLeader(d.Run)); err != nil {
+		unregister()
+		return none, fmt.Errorf("add notification dispatcher: %w", err)
+	}
+	return unregister, nil
 }

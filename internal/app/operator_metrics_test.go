@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,7 +52,8 @@ func freeAddr(t *testing.T) string {
 
 // The operator's /metrics is HTTPS and answers only callers whose token
 // the API server accepts and whose RBAC allows GET on /metrics. It carries
-// the operator's scheduler's series and vigil_build_info.
+// the operator's scheduler's series, its notification dispatcher's and
+// vigil_build_info.
 //
 // Not parallel: the manager serves controller-runtime's process-wide
 // registry, where RunOperator adds Vigil's collectors for as long as it
@@ -112,6 +115,29 @@ func TestOperatorMetricsAreSecure(t *testing.T) {
 	require.NoError(t, err)
 	c, err := client.New(kube, client.Options{Scheme: scheme})
 	require.NoError(t, err)
+	// A channel that hears of every check in the namespace: the tick
+	// check goes DOWN, and the operator's dispatcher delivers it here.
+	received := make(chan struct{}, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		select {
+		case received <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(hook.Close)
+	ac := &monitoringv1alpha1.AlertChannel{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"},
+		Spec:       monitoringv1alpha1.AlertChannelSpec{Type: "webhook", URL: hook.URL},
+	}
+	require.NoError(t, c.Create(ctx, ac))
+	// Ready means the channel is stored, so the check's first transition,
+	// recorded after, owes it a delivery.
+	require.Eventually(t, func() bool {
+		got := &monitoringv1alpha1.AlertChannel{}
+		return c.Get(ctx, client.ObjectKeyFromObject(ac), got) == nil &&
+			meta.IsStatusConditionTrue(got.Status.Conditions, monitoringv1alpha1.ReadyCondition)
+	}, 60*time.Second, 200*time.Millisecond, "the AlertChannel is ready")
+
 	require.NoError(t, c.Create(ctx, &monitoringv1alpha1.ServiceCheck{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tick"},
 		Spec:       monitoringv1alpha1.ServiceCheckSpec{URL: "http://127.0.0.1:1/", Interval: &metav1.Duration{Duration: time.Second}},
@@ -151,7 +177,20 @@ func TestOperatorMetricsAreSecure(t *testing.T) {
 			!strings.Contains(body, "vigil_jobs_published_total 0\n") &&
 			strings.Contains(body, "vigil_schedule_lag_seconds_count")
 	}, wait, tick, "the operator's scheduler counts what it dispatches")
+	select {
+	case <-received:
+	case <-time.After(wait):
+		t.Fatal("the operator's dispatcher delivered nothing to the channel's webhook")
+	}
+	// Delivery is observed after the outcome is written back, so the
+	// counter may trail the receiver by a moment.
+	require.Eventually(t, func() bool {
+		_, body := get(allowed)
+		return strings.Contains(body, `vigil_notification_attempts_total{channel_type="webhook",outcome="delivered"}`) &&
+			strings.Contains(body, `vigil_notification_latency_seconds_count{channel_type="webhook"}`)
+	}, wait, tick, "the operator's dispatcher counts its deliveries")
 	_, body := get(allowed)
+	require.Contains(t, body, "vigil_notification_queue_age_seconds ", "the operator exports its queue's age")
 	require.Contains(t, body, `vigil_build_info{goversion="go`)
 	require.Contains(t, body, `revision="0123abc",version="v9.9.9-test"} 1`)
 	require.Contains(t, body, "controller_runtime_reconcile_total", "controller-runtime's own series stay")

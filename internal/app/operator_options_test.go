@@ -37,17 +37,17 @@ func TestMetricsOptions(t *testing.T) {
 func TestRegisterCollectors(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New()
-	unregister, err := registerCollectors(reg, m)
+	unregister, err := registerCollectors(reg, m.Collectors())
 	require.NoError(t, err)
 	// A second set of the same series clashes, and what it had added is
 	// taken out again.
-	_, err = registerCollectors(reg, metrics.New())
+	_, err = registerCollectors(reg, metrics.New().Collectors())
 	require.ErrorContains(t, err, "register metrics")
 	unregister()
 	fams, err := reg.Gather()
 	require.NoError(t, err)
 	require.Empty(t, fams)
-	again, err := registerCollectors(reg, metrics.New())
+	again, err := registerCollectors(reg, metrics.New().Collectors())
 	require.NoError(t, err)
 	again()
 }

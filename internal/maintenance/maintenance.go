@@ -1,5 +1,6 @@
 // Package maintenance runs the history maintenance loop: every interval,
-// one pass of partition creation, rollups and retention. Every server and
+// one pass of partition creation, rollups and retention (of results,
+// rollups and finished notification deliveries). Every server and
 // operator process runs the loop; the pass itself takes a database lock,
 // so one process at a time does the work and the others find the lock
 // taken and wait for the next tick.
@@ -24,6 +25,8 @@ type Report struct {
 	Created  []string
 	Dropped  []string
 	RolledUp int
+	// PrunedDeliveries counts the finished deliveries retention deleted.
+	PrunedDeliveries int
 }
 
 // PassFunc runs one pass as of now.
@@ -73,8 +76,9 @@ func (l *Loop) once(ctx context.Context, now time.Time, log *zap.Logger) {
 	switch {
 	case err != nil && ctx.Err() == nil:
 		log.Warn("history maintenance failed", zap.Error(err))
-	case rep.Ran && (len(rep.Created) > 0 || len(rep.Dropped) > 0 || rep.RolledUp > 0):
+	case rep.Ran && (len(rep.Created) > 0 || len(rep.Dropped) > 0 || rep.RolledUp > 0 || rep.PrunedDeliveries > 0):
 		log.Info("history maintenance", zap.Strings("created", rep.Created),
-			zap.Strings("dropped", rep.Dropped), zap.Int("rolled_up_hours", rep.RolledUp))
+			zap.Strings("dropped", rep.Dropped), zap.Int("rolled_up_hours", rep.RolledUp),
+			zap.Int("pruned_deliveries", rep.PrunedDeliveries))
 	}
 }

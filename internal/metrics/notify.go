@@ -18,6 +18,7 @@ type notifySeries struct {
 	queueOnce sync.Once
 	attempts  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	queueAge  prometheus.Collector
 }
 
 func (m *Metrics) notifyInit() {
@@ -58,9 +59,27 @@ func (m *Metrics) DeliveryQueueAge(age func() time.Duration) {
 	}
 	m.notifyInit()
 	m.notify.queueOnce.Do(func() {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		m.notify.queueAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "notification_queue_age_seconds",
 			Help: "Age of the oldest notification that is due and not yet delivered (0 when none).",
-		}, func() float64 { return age().Seconds() }))
+		}, func() float64 { return age().Seconds() })
+		m.reg.MustRegister(m.notify.queueAge)
 	})
+}
+
+// NotifyCollectors returns the notification series, creating them if no
+// attempt has yet, for a process that serves another registry: the
+// operator, which copies Collectors into controller-runtime's at start,
+// adds these once its dispatcher exists (after DeliveryQueueAge), so a
+// process that does not deliver still exports none of them.
+func (m *Metrics) NotifyCollectors() []prometheus.Collector {
+	if m == nil {
+		return nil
+	}
+	m.notifyInit()
+	cs := []prometheus.Collector{m.notify.attempts, m.notify.latency}
+	if m.notify.queueAge != nil {
+		cs = append(cs, m.notify.queueAge)
+	}
+	return cs
 }

@@ -21,6 +21,13 @@ const (
 	// hour's mark is not contended by their record transactions.
 	DefaultRollupGrace = 5 * time.Minute
 	defaultRollupChunk = 500
+	// DefaultDeliveryBatch and DefaultDeliveryBatches bound the pruning of
+	// finished deliveries: each DELETE takes at most a batch of rows (its
+	// row locks are short), and a pass stops after this many batches, so
+	// a backlog of years is worked off over several passes instead of in
+	// one long one.
+	DefaultDeliveryBatch   = 1000
+	DefaultDeliveryBatches = 50
 )
 
 // HistoryPolicy says what a maintenance pass keeps and prepares.
@@ -31,6 +38,13 @@ type HistoryPolicy struct {
 	Grace            time.Duration
 	// Chunk is how many marked hours one rollup transaction recomputes.
 	Chunk int
+	// DeliveriesRetention is how long finished deliveries (delivered or
+	// failed) stay in the delivery log; ResultsRetention when zero, so the
+	// log reaches back as far as the raw results it tells of.
+	DeliveriesRetention time.Duration
+	// DeliveryBatch and DeliveryBatches bound one pass's pruning of them.
+	DeliveryBatch   int
+	DeliveryBatches int
 }
 
 // WithDefaults fills the zero fields.
@@ -50,6 +64,15 @@ func (p HistoryPolicy) WithDefaults() HistoryPolicy {
 	if p.Chunk <= 0 {
 		p.Chunk = defaultRollupChunk
 	}
+	if p.DeliveriesRetention <= 0 {
+		p.DeliveriesRetention = p.ResultsRetention
+	}
+	if p.DeliveryBatch <= 0 {
+		p.DeliveryBatch = DefaultDeliveryBatch
+	}
+	if p.DeliveryBatches <= 0 {
+		p.DeliveryBatches = DefaultDeliveryBatches
+	}
 	return p
 }
 
@@ -68,11 +91,13 @@ type MaintenanceReport struct {
 	RolledUp int
 	// RolledUpDays counts the daily rollups rebuilt from hourly ones.
 	RolledUpDays int
+	// PrunedDeliveries counts the finished deliveries deleted.
+	PrunedDeliveries int
 }
 
 // Maintain runs one maintenance pass as of now: partitions for the
 // retention windows and the days ahead, rollups of every marked closed
-// hour, then retention. Any number of processes may call it; a session
+// hour, then retention (partitions, then finished deliveries). Any number of processes may call it; a session
 // advisory lock lets one pass run at a time and the others return with Ran
 // false. The lock is keyed by the schema, so installs that share a
 // database in different schemas do not wait for each other. It is a
@@ -136,5 +161,42 @@ func maintain(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolic
 			return rep, fmt.Errorf("maintenance: %w", err)
 		}
 	}
+	pruned, err := pruneDeliveries(ctx, conn, now.Add(-p.DeliveriesRetention), p.DeliveryBatch, p.DeliveryBatches)
+	rep.PrunedDeliveries = pruned
+	if err != nil {
+		return rep, fmt.Errorf("maintenance: %w", err)
+	}
 	return rep, nil
+}
+
+// pruneDeliveries deletes finished deliveries created before cutoff, in
+// statements of at most batch rows (each its own short transaction: no
+// lock outlives a batch), until one finds fewer than batch or batches
+// have run. Pending rows are never touched, however old: they are work
+// still owed. Nor is the newest message of a (channel, check) pair,
+// whatever its age: reminders are timed from it, and a check that stays
+// DOWN longer than the retention must still be repeated.
+func pruneDeliveries(ctx context.Context, conn *pgx.Conn, cutoff time.Time, batch, batches int) (int, error) {
+	total := 0
+	for range batches {
+		tag, err := conn.Exec(ctx, `DELETE FROM deliveries WHERE id IN (
+				SELECT d.id FROM deliveries d
+				WHERE d.state <> 'pending' AND d.created_at < $1
+				  AND EXISTS (SELECT 1 FROM deliveries n
+					WHERE n.channel_id = d.channel_id AND n.check_id = d.check_id
+					  AND (n.transition_id, n.seq) > (d.transition_id, d.seq))
+				ORDER BY d.created_at
+				LIMIT $2
+				FOR UPDATE SKIP LOCKED)
+			AND state <> 'pending'`, storedTime(cutoff), batch)
+		if err != nil {
+			return total, fmt.Errorf("prune deliveries: %w", err)
+		}
+		n := int(tag.RowsAffected())
+		total += n
+		if n < batch {
+			break
+		}
+	}
+	return total, nil
 }

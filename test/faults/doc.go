@@ -11,7 +11,10 @@
 // hack/faults/*.sh on their own ports below 32768 and their own data
 // directories, so the suite may kill them without touching the shared
 // instances other tests use. The targets are an HTTP server inside the test
-// process that counts the probes of every check.
+// process that counts the probes of every check; the notify-deliveries
+// scenario adds 100 webhook receivers that verify each signature and count
+// what they get by delivery id, so a message owed and never received, or
+// received twice, shows.
 //
 // The package has no code outside its tests and builds only with the
 // `faults` tag, so `go test ./...` leaves it out:

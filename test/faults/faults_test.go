@@ -54,7 +54,9 @@ type runState struct {
 	// its checks by kind.
 	hostile    *hostileTargets
 	hostileIDs map[string][]string
-	down       time.Duration // how long the dependency was away, for restarts
+	// notify is the notify-deliveries scenario's receivers and channels.
+	notify *notifyRun
+	down   time.Duration // how long the dependency was away, for restarts
 	// notes are added to the report row.
 	notes []string
 	// problems are failed assertions; the scenario goes on after one, so a
@@ -282,6 +284,22 @@ func scenarios() []scenario {
 			},
 			// Draining finishes and acks every job in flight.
 			maxDuplicated: func(load, *runState) int64 { return 0 },
+		},
+		{
+			name: "notify-deliveries", what: fmt.Sprintf("%d webhook channels hear every flip; kill -9 a delivering server (replaced 3 s later), then crash PostgreSQL for 5 s, then restart RabbitMQ; every owed message must arrive, duplicates counted",
+				notifyChannels),
+			servers: 2, workers: 2, post: 60 * time.Second,
+			before: notifyBefore,
+			inject: notifyInject,
+			after:  notifyAfter,
+			// The three faults' bounds added up: server-kill's unconfirmed
+			// batch, postgres-crash's re-probes while the database was
+			// away, and rabbitmq-restart's redeliveries.
+			maxDuplicated: func(l load, x *runState) int64 {
+				secs := int64(x.down/time.Second) + 2
+				return 500 + int64(len(x.workers)*l.concurrency)*secs +
+					2*int64(len(x.workers)*2*l.concurrency+len(x.servers)*500)
+			},
 		},
 		{
 			name: "hostile-targets", what: fmt.Sprintf("%d checks whose targets answer with NUL or invalid UTF-8 in gRPC messages, a 60 KB malformed header, a 16 MiB body, a slow-drip body, a redirect loop or a reset, registered over REST beside the load",
