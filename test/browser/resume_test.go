@@ -138,7 +138,7 @@ func watchSockets(t *testing.T, p *page) *sockets {
 			s.urls = append(s.urls, e.URL)
 		case *network.EventWebSocketFrameReceived:
 			if e.Response != nil {
-				s.frames = append(s.frames, e.Response.PayloadData)
+				s.frames = append(s.frames, string(e.Response.PayloadData))
 			}
 		}
 	}))
