@@ -3,6 +3,7 @@ package browser
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image/png"
 	"net/http"
 	"os"
@@ -84,6 +85,20 @@ func TestScreenshots(t *testing.T) {
 		}
 		return true
 	}, 30*time.Second, 100*time.Millisecond, "every service has its first result")
+	// Enough history for the sparklines and the status page's bars to
+	// have a shape.
+	require.Eventually(t, func() bool {
+		for _, id := range ids {
+			var page struct {
+				Items []json.RawMessage `json:"items"`
+			}
+			api.call(http.MethodGet, "/api/v1/services/"+id+"/results?limit=12", nil, http.StatusOK, &page)
+			if len(page.Items) < 12 {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 500*time.Millisecond, "every service has a dozen results")
 
 	shoot := func(name string) {
 		t.Helper()
@@ -113,7 +128,7 @@ func TestScreenshots(t *testing.T) {
 			return false
 		}
 		for _, r := range rs {
-			if r.State != "PAUSED" && r.Spark < 2 {
+			if r.State != "PAUSED" && r.Spark < 1 {
 				return false
 			}
 		}
