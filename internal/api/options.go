@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	"github.com/vigil-dev/vigil/internal/check"
 )
@@ -167,6 +168,33 @@ func toProbeOptionsJSON(c *check.Check) probeOptionsJSON {
 		out.TLS = &t
 	}
 	return out
+}
+
+// failedCondition returns the index of the condition lastError is about,
+// or nil when it is about none (an UP result, a refused connection, an
+// unexpected status). Package cond words a failed condition as its
+// expression, alone or followed by " (" and the values it saw or ": " and
+// why it could not be evaluated; results carry only that text, so this is
+// where it is matched, once, for every client. The longest matching
+// expression wins, in case one condition's text begins another's.
+func failedCondition(conds []string, lastError string) *int {
+	if lastError == "" {
+		return nil
+	}
+	found := -1
+	for i, c := range conds {
+		rest, ok := strings.CutPrefix(lastError, c)
+		if !ok || c == "" || (rest != "" && !strings.HasPrefix(rest, " (") && !strings.HasPrefix(rest, ": ")) {
+			continue
+		}
+		if found < 0 || len(c) > len(conds[found]) {
+			found = i
+		}
+	}
+	if found < 0 {
+		return nil
+	}
+	return &found
 }
 
 // expectedStatusJSON is expected_status as shown: the single code it has

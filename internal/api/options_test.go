@@ -1,11 +1,16 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/cond"
 )
 
 const optionsBase = `"name":"opts","url":"https://svc.example/health","interval_seconds":10`
@@ -97,5 +102,73 @@ func TestExpectedStatusForms(t *testing.T) {
 	} {
 		svc := h.create(`{"name":"e` + strings.ReplaceAll(tt.in, `"`, "") + `","url":"https://a.example","interval_seconds":10,"expected_status":` + tt.in + `}`)
 		require.Equal(t, tt.want, svc["expected_status"], tt.in)
+	}
+}
+
+// A service's answer says which of its conditions the latest result's
+// error is about. The errors are made by package cond itself, so a change
+// in how it words a failure fails here rather than in the dashboard.
+func TestFailedCondition(t *testing.T) {
+	evalErr := func(t *testing.T, conds []string, in cond.Input) string {
+		t.Helper()
+		set, err := cond.Compile(conds)
+		require.NoError(t, err)
+		msg := set.Eval(&in)
+		require.NotEmpty(t, msg, "the input must fail a condition")
+		return msg
+	}
+	tests := []struct {
+		name      string
+		conds     []string
+		lastError func(t *testing.T, conds []string) string
+		want      any // float64 index, or nil for absent
+	}{
+		{"second of two is false", []string{`status == 200`, `json.status == "UP"`},
+			func(t *testing.T, c []string) string {
+				return evalErr(t, c, cond.Input{Status: 200, Body: `{"status":"DEGRADED"}`})
+			}, float64(1)},
+		{"first cannot be evaluated", []string{`json.status == "UP"`, `latency_ms < 1000`},
+			func(t *testing.T, c []string) string { return evalErr(t, c, cond.Input{Status: 200, Body: "<html>"}) },
+			float64(0)},
+		{"one condition's text begins another's", []string{`status == 200 || latency_ms < 5`, `status == 200`},
+			func(t *testing.T, c []string) string {
+				return evalErr(t, c, cond.Input{Status: 500, Latency: 10 * time.Millisecond})
+			}, float64(0)},
+		{"a transport error is about none", []string{`status == 200`},
+			func(*testing.T, []string) string { return "connection refused" }, nil},
+		{"an expression followed by other text is not a match", []string{`status == 200`},
+			func(*testing.T, []string) string { return "status == 200x" }, nil},
+		{"an UP result is about none", []string{`status == 200`},
+			func(*testing.T, []string) string { return "" }, nil},
+		{"no conditions", nil,
+			func(*testing.T, []string) string { return "unexpected status 500" }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			conds, err := json.Marshal(tt.conds)
+			require.NoError(t, err)
+			id := h.create(`{` + optionsBase + `,"conditions":` + string(conds) + `}`)["id"].(string)
+			msg := tt.lastError(t, tt.conds)
+			state := check.StateUp
+			if msg != "" {
+				state = check.StateDown
+			}
+			h.reg.SetState(id, check.Snapshot{State: state, LastCheckedAt: testNow, LastError: msg})
+
+			for _, got := range []map[string]any{
+				h.do(http.MethodGet, "/api/v1/services/"+id, "").json(t),
+				h.do(http.MethodGet, "/api/v1/services", "").json(t)["items"].([]any)[0].(map[string]any),
+			} {
+				if msg != "" {
+					require.Equal(t, msg, got["last_error"], "the error is shown as it is")
+				}
+				if tt.want == nil {
+					require.NotContains(t, got, "failed_condition")
+				} else {
+					require.Equal(t, tt.want, got["failed_condition"], "error %q", msg)
+				}
+			}
+		})
 	}
 }

@@ -46,8 +46,11 @@ type serviceJSON struct {
 	LastChangeAt        *string  `json:"last_change_at"`
 	ConsecutiveFailures int      `json:"consecutive_failures"`
 	LastError           string   `json:"last_error,omitempty"`
-	CreatedAt           string   `json:"created_at"`
-	UpdatedAt           string   `json:"updated_at"`
+	// FailedCondition is the index in conditions of the one LastError is
+	// about, so a client can mark it without reading the message.
+	FailedCondition *int   `json:"failed_condition,omitempty"`
+	CreatedAt       string `json:"created_at"`
+	UpdatedAt       string `json:"updated_at"`
 	probeOptionsJSON
 	// SLOTarget is null when the service has none.
 	SLOTarget *float64 `json:"slo_target"`
@@ -87,6 +90,7 @@ func toServiceJSON(s *registry.Service) serviceJSON {
 		LastChangeAt:        optTime(s.State.LastChangeAt),
 		ConsecutiveFailures: s.State.ConsecutiveFailures,
 		LastError:           s.State.LastError,
+		FailedCondition:     failedCondition(s.Conditions, s.State.LastError),
 		CreatedAt:           formatTime(s.CreatedAt),
 		UpdatedAt:           formatTime(s.UpdatedAt),
 		probeOptionsJSON:    toProbeOptionsJSON(&s.Check),

@@ -148,7 +148,9 @@ export function setPaused(id, paused) {
 export function eventsURL(since) {
   const u = url('ws');
   u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-  if (since > 0) u.searchParams.set('since', String(since));
+  // since=0 replays the whole log, which is right for a client whose
+  // counts include none; null (no since) starts with the next live event.
+  if (Number.isSafeInteger(since) && since >= 0) u.searchParams.set('since', String(since));
   const auth = authorization();
   if (auth.startsWith('Bearer ')) u.searchParams.set('access_token', auth.slice('Bearer '.length));
   return u.href;

@@ -503,8 +503,23 @@ function feedReady() {
   });
 }
 
+/**
+ * Where a (re)connect resumes: after the last event the feed saw or, when
+ * it has seen none yet, after the last transition the counts include.
+ * Without the second, a socket dropped before the first event came back
+ * without since= and lost whatever changed while it was down. Reads model
+ * only (declared above), never feed: this runs inside feed's own connect.
+ */
+function resumePoint(lastSeen) {
+  if (lastSeen > 0) return lastSeen;
+  const counted = model.counts ? Number(model.counts.last_transition_id) : NaN;
+  // Before the counts arrive there is nothing to resume: the first
+  // connect starts with the next live event and the list loads after it.
+  return Number.isSafeInteger(counted) && counted >= 0 ? counted : null;
+}
+
 const feed = new LiveFeed({
-  url: api.eventsURL,
+  url: (lastSeen) => api.eventsURL(resumePoint(lastSeen)),
   onEvent: onTransition,
   // The first connect follows the first load. After a reconnect the
   // missed transitions are replayed (since=), which moves rows and counts;

@@ -55,7 +55,7 @@ export function applyTransition(ev, onError) {
   e.hidden = e.textContent === '';
   prependTransition(ev);
   const { signal } = controller;
-  loadHistory(current, signal).catch((err) => {
+  Promise.all([loadHistory(current, signal), reloadService(current, signal)]).catch((err) => {
     if (!(err && err.name === 'AbortError')) onError(err);
   });
 }
@@ -75,9 +75,57 @@ function showService(svc) {
   e.textContent = normalState(svc.status) === 'DOWN' ? svc.last_error || '' : '';
   e.hidden = e.textContent === '';
   $('detail-tags').replaceChildren(...(svc.tags || []).map((t) => el('li', 'tag', t)));
+  renderConditions(svc);
   $('detail-latency').textContent = formatLatency(svc.last_latency_ms);
   setTime($('detail-changed'), svc.last_change_at);
   document.title = `${svc.name} · Vigil`;
+}
+
+/**
+ * Lists the check's conditions (all must hold for UP) and what the latest
+ * result made of them: they are judged in order and the first false one
+ * decides, so those before it held and those after it were not reached.
+ * The server says which failed (failed_condition); the page never reads
+ * the error text for it. The latest result, not the state, decides: with
+ * a failure threshold above 1 an UP service can have a failed last probe.
+ * Every string is set as text: expressions and errors come from API
+ * callers and probe targets.
+ */
+function renderConditions(svc) {
+  const conds = Array.isArray(svc.conditions) ? svc.conditions.filter((c) => typeof c === 'string') : [];
+  $('detail-conditions-card').hidden = conds.length === 0;
+  const failed = Number.isInteger(svc.failed_condition) && svc.failed_condition < conds.length ? svc.failed_condition : -1;
+  const lastError = typeof svc.last_error === 'string' ? svc.last_error : '';
+  let judged = 0; // conditions the latest result judged
+  let note = 'Not judged yet.';
+  if (failed >= 0) {
+    judged = failed + 1;
+    note = 'The latest check failed the marked condition.';
+  } else if (lastError) {
+    note = 'The latest check failed before the conditions were judged.';
+  } else if (svc.last_checked_at) {
+    judged = conds.length;
+    note = 'All held in the latest check.';
+  }
+  $('detail-conditions-note').textContent = note;
+  $('detail-conditions').replaceChildren(
+    ...conds.map((expr, i) => {
+      const result = i === failed ? 'failed' : i < judged ? 'held' : 'unjudged';
+      const li = el('li', 'condition');
+      li.dataset.result = result;
+      const mark = el('span', 'condition-mark', { held: 'held', failed: 'failed', unjudged: 'not reached' }[result]);
+      li.append(el('code', 'condition-expr', expr), mark);
+      if (result === 'failed') li.append(el('p', 'condition-why', lastError));
+      return li;
+    }),
+  );
+}
+
+/** Refetches the service, for what a transition does not carry. */
+async function reloadService(id, signal) {
+  const svc = await api.getService(id, signal);
+  if (current !== id) return;
+  renderConditions(svc);
 }
 
 async function loadHistory(id, signal) {
