@@ -20,6 +20,9 @@ import (
 // connection at the latest.
 func (p *Publisher) JobBacklog(ctx context.Context) (ready int, published uint64, err error) {
 	published = p.published.Load()
+	if err := ctx.Err(); err != nil {
+		return 0, published, fmt.Errorf("job backlog: %w", err)
+	}
 	s, err := p.session(ctx)
 	if err != nil {
 		return 0, published, fmt.Errorf("job backlog: %w", err)
