@@ -35,6 +35,7 @@ func TestDrainRate(t *testing.T) {
 		{"shrinking queue", backlogSample{at(0), 100, 1000}, backlogSample{at(2), 60, 1100}, 70, true},
 		{"growing queue", backlogSample{at(0), 100, 1000}, backlogSample{at(4), 300, 1400}, 50, true},
 		{"steady queue", backlogSample{at(0), 1, 0}, backlogSample{at(1), 1, 30}, 30, true},
+		{"nothing published", backlogSample{at(0), 10, 5}, backlogSample{at(1), 8, 5}, 2, true},
 		{"grew more than published: redeliveries", backlogSample{at(0), 10, 0}, backlogSample{at(1), 50, 5}, 0, true},
 		{"empty before: workers were not busy", backlogSample{at(0), 0, 0}, backlogSample{at(1), 10, 100}, 0, false},
 		{"empty after: workers were not busy", backlogSample{at(0), 10, 0}, backlogSample{at(1), 0, 100}, 0, false},
@@ -227,10 +228,12 @@ func TestAdmissionFilter(t *testing.T) {
 		{CheckID: "catchup", ScheduledAt: at(7)}, // later than the bound: catch-up
 		fresh("c")}
 
-	// Nothing polled: all pass, the same slice.
+	// Nothing polled: all pass, the same slice, without a draw.
+	a.random = func() float64 { t.Fatal("a draw while everything is admitted"); return 0 }
 	got, shed := a.filter(at(10), jobs)
 	require.Equal(t, jobs, got)
 	require.Zero(t, shed)
+	a.random = func() float64 { return 0 } // the lowest draw: admitted at any share above 0
 
 	// Far over the limit: only the catch-up tick passes.
 	a.observe(at(9), 1000, 0, nil)
