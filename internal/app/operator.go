@@ -81,7 +81,7 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	defer unregister()
 	schedCfg := qcfg
 	schedCfg.OnUnpublishable = m.JobUnpublishable
-	sched, pool, err := newScheduler(ctx, cfg, st, schedCfg, log, m.Dispatched)
+	sched, pool, err := newScheduler(ctx, cfg, st, schedCfg, log, m)
 	if err != nil {
 		return err
 	}

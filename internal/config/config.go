@@ -52,6 +52,9 @@ type Config struct {
 	Parallel       int
 	CatchUp        time.Duration
 	JobsPerMessage int
+	// MaxQueueLag is the scheduler's admission bound (see
+	// scheduler.Config.MaxQueueLag); negative turns admission control off.
+	MaxQueueLag time.Duration
 
 	// Notify runs a notification dispatcher in this process (server and
 	// operator); NotifyConcurrency and NotifyTimeout bound its sends, and
@@ -155,6 +158,7 @@ func Defaults() Config {
 		BatchSize:           scheduler.DefaultBatchSize,
 		Parallel:            scheduler.DefaultParallel,
 		CatchUp:             scheduler.DefaultCatchUp,
+		MaxQueueLag:         scheduler.DefaultMaxQueueLag,
 		JobsPerMessage:      queue.DefaultJobsPerMessage,
 		Concurrency:         1024,
 		MaxDeliveries:       queue.DefaultMaxDeliveries,
@@ -297,6 +301,8 @@ func (c *Config) BindScheduler(s *Set) {
 	s.Int(&c.BatchSize, "scheduler-batch", "VIGIL_SCHEDULER_BATCH", "jobs claimed and published per transaction")
 	s.Int(&c.Parallel, "scheduler-parallel", "VIGIL_SCHEDULER_PARALLEL", "claim-publish transactions run at once")
 	s.Duration(&c.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed (negative: skip every missed tick)")
+	s.Duration(&c.MaxQueueLag, "max-queue-lag", "VIGIL_MAX_QUEUE_LAG",
+		"work the jobs queue may hold, in the time workers take to drain it, before fresh ticks are skipped instead of published (negative: publish every tick)")
 	s.Int(&c.JobsPerMessage, "jobs-per-message", "VIGIL_JOBS_PER_MESSAGE", "most jobs per broker message (1: one job per message, as workers before multi-job messages need)")
 }
 
@@ -352,6 +358,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("VIGIL_WS_MAX_CLIENTS_PER_ADDR must be at least 1, got %d", c.WSMaxClientsPerAddr)
 	case c.ProbeMaxPerHost < 1:
 		return fmt.Errorf("VIGIL_PROBE_MAX_PER_HOST must be at least 1, got %d", c.ProbeMaxPerHost)
+	case c.MaxQueueLag >= 0 && c.MaxQueueLag < scheduler.MinMaxQueueLag:
+		return fmt.Errorf("VIGIL_MAX_QUEUE_LAG must be at least %s (or negative to turn admission control off), got %s", scheduler.MinMaxQueueLag, c.MaxQueueLag)
 	case c.MaxJobAge >= 0 && c.MaxJobAge < worker.MinMaxJobAge:
 		// The floor absorbs clock skew between scheduler and worker hosts.
 		return fmt.Errorf("VIGIL_MAX_JOB_AGE must be at least %s (or negative to turn shedding off), got %s", worker.MinMaxJobAge, c.MaxJobAge)

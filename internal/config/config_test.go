@@ -73,6 +73,7 @@ func TestValidate(t *testing.T) {
 		"VIGIL_WS_MAX_CLIENTS_PER_ADDR": func(c *config.Config) { c.WSMaxClientsPerAddr = 0 },
 		"VIGIL_PROBE_MAX_PER_HOST":      func(c *config.Config) { c.ProbeMaxPerHost = 0 },
 		"VIGIL_MAX_JOB_AGE":             func(c *config.Config) { c.MaxJobAge = time.Second },
+		"VIGIL_MAX_QUEUE_LAG":           func(c *config.Config) { c.MaxQueueLag = 0 },
 	} {
 		c := config.Defaults()
 		mutate(&c)
@@ -93,6 +94,7 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 	require.Equal(t, queue.DefaultJobsPerMessage, c.JobsPerMessage)
 	require.Equal(t, queue.DefaultMaxDeliveries, c.MaxDeliveries)
 	require.Equal(t, worker.DefaultMaxJobAge, c.MaxJobAge)
+	require.Equal(t, scheduler.DefaultMaxQueueLag, c.MaxQueueLag)
 	require.Equal(t, scheduler.DefaultCatchUp, worker.DefaultMaxJobAge,
 		"by default workers probe every tick the scheduler dispatches late after an outage")
 	require.NoError(t, c.Validate())
@@ -117,6 +119,29 @@ func TestMaxJobAge(t *testing.T) {
 			require.NoError(t, c.Validate(), tt.age)
 		} else {
 			require.ErrorContains(t, c.Validate(), "VIGIL_MAX_JOB_AGE", tt.age)
+		}
+	}
+}
+
+// VIGIL_MAX_QUEUE_LAG is at least the depth poll's period, or negative to
+// turn admission control off; zero is neither.
+func TestMaxQueueLag(t *testing.T) {
+	for _, tt := range []struct {
+		lag time.Duration
+		ok  bool
+	}{
+		{scheduler.MinMaxQueueLag, true},
+		{scheduler.MinMaxQueueLag - time.Millisecond, false},
+		{0, false},
+		{-1, true},
+		{time.Minute, true},
+	} {
+		c := config.Defaults()
+		c.MaxQueueLag = tt.lag
+		if tt.ok {
+			require.NoError(t, c.Validate(), tt.lag)
+		} else {
+			require.ErrorContains(t, c.Validate(), "VIGIL_MAX_QUEUE_LAG", tt.lag)
 		}
 	}
 }

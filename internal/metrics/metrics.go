@@ -60,6 +60,7 @@ type Metrics struct {
 	jobsSkipped      *prometheus.CounterVec
 	ticksMissed      *prometheus.CounterVec
 	ticksStale       prometheus.Counter
+	ticksOverload    prometheus.Counter
 
 	wsOnce    sync.Once
 	wsClients atomic.Pointer[func() int]
@@ -166,9 +167,10 @@ func (m *Metrics) jobSeries() []prometheus.Collector {
 	}
 	m.ticksMissed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "ticks_missed_total",
-		Help: "Ticks that got no result because nobody probed them, by reason: stale (a worker acked the job without a probe because its tick was later than the longer of the check's interval and VIGIL_MAX_JOB_AGE: the workers are not keeping up).",
+		Help: "Ticks that got no result because nobody probed them, by reason: stale (a worker acked the job without a probe because its tick was later than the longer of the check's interval and VIGIL_MAX_JOB_AGE: the workers are not keeping up); overload (the scheduler claimed the tick but did not publish it because the jobs queue held more than the workers drain in VIGIL_MAX_QUEUE_LAG).",
 	}, []string{"reason"})
 	m.ticksStale = m.ticksMissed.WithLabelValues("stale")
+	m.ticksOverload = m.ticksMissed.WithLabelValues("overload")
 
 	return []prometheus.Collector{m.jobsPublished, m.scheduleLag, m.jobsConsumed, m.jobsRedelivered,
 		m.jobsDeadLettered, m.jobsSkipped, m.ticksMissed}
@@ -317,6 +319,16 @@ func (m *Metrics) JobStale() {
 		return
 	}
 	m.ticksStale.Inc()
+}
+
+// TicksOverloaded counts n ticks the scheduler's admission control left
+// unpublished because the workers were behind (scheduler.Config.OnOverload):
+// ticks missed for the reason "overload".
+func (m *Metrics) TicksOverloaded(n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.ticksOverload.Add(float64(n))
 }
 
 // WorkerOverloaded exposes vigil_worker_overloaded, read from overloaded

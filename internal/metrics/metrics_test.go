@@ -110,6 +110,7 @@ func TestFreshRegistryStartsAtZero(t *testing.T) {
 		require.Zero(t, counter(t, fams, "vigil_jobs_unpublishable_total", map[string]string{"reason": r}), r)
 	}
 	require.Zero(t, counter(t, fams, "vigil_ticks_missed_total", map[string]string{"reason": "stale"}))
+	require.Zero(t, counter(t, fams, "vigil_ticks_missed_total", map[string]string{"reason": "overload"}))
 	require.Zero(t, histogram(t, fams, "vigil_schedule_lag_seconds", map[string]string{}).GetSampleCount())
 	require.NotContains(t, fams, "vigil_check_up", "no check has a state yet")
 	require.NotContains(t, fams, "vigil_worker_overloaded", "only workers expose it")
@@ -293,9 +294,13 @@ func TestJobCounters(t *testing.T) {
 	m.JobUnpublishable("too_large")
 	m.JobStale()
 	m.JobStale()
+	m.TicksOverloaded(3)
+	m.TicksOverloaded(0)
+	m.TicksOverloaded(-1)
 
 	fams := scrape(t, m)
 	require.Equal(t, 2.0, counter(t, fams, "vigil_ticks_missed_total", map[string]string{"reason": "stale"}))
+	require.Equal(t, 3.0, counter(t, fams, "vigil_ticks_missed_total", map[string]string{"reason": "overload"}))
 	require.Equal(t, 5.0, counter(t, fams, "vigil_jobs_consumed_total", map[string]string{}))
 	require.Equal(t, 3.0, counter(t, fams, "vigil_jobs_redelivered_total", map[string]string{}))
 	require.Equal(t, 2.0, counter(t, fams, "vigil_jobs_dead_lettered_total", map[string]string{"reason": "max_deliveries"}))

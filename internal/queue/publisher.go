@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -42,6 +43,9 @@ type Publisher struct {
 	stop   context.CancelFunc
 	stopCh <-chan struct{}
 	wg     sync.WaitGroup
+	// published counts the job messages the broker confirmed (see
+	// JobBacklog).
+	published atomic.Uint64
 
 	mu      sync.Mutex
 	sess    *pubSession   // nil while disconnected
@@ -280,6 +284,7 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 	if err != nil {
 		return fmt.Errorf("publish jobs: %w", err)
 	}
+	p.published.Add(uint64(len(msgs)))
 	return nil
 }
 

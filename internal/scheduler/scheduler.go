@@ -63,6 +63,17 @@ const (
 	DefaultMaxIdle        = 200 * time.Millisecond
 	DefaultMaxBackoff     = 5 * time.Second
 	DefaultPublishTimeout = 10 * time.Second
+	// DefaultMaxQueueLag bounds how late admission control lets the
+	// queue make a probed tick: a few seconds is on time for the intervals
+	// checks use (10 s and up, typically), and the bound still holds a
+	// couple of depth polls (one a second) and the bursts of a busy
+	// round, so load the workers can take is never shed. See
+	// docs/architecture.md, "Admission control".
+	DefaultMaxQueueLag = 2 * time.Second
+	// MinMaxQueueLag is the shortest MaxQueueLag a setting may ask for:
+	// the depth is polled once a second, so a shorter bound could not be
+	// held.
+	MinMaxQueueLag = pollEvery
 )
 
 // Config tunes the loop. Zero values take the defaults (see WithDefaults).
@@ -96,8 +107,26 @@ type Config struct {
 	// rows stay locked meanwhile, so a broker that is down must fail the
 	// claim quickly rather than hold the locks until it comes back.
 	PublishTimeout time.Duration
-	Clock          Clock
-	Logger         *zap.Logger
+	// Backlog, when set, turns on admission control: the scheduler polls
+	// the jobs queue's depth and, when the ready messages are more than
+	// the workers drain in MaxQueueLag, publishes only a share of the
+	// fresh ticks (chosen at random, so no check misses more often than
+	// another) and counts the rest through OnOverload. Nil: every claimed
+	// tick is published.
+	Backlog Backlog
+	// MaxQueueLag is how much work, in the time the workers take to drain
+	// it, may wait in the jobs queue before fresh ticks are shed. The
+	// ticks that are published are then at most about this late. Zero
+	// takes the default; negative turns admission control off.
+	MaxQueueLag time.Duration
+	// OnOverload, when set, sees how many ticks of a published batch
+	// admission control left out: missed ticks, never probed.
+	OnOverload func(n int)
+	// Random draws the admission of each fresh tick, uniform in [0, 1);
+	// nil is math/rand/v2's Float64. Tests replace it.
+	Random func() float64
+	Clock  Clock
+	Logger *zap.Logger
 	// OnDispatch, when set, sees every published batch and the time it was
 	// claimed at (for the schedule-lag metric).
 	OnDispatch func(jobs []check.Job, claimedAt time.Time)
@@ -108,11 +137,13 @@ type Scheduler struct {
 	claimer Claimer
 	pub     Publisher
 	cfg     Config
+	adm     *admission // nil without admission control
 }
 
 // New returns a Scheduler; call Run to start it.
 func New(c Claimer, p Publisher, cfg Config) *Scheduler {
-	return &Scheduler{claimer: c, pub: p, cfg: cfg.WithDefaults()}
+	cfg = cfg.WithDefaults()
+	return &Scheduler{claimer: c, pub: p, cfg: cfg, adm: newAdmission(cfg)}
 }
 
 // WithDefaults returns cfg with the defaults in place of zero (and, where
@@ -141,6 +172,9 @@ func (cfg Config) WithDefaults() Config {
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
 	}
+	if cfg.MaxQueueLag == 0 {
+		cfg.MaxQueueLag = DefaultMaxQueueLag
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
@@ -154,7 +188,17 @@ func (cfg Config) WithDefaults() Config {
 // broker down) are logged and retried with capped, jittered backoff; they
 // never end the loop, because a scheduler that gives up silently is how
 // checks stop being probed without anyone noticing.
+//
+// With admission control (Config.Backlog) it also polls the jobs queue's
+// depth, in a goroutine of its own that ends with it.
 func (s *Scheduler) Run(ctx context.Context) error {
+	if s.adm != nil {
+		var wg sync.WaitGroup
+		pctx, stop := context.WithCancel(ctx)
+		wg.Go(func() { s.adm.run(pctx) })
+		defer wg.Wait()
+		defer stop()
+	}
 	log := s.cfg.Logger
 	b := backoff.Backoff{Min: min(firstBackoff, s.cfg.MaxBackoff), Max: min(s.cfg.MaxBackoff, backoffLimit)}
 	for {
@@ -253,10 +297,18 @@ func (s *Scheduler) claimOnce(ctx context.Context) (int, bool, error) {
 		// would be dispatched twice. PublishTimeout still bounds it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 		defer cancel()
-		if err := s.pub.PublishJobs(ctx, jobs); err != nil {
-			return err
+		// Ticks admission control leaves out are claimed all the same:
+		// the schedule moves past them, as past any missed tick.
+		jobs, shed := s.adm.filter(now, jobs)
+		if len(jobs) > 0 {
+			if err := s.pub.PublishJobs(ctx, jobs); err != nil {
+				return err
+			}
 		}
-		if s.cfg.OnDispatch != nil {
+		// Counted only once the rest is published: a failed publish
+		// rolls the claim back and the same ticks are claimed again.
+		s.adm.shedTicks(now, shed)
+		if s.cfg.OnDispatch != nil && len(jobs) > 0 {
 			s.cfg.OnDispatch(jobs, now)
 		}
 		return nil

@@ -68,7 +68,8 @@ vigil.podLabels.
 
 {{/*
 Environment of the server and the operator, which both keep history and
-deliver notifications: retention, and the notification dispatcher.
+deliver notifications and run a scheduler: retention, the notification
+dispatcher and the scheduler's admission bound.
 */}}
 {{- define "vigil.controlEnv" -}}
 - name: VIGIL_RESULTS_RETENTION
@@ -83,6 +84,8 @@ deliver notifications: retention, and the notification dispatcher.
   value: {{ .Values.notifications.timeout | quote }}
 - name: VIGIL_NOTIFY_DENY_NETWORKS
   value: {{ .Values.notifications.denyNetworks | quote }}
+- name: VIGIL_MAX_QUEUE_LAG
+  value: {{ .Values.scheduler.maxQueueLag | quote }}
 {{- end -}}
 
 {{/*

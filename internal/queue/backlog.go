@@ -1,0 +1,81 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// JobBacklog returns how many job messages wait in the jobs queue ready for
+// a worker (not those a worker already holds) and how many job messages
+// this publisher has had confirmed since it started. The scheduler's
+// admission control compares the two over time to learn how fast the
+// workers drain the queue.
+//
+// The depth comes from a passive declare on a channel of its own, opened
+// and closed for the call: a passive declare that fails (the queue was
+// deleted) closes its channel, and that must not be the channel batches
+// are being published and confirmed on. The broker call does not follow
+// ctx, so it runs aside and is abandoned when ctx ends; it ends with the
+// connection at the latest.
+func (p *Publisher) JobBacklog(ctx context.Context) (ready int, published uint64, err error) {
+	published = p.published.Load()
+	if err := ctx.Err(); err != nil {
+		return 0, published, fmt.Errorf("job backlog: %w", err)
+	}
+	s, err := p.session(ctx)
+	if err != nil {
+		return 0, published, fmt.Errorf("job backlog: %w", err)
+	}
+	type answer struct {
+		ready int
+		err   error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		ch, err := s.conn.Channel()
+		if err != nil {
+			done <- answer{err: fmt.Errorf("open channel: %w", err)}
+			return
+		}
+		defer func() { _ = ch.Close() }()
+		q, err := ch.QueueDeclarePassive(p.cfg.JobQueue, true, false, false, false, nil)
+		if err != nil {
+			done <- answer{err: fmt.Errorf("inspect queue %s: %w", p.cfg.JobQueue, err)}
+			return
+		}
+		done <- answer{ready: q.Messages}
+	}()
+	select {
+	case a := <-done:
+		if a.err != nil {
+			return 0, published, fmt.Errorf("job backlog: %w", a.err)
+		}
+		return a.ready, published, nil
+	case <-ctx.Done():
+		return 0, published, fmt.Errorf("job backlog: %w", ctx.Err())
+	}
+}
+
+// JobBacklog asks the first publisher with a live connection for the jobs
+// queue's depth, and adds up what every publisher of the pool has
+// published. It does not take a publisher from the pool, so it never
+// waits behind a batch being confirmed.
+func (p *PublisherPool) JobBacklog(ctx context.Context) (ready int, published uint64, err error) {
+	for _, pub := range p.all {
+		published += pub.published.Load()
+	}
+	errs := make([]error, 0, len(p.all))
+	for _, pub := range p.all {
+		if herr := pub.Healthy(); herr != nil {
+			errs = append(errs, herr)
+			continue
+		}
+		ready, _, err = pub.JobBacklog(ctx)
+		return ready, published, err
+	}
+	if len(errs) == 0 {
+		errs = append(errs, ErrClosed)
+	}
+	return 0, published, fmt.Errorf("job backlog: %w", errors.Join(errs...))
+}
