@@ -346,7 +346,7 @@ func (p *Prober) run(ctx context.Context, job check.Job, needs cond.Needs) outco
 	case check.TypeTCP:
 		return p.probeTCP(ctx, job)
 	case check.TypeTLS:
-		return p.probeTLS(ctx, job)
+		return p.probeTLS(ctx, job, needs)
 	case check.TypeDNS:
 		return p.probeDNS(ctx, job)
 	default:
