@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/backoff"
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/scheduler"
 	"github.com/vigil-dev/vigil/internal/store"
@@ -80,10 +81,12 @@ func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
 
 // newScheduler builds a scheduler whose overlapping transactions each get a
 // publisher of their own (a publisher confirms one batch at a time), as
-// many as the scheduler will run. The pool is closed when ctx ends.
-func newScheduler(ctx context.Context, cfg config.Config, st *store.Store, qcfg queue.Config, log *zap.Logger, onDispatch func([]check.Job, time.Time)) (*scheduler.Scheduler, *queue.PublisherPool, error) {
+// many as the scheduler will run. The pool is closed when ctx ends. m
+// counts the published jobs and labels them for the workers' per-check
+// series.
+func newScheduler(ctx context.Context, cfg config.Config, st *store.Store, qcfg queue.Config, log *zap.Logger, m *metrics.Metrics) (*scheduler.Scheduler, *queue.PublisherPool, error) {
 	scfg := scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel,
-		CatchUp: cfg.CatchUp, Logger: log.Named("scheduler"), OnDispatch: onDispatch}.WithDefaults()
+		CatchUp: cfg.CatchUp, Logger: log.Named("scheduler"), OnDispatch: m.Dispatched, LabelJobs: m.LabelJobs}.WithDefaults()
 	pool, err := queue.NewPublisherPool(ctx, qcfg, scfg.Parallel)
 	if err != nil {
 		return nil, nil, err

@@ -74,7 +74,7 @@ func RunServer(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	if cfg.Scheduler {
 		schedCfg := qcfg
 		schedCfg.OnUnpublishable = m.JobUnpublishable
-		if sched, b.jobs, err = newScheduler(ctx, cfg, st, schedCfg, log, m.Dispatched); err != nil {
+		if sched, b.jobs, err = newScheduler(ctx, cfg, st, schedCfg, log, m); err != nil {
 			return err
 		}
 	}

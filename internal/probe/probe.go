@@ -204,7 +204,8 @@ func (p *Prober) Close() {
 // never panics: every failure, including a bad job, is a DOWN result whose
 // Error says what happened in a few words.
 func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
-	res = check.Result{CheckID: job.CheckID, Service: job.Service, ScheduledAt: job.ScheduledAt, Status: check.ResultDown}
+	res = check.Result{CheckID: job.CheckID, Service: job.Service, ScheduledAt: job.ScheduledAt, Status: check.ResultDown,
+		MetricLabels: job.MetricLabels}
 	start := time.Now()
 	defer func() {
 		// A probe runs code we do not own against input we do not trust; a
