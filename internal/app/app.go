@@ -81,14 +81,16 @@ func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
 
 // newScheduler builds a scheduler whose overlapping transactions each get a
 // publisher of their own (a publisher confirms one batch at a time), as
-// many as the scheduler will run. The pool is closed when ctx ends.
+// many as the scheduler will run. The pool is closed when ctx ends. m
+// counts the published jobs and labels them for the workers' per-check
+// series.
 //
 // The pool also answers the scheduler's admission control, which polls the
 // jobs queue's depth over one of the pool's connections.
 func newScheduler(ctx context.Context, cfg config.Config, st *store.Store, qcfg queue.Config, log *zap.Logger, m *metrics.Metrics) (*scheduler.Scheduler, *queue.PublisherPool, error) {
 	scfg := scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel,
 		CatchUp: cfg.CatchUp, MaxQueueLag: cfg.MaxQueueLag, OnOverload: m.TicksOverloaded,
-		Logger: log.Named("scheduler"), OnDispatch: m.Dispatched}.WithDefaults()
+		Logger: log.Named("scheduler"), OnDispatch: m.Dispatched, LabelJobs: m.LabelJobs}.WithDefaults()
 	pool, err := queue.NewPublisherPool(ctx, qcfg, scfg.Parallel)
 	if err != nil {
 		return nil, nil, err

@@ -49,6 +49,13 @@ func start(t testing.TB, cfg config.Config, log *zap.Logger) *system {
 
 func startWith(t testing.TB, cfg config.Config, log *zap.Logger, hooks app.Hooks) *system {
 	t.Helper()
+	return startPair(t, cfg, cfg, log, hooks)
+}
+
+// startPair starts a server with cfg and a worker with wcfg, for tests of
+// what travels between two processes configured apart.
+func startPair(t testing.TB, cfg, wcfg config.Config, log *zap.Logger, hooks app.Hooks) *system {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 2)
 	apiAddr, workerAddr := make(chan net.Addr, 1), make(chan net.Addr, 1)
@@ -64,7 +71,6 @@ func startWith(t testing.TB, cfg config.Config, log *zap.Logger, hooks app.Hooks
 		t.Fatalf("server did not start: %v", err)
 	}
 	// The server migrated; the worker need not.
-	wcfg := cfg
 	wcfg.Migrate = false
 	go func() { errs <- app.RunWorker(ctx, wcfg, log.Named("worker"), app.Hooks{Listening: workerAddr}) }()
 	select {

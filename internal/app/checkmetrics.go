@@ -46,6 +46,34 @@ func serverMetrics(cfg config.Config) (*metrics.Metrics, error) {
 	return metrics.New(opts...), nil
 }
 
+// operatorMetrics builds an operator's metrics. The operator serves no
+// vigil_check_up, but its scheduler labels each job with what that series
+// carries (metrics.Metrics.LabelJobs), so the workers' per-check facts
+// carry it too: every check it schedules is a ServiceCheck, named
+// "<namespace>/<name>", and VIGIL_METRIC_LABELS picks the labels copied.
+func operatorMetrics(cfg config.Config) (*metrics.Metrics, error) {
+	keys, err := metrics.ParseLabelKeys(cfg.MetricLabels)
+	if err != nil {
+		return nil, fmt.Errorf("VIGIL_METRIC_LABELS: %w", err)
+	}
+	return metrics.New(metrics.WithBuild(cfg.Version, cfg.Revision), metrics.WithKubernetesNames(),
+		metrics.WithCheckLabels(keys)), nil
+}
+
+// watchCheckLabels tells m every check's tags at once and then every
+// labelRefresh until ctx ends (refreshCheckLabels), for a process that
+// sees no transitions to learn them from: the operator, whose scheduler
+// copies them into jobs. Without an allow-list it does nothing.
+func watchCheckLabels(ctx context.Context, st serviceReader, m *metrics.Metrics, log *zap.Logger) error {
+	if !m.CheckLabels() {
+		return nil
+	}
+	if err := syncCheckLabels(ctx, st, m); err != nil && ctx.Err() == nil {
+		log.Warn("read metric labels", zap.Error(err))
+	}
+	return refreshCheckLabels(ctx, st, m, labelRefresh, log)
+}
+
 // observeTransition moves the check's series. The transition carries no
 // tags, so the first transition of a check the server has not seen costs
 // one registry read for its labels; later ones cost none.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/registry"
 )
 
@@ -112,4 +114,73 @@ func TestRefreshCheckLabelsRunsOnlyWithAnAllowList(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	require.NotContains(t, metricsText(t, m), "vigil_check_up{", "tags alone make no series")
+}
+
+// An operator labels its jobs as vigil_check_up is labelled: namespace and
+// name always (it schedules ServiceChecks only), the allow-listed labels
+// from the registry, read at once and then every labelRefresh.
+func TestOperatorLabelsJobs(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.MetricLabels = "team"
+	m, err := operatorMetrics(cfg)
+	require.NoError(t, err)
+	st := &fakeReader{svcs: map[string]registry.Service{"a": svc("a", "shop/payments", "team=checkout")}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- watchCheckLabels(ctx, st, m, zap.NewNop()) }()
+	require.Eventually(t, func() bool { return m.KnowsCheckTags("a") }, 10*time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	jobs := []check.Job{{CheckID: "a", Service: "shop/payments"}}
+	m.LabelJobs(jobs)
+	require.Equal(t, []check.MetricLabel{{Name: "namespace", Value: "shop"}, {Name: "name", Value: "payments"},
+		{Name: "label_team", Value: "checkout"}}, jobs[0].MetricLabels)
+
+	plain, err := operatorMetrics(config.Defaults())
+	require.NoError(t, err)
+	require.NoError(t, watchCheckLabels(context.Background(), st, plain, zap.NewNop()), "returns at once without an allow-list")
+	require.Equal(t, int32(1), st.lists.Load())
+
+	_, err = operatorMetrics(config.Config{MetricLabels: "a.b,a-b"})
+	require.ErrorContains(t, err, "VIGIL_METRIC_LABELS")
+	_, err = workerMetrics(config.Config{MetricLabels: "a.b,a-b"})
+	require.ErrorContains(t, err, "VIGIL_METRIC_LABELS")
+}
+
+// A worker that predates Job.MetricLabels reads a job that has them as the
+// job it always was: the queue's codec writes json.Marshal's form and
+// accepts unknown fields, and the labels are one more such field.
+func TestJobsWithMetricLabelsReachOlderWorkers(t *testing.T) {
+	job := check.Job{CheckID: "a", Service: "shop/payments", Type: check.TypeHTTP, URL: "http://127.0.0.1:1/",
+		Timeout: time.Second, ScheduledAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Interval: time.Minute,
+		MetricLabels: []check.MetricLabel{{Name: "namespace", Value: "shop"}, {Name: "name", Value: "payments"}}}
+	body, err := queue.EncodeJob(job)
+	require.NoError(t, err)
+	require.Contains(t, string(body), `"metric_labels":[{"name":"namespace","value":"shop"}`)
+
+	// The job as an older worker's check.Job declares it.
+	var old struct {
+		CheckID     string        `json:"check_id"`
+		Service     string        `json:"service"`
+		Type        check.Type    `json:"type"`
+		URL         string        `json:"url"`
+		Timeout     time.Duration `json:"timeout_ns"`
+		ScheduledAt time.Time     `json:"scheduled_at"`
+		Interval    time.Duration `json:"interval_ns,omitempty"`
+	}
+	require.NoError(t, json.Unmarshal(body, &old))
+	require.Equal(t, job.CheckID, old.CheckID)
+	require.Equal(t, job.URL, old.URL)
+	require.Equal(t, job.Timeout, old.Timeout)
+	require.True(t, job.ScheduledAt.Equal(old.ScheduledAt))
+
+	// And a job without labels is byte for byte the message it was.
+	job.MetricLabels = nil
+	body, err = queue.EncodeJob(job)
+	require.NoError(t, err)
+	require.NotContains(t, string(body), "metric_labels")
+	got, err := queue.DecodeJob(body)
+	require.NoError(t, err)
+	require.Nil(t, got.MetricLabels)
 }

@@ -73,7 +73,10 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	if err := setupControllers(mgr, cfg, b, qcfg, policy, log); err != nil {
 		return err
 	}
-	m := metrics.New(metrics.WithBuild(cfg.Version, cfg.Revision))
+	m, err := operatorMetrics(cfg)
+	if err != nil {
+		return err
+	}
 	unregister, err := registerCollectors(ctrlmetrics.Registry, m.Collectors())
 	if err != nil {
 		return err
@@ -88,6 +91,9 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 	b.jobs = pool
 	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
 		return fmt.Errorf("add scheduler: %w", err)
+	}
+	if err := mgr.Add(nonLeader(func(ctx context.Context) error { return watchCheckLabels(ctx, st, m, log) })); err != nil {
+		return fmt.Errorf("add metric labels refresh: %w", err)
 	}
 	unregisterNotify, err := addBackgroundLoops(mgr, cfg, st, m, log)
 	if err != nil {

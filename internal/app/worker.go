@@ -29,7 +29,10 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		return err
 	}
 	workerGC()
-	m := metrics.New(metrics.WithBuild(cfg.Version, cfg.Revision))
+	m, err := workerMetrics(cfg)
+	if err != nil {
+		return err
+	}
 	qcfg := queueConfig(cfg, "vigil-worker", log)
 	qcfg.OnDeadLetter = m.JobDeadLettered
 	b, err := openBackends(ctx, cfg, qcfg, log)
@@ -60,6 +63,19 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 		g.Go(func() error { return servePprofBestEffort(gctx, cfg, log) })
 	}
 	return g.Wait()
+}
+
+// workerMetrics builds a worker's metrics. Its per-check facts take their
+// label values from the jobs (check.Job.MetricLabels) but their label
+// names from VIGIL_METRIC_LABELS, fixed for the process, so a worker given
+// the allow-list the servers and operators have exports vigil_check_up's
+// label set; without it the copied labels are left out.
+func workerMetrics(cfg config.Config) (*metrics.Metrics, error) {
+	keys, err := metrics.ParseLabelKeys(cfg.MetricLabels)
+	if err != nil {
+		return nil, fmt.Errorf("VIGIL_METRIC_LABELS: %w", err)
+	}
+	return metrics.New(metrics.WithBuild(cfg.Version, cfg.Revision), metrics.WithCheckLabels(keys)), nil
 }
 
 // jobHandler runs each job on w and tells the consumer what to do with

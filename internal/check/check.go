@@ -140,7 +140,28 @@ type Job struct {
 	Headers          []Header    `json:"headers,omitempty"`
 	Body             string      `json:"body,omitempty"`
 	TLS              *TLSOptions `json:"tls,omitempty"`
+
+	// MetricLabels are the labels of the check's per-check series beyond
+	// check_id and service (namespace, name, label_<key>), as the
+	// scheduler's process resolved them, so the worker's per-check facts
+	// carry the labels vigil_check_up carries. At most MaxMetricLabels
+	// count; a worker uses only the names its own series have and cleans
+	// every value. Omitted when empty: a job without them is the message
+	// it always was, and a worker that predates the field ignores it.
+	MetricLabels []MetricLabel `json:"metric_labels,omitempty"`
 }
+
+// MetricLabel is one label of a check's per-check series: a Prometheus
+// label name and its value.
+type MetricLabel struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// MaxMetricLabels bounds Job.MetricLabels: namespace and name, and up to
+// ten copied labels (metrics.MaxLabelKeys). A worker reads no more than
+// this many from a job, whatever the job holds.
+const MaxMetricLabels = 12
 
 // JobFor builds the job for one tick of c.
 func JobFor(c *Check, scheduledAt time.Time) Job {
@@ -190,6 +211,9 @@ type Result struct {
 	// Interval is the probed check's interval (zero when unknown): how
 	// long this result's facts stay current in per-check metrics.
 	Interval time.Duration
+	// MetricLabels are the job's (Job.MetricLabels): the labels the
+	// check's per-check facts carry. Not stored.
+	MetricLabels []MetricLabel
 }
 
 // Success reports whether the probe passed.

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-dev/vigil/internal/check"
 )
 
 // checkEntry is what Metrics knows of one check.
@@ -177,4 +179,38 @@ func buildInfo(version, revision string) prometheus.Gauge { //nolint:ireturn // 
 	})
 	g.Set(1)
 	return g
+}
+
+// LabelJobs fills each job's MetricLabels with the labels beyond check_id
+// and service that the check's per-check series carry in this process:
+// namespace and name in Kubernetes mode, and the allow-listed labels once
+// the check's tags are known (SetCheckTags). A worker's per-check facts
+// then carry what vigil_check_up carries, though the worker never reads
+// the registry. Empty values are left out (an empty label is an absent
+// one), so a job outside Kubernetes mode and without an allow-list is the
+// message it always was.
+func (m *Metrics) LabelJobs(jobs []check.Job) {
+	if m == nil || !m.opts.kubernetes && len(m.opts.labelKeys) == 0 {
+		return
+	}
+	names := checkLabelNamesFor(m.opts.labelKeys)[len(checkLabelNames):]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range jobs {
+		j := &jobs[i]
+		var ls []check.MetricLabel
+		if m.opts.kubernetes {
+			if ns, name := namesOf(j.Service); ns != "" {
+				ls = append(ls, check.MetricLabel{Name: "namespace", Value: ns}, check.MetricLabel{Name: "name", Value: name})
+			}
+		}
+		if e, ok := m.checks[j.CheckID]; ok {
+			for k, v := range e.extra {
+				if v != "" {
+					ls = append(ls, check.MetricLabel{Name: names[k], Value: v})
+				}
+			}
+		}
+		j.MetricLabels = ls
+	}
 }

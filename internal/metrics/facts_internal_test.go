@@ -25,7 +25,7 @@ func collect(f *facts) int {
 // facts after a few of the check's intervals.
 func TestFactsExpire(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	f := newFacts(func() time.Time { return now })
+	f := newFacts(func() time.Time { return now }, nil)
 	f.record(check.Result{CheckID: "hourly", HTTPStatus: 200, Interval: time.Hour})
 	f.record(check.Result{CheckID: "fast", HTTPStatus: 200, Interval: time.Second})
 	require.Equal(t, 2, collect(f))

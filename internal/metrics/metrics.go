@@ -84,7 +84,7 @@ func New(opts ...Option) *Metrics {
 		o(&m.opts)
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.facts = newFacts(time.Now)
+	m.facts = newFacts(time.Now, m.opts.labelKeys)
 	m.collectors = append(m.checkSeries(), m.jobSeries()...)
 	m.collectors = append(m.collectors, buildInfo(m.opts.version, m.opts.revision), m.facts)
 	reg.MustRegister(m.collectors...)

@@ -204,7 +204,8 @@ func (p *Prober) Close() {
 // never panics: every failure, including a bad job, is a DOWN result whose
 // Error says what happened in a few words.
 func (p *Prober) Probe(ctx context.Context, job check.Job) (res check.Result) {
-	res = check.Result{CheckID: job.CheckID, Service: job.Service, ScheduledAt: job.ScheduledAt, Status: check.ResultDown}
+	res = check.Result{CheckID: job.CheckID, Service: job.Service, ScheduledAt: job.ScheduledAt, Status: check.ResultDown,
+		MetricLabels: job.MetricLabels}
 	start := time.Now()
 	defer func() {
 		// A probe runs code we do not own against input we do not trust; a
@@ -346,7 +347,7 @@ func (p *Prober) run(ctx context.Context, job check.Job, needs cond.Needs) outco
 	case check.TypeTCP:
 		return p.probeTCP(ctx, job)
 	case check.TypeTLS:
-		return p.probeTLS(ctx, job)
+		return p.probeTLS(ctx, job, needs)
 	case check.TypeDNS:
 		return p.probeDNS(ctx, job)
 	default:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/cond"
 )
 
 // DefaultMinCertValidity is how long a tls check's leaf certificate must
@@ -20,16 +21,18 @@ const DefaultMinCertValidity = 7 * 24 * time.Hour
 // probeTLS connects to the job's tls://host:port and completes a TLS
 // handshake, as a client of the service would: the chain must verify
 // against the worker's roots (Options.RootCAs: the system's unless set)
-// for the URL's server_name, or its host when it names none, and the leaf
-// must stay valid for at least DefaultMinCertValidity. Nothing is sent
-// after the handshake.
+// for the URL's server_name, or its host when it names none, and, unless
+// a condition of the check reads cert (needs.Cert), the leaf must stay
+// valid for at least DefaultMinCertValidity. A user who writes
+// `cert.expires_in_hours > 24` means that as the rule, not as a second one
+// beside the week. Nothing is sent after the handshake.
 //
 // The certificate's facts are kept whenever the server sent one, also
 // when it fails verification: the expiry of a certificate signed by the
 // wrong CA is still worth showing. The handshake runs under ctx, and Go's
 // TLS client bounds each handshake message (a chain the size of a
 // hostile server's choosing is refused, not buffered).
-func (p *Prober) probeTLS(ctx context.Context, job check.Job) outcome {
+func (p *Prober) probeTLS(ctx context.Context, job check.Job, needs cond.Needs) outcome {
 	target, bad := parseTarget(check.TypeTLS, job.URL)
 	if bad != nil {
 		return *bad
@@ -62,7 +65,9 @@ func (p *Prober) probeTLS(ctx context.Context, job check.Job) outcome {
 		return outcome{failure: "tls: server sent no certificate"}
 	}
 	o := outcome{typeFacts: Facts{Cert: NewCertFacts(certs[0], now)}}
-	o.failure = certExpiryFailure(certs[0], now, DefaultMinCertValidity)
+	if !needs.Cert {
+		o.failure = certExpiryFailure(certs[0], now, DefaultMinCertValidity)
+	}
 	return o
 }
 

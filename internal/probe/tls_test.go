@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/cond"
 )
 
 // tlsTestCA is a certificate authority made in the test, so TLS targets can be
@@ -117,7 +118,7 @@ func probeTLSFacts(t *testing.T, p *Prober, url string) outcome {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return p.probeTLS(ctx, targetJob(check.TypeTLS, url, 5*time.Second))
+	return p.probeTLS(ctx, targetJob(check.TypeTLS, url, 5*time.Second), cond.Needs{})
 }
 
 func TestProbeTLS(t *testing.T) {
@@ -158,6 +159,30 @@ func TestProbeTLS(t *testing.T) {
 			"), less than the 7 days required", 5*time.Second)
 		o := probeTLSFacts(t, p, "tls://"+srv.addr())
 		require.Equal(t, int64(47), o.typeFacts.Cert.ExpiresInHours)
+	})
+	t.Run("a condition on cert replaces the default week", func(t *testing.T) {
+		t.Parallel()
+		cert := ca.issue(t, leafSpec{validFor: 48 * time.Hour})
+		srv := newTLSTarget(t, cert)
+		// Conditions measure expiry from the prober's clock: the real one,
+		// as the certificate was made now.
+		p := newProber(t, Options{RootCAs: ca.pool(), Now: time.Now})
+		job := func(conds ...string) check.Job {
+			j := targetJob(check.TypeTLS, "tls://"+srv.addr(), 5*time.Second)
+			j.Conditions = conds
+			return j
+		}
+		res := p.Probe(context.Background(), job("cert.expires_in_hours > 24.0"))
+		require.Equal(t, check.ResultUp, res.Status, "two days left passes the user's own rule of one: %s", res.Error)
+		require.Equal(t, cert.Leaf.NotAfter.UTC(), res.CertNotAfter.UTC())
+
+		res = p.Probe(context.Background(), job("latency_ms < 60000", "cert.expires_in_hours > 72.0"))
+		require.Equal(t, check.ResultDown, res.Status)
+		require.True(t, strings.HasPrefix(res.Error, "cert.expires_in_hours > 72.0 (cert.expires_in_hours = 47."), res.Error)
+
+		res = p.Probe(context.Background(), job("latency_ms < 60000"))
+		requireDown(t, res, "tls: certificate expires in 47h (not after "+cert.Leaf.NotAfter.UTC().Format(time.RFC3339)+
+			"), less than the 7 days required", 5*time.Second)
 	})
 	t.Run("eight days left is up", func(t *testing.T) {
 		t.Parallel()

@@ -130,6 +130,10 @@ type Config struct {
 	// OnDispatch, when set, sees every published batch and the time it was
 	// claimed at (for the schedule-lag metric).
 	OnDispatch func(jobs []check.Job, claimedAt time.Time)
+	// LabelJobs, when set, fills the claimed jobs' MetricLabels before
+	// they are published, so the workers' per-check series carry the
+	// labels this process resolves for vigil_check_up.
+	LabelJobs func(jobs []check.Job)
 }
 
 // Scheduler dispatches due ticks.
@@ -301,6 +305,9 @@ func (s *Scheduler) claimOnce(ctx context.Context) (int, bool, error) {
 		// the schedule moves past them, as past any missed tick.
 		jobs, shed := s.adm.filter(now, jobs)
 		if len(jobs) > 0 {
+			if s.cfg.LabelJobs != nil {
+				s.cfg.LabelJobs(jobs)
+			}
 			if err := s.pub.PublishJobs(ctx, jobs); err != nil {
 				return err
 			}

@@ -436,3 +436,24 @@ func TestRunWaitsTheResolutionBetweenRounds(t *testing.T) {
 	defer stop2()
 	require.Less(t, clk2.step(t), 100*time.Millisecond)
 }
+
+// LabelJobs sees every claimed job before it is published, so the labels
+// it sets reach the broker.
+func TestLabelJobsLabelsWhatIsPublished(t *testing.T) {
+	reg := newRegistry(4, 10*time.Second)
+	pub := &fakePublisher{}
+	clk := newClock()
+	clk.now = t0.Add(10 * time.Second)
+	s := scheduler.New(reg, pub, scheduler.Config{BatchSize: 3, Parallel: 1, Clock: clk,
+		LabelJobs: func(jobs []check.Job) {
+			for i := range jobs {
+				jobs[i].MetricLabels = []check.MetricLabel{{Name: "namespace", Value: "ns-" + jobs[i].CheckID}}
+			}
+		}})
+	n, err := s.Dispatch(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	for _, j := range pub.published() {
+		require.Equal(t, []check.MetricLabel{{Name: "namespace", Value: "ns-" + j.CheckID}}, j.MetricLabels)
+	}
+}
