@@ -90,9 +90,14 @@ trap 'rm -rf "$WORK"' EXIT
 # has_version FILE PATTERN ARGS... succeeds when FILE runs and its version
 # output contains PATTERN.
 has_version() {
-	local file="$1" pattern="$2"
+	local file="$1" pattern="$2" out
 	shift 2
-	[ -x "$file" ] && "$file" "$@" 2>&1 | grep -qF -- "$pattern"
+	[ -x "$file" ] || return 1
+	# Read the whole output before matching: `grep -q` in a pipe exits at
+	# the first match, the binary dies of SIGPIPE writing the rest, and
+	# under pipefail that made a working etcd "not run".
+	out="$("$file" "$@" 2>&1)" || true
+	grep -qF -- "$pattern" <<<"$out"
 }
 
 # new_module DIR creates an empty throwaway module in DIR.
