@@ -70,3 +70,32 @@ func TestPathsRead(t *testing.T) {
 	require.False(t, pathsRead([]string{"metrics.podMonitor"}, "metrics.prometheusRule.enabled"))
 	require.False(t, pathsRead([]string{"auth"}, "authz.on"), "a prefix of the name is not a parent")
 }
+
+// TestSourceAlias: the per-template comparison of TestChartEveryCombination
+// groups helm's documents by subchart alias and template file.
+func TestSourceAlias(t *testing.T) {
+	alias, file := sourceAlias("\n# Source: umbrella/charts/c00042/templates/server.yaml\napiVersion: v1\nkind: Service\n")
+	require.Equal(t, "c00042", alias)
+	require.Equal(t, "templates/server.yaml", file)
+	alias, file = sourceAlias("# no source\nkind: X\n")
+	require.Empty(t, alias)
+	require.Empty(t, file)
+}
+
+// TestProjection: a projection keeps the settings of the toggles a
+// template reads and puts the others at their defaults, and every
+// projection of every combination is in that template's product.
+func TestProjection(t *testing.T) {
+	dims := dimensions()
+	require.Equal(t, combination{0, 2, 0, 1}, project(combination{1, 2, 1, 1}, []int{1, 3})[:4])
+	_, byFile := chartDependencies(t, dims)
+	plan := map[string]bool{}
+	for _, c := range projectionPlan(t, dims, byFile) {
+		plan[c.key()] = true
+	}
+	for _, c := range coveringSet(dims) {
+		for file, use := range byFile {
+			require.True(t, plan[project(c, use).key()], "%s: projection of %s not planned", file, c.String(dims))
+		}
+	}
+}
