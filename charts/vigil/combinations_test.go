@@ -2,12 +2,9 @@ package chart
 
 import (
 	"fmt"
-	"maps"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,10 +27,10 @@ type setting struct {
 	expect func(t *testing.T, r rendered)
 }
 
-// dimensions are the chart's toggles; the last independentDims change only
-// objects of their own. Every combination (see combinations) is rendered
-// and checked, and every distinct object of all renderings is applied to
-// envtest with a server-side dry run. Keep docs/kubernetes.md's toggle
+// dimensions are the chart's toggles. Every document every combination of
+// them renders is rendered, and applied to envtest with a server-side dry
+// run (TestChartEveryCombination); TestChartTogglesAreDimensions fails on
+// a toggle of values.yaml missing here. Keep docs/kubernetes.md's toggle
 // table in step.
 func dimensions() []dimension {
 	return []dimension{
@@ -110,7 +107,63 @@ func dimensions() []dimension {
 			{"on", nil, notify("true")},
 			{"off", values("notifications.enabled", false), notify("false")},
 		}},
+		{"auth for reads", []setting{
+			{"on", nil, authReads("true")},
+			{"writes only", values("auth.protectReads", false), authReads("false")},
+		}},
+		{"worker egress to the internet", []setting{
+			{"on", nil, publicEgress(true)},
+			{"off", values("networkPolicy.worker.publicInternet", false), publicEgress(false)},
+		}},
+		rule("checkDown", "VigilCheckDown"),
+		rule("scheduleLag", "VigilScheduleLag"),
+		rule("deadLetters", "VigilJobsDeadLettered"),
+		rule("staleTicks", "VigilWorkersShedding"),
+		rule("notificationFailures", "VigilNotificationsFailed"),
 	}
+}
+
+// authReads checks VIGIL_AUTH_READS where auth is on; off, the server has
+// no auth variables at all (the auth dimension checks that).
+func authReads(want string) func(*testing.T, rendered) {
+	return func(t *testing.T, r rendered) {
+		server := r.deployment(t, "vigil-server")
+		if _, on := lookupEnv(server, "VIGIL_API_TOKENS_FILE"); !on {
+			requireNoEnv(t, server, "VIGIL_AUTH_READS")
+			return
+		}
+		require.Equal(t, want, env(t, server, "VIGIL_AUTH_READS").Value)
+	}
+}
+
+// publicEgress checks the worker NetworkPolicy's rule to the public
+// internet, where the policy is rendered.
+func publicEgress(want bool) func(*testing.T, rendered) {
+	return func(t *testing.T, r rendered) {
+		doc, ok := r["NetworkPolicy"]["vigil-worker"]
+		if !ok {
+			return
+		}
+		require.Equal(t, want, strings.Contains(string(doc), "cidr: 0.0.0.0/0"), "public internet egress")
+	}
+}
+
+// rule is the dimension of one of the PrometheusRule's alerts, on by
+// default; it checks the alert is in the rule exactly when on.
+func rule(key, alert string) dimension {
+	check := func(want bool) func(*testing.T, rendered) {
+		return func(t *testing.T, r rendered) {
+			doc, ok := r["PrometheusRule"]["vigil"]
+			if !ok {
+				return
+			}
+			require.Equal(t, want, strings.Contains(string(doc), "alert: "+alert+"\n"), alert)
+		}
+	}
+	return dimension{"rule " + key, []setting{
+		{"on", nil, check(true)},
+		{"off", values("metrics.prometheusRule."+key+".enabled", false), check(false)},
+	}}
 }
 
 var deployments = []string{"vigil-operator", "vigil-server", "vigil-worker"}
@@ -241,45 +294,6 @@ func (c combination) String(dims []dimension) string {
 	return strings.Join(parts, ", ")
 }
 
-// independentDims is how many of dimensions() (the last ones) change only
-// objects of their own (PDBs, role labels, env vars) or, like the
-// operator's metrics setting, interact only in pairs (with the monitors).
-// The others are combined in every way; these take their settings in turn
-// across those combinations (independentSetting), so that every setting of
-// each meets every setting of every other toggle, which
-// TestChartToggleCombinations checks. The full product of all sixteen
-// toggles is 98,304 renderings, most of an hour of helm on top of make
-// test.
-const independentDims = 8
-
-func combinations(dims []dimension) []combination {
-	product := dims[:len(dims)-independentDims]
-	all := []combination{{}}
-	for _, d := range product {
-		var next []combination
-		for _, c := range all {
-			for s := range d.settings {
-				next = append(next, append(slices.Clone(c), s))
-			}
-		}
-		all = next
-	}
-	for i, c := range all {
-		for k := range independentDims {
-			all[i] = append(c, independentSetting(i, k, len(dims[len(product)+k].settings)))
-			c = all[i]
-		}
-	}
-	return all
-}
-
-// independentSetting picks the setting of independent toggle k in
-// combination i: the parity of a multiple of i, which is balanced and
-// follows no single one of the combined toggles.
-func independentSetting(i, k, settings int) int {
-	return bits.OnesCount(uint(i)*uint(2*k+3)) % settings
-}
-
 // requireAllPairs fails unless every setting of every dimension appears
 // with every setting of every other dimension in some combination.
 func requireAllPairs(t *testing.T, dims []dimension, combos []combination) {
@@ -303,50 +317,6 @@ func requireAllPairs(t *testing.T, dims []dimension, combos []combination) {
 					}
 				}
 			}
-		}
-	}
-}
-
-// TestChartToggleCombinations renders every combination of the chart's
-// toggles, checks each rendering against what every toggle's setting
-// promises, and applies every distinct object of all renderings to a real
-// kube-apiserver with a server-side dry run, so a manifest the API refuses
-// fails here rather than in a user's cluster.
-func TestChartToggleCombinations(t *testing.T) {
-	dims := dimensions()
-	combos := combinations(dims)
-	requireAllPairs(t, dims, combos)
-	distinct := map[string]string{} // normalized document -> the first combination that rendered it
-	for start := 0; start < len(combos); start += comboBatch {
-		batch := combos[start:min(start+comboBatch, len(combos))]
-		vals := make([]map[string]any, len(batch))
-		for i, c := range batch {
-			vals[i] = c.values(dims)
-		}
-		for i, r := range renderMany(t, vals) {
-			c := batch[i]
-			t.Run(c.String(dims), func(t *testing.T) {
-				requireCommon(t, r)
-				for d, s := range c {
-					dims[d].settings[s].expect(t, r)
-				}
-			})
-			for _, docs := range r {
-				for _, doc := range docs {
-					if _, seen := distinct[string(doc)]; !seen {
-						distinct[string(doc)] = c.String(dims)
-					}
-				}
-			}
-		}
-	}
-	t.Logf("%d combinations rendered, %d distinct objects", len(combos), len(distinct))
-
-	api := startAPIServer(t)
-	docs := slices.Sorted(maps.Keys(distinct))
-	for _, doc := range docs {
-		if err := api.dryRunApply(t, []byte(doc)); err != nil {
-			t.Errorf("the API server refused an object rendered by %s: %v\n%s", distinct[doc], err, doc)
 		}
 	}
 }
@@ -379,11 +349,19 @@ var (
 	checksumPattern = regexp.MustCompile(`(checksum/connections:) [0-9a-f]{64}`)
 )
 
+// rendering is one rendering of the chart: its objects by kind and name,
+// and the documents of each template file ("templates/server.yaml") in
+// the order helm rendered them, joined.
+type rendering struct {
+	rendered
+	sources map[string]string
+}
+
 // renderMany renders the chart once per values tree in one helm run: an
 // umbrella chart depends on the chart under one alias per tree. Object
 // names and labels derive from the alias, so each rendering is mapped back
 // to what a release named "vigil" of the chart itself renders.
-func renderMany(t *testing.T, vals []map[string]any) []rendered {
+func renderMany(t *testing.T, vals []map[string]any) []rendering {
 	t.Helper()
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "charts", "vigil")
@@ -402,38 +380,44 @@ func renderMany(t *testing.T, vals []map[string]any) []rendered {
 
 	out, err := helm(t, "template", release, dir, "--namespace", namespace)
 	require.NoError(t, err, out)
-	byAlias := map[string]rendered{}
+	byAlias := map[string]rendering{}
 	for doc := range strings.SplitSeq(out, "\n---") {
-		source := sourceAlias(doc)
+		source, file := sourceAlias(doc)
 		if source == "" {
 			continue
 		}
 		// The checksum was taken of the aliased Secret; it differs per alias
 		// and would make every Deployment distinct.
 		normalized := checksumPattern.ReplaceAllString(aliasPattern.ReplaceAllString(doc, "vigil"), "$1 normalized")
-		if byAlias[source] == nil {
-			byAlias[source] = rendered{}
+		r, ok := byAlias[source]
+		if !ok {
+			r = rendering{rendered: rendered{}, sources: map[string]string{}}
+			byAlias[source] = r
 		}
-		require.NoError(t, byAlias[source].add(normalized))
+		require.NoError(t, r.add(normalized))
+		r.sources[file] += normalized + "\n---"
 	}
-	all := make([]rendered, len(vals))
+	all := make([]rendering, len(vals))
 	for i := range vals {
-		all[i] = byAlias[fmt.Sprintf("c%05d", i)]
-		require.NotNil(t, all[i], "nothing rendered for combination %d", i)
+		r, ok := byAlias[fmt.Sprintf("c%05d", i)]
+		require.True(t, ok, "nothing rendered for combination %d", i)
+		all[i] = r
 	}
 	return all
 }
 
-// sourceAlias is the subchart a document came from, read from helm's
-// "# Source: umbrella/charts/c00042/templates/..." line.
-func sourceAlias(doc string) string {
+// sourceAlias is the subchart a document came from and its template
+// file, read from helm's "# Source: umbrella/charts/c00042/templates/..."
+// line.
+func sourceAlias(doc string) (alias, file string) {
 	const marker = "# Source: umbrella/charts/"
 	_, rest, ok := strings.Cut(doc, marker)
 	if !ok {
-		return ""
+		return "", ""
 	}
-	alias, _, _ := strings.Cut(rest, "/")
-	return alias
+	rest, _, _ = strings.Cut(rest, "\n")
+	alias, file, _ = strings.Cut(rest, "/")
+	return alias, file
 }
 
 func copyChart(t *testing.T, from, to string) {

@@ -66,7 +66,7 @@ func (a *apiServer) dryRunApply(t *testing.T, doc []byte) error {
 }
 
 // TestDryRunRefusesBrokenManifests shows that the dry run of
-// TestChartToggleCombinations can fail: objects the API server would
+// TestChartEveryCombination can fail: objects the API server would
 // refuse, of built-in kinds and of each third-party CRD, are refused.
 func TestDryRunRefusesBrokenManifests(t *testing.T) {
 	api := startAPIServer(t)
