@@ -266,3 +266,57 @@ func TestUptimePastTheRawRetentionUsesWholeHours(t *testing.T) {
 	require.Equal(t, int64(1), u.Failures)
 	require.Equal(t, 12*time.Millisecond, u.Latency.Avg)
 }
+
+// TestPartitionIsCreatedWhileResultsStreamIntoTheDefault: results for a
+// day with no partition yet land in the default partition while a pass
+// creates that day's partition; results keep arriving throughout, as they
+// do under load. The pass must still create it (moving what the default
+// holds) and lose nothing: before the fix a result inserted between the
+// move and the CREATE made PostgreSQL refuse the partition, on every pass,
+// forever.
+func TestPartitionIsCreatedWhileResultsStreamIntoTheDefault(t *testing.T) {
+	s, conn := historyStore(t, 0)
+	ctx := context.Background()
+	sv := create(t, s, "payments")
+	day := t0.Add(10 * 24 * time.Hour).Truncate(24 * time.Hour) // beyond the partitions of a pass at t0
+	_, err := s.Maintain(ctx, t0, policy)
+	require.NoError(t, err)
+
+	stop := make(chan struct{})
+	wrote := make(chan int)
+	go func() {
+		n := 0
+		defer func() { wrote <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var batch []check.Result
+			for range 20 {
+				batch = append(batch, result(sv.ID, day.Add(time.Duration(n)*time.Second), true))
+				n++
+			}
+			if _, err := s.Record(ctx, batch); err != nil {
+				t.Errorf("record: %v", err)
+				return
+			}
+		}
+	}()
+	require.Eventually(t, func() bool {
+		return count(t, conn, `SELECT count(*) FROM check_results_default`) > 200
+	}, 30*time.Second, 10*time.Millisecond)
+	// A pass whose window reaches the day creates its partition while the
+	// writer keeps going.
+	for range 3 {
+		_, err = s.Maintain(ctx, day, policy)
+		require.NoError(t, err)
+	}
+	close(stop)
+	n := <-wrote
+	require.Contains(t, partitionNames(t, conn, "check_results"), "check_results_p"+day.Format("20060102"))
+	require.Equal(t, int64(n), count(t, conn, `SELECT count(*) FROM check_results`), "every result is kept")
+	require.Zero(t, count(t, conn, `SELECT count(*) FROM check_results_default WHERE scheduled_at >= $1 AND scheduled_at < $2`,
+		day, day.Add(24*time.Hour)), "the day's rows moved out of the default partition")
+}

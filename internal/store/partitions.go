@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,8 +74,16 @@ func ensurePartitions(ctx context.Context, conn *pgx.Conn, p partitioned, from, 
 	if err != nil {
 		return nil, err
 	}
-	var created []string
+	// Newest first: the ranges being written now and next come before the
+	// backfill of the retention window, so a first pass on a busy install
+	// (34 daily partitions to make) does not leave today's results routed
+	// to the default partition while it makes last month's.
+	var lowers []time.Time
 	for lower := p.floor(from); lower.Before(to); lower = lower.Add(p.width) {
+		lowers = append(lowers, lower)
+	}
+	var created []string
+	for _, lower := range slices.Backward(lowers) {
 		upper := lower.Add(p.width)
 		if overlaps(have, lower, upper) {
 			continue
@@ -108,6 +117,15 @@ func createPartition(ctx context.Context, conn *pgx.Conn, p partitioned, name st
 		}
 		parent, def, part := pgx.Identifier{p.parent}.Sanitize(), pgx.Identifier{p.defaultName()}.Sanitize(), pgx.Identifier{name}.Sanitize()
 		key := pgx.Identifier{p.key}.Sanitize()
+		// Hold inserts off until the partition exists: a row routed to the
+		// default between the move below and the CREATE makes PostgreSQL
+		// refuse the partition, and under steady load that happened on every
+		// pass, so the day never got its partition. SHARE ROW EXCLUSIVE
+		// conflicts with the inserts' ROW EXCLUSIVE; they wait for the
+		// move of the (normally few) stranded rows, bounded by lock_timeout.
+		if _, err := tx.Exec(ctx, `LOCK TABLE `+parent+` IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return fmt.Errorf("lock %s to create %s: %w", p.parent, name, err)
+		}
 		var stranded bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+def+` WHERE `+key+` >= $1 AND `+key+` < $2)`,
 			lower, upper).Scan(&stranded); err != nil {
