@@ -441,18 +441,16 @@ func analyzeChart(trees map[string]*tparse.Tree) dependencies {
 				queue = append(queue, inc)
 			}
 			for _, lits := range cur.dynamic {
-				matched := false
+				var matched []string
 				for _, other := range names {
-					for _, l := range lits {
-						if strings.HasSuffix(other, l) {
-							queue = append(queue, other)
-							matched = true
-						}
+					if slices.ContainsFunc(lits, func(l string) bool { return strings.HasSuffix(other, l) }) {
+						matched = append(matched, other)
 					}
 				}
-				if !matched {
-					queue = append(queue, names...)
+				if len(matched) == 0 {
+					matched = names // a name it cannot narrow: every template
 				}
+				queue = append(queue, matched...)
 			}
 		}
 		deps.paths[name] = slices.Sorted(maps.Keys(paths))

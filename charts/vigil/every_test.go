@@ -197,7 +197,7 @@ func projectionMismatches(dims []dimension, byFile map[string][]int, combos []co
 		}
 		for file := range whole.sources {
 			if _, ok := byFile[file]; !ok {
-				out = append(out, fmt.Sprintf("%s rendered documents the analysis does not know of", file))
+				out = append(out, file+" rendered documents the analysis does not know of")
 			}
 		}
 	}

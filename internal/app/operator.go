@@ -82,18 +82,8 @@ func RunOperator(ctx context.Context, cfg config.Config, log *zap.Logger, hooks 
 		return err
 	}
 	defer unregister()
-	schedCfg := qcfg
-	schedCfg.OnUnpublishable = m.JobUnpublishable
-	sched, pool, err := newScheduler(ctx, cfg, st, schedCfg, log, m)
-	if err != nil {
+	if err := addScheduler(ctx, mgr, cfg, b, qcfg, m, log); err != nil {
 		return err
-	}
-	b.jobs = pool
-	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
-		return fmt.Errorf("add scheduler: %w", err)
-	}
-	if err := mgr.Add(nonLeader(func(ctx context.Context) error { return watchCheckLabels(ctx, st, m, log) })); err != nil {
-		return fmt.Errorf("add metric labels refresh: %w", err)
 	}
 	unregisterNotify, err := addBackgroundLoops(mgr, cfg, st, m, log)
 	if err != nil {
@@ -160,6 +150,27 @@ func metricsOptions(cfg config.Config) metricsserver.Options {
 	// a server more than a scrape ever needs HTTP/2 for.
 	o.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	return o
+}
+
+// addScheduler runs a scheduler in every replica (no leader election:
+// schedulers divide the due rows through row locks), with the refresh of
+// the check labels it copies into jobs; the scheduler's publisher pool
+// becomes b's jobs queue.
+func addScheduler(ctx context.Context, mgr ctrl.Manager, cfg config.Config, b *backends, qcfg queue.Config, m *metrics.Metrics, log *zap.Logger) error {
+	schedCfg := qcfg
+	schedCfg.OnUnpublishable = m.JobUnpublishable
+	sched, pool, err := newScheduler(ctx, cfg, b.store, schedCfg, log, m)
+	if err != nil {
+		return err
+	}
+	b.jobs = pool
+	if err := mgr.Add(nonLeader(sched.Run)); err != nil {
+		return fmt.Errorf("add scheduler: %w", err)
+	}
+	if err := mgr.Add(nonLeader(func(ctx context.Context) error { return watchCheckLabels(ctx, b.store, m, log) })); err != nil {
+		return fmt.Errorf("add metric labels refresh: %w", err)
+	}
+	return nil
 }
 
 // registerCollectors adds Vigil's collectors cs to reg (controller-runtime's

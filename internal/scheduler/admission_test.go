@@ -270,7 +270,7 @@ func ids(jobs []check.Job) []string {
 // check to be probed about half the time and never to miss a long run.
 func TestAdmissionIsFair(t *testing.T) {
 	a, _, _ := newTestAdmission(t, 2*time.Second)
-	a.random = rand.New(rand.NewPCG(1, 2)).Float64 //nolint:gosec // a test's reproducible draws
+	a.random = rand.New(rand.NewPCG(1, 2)).Float64 // a test's reproducible draws
 	const checks, rounds = 200, 400
 	admitted := make(map[string]int, checks)
 	run := make(map[string]int, checks)

@@ -209,7 +209,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		began := s.cfg.Clock.Now()
 		_, err := s.Dispatch(ctx)
 		if ctx.Err() != nil {
-			return nil //nolint:nilerr // the context ended: a clean stop, not a failure
+			return nil // the context ended: a clean stop, not a failure
 		}
 		var wait time.Duration
 		if err != nil {

@@ -153,7 +153,7 @@ func (s *Store) windowSummary(ctx context.Context, checkID string, w window) (hi
 		return histogram.Summary{}, fmt.Errorf("read results and rollups: %w", err)
 	}
 	out.Hist = map[int]int64{}
-	for b, n := range hist {
+	for b, n := range &hist {
 		if n != 0 {
 			out.Hist[b] = n
 		}

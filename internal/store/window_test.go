@@ -10,7 +10,7 @@ import (
 )
 
 func TestMaxBucketIsTheHistogramsLast(t *testing.T) {
-	require.Equal(t, len(histogram.Bounds), maxBucket)
+	require.Len(t, histogram.Bounds, maxBucket)
 	require.Equal(t, 0, clampBucket(-3))
 	require.Equal(t, maxBucket, clampBucket(maxBucket+9))
 }
