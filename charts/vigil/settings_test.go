@@ -146,8 +146,10 @@ func TestChartHistoryAndNotifications(t *testing.T) {
 	}
 }
 
-// TestChartServerAndOperatorSettings: VIGIL_METRIC_LABELS on the server
-// (which serves vigil_check_up) and VIGIL_DISCOVERY on the operator.
+// TestChartServerAndOperatorSettings: one VIGIL_METRIC_LABELS on the
+// server (vigil_check_up), the operator (its scheduler copies the labels
+// into jobs) and the workers (the facts series' label names), and
+// VIGIL_DISCOVERY on the operator.
 func TestChartServerAndOperatorSettings(t *testing.T) {
 	r := render(t)
 	require.Empty(t, env(t, r.deployment(t, "vigil-server"), "VIGIL_METRIC_LABELS").Value)
@@ -157,7 +159,8 @@ func TestChartServerAndOperatorSettings(t *testing.T) {
 	require.Equal(t, "team,app.kubernetes.io/part-of", env(t, r.deployment(t, "vigil-server"), "VIGIL_METRIC_LABELS").Value)
 	require.Equal(t, "false", env(t, r.deployment(t, "vigil-operator"), "VIGIL_DISCOVERY").Value)
 	for _, name := range []string{"vigil-operator", "vigil-worker"} {
-		requireNoEnv(t, r.deployment(t, name), "VIGIL_METRIC_LABELS")
+		require.Equal(t, "team,app.kubernetes.io/part-of", env(t, r.deployment(t, name), "VIGIL_METRIC_LABELS").Value,
+			"%s must use the server's allow-list", name)
 	}
 	requireNoEnv(t, r.deployment(t, "vigil-server"), "VIGIL_DISCOVERY")
 }
