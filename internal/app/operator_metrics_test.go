@@ -74,13 +74,19 @@ func TestOperatorMetricsAreSecure(t *testing.T) {
 	go func() {
 		done <- app.RunOperator(ctx, cfg, log.Named("operator"), app.OperatorHooks{KubeConfig: kube, RepeatControllers: true})
 	}()
+	// A worker probes what the operator's scheduler dispatches, so the
+	// check below goes DOWN and the dispatcher has a transition to deliver.
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- app.RunWorker(ctx, cfg, log.Named("worker"), app.Hooks{}) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(20 * time.Second):
-			t.Error("operator did not stop")
+		for name, ch := range map[string]chan error{"operator": done, "worker": workerDone} {
+			select {
+			case err := <-ch:
+				require.NoError(t, err, name)
+			case <-time.After(20 * time.Second):
+				t.Errorf("%s did not stop", name)
+			}
 		}
 	})
 
