@@ -166,6 +166,9 @@ func TestNewAdmissionIsOffWithoutBacklogOrWithNegativeLag(t *testing.T) {
 	require.Equal(t, time.Second, MinMaxQueueLag)
 	require.NotNil(t, a.random, "a default source of draws")
 	require.InDelta(t, 1.0, a.admitted(t0), 1e-9, "everything is admitted before the first poll")
+	// Only a negative bound turns it off: zero is "unset", which
+	// WithDefaults makes the default, and must not read as "off" here.
+	require.NotNil(t, newAdmission(Config{Backlog: &fakeBacklog{}, MaxQueueLag: 0}))
 
 	// A nil admission (off) passes every job and counts nothing.
 	var off *admission
@@ -538,4 +541,15 @@ func TestRunPollsTheBacklog(t *testing.T) {
 	s = New(&scriptedClaimer{}, &recordingPublisher{}, Config{Clock: newManualClock(), Backlog: off, MaxQueueLag: -1})
 	require.Nil(t, s.adm)
 	require.Zero(t, off.polls())
+}
+
+// TestAdmissionReportRoundsTheShare: the report gives the admitted share
+// to two decimals.
+func TestAdmissionReportRoundsTheShare(t *testing.T) {
+	a, logs, _ := newTestAdmission(t, 2*time.Second)
+	a.fraction, a.shed, a.shedSince = 0.3749, 3, at(0)
+	a.report(at(20), 7, true)
+	lines := logs.FilterMessageSnippet("overloaded").All()
+	require.Len(t, lines, 1)
+	require.InDelta(t, 0.37, lines[0].ContextMap()["admitted_share"], 1e-9)
 }
