@@ -280,9 +280,16 @@ func TestRemindersArriveAtTheIntervalAndStopOnUp(t *testing.T) {
 	t.Parallel()
 	d := newDelivery(t, fastRetry, 5*time.Second)
 	h := newHook(t, nil)
-	d.channel(t, "pager", h.srv.URL, func(c *notify.Channel) { c.RepeatInterval = 10 * time.Minute })
+	ch := d.channel(t, "pager", h.srv.URL, func(c *notify.Channel) { c.RepeatInterval = 10 * time.Minute })
 	d.set(t, false)
 	require.Eventually(t, func() bool { return len(h.received()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	// The receiver has it, but the dispatcher writes the outcome back just
+	// after: advancing the clock before that would let the attempt's
+	// lease run out (in test time) and send the same delivery again.
+	require.Eventually(t, func() bool {
+		ds, _, err := d.st.Deliveries(context.Background(), ch, notify.DeliveryQuery{})
+		return err == nil && len(ds) == 1 && ds[0].State == notify.StateDelivered
+	}, 10*time.Second, 10*time.Millisecond)
 	d.clk.Advance(9 * time.Minute)
 	require.Never(t, func() bool { return len(h.received()) > 1 }, 200*time.Millisecond, 20*time.Millisecond)
 	d.clk.Advance(time.Minute)
