@@ -57,32 +57,17 @@ func rollUp(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy)
 func rollUpChunk(ctx context.Context, conn *pgx.Conn, through time.Time, complete func(time.Time) bool, chunk int) (int, error) {
 	var n int
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `DELETE FROM rollup_marks m USING (
-				SELECT check_id, hour FROM rollup_marks WHERE hour < $1
-				ORDER BY check_id, hour LIMIT $2 FOR UPDATE) x
-			WHERE m.check_id = x.check_id AND m.hour = x.hour
-			RETURNING m.check_id, m.hour`, through, chunk)
+		marked, at, err := takeMarks(ctx, tx, "rollup_marks", "hour", through, chunk)
 		if err != nil {
-			return fmt.Errorf("take rollup marks: %w", err)
+			return err
 		}
+		n = len(marked)
 		var ids []string
 		var hours []time.Time
-		for rows.Next() {
-			var (
-				id string
-				h  time.Time
-			)
-			if err := rows.Scan(&id, &h); err != nil {
-				rows.Close()
-				return fmt.Errorf("take rollup marks: %w", err)
-			}
-			n++
+		for i, h := range at {
 			if complete(h) {
-				ids, hours = append(ids, id), append(hours, h)
+				ids, hours = append(ids, marked[i]), append(hours, h)
 			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("take rollup marks: %w", err)
 		}
 		if len(ids) == 0 {
 			return nil
@@ -137,31 +122,9 @@ func rollUpDays(ctx context.Context, conn *pgx.Conn, through time.Time, chunk in
 	for {
 		var n int
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `DELETE FROM rollup_day_marks m USING (
-					SELECT check_id, day FROM rollup_day_marks WHERE day < $1
-					ORDER BY check_id, day LIMIT $2 FOR UPDATE) x
-				WHERE m.check_id = x.check_id AND m.day = x.day
-				RETURNING m.check_id, m.day`, dayThrough, chunk)
+			ids, days, err := takeMarks(ctx, tx, "rollup_day_marks", "day", dayThrough, chunk)
 			if err != nil {
-				return fmt.Errorf("take day marks: %w", err)
-			}
-			var (
-				ids  []string
-				days []time.Time
-			)
-			for rows.Next() {
-				var (
-					id string
-					d  time.Time
-				)
-				if err := rows.Scan(&id, &d); err != nil {
-					rows.Close()
-					return fmt.Errorf("take day marks: %w", err)
-				}
-				ids, days = append(ids, id), append(days, d)
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("take day marks: %w", err)
+				return err
 			}
 			n = len(ids)
 			if n == 0 {
@@ -214,3 +177,38 @@ const recomputeDays = `WITH r AS (
 	ON CONFLICT (check_id, day) DO UPDATE SET checks = EXCLUDED.checks, failures = EXCLUDED.failures,
 		latency_sum_us = EXCLUDED.latency_sum_us, latency_min_us = EXCLUDED.latency_min_us,
 		latency_max_us = EXCLUDED.latency_max_us, hist = EXCLUDED.hist`
+
+// takeMarks deletes and returns up to limit marks of table (rollup_marks
+// by hour, rollup_day_marks by day) whose key lies before before, in key
+// order and locked FOR UPDATE, so the caller's transaction recomputes
+// exactly what it took (see rollUp for why no result slips between).
+func takeMarks(ctx context.Context, tx pgx.Tx, table, key string, before time.Time, limit int) ([]string, []time.Time, error) {
+	t, k := pgx.Identifier{table}.Sanitize(), pgx.Identifier{key}.Sanitize()
+	rows, err := tx.Query(ctx, `DELETE FROM `+t+` m USING (
+			SELECT check_id, `+k+` FROM `+t+` WHERE `+k+` < $1
+			ORDER BY check_id, `+k+` LIMIT $2 FOR UPDATE) x
+		WHERE m.check_id = x.check_id AND m.`+k+` = x.`+k+`
+		RETURNING m.check_id, m.`+k, before, limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("take %s: %w", table, err)
+	}
+	defer rows.Close()
+	var (
+		ids   []string
+		times []time.Time
+	)
+	for rows.Next() {
+		var (
+			id string
+			at time.Time
+		)
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, nil, fmt.Errorf("take %s: %w", table, err)
+		}
+		ids, times = append(ids, id), append(times, at)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("take %s: %w", table, err)
+	}
+	return ids, times, nil
+}
