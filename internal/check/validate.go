@@ -255,6 +255,19 @@ func ValidateTags(tags []string) error {
 
 // validateTarget checks the fields of c's type: where and how to probe.
 func (c *Check) validateTarget(p Policy) error {
+	// A field of another type survives a change of type (a PATCH from
+	// grpc to http keeps grpc_service) and is stored whatever the type,
+	// so its text rules hold for every type: PostgreSQL refuses NUL.
+	if c.Type != TypeHTTP && c.Method != "" {
+		if err := ValidateMethodToken(c.Method); err != nil {
+			return err
+		}
+	}
+	if c.Type != TypeGRPC {
+		if err := validateGRPCService(c.GRPCService); err != nil {
+			return err
+		}
+	}
 	switch c.Type {
 	case TypeHTTP:
 		if err := validateHTTPURL(c.URL); err != nil {
@@ -274,18 +287,22 @@ func (c *Check) validateTarget(p Policy) error {
 		if err := validateGRPCURL(c.URL); err != nil {
 			return err
 		}
-		switch {
-		case HasControl(c.GRPCService):
-			return fieldErr("grpc_service", "must not contain control characters or invalid UTF-8")
-		case utf8.RuneCountInString(c.GRPCService) > MaxGRPCServiceLength:
-			return fieldErr("grpc_service", "must be at most %d characters", MaxGRPCServiceLength)
-		}
-		return nil
+		return validateGRPCService(c.GRPCService)
 	case TypeTCP, TypeTLS, TypeDNS:
 		_, err := ParseTarget(c.Type, c.URL)
 		return err
 	}
 	return ValidateType(c.Type)
+}
+
+func validateGRPCService(s string) error {
+	switch {
+	case HasControl(s):
+		return fieldErr("grpc_service", "must not contain control characters or invalid UTF-8")
+	case utf8.RuneCountInString(s) > MaxGRPCServiceLength:
+		return fieldErr("grpc_service", "must be at most %d characters", MaxGRPCServiceLength)
+	}
+	return nil
 }
 
 // validateURL holds the rules every check's URL shares. Credentials are

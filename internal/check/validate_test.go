@@ -170,3 +170,38 @@ func TestValidateGRPC(t *testing.T) {
 		require.Equal(t, "url", fe.Field, u)
 	}
 }
+
+// A field of another type is stored too (a change of type keeps it), so
+// its text rules hold whatever the type: found by FuzzCreateService, where
+// a PATCH of an http check with a NUL grpc_service reached the store.
+func TestValidateFieldsOfAnotherType(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(*check.Check)
+		field string
+	}{
+		{"grpc_service with NUL on http", func(c *check.Check) { c.GRPCService = "a\x00" }, "grpc_service"},
+		{"grpc_service too long on tcp", func(c *check.Check) {
+			c.Type, c.URL, c.Method = check.TypeTCP, "tcp://a:1", ""
+			c.GRPCService = strings.Repeat("s", check.MaxGRPCServiceLength+1)
+		}, "grpc_service"},
+		{"method with NUL on grpc", func(c *check.Check) { c.Type, c.URL, c.Method = check.TypeGRPC, "grpc://a:1", "G\x00" }, "method"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := check.Check{Name: "a", URL: "http://a.example", Interval: 10 * time.Second}
+			c.SetDefaults()
+			tc.edit(&c)
+			fe, ok := check.AsFieldError(c.Validate())
+			require.True(t, ok)
+			require.Equal(t, tc.field, fe.Field)
+		})
+	}
+	// What a change of type leaves behind is still valid.
+	c := check.Check{Name: "a", Type: check.TypeGRPC, URL: "grpc://a:1", Interval: 10 * time.Second, Method: "GET"}
+	c.SetDefaults()
+	require.NoError(t, c.Validate())
+	c = check.Check{Name: "a", URL: "http://a.example", Interval: 10 * time.Second, GRPCService: "pkg.Health"}
+	c.SetDefaults()
+	require.NoError(t, c.Validate())
+}
