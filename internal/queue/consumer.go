@@ -59,6 +59,13 @@ type Delivery struct {
 	// "<check_id>/<scheduled_at unix ms>", however many jobs the message
 	// carried.
 	MessageID string
+	// PublishedAt is when the job's message was published (a retry: when
+	// it was published again), by the publisher's clock; zero for a
+	// message without the time (from a publisher that predates it, or
+	// moved back from the dead-letter queue). How long a job waited since
+	// is how far behind the workers are, which the job's tick cannot tell
+	// for a tick the scheduler dispatched late on purpose (catch-up).
+	PublishedAt time.Time
 }
 
 // JobHandler processes one job. Its context is not cancelled when
@@ -210,9 +217,10 @@ func jobPrefetch(concurrency int) int {
 // heldMessage is a delivery whose jobs are being run. Whoever ends its last
 // job settles it, with the outcomes of its jobs.
 type heldMessage struct {
-	d       amqp.Delivery
-	jobs    []check.Job
-	attempt int // see Delivery.Attempt
+	d           amqp.Delivery
+	jobs        []check.Job
+	attempt     int       // see Delivery.Attempt
+	publishedAt time.Time // see Delivery.PublishedAt
 
 	mu       sync.Mutex
 	left     int       // jobs neither finished nor given up
@@ -268,7 +276,8 @@ func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefe
 			c.rejectMalformed(s, &d, err)
 			continue
 		}
-		c.start(ctx, handlerCtx, s, &heldMessage{d: d, jobs: jobs, attempt: attemptOf(&d),
+		c.start(ctx, handlerCtx, s, &heldMessage{d: d, jobs: jobs,
+			attempt: attemptOf(&d), publishedAt: publishedAtOf(&d),
 			left: len(jobs), outcomes: make([]Outcome, len(jobs))}, &inflight)
 		if ctx.Err() != nil {
 			c.stop(s, tag, deliveries, &inflight)
@@ -392,6 +401,7 @@ func (c *jobConsumer) handle(ctx context.Context, s *session, m *heldMessage, i 
 		Redelivered: m.d.Redelivered || m.attempt > 1,
 		Attempt:     m.attempt,
 		MessageID:   JobMessageID(*job),
+		PublishedAt: m.publishedAt,
 	})
 	switch outcome {
 	case Ack, Requeue, DeadLetter:

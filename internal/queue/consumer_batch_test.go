@@ -133,7 +133,9 @@ func TestConsumeBatchOutcomes(t *testing.T) {
 			}
 			pub := newPublisher(t, cfg)
 			jobs := testJobs(3)
+			before := time.Now().Truncate(time.Millisecond)
 			require.NoError(t, pub.PublishJobs(context.Background(), jobs))
+			published := time.Now()
 			require.Equal(t, 1, queueDepth(t, cfg.JobQueue))
 
 			var log deliveryLog
@@ -156,8 +158,11 @@ func TestConsumeBatchOutcomes(t *testing.T) {
 				if d.Redelivered {
 					again = append(again, log.jobs[i].CheckID)
 					require.Equal(t, 2, d.Attempt)
+					require.True(t, d.PublishedAt.After(published), "a retry is stamped when it is published again, not with the original's time: %s", d.PublishedAt)
 				} else {
 					require.Equal(t, 1, d.Attempt)
+					require.False(t, d.PublishedAt.Before(before), "published at %s, before the publish began at %s", d.PublishedAt, before)
+					require.False(t, d.PublishedAt.After(published), "published at %s, after the publish returned at %s", d.PublishedAt, published)
 				}
 			}
 			require.ElementsMatch(t, tt.wantAgain, again)
@@ -173,6 +178,7 @@ func TestConsumeBatchOutcomes(t *testing.T) {
 				}
 				require.Equal(t, tt.wantReason, m.Headers[deadReasonHeader])
 				require.NotContains(t, m.Headers, attemptHeader, "moved back, it starts counting afresh")
+				require.NotContains(t, m.Headers, publishedAtHeader, "moved back, it is not shed for its time in the dead-letter queue")
 			}
 			require.ElementsMatch(t, tt.wantDead, deadIDs, "only the jobs that asked are dead-lettered")
 		})
@@ -201,6 +207,7 @@ func TestConsumeOldSingleObjectBodies(t *testing.T) {
 	stop()
 	requireSameJob(t, job, log.jobs[0])
 	require.Equal(t, JobMessageID(job), log.deliveries()[0].MessageID)
+	require.Zero(t, log.deliveries()[0].PublishedAt, "an old publisher sent no publish time")
 	require.Equal(t, 0, queueDepth(t, cfg.JobQueue))
 	require.Equal(t, 0, queueDepth(t, cfg.deadLetterQueue()))
 }
@@ -294,6 +301,11 @@ func TestConsumeGracefulStopPartlyStartedMessage(t *testing.T) {
 			got[m.MessageId] = append(got[m.MessageId], j.CheckID)
 		}
 		require.Equal(t, 1, attemptOf(&m), "not counted as a delivery")
+		require.False(t, publishedAtOf(&m).IsZero())
+		if m.MessageId == jobRunID(first[2:]) {
+			require.Equal(t, log.deliveries()[0].PublishedAt, publishedAtOf(&m),
+				"jobs that never started keep their publish time: they have waited since")
+		}
 	}
 	ids := func(jobs []check.Job) (out []string) {
 		for _, j := range jobs {

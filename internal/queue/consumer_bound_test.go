@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -175,5 +176,27 @@ func TestAttemptOf(t *testing.T) {
 			d.Headers[attemptHeader] = tt.v
 		}
 		require.Equal(t, tt.want, attemptOf(&d), "%#v", tt.v)
+	}
+}
+
+// A publish time is read only from an integer header a clock could have
+// written: anything else is no time at all, so the worker does not shed
+// by it.
+func TestPublishedAtOf(t *testing.T) {
+	const ms = int64(1795723200123)
+	for _, tt := range []struct {
+		v    any
+		want time.Time
+	}{
+		{nil, time.Time{}}, {"1795723200123", time.Time{}}, {int64(0), time.Time{}}, {int64(-1), time.Time{}},
+		{int64(maxPublishedAtMillis + 1), time.Time{}}, {int64(math.MaxInt64), time.Time{}},
+		{ms, time.UnixMilli(ms)}, {int64(maxPublishedAtMillis), time.UnixMilli(maxPublishedAtMillis)},
+		{int32(5), time.UnixMilli(5)},
+	} {
+		d := amqp.Delivery{Headers: amqp.Table{}}
+		if tt.v != nil {
+			d.Headers[publishedAtHeader] = tt.v
+		}
+		require.True(t, tt.want.Equal(publishedAtOf(&d)), "%#v: got %s", tt.v, publishedAtOf(&d))
 	}
 }

@@ -370,6 +370,7 @@ func jobPublishing(jobs []check.Job, bodies [][]byte, size int, now time.Time) a
 		DeliveryMode: amqp.Persistent,
 		Timestamp:    now,
 		MessageId:    jobRunID(jobs),
+		Headers:      amqp.Table{publishedAtHeader: now.UnixMilli()},
 	}
 	if len(jobs) == 1 {
 		msg.Type, msg.Body = typeJob, bodies[0]

@@ -26,33 +26,60 @@ const (
 	// had. A dead-lettered message carries it instead of attemptHeader, so
 	// that one moved back to the jobs queue starts again from attempt 1.
 	deliveriesHeader = "x-vigil-deliveries"
+	// publishedAtHeader is when a message's jobs were published, in Unix
+	// milliseconds (the AMQP timestamp property holds whole seconds only):
+	// how long they have waited since is Delivery.PublishedAt's use. A
+	// dead-lettered message drops it, so one moved back to the jobs queue
+	// by hand is not shed for the time it sat in the dead-letter queue.
+	publishedAtHeader = "x-vigil-published-at"
 )
 
 // attemptOf reads a delivery's attempt header. A message without one (all
 // of them before the header existed) or with a value we cannot read is on
 // its first attempt.
 func attemptOf(d *amqp.Delivery) int {
-	var n int64
-	switch v := d.Headers[attemptHeader].(type) {
-	case int:
-		n = int64(v)
-	case int8:
-		n = int64(v)
-	case int16:
-		n = int64(v)
-	case int32:
-		n = int64(v)
-	case int64:
-		n = v
-	case uint8:
-		n = int64(v)
-	case uint16:
-		n = int64(v)
-	case uint32:
-		n = int64(v)
-	}
+	n, _ := intHeader(d.Headers[attemptHeader])
 	// Bounded so that a forged header cannot overflow anything.
 	return int(min(max(n, 1), 1<<20))
+}
+
+// publishedAtOf reads a delivery's publish time header; zero when it has
+// none (a message from a publisher that predates it, or moved back from
+// the dead-letter queue) or one no clock could have written.
+func publishedAtOf(d *amqp.Delivery) time.Time {
+	ms, ok := intHeader(d.Headers[publishedAtHeader])
+	if !ok || ms <= 0 || ms > maxPublishedAtMillis {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// maxPublishedAtMillis is the year 9999, past any real clock: a forged
+// header beyond it cannot overflow the durations computed from it.
+const maxPublishedAtMillis = 253402300799999
+
+// intHeader reads an integer header value of any of the types AMQP tables
+// decode integers into.
+func intHeader(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case int32:
+		return int64(v), true
+	case int64:
+		return v, true
+	case uint8:
+		return int64(v), true
+	case uint16:
+		return int64(v), true
+	case uint32:
+		return int64(v), true
+	}
+	return 0, false
 }
 
 // settlement is where the jobs of a message go, by index.
@@ -203,6 +230,12 @@ func (c *jobConsumer) settlementMessages(m *heldMessage, p *settlement) ([]settl
 		if len(idx) > 0 {
 			h := cloneHeaders(m.d.Headers)
 			h[attemptHeader] = int32(attempt)
+			if attempt > m.attempt {
+				// A retry waited in the consumer on purpose; it is
+				// published now. Jobs that never started keep the
+				// original time: they have been waiting since.
+				h[publishedAtHeader] = time.Now().UnixMilli()
+			}
 			outs = append(outs, settleMessage{"", c.cfg.JobQueue, subsetPublishing(m, raw, idx, h)})
 		}
 	}
@@ -210,6 +243,7 @@ func (c *jobConsumer) settlementMessages(m *heldMessage, p *settlement) ([]settl
 		if len(idx) > 0 {
 			h := cloneHeaders(m.d.Headers)
 			delete(h, attemptHeader)
+			delete(h, publishedAtHeader)
 			h[deadReasonHeader] = reason
 			h[deliveriesHeader] = int32(m.attempt)
 			outs = append(outs, settleMessage{c.cfg.deadLetterExchange(), "", subsetPublishing(m, raw, idx, h)})
