@@ -21,33 +21,49 @@ const staleReportEvery = 10 * time.Second
 
 // shed reports whether job is too late to be worth probing, and if so logs
 // and counts it. A job is too late once its tick is older than the longer
-// of its check's interval and MaxJobAge: by then the check's next tick is
-// due too, and the scheduler itself would no longer dispatch the tick (it
-// dispatches a missed tick only within its catch-up window, whose default
-// MaxJobAge matches). Probing it would spend a slot on a result that is
-// stale on arrival and push every job queued behind it later still.
-func (w *Worker) shed(job check.Job) bool {
-	if w.cfg.MaxJobAge < 0 {
-		return false
-	}
+// of its check's interval and MaxJobAge (stale): by then the check's next
+// tick is due too, and the scheduler itself would no longer dispatch the
+// tick (it dispatches a missed tick only within its catch-up window, whose
+// default MaxJobAge matches). It is too late as well once it waited longer
+// than MaxQueueWait since publishedAt (queued): see HandlePublished.
+// Probing either would spend a slot on a result that is stale on arrival
+// and push every job queued behind it later still.
+func (w *Worker) shed(job check.Job, publishedAt time.Time) bool {
 	now := w.cfg.Now()
-	late := now.Sub(job.ScheduledAt)
-	// A job from a scheduler that predates Job.Interval has none, and
-	// MaxJobAge alone bounds it.
-	limit := max(w.cfg.MaxJobAge, job.Interval)
-	if late <= limit {
+	reason, late, limit := w.tooLate(now, job, publishedAt)
+	if reason == "" {
 		return false
 	}
-	w.stale.add(now, late)
+	w.stale.add(now, reason, late)
 	if ce := w.log.Check(zap.DebugLevel, "skipped stale job without probing"); ce != nil {
 		ce.Write(zap.String("service", job.Service), zap.String("check_id", job.CheckID),
-			zap.Time("scheduled_at", job.ScheduledAt),
+			zap.String("reason", reason), zap.Time("scheduled_at", job.ScheduledAt),
 			zap.Float64("late_ms", ms(late)), zap.Float64("max_age_ms", ms(limit)))
 	}
 	if w.cfg.OnStale != nil {
-		w.cfg.OnStale(job, late)
+		w.cfg.OnStale(job, reason, late)
 	}
 	return true
+}
+
+// tooLate says by which rule, if any, job is too late at now: the reason,
+// how late it is by that rule and the rule's bound; no reason when the job
+// is to be probed.
+func (w *Worker) tooLate(now time.Time, job check.Job, publishedAt time.Time) (reason string, late, limit time.Duration) {
+	if w.cfg.MaxJobAge >= 0 {
+		late := now.Sub(job.ScheduledAt)
+		// A job from a scheduler that predates Job.Interval has none, and
+		// MaxJobAge alone bounds it.
+		if limit := max(w.cfg.MaxJobAge, job.Interval); late > limit {
+			return ShedStale, late, limit
+		}
+	}
+	if w.cfg.MaxQueueWait >= 0 && !publishedAt.IsZero() {
+		if waited := now.Sub(publishedAt); waited > w.cfg.MaxQueueWait {
+			return ShedQueued, waited, w.cfg.MaxQueueWait
+		}
+	}
+	return "", 0, 0
 }
 
 // staleJobs keeps what the worker shed: when it last did (for Overloaded)
@@ -60,6 +76,7 @@ type staleJobs struct {
 
 	mu      sync.Mutex
 	count   int           // shed since the last summary
+	queued  int           // of which for waiting too long since published
 	maxLate time.Duration // the latest of those
 	since   time.Time     // the last summary, or the first shed job
 	last    time.Time     // the latest shed job
@@ -74,13 +91,16 @@ func newStaleJobs(log *zap.Logger, now func() time.Time) *staleJobs {
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (s *staleJobs) add(now time.Time, late time.Duration) {
+func (s *staleJobs) add(now time.Time, reason string, late time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.since.IsZero() {
 		s.since = now
 	}
 	s.count++
+	if reason == ShedQueued {
+		s.queued++
+	}
 	s.maxLate = max(s.maxLate, late)
 	s.last = now
 	// Most workers never shed a job, so the reporter starts with the
@@ -115,9 +135,9 @@ func (s *staleJobs) reportEvery() {
 // report writes the summary of the jobs shed since the last one, if any.
 func (s *staleJobs) report() {
 	s.mu.Lock()
-	n, maxLate, since := s.count, s.maxLate, s.since
+	n, queued, maxLate, since := s.count, s.queued, s.maxLate, s.since
 	now := s.now()
-	s.count, s.maxLate, s.since = 0, 0, now
+	s.count, s.queued, s.maxLate, s.since = 0, 0, 0, now
 	s.mu.Unlock()
 	if n == 0 {
 		return
@@ -125,7 +145,8 @@ func (s *staleJobs) report() {
 	// Seconds, not the milliseconds of the per-job line: this line is
 	// for people, and these spans are tens of seconds.
 	s.log.Warn("overloaded: skipped stale jobs without probing; add workers or concurrency",
-		zap.Int("skipped", n), zap.Float64("in_last_s", now.Sub(since).Round(time.Second).Seconds()),
+		zap.Int("skipped", n), zap.Int("stale", n-queued), zap.Int("queued", queued),
+		zap.Float64("in_last_s", now.Sub(since).Round(time.Second).Seconds()),
 		zap.Float64("max_late_s", maxLate.Round(100*time.Millisecond).Seconds()))
 }
 

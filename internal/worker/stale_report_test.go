@@ -32,6 +32,9 @@ func TestShedJobsAreSummedUp(t *testing.T) {
 	for _, late := range []time.Duration{40 * time.Second, 50 * time.Second, 35 * time.Second} {
 		shed(late)
 	}
+	// One on time by its tick that waited too long since it was published.
+	require.NoError(t, w.HandlePublished(context.Background(),
+		check.Job{CheckID: "b", Timeout: time.Second, ScheduledAt: now, Interval: time.Second}, now.Add(-6*time.Second)))
 	require.Zero(t, logs.Len(), "nothing per job above debug level")
 	now = at.Add(10 * time.Second)
 	w.stale.report()
@@ -39,7 +42,9 @@ func TestShedJobsAreSummedUp(t *testing.T) {
 	require.Len(t, entries, 1)
 	require.Equal(t, zap.WarnLevel, entries[0].Level)
 	fields := entries[0].ContextMap()
-	require.EqualValues(t, 3, fields["skipped"])
+	require.EqualValues(t, 4, fields["skipped"])
+	require.EqualValues(t, 3, fields["stale"])
+	require.EqualValues(t, 1, fields["queued"])
 	require.Equal(t, 50.0, fields["max_late_s"], "the most overdue of them")
 	require.Equal(t, 10.0, fields["in_last_s"])
 
@@ -54,6 +59,7 @@ func TestShedJobsAreSummedUp(t *testing.T) {
 	require.Len(t, entries, 2, "Close reports what was left")
 	fields = entries[1].ContextMap()
 	require.EqualValues(t, 1, fields["skipped"])
+	require.EqualValues(t, 0, fields["queued"], "the counts start again with each summary")
 	require.Equal(t, 60.0, fields["max_late_s"])
 	require.Equal(t, 5.0, fields["in_last_s"])
 }

@@ -50,8 +50,9 @@ func TestStaleJobIsAckedWithoutAProbe(t *testing.T) {
 	prober, rec := &countingProber{}, newRecorder()
 	var stale []time.Duration
 	w := newWorker(t, prober, rec, &fakePublisher{}, worker.Config{Logger: zap.New(core),
-		OnStale: func(j check.Job, late time.Duration) {
+		OnStale: func(j check.Job, reason string, late time.Duration) {
 			require.Equal(t, "a", j.CheckID)
+			require.Equal(t, worker.ShedStale, reason)
 			stale = append(stale, late)
 		}})
 
@@ -104,7 +105,7 @@ func TestHowLateAJobIsStillProbed(t *testing.T) {
 			prober, rec := &countingProber{}, newRecorder()
 			var shed atomic.Int32
 			w := newWorker(t, prober, rec, &fakePublisher{}, worker.Config{MaxJobAge: tt.maxJobAge,
-				OnStale: func(check.Job, time.Duration) { shed.Add(1) }})
+				OnStale: func(check.Job, string, time.Duration) { shed.Add(1) }})
 			require.NoError(t, w.Handle(context.Background(), lateJob("a", tt.interval, tt.late)))
 			want := int32(0)
 			if tt.probed {
@@ -143,4 +144,66 @@ func TestOverloadedAfterShedding(t *testing.T) {
 	// A job on time does not make a worker overloaded.
 	require.NoError(t, w.Handle(context.Background(), lateJob("b", 10*time.Second, -worker.OverloadWindow)))
 	require.False(t, w.Overloaded())
+}
+
+// How long a job may have waited since it was published: MaxQueueWait,
+// never below MinMaxQueueWait, whatever its tick. A job without a publish
+// time (from an older publisher) is judged by its tick alone.
+func TestHowLongAJobMayWaitInTheQueue(t *testing.T) {
+	const ms = time.Millisecond
+	for _, tt := range []struct {
+		name   string
+		bound  time.Duration
+		waited time.Duration // zero: no publish time
+		late   time.Duration // of the tick
+		probed bool
+	}{
+		{"the default bound", 0, worker.DefaultMaxQueueWait, 0, true},
+		{"past the default bound", 0, worker.DefaultMaxQueueWait + ms, 0, false},
+		{"a configured bound", 20 * time.Second, 20 * time.Second, 0, true},
+		{"past a configured bound", 20 * time.Second, 20*time.Second + ms, 0, false},
+		{"the floor holds for a bound set below it", ms, worker.MinMaxQueueWait, 0, true},
+		{"past the floor", ms, worker.MinMaxQueueWait + ms, 0, false},
+		{"a catch-up tick published late but waiting little", 0, time.Second, 25 * time.Second, true},
+		{"no publish time", 0, 0, 2 * time.Second, true},
+		{"this shedding off", -1, time.Hour, 0, true},
+		{"published ahead of the worker's clock", 0, -time.Minute, 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			prober, rec := &countingProber{}, newRecorder()
+			var reasons []string
+			var lates []time.Duration
+			w := newWorker(t, prober, rec, &fakePublisher{}, worker.Config{MaxQueueWait: tt.bound,
+				OnStale: func(_ check.Job, reason string, late time.Duration) {
+					reasons = append(reasons, reason)
+					lates = append(lates, late)
+				}})
+			var published time.Time
+			if tt.waited != 0 {
+				published = t0.Add(-tt.waited)
+			}
+			require.NoError(t, w.HandlePublished(context.Background(), lateJob("a", 10*time.Second, tt.late), published))
+			if tt.probed {
+				require.EqualValues(t, 1, prober.probes.Load(), "probed")
+				require.Empty(t, reasons)
+				require.False(t, w.Overloaded())
+				return
+			}
+			require.Zero(t, prober.probes.Load(), "shed")
+			require.Zero(t, rec.count())
+			require.Equal(t, []string{worker.ShedQueued}, reasons)
+			require.Equal(t, []time.Duration{tt.waited}, lates, "counted with how long it waited")
+			require.True(t, w.Overloaded(), "shedding for the wait is overload too")
+		})
+	}
+}
+
+// A job late by its tick is stale whatever its wait, and the stale rule
+// is the one reported.
+func TestStaleRuleComesFirst(t *testing.T) {
+	var reasons []string
+	w := newWorker(t, &countingProber{}, newRecorder(), &fakePublisher{}, worker.Config{
+		OnStale: func(_ check.Job, reason string, _ time.Duration) { reasons = append(reasons, reason) }})
+	require.NoError(t, w.HandlePublished(context.Background(), lateJob("a", 10*time.Second, time.Minute), t0.Add(-time.Minute)))
+	require.Equal(t, []string{worker.ShedStale}, reasons)
 }

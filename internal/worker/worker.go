@@ -54,9 +54,15 @@ type Config struct {
 	// a positive value below MinMaxJobAge is raised to it; negative turns
 	// shedding off.
 	MaxJobAge time.Duration
-	// OnStale, when set, sees every job Handle skipped as stale, and how
-	// late it was.
-	OnStale func(job check.Job, late time.Duration)
+	// MaxQueueWait bounds how long a job may have waited since it was
+	// published (in the broker and in the consumer's prefetch) and still
+	// be probed (see HandlePublished). Zero takes DefaultMaxQueueWait; a
+	// positive value below MinMaxQueueWait is raised to it; negative turns
+	// this shedding off.
+	MaxQueueWait time.Duration
+	// OnStale, when set, sees every job Handle skipped without a probe,
+	// why (ShedStale or ShedQueued), and how late it was by that rule.
+	OnStale func(job check.Job, reason string, late time.Duration)
 	// Now is the worker's clock; nil is time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -84,6 +90,25 @@ const (
 	// by milliseconds) or a slightly drifting one from shedding jobs that
 	// are on time.
 	MinMaxJobAge = 5 * time.Second
+	// DefaultMaxQueueWait keeps the ticks that are probed within a few
+	// seconds of on time when the workers cannot keep up: what waited
+	// longer is shed, and what is left waited less. It is seconds rather
+	// than the scheduler's VIGIL_MAX_QUEUE_LAG because the wait is the
+	// worker's clock minus the publisher's, so it is off by their skew.
+	DefaultMaxQueueWait = 5 * time.Second
+	// MinMaxQueueWait is the floor of MaxQueueWait: a bound below the
+	// skew of NTP-synchronised clocks and the time a busy broker takes
+	// to deliver would shed jobs that are on time.
+	MinMaxQueueWait = time.Second
+)
+
+// Why a job is shed: the reason label of vigil_ticks_missed_total.
+const (
+	// ShedStale: the job's tick is older than MaxJobAge and its interval.
+	ShedStale = "stale"
+	// ShedQueued: the job waited longer than MaxQueueWait since it was
+	// published.
+	ShedQueued = "queued"
 )
 
 // Worker handles jobs; Handle is safe for concurrent use.
@@ -116,6 +141,12 @@ func New(p Prober, r Recorder, pub TransitionPublisher, cfg Config) *Worker {
 	case cfg.MaxJobAge > 0:
 		cfg.MaxJobAge = max(cfg.MaxJobAge, MinMaxJobAge)
 	}
+	switch {
+	case cfg.MaxQueueWait == 0:
+		cfg.MaxQueueWait = DefaultMaxQueueWait
+	case cfg.MaxQueueWait > 0:
+		cfg.MaxQueueWait = max(cfg.MaxQueueWait, MinMaxQueueWait)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -143,7 +174,18 @@ func (w *Worker) Close() {
 // that cannot keep up thus sheds what it cannot do on time instead of
 // running every job a minute late; see docs/architecture.md.
 func (w *Worker) Handle(ctx context.Context, job check.Job) error {
-	if w.shed(job) {
+	return w.HandlePublished(ctx, job, time.Time{})
+}
+
+// HandlePublished is Handle for a job published at publishedAt (zero: not
+// known). A job that waited longer than Config.MaxQueueWait since is not
+// probed either: its tick may be recent (the scheduler dispatches missed
+// ticks late on purpose after an outage, and those should run), but a
+// long wait means the workers are behind, and in a first-in, first-out
+// backlog every job waits about as long. Shedding what waited too long
+// keeps the ticks that are probed on time instead of all of them late.
+func (w *Worker) HandlePublished(ctx context.Context, job check.Job, publishedAt time.Time) error {
+	if w.shed(job, publishedAt) {
 		return nil
 	}
 	return w.run(ctx, job)
@@ -160,7 +202,7 @@ func (w *Worker) HandleRetry(ctx context.Context, job check.Job) error {
 	return w.run(ctx, job)
 }
 
-// Overloaded reports whether the worker shed a stale job within the last
+// Overloaded reports whether the worker shed a job within the last
 // OverloadWindow: it is not keeping up with the jobs it is given.
 func (w *Worker) Overloaded() bool { return w.stale.recent() }
 
