@@ -108,6 +108,8 @@ func bindProcess(cmd string, cfg *config.Config, set *config.Set) (startFunc, bo
 		set.Int(&cfg.MaxDeliveries, "max-deliveries", "VIGIL_MAX_DELIVERIES", "deliveries of a failing job before it is dead-lettered")
 		set.Duration(&cfg.MaxJobAge, "max-job-age", "VIGIL_MAX_JOB_AGE",
 			"jobs later than this and than their check's interval are acked without a probe (negative: probe however late)")
+		set.Duration(&cfg.MaxQueueWait, "max-queue-wait", "VIGIL_MAX_QUEUE_WAIT",
+			"jobs that waited longer than this since they were published are acked without a probe (negative: probe however long they waited)")
 		set.String(&cfg.MetricsAddr, "metrics-addr", "VIGIL_METRICS_ADDR", "address of /healthz, /readyz and /metrics")
 		return func(ctx context.Context, c config.Config, l *zap.Logger) error {
 			return app.RunWorker(ctx, c, l, app.Hooks{})

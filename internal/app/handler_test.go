@@ -50,3 +50,26 @@ func TestJobHandlerShedsFirstDeliveriesOnly(t *testing.T) {
 	require.Equal(t, queue.Ack, h(context.Background(), stale, queue.Delivery{Attempt: 2, Redelivered: true}))
 	require.EqualValues(t, 1, p.n.Load(), "a retry is probed")
 }
+
+// A first delivery that waited too long since it was published is acked
+// without a probe, however recent its tick; a retry is probed, and so is
+// a job whose publish time is unknown.
+func TestJobHandlerShedsWhatWaitedTooLong(t *testing.T) {
+	p := &countingProber{}
+	w := worker.New(p, keepRecorder{}, dropPublisher{}, worker.Config{Linger: -1})
+	t.Cleanup(w.Close)
+	m := metrics.New()
+	h := jobHandler(w, m)
+	job := check.Job{CheckID: "a", Type: check.TypeHTTP, URL: "http://127.0.0.1:1", Timeout: time.Second,
+		ScheduledAt: time.Now(), Interval: 10 * time.Second}
+	long := time.Now().Add(-worker.DefaultMaxQueueWait - time.Second)
+
+	require.Equal(t, queue.Ack, h(context.Background(), job, queue.Delivery{Attempt: 1, PublishedAt: long}))
+	require.Zero(t, p.n.Load())
+	require.Equal(t, queue.Ack, h(context.Background(), job, queue.Delivery{Attempt: 2, Redelivered: true, PublishedAt: long}))
+	require.EqualValues(t, 1, p.n.Load(), "a retry is probed")
+	require.Equal(t, queue.Ack, h(context.Background(), job, queue.Delivery{Attempt: 1}))
+	require.EqualValues(t, 2, p.n.Load(), "no publish time: judged by its tick")
+	require.Equal(t, queue.Ack, h(context.Background(), job, queue.Delivery{Attempt: 1, PublishedAt: time.Now()}))
+	require.EqualValues(t, 3, p.n.Load())
+}

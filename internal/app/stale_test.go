@@ -114,3 +114,76 @@ func TestWorkerShedsStaleJobsFromTheQueue(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// A job that waited in the broker longer than VIGIL_MAX_QUEUE_WAIT since
+// it was published is acked without a probe and counted as "queued",
+// however recent its tick; a catch-up tick (old, but published just now)
+// is probed. Through the real broker and database: the wait is real.
+func TestWorkerShedsJobsThatWaitedTooLong(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := testConfig(t)
+	st, err := store.Open(ctx, cfg.DatabaseURL, 4)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	_, err = st.Migrate(ctx)
+	require.NoError(t, err)
+	srv, _ := target(t)
+	register := func(name string) *check.Check {
+		c := &check.Check{Name: name, URL: srv.URL, Interval: 10 * time.Second}
+		c.SetDefaults()
+		_, err := st.CreateService(ctx, c)
+		require.NoError(t, err)
+		return c
+	}
+	waited, catchUp, fresh := register("waited"), register("catch-up"), register("fresh")
+
+	qcfg := queue.Config{URL: cfg.AMQPURL, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	pub, err := queue.NewPublisher(ctx, qcfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	// On time by its tick, but nobody takes it for longer than the bound.
+	require.NoError(t, pub.PublishJobs(ctx, []check.Job{check.JobFor(waited, time.Now().UTC().Truncate(time.Millisecond))}))
+	time.Sleep(1500 * time.Millisecond)
+
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	addr, exited := make(chan net.Addr, 1), make(chan error, 1)
+	wcfg := cfg
+	wcfg.Migrate = false
+	wcfg.MaxQueueWait = time.Second
+	go func() {
+		exited <- app.RunWorker(wctx, wcfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), app.Hooks{Listening: addr})
+	}()
+	var worker string
+	select {
+	case a := <-addr:
+		worker = "http://" + a.String()
+	case err := <-exited:
+		t.Fatalf("worker did not start: %v", err)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	require.NoError(t, pub.PublishJobs(ctx, []check.Job{
+		check.JobFor(catchUp, now.Add(-25*time.Second)), // dispatched late after an outage
+		check.JobFor(fresh, now),
+	}))
+
+	resultsOf := func(c *check.Check) int {
+		rs, _, err := st.Results(ctx, c.ID, registry.ResultQuery{})
+		require.NoError(t, err)
+		return len(rs)
+	}
+	require.Eventually(t, func() bool { return resultsOf(catchUp) == 1 && resultsOf(fresh) == 1 },
+		20*time.Second, 50*time.Millisecond, "a catch-up tick and a fresh one are probed")
+	require.Eventually(t, func() bool {
+		m := scrape(t, worker)
+		return sum(m, "vigil_ticks_missed_total", map[string]string{"reason": "queued"}) == 1 &&
+			sum(m, "vigil_jobs_consumed_total", nil) == 3
+	}, 20*time.Second, 50*time.Millisecond, "the job that waited too long is counted")
+	m := scrape(t, worker)
+	require.Zero(t, sum(m, "vigil_ticks_missed_total", map[string]string{"reason": "stale"}), "its tick was on time")
+	require.Equal(t, 1.0, sum(m, "vigil_worker_overloaded", nil))
+	require.Zero(t, resultsOf(waited), "a shed tick has no result")
+	stop()
+	require.NoError(t, <-exited)
+}

@@ -45,7 +45,8 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	prober := probe.New(popts)
 	defer prober.Close()
 	w := worker.New(prober, st, pub, worker.Config{Logger: log.Named("worker"), OnResult: m.ProbeFinished,
-		MaxJobAge: cfg.MaxJobAge, OnStale: func(check.Job, time.Duration) { m.JobStale() }})
+		MaxJobAge: cfg.MaxJobAge, MaxQueueWait: cfg.MaxQueueWait,
+		OnStale: func(_ check.Job, reason string, _ time.Duration) { m.JobShed(reason) }})
 	defer w.Close()
 	m.WorkerOverloaded(w.Overloaded)
 
@@ -83,15 +84,17 @@ func workerMetrics(cfg config.Config) (*metrics.Metrics, error) {
 func jobHandler(w *worker.Worker, m *metrics.Metrics) queue.JobHandler {
 	return func(ctx context.Context, job check.Job, d queue.Delivery) queue.Outcome {
 		m.JobConsumed(d.Redelivered)
-		handle := w.Handle
+		var err error
 		if d.Attempt > 1 {
 			// A retry is late on purpose; see worker.Worker.HandleRetry.
 			// A job the broker redelivered because a worker died is on its
-			// first attempt and shed like any other when it is stale: it
+			// first attempt and shed like any other when it is late: it
 			// is the dead worker's prefetched backlog.
-			handle = w.HandleRetry
+			err = w.HandleRetry(ctx, job)
+		} else {
+			err = w.HandlePublished(ctx, job, d.PublishedAt)
 		}
-		if err := handle(ctx, job); err != nil {
+		if err != nil {
 			return queue.Requeue
 		}
 		return queue.Ack

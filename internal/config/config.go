@@ -90,6 +90,10 @@ type Config struct {
 	// MaxJobAge bounds how late a worker still probes a job (see
 	// worker.Config.MaxJobAge); negative turns shedding off.
 	MaxJobAge time.Duration
+	// MaxQueueWait bounds how long a job may have waited since it was
+	// published and still be probed (see worker.Config.MaxQueueWait);
+	// negative turns that shedding off.
+	MaxQueueWait time.Duration
 
 	// MetricLabels lists the label keys (VIGIL_METRIC_LABELS, comma-
 	// separated) whose values the per-check series copy from each check's
@@ -163,6 +167,7 @@ func Defaults() Config {
 		Concurrency:         1024,
 		MaxDeliveries:       queue.DefaultMaxDeliveries,
 		MaxJobAge:           worker.DefaultMaxJobAge,
+		MaxQueueWait:        worker.DefaultMaxQueueWait,
 		ProbeMaxPerHost:     probe.DefaultMaxPerHost,
 		DenyNetworks:        "169.254.0.0/16,fe80::/10",
 		MetricsAddr:         ":9090",
@@ -363,6 +368,9 @@ func (c *Config) Validate() error {
 	case c.MaxJobAge >= 0 && c.MaxJobAge < worker.MinMaxJobAge:
 		// The floor absorbs clock skew between scheduler and worker hosts.
 		return fmt.Errorf("VIGIL_MAX_JOB_AGE must be at least %s (or negative to turn shedding off), got %s", worker.MinMaxJobAge, c.MaxJobAge)
+	case c.MaxQueueWait >= 0 && c.MaxQueueWait < worker.MinMaxQueueWait:
+		// Likewise: the wait is the worker's clock minus the publisher's.
+		return fmt.Errorf("VIGIL_MAX_QUEUE_WAIT must be at least %s (or negative to turn this shedding off), got %s", worker.MinMaxQueueWait, c.MaxQueueWait)
 	}
 	if err := c.validateHistory(); err != nil {
 		return err

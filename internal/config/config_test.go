@@ -74,6 +74,7 @@ func TestValidate(t *testing.T) {
 		"VIGIL_PROBE_MAX_PER_HOST":      func(c *config.Config) { c.ProbeMaxPerHost = 0 },
 		"VIGIL_MAX_JOB_AGE":             func(c *config.Config) { c.MaxJobAge = time.Second },
 		"VIGIL_MAX_QUEUE_LAG":           func(c *config.Config) { c.MaxQueueLag = 0 },
+		"VIGIL_MAX_QUEUE_WAIT":          func(c *config.Config) { c.MaxQueueWait = 0 },
 	} {
 		c := config.Defaults()
 		mutate(&c)
@@ -95,6 +96,7 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 	require.Equal(t, queue.DefaultMaxDeliveries, c.MaxDeliveries)
 	require.Equal(t, worker.DefaultMaxJobAge, c.MaxJobAge)
 	require.Equal(t, scheduler.DefaultMaxQueueLag, c.MaxQueueLag)
+	require.Equal(t, worker.DefaultMaxQueueWait, c.MaxQueueWait)
 	require.Equal(t, scheduler.DefaultCatchUp, worker.DefaultMaxJobAge,
 		"by default workers probe every tick the scheduler dispatches late after an outage")
 	require.NoError(t, c.Validate())
@@ -119,6 +121,28 @@ func TestMaxJobAge(t *testing.T) {
 			require.NoError(t, c.Validate(), tt.age)
 		} else {
 			require.ErrorContains(t, c.Validate(), "VIGIL_MAX_JOB_AGE", tt.age)
+		}
+	}
+}
+
+// VIGIL_MAX_QUEUE_WAIT likewise, with its own floor.
+func TestMaxQueueWait(t *testing.T) {
+	for _, tt := range []struct {
+		wait time.Duration
+		ok   bool
+	}{
+		{worker.MinMaxQueueWait, true},
+		{worker.MinMaxQueueWait - time.Millisecond, false},
+		{0, false},
+		{-1, true},
+		{time.Minute, true},
+	} {
+		c := config.Defaults()
+		c.MaxQueueWait = tt.wait
+		if tt.ok {
+			require.NoError(t, c.Validate(), tt.wait)
+		} else {
+			require.ErrorContains(t, c.Validate(), "VIGIL_MAX_QUEUE_WAIT", tt.wait)
 		}
 	}
 }

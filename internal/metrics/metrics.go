@@ -59,7 +59,6 @@ type Metrics struct {
 	jobsDeadLettered *prometheus.CounterVec
 	jobsSkipped      *prometheus.CounterVec
 	ticksMissed      *prometheus.CounterVec
-	ticksStale       prometheus.Counter
 	ticksOverload    prometheus.Counter
 
 	wsOnce    sync.Once
@@ -167,9 +166,13 @@ func (m *Metrics) jobSeries() []prometheus.Collector {
 	}
 	m.ticksMissed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "ticks_missed_total",
-		Help: "Ticks that got no result because nobody probed them, by reason: stale (a worker acked the job without a probe because its tick was later than the longer of the check's interval and VIGIL_MAX_JOB_AGE: the workers are not keeping up); overload (the scheduler claimed the tick but did not publish it because the jobs queue held more than the workers drain in VIGIL_MAX_QUEUE_LAG).",
+		Help: "Ticks that got no result because nobody probed them, by reason: stale (a worker acked the job without a probe because its tick was later than the longer of the check's interval and VIGIL_MAX_JOB_AGE: the workers are not keeping up); queued (a worker acked the job without a probe because it waited longer than VIGIL_MAX_QUEUE_WAIT since it was published: the workers are not keeping up); overload (the scheduler claimed the tick but did not publish it because the jobs queue held more than the workers drain in VIGIL_MAX_QUEUE_LAG).",
 	}, []string{"reason"})
-	m.ticksStale = m.ticksMissed.WithLabelValues("stale")
+	// The worker package owns the shed reasons, which this leaf
+	// package repeats rather than import.
+	for _, r := range []string{"stale", "queued"} {
+		m.ticksMissed.WithLabelValues(r)
+	}
 	m.ticksOverload = m.ticksMissed.WithLabelValues("overload")
 
 	return []prometheus.Collector{m.jobsPublished, m.scheduleLag, m.jobsConsumed, m.jobsRedelivered,
@@ -311,14 +314,14 @@ func (m *Metrics) JobUnpublishable(reason string) {
 	m.jobsSkipped.WithLabelValues(reason).Inc()
 }
 
-// JobStale counts one job a worker acked without probing it because its
-// tick was too late (worker.Config.MaxJobAge): a tick missed for the
-// reason "stale".
-func (m *Metrics) JobStale() {
+// JobShed counts one job a worker acked without probing it because it
+// was too late, and why (worker.ShedStale, worker.ShedQueued): a tick
+// missed for that reason.
+func (m *Metrics) JobShed(reason string) {
 	if m == nil {
 		return
 	}
-	m.ticksStale.Inc()
+	m.ticksMissed.WithLabelValues(reason).Inc()
 }
 
 // TicksOverloaded counts n ticks the scheduler's admission control left
@@ -342,7 +345,7 @@ func (m *Metrics) WorkerOverloaded(overloaded func() bool) {
 	m.overloadOnce.Do(func() {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "worker_overloaded",
-			Help: "1 while this worker has shed a stale job within the last 30 seconds (see vigil_ticks_missed_total), else 0.",
+			Help: "1 while this worker has shed a late job (stale or queued) within the last 30 seconds (see vigil_ticks_missed_total), else 0.",
 		}, func() float64 {
 			if (*m.overloaded.Load())() {
 				return 1
