@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,14 +54,11 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job, needs cond.Needs)
 	// headers and then stalls is caught by the timeout, and so a fully read
 	// small body lets the connection go back to the keep-alive pool. Only
 	// a condition that reads it makes it worth keeping.
-	limited := io.LimitReader(resp.Body, p.opts.MaxBodyBytes)
 	var readErr error
 	if needs.Body {
-		var b []byte
-		b, readErr = io.ReadAll(limited)
-		o.facts.Body = string(b)
+		o.facts.Body, readErr = readBody(resp.Body, resp.ContentLength, p.opts.MaxBodyBytes)
 	} else {
-		_, readErr = io.Copy(io.Discard, limited)
+		_, readErr = io.Copy(io.Discard, io.LimitReader(resp.Body, p.opts.MaxBodyBytes))
 	}
 	switch {
 	case !check.StatusExpected(job.ExpectedStatus, job.ExpectedStatuses, resp.StatusCode):
@@ -71,6 +69,35 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job, needs cond.Needs)
 		o.err = readErr
 	}
 	return o
+}
+
+// readBody reads at most limit bytes of r. A response that states its
+// length is read into one buffer of that size, so keeping a body for
+// conditions costs that buffer and its copy into a string, where
+// io.ReadAll would grow a chain of buffers. The length is the target's
+// word, so it only sizes the first buffer and is capped by limit: a false
+// one costs no more than a body of limit bytes.
+func readBody(r io.Reader, length, limit int64) (string, error) {
+	size := int64(512)
+	if length >= 0 {
+		// One byte more than the body, so its end shows without growing.
+		size = min(length, limit) + 1
+	}
+	buf := make([]byte, 0, size)
+	r = io.LimitReader(r, limit)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			return string(buf), err
+		}
+	}
 }
 
 // newRequest builds a job's request and picks the transport for its TLS
