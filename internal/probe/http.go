@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/cond"
@@ -56,7 +57,7 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job, needs cond.Needs)
 	// a condition that reads it makes it worth keeping.
 	var readErr error
 	if needs.Body {
-		o.facts.Body, readErr = readBody(resp.Body, resp.ContentLength, p.opts.MaxBodyBytes)
+		o.facts.Body, readErr = readBody(resp.Body, p.opts.MaxBodyBytes, &p.bodyBufs)
 	} else {
 		_, readErr = io.Copy(io.Discard, io.LimitReader(resp.Body, p.opts.MaxBodyBytes))
 	}
@@ -71,33 +72,43 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job, needs cond.Needs)
 	return o
 }
 
-// readBody reads at most limit bytes of r. A response that states its
-// length is read into one buffer of that size, so keeping a body for
-// conditions costs that buffer and its copy into a string, where
-// io.ReadAll would grow a chain of buffers. The length is the target's
-// word, so it only sizes the first buffer and is capped by limit: a false
-// one costs no more than a body of limit bytes.
-func readBody(r io.Reader, length, limit int64) (string, error) {
-	size := int64(512)
-	if length >= 0 {
-		// One byte more than the body, so its end shows without growing.
-		size = min(length, limit) + 1
+// maxPooledBody is the largest read buffer kept for the next body: one
+// per probe in flight, so a worker keeps at most its concurrency times
+// this, and a larger MaxBodyBytes costs its large bodies a buffer each.
+const maxPooledBody = 64 << 10
+
+// readBody reads at most limit bytes of r into a string. The bytes go into
+// a buffer borrowed from bufs and are copied out once, so a body kept for
+// conditions costs one allocation of its size, where io.ReadAll grew a
+// chain of buffers and string() copied the result again. Only the bytes
+// read for this body are copied: what a longer earlier body left in the
+// buffer stays there.
+func readBody(r io.Reader, limit int64, bufs *sync.Pool) (string, error) {
+	bp, _ := bufs.Get().(*[]byte)
+	if bp == nil {
+		buf := make([]byte, 0, 8<<10)
+		bp = &buf
 	}
-	buf := make([]byte, 0, size)
+	buf := (*bp)[:0]
 	r = io.LimitReader(r, limit)
-	for {
+	var err error
+	for err == nil {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
+		var n int
+		n, err = r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			return string(buf), err
-		}
 	}
+	body := string(buf)
+	if cap(buf) <= maxPooledBody {
+		*bp = buf
+		bufs.Put(bp)
+	}
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return body, err
 }
 
 // newRequest builds a job's request and picks the transport for its TLS
