@@ -3,6 +3,7 @@ package cond
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -23,10 +24,10 @@ func describePlan(p *jsonPlan) string {
 		return "*"
 	}
 	var parts []string
-	for _, k := range slices.Sorted(mapKeys(p.fields)) {
+	for _, k := range slices.Sorted(maps.Keys(p.fields)) {
 		parts = append(parts, strconv.Quote(k)+describeChild(p.fields[k]))
 	}
-	for _, i := range slices.Sorted(mapKeys(p.index)) {
+	for _, i := range slices.Sorted(maps.Keys(p.index)) {
 		parts = append(parts, "["+strconv.FormatInt(i, 10)+"]"+describeChild(p.index[i]))
 	}
 	return "{" + strings.Join(parts, " ") + "}"
@@ -37,16 +38,6 @@ func describeChild(p *jsonPlan) string {
 		return ""
 	}
 	return describePlan(p)
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func TestJSONPlan(t *testing.T) {
