@@ -40,7 +40,7 @@ type pathStep struct {
 	isIndex bool
 }
 
-// addUses adds every use of json in e to the plan. Uses it does not
+// addUses adds every use of json in a to the plan. Uses it does not
 // recognise as constant paths make the node they start from whole, so the
 // plan errs on the side of decoding more, never less.
 func (p *jsonPlan) addUses(a *ast.AST) {
