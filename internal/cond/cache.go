@@ -1,7 +1,6 @@
 package cond
 
 import (
-	"strings"
 	"sync"
 )
 
@@ -41,9 +40,16 @@ func (c *Cache) Get(exprs []string) (*Set, error) {
 	if len(exprs) == 0 {
 		return nil, nil //nolint:nilnil // no conditions: the nil *Set has Len 0 and judges nothing
 	}
-	key := strings.Join(exprs, "\x00")
+	// The key is the list joined by NULs, built on the stack: a lookup
+	// with string(key) copies nothing, so a hit, every probe but the
+	// first, allocates nothing.
+	var stack [512]byte
+	key := append(stack[:0], exprs[0]...)
+	for _, x := range exprs[1:] {
+		key = append(append(key, 0), x...)
+	}
 	c.mu.RLock()
-	e, ok := c.m[key]
+	e, ok := c.m[string(key)]
 	c.mu.RUnlock()
 	if ok {
 		return e.set, e.err
@@ -53,7 +59,7 @@ func (c *Cache) Get(exprs []string) (*Set, error) {
 	if len(c.m) >= c.max {
 		c.m = map[string]entry{}
 	}
-	c.m[key] = entry{set: set, err: err}
+	c.m[string(key)] = entry{set: set, err: err}
 	c.mu.Unlock()
 	return set, err
 }

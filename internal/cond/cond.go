@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
@@ -66,6 +65,9 @@ type Needs struct {
 type Set struct {
 	conds []compiled
 	needs Needs
+	// json is what the conditions read of the json variable; nil when
+	// none reads it.
+	json *jsonPlan
 }
 
 type compiled struct {
@@ -93,8 +95,9 @@ func Compile(exprs []string) (*Set, error) {
 		return nil, fmt.Errorf("build CEL environment: %w", err)
 	}
 	s := &Set{conds: make([]compiled, 0, len(exprs))}
+	plan := newJSONPlan()
 	for i, x := range exprs {
-		c, err := compileOne(e, x)
+		c, err := compileOne(e, x, plan)
 		if err != nil {
 			return nil, &check.FieldError{Field: fmt.Sprintf("conditions[%d]", i), Message: err.Error()}
 		}
@@ -103,11 +106,17 @@ func Compile(exprs []string) (*Set, error) {
 		s.needs.Cert = s.needs.Cert || c.usesCert
 	}
 	s.needs.Any = len(s.conds) > 0
+	if s.needs.JSON {
+		s.json = plan
+	}
 	s.needs.Body = s.needs.JSON || slices.ContainsFunc(s.conds, func(c compiled) bool { return c.usesBody })
 	return s, nil
 }
 
-func compileOne(e *cel.Env, x string) (compiled, error) {
+// compileOne compiles one condition and adds what it reads of json to
+// plan: the operands it quotes in a failure are evaluated against the same
+// value, so their uses are added too.
+func compileOne(e *cel.Env, x string, plan *jsonPlan) (compiled, error) {
 	a, iss := e.Compile(x)
 	if iss.Err() != nil {
 		return compiled{}, errors.New(oneLine(iss.Err().Error()))
@@ -119,7 +128,8 @@ func compileOne(e *cel.Env, x string) (compiled, error) {
 	if err != nil {
 		return compiled{}, errors.New(oneLine(err.Error()))
 	}
-	c := compiled{expr: x, prg: prg, operands: operandsOf(e, a)}
+	c := compiled{expr: x, prg: prg, operands: operandsOf(e, a, plan)}
+	plan.addUses(a.NativeRep())
 	for _, r := range a.NativeRep().ReferenceMap() {
 		switch r.Name {
 		case VarJSON:
@@ -141,7 +151,7 @@ var comparisons = map[string]bool{
 // operandsOf prepares the operands worth quoting when a's condition fails:
 // those of a top-level comparison or member call, or of each one in a
 // top-level chain of &&. Literals are left out: their value is in the text.
-func operandsOf(e *cel.Env, a *cel.Ast) []operand {
+func operandsOf(e *cel.Env, a *cel.Ast, plan *jsonPlan) []operand {
 	info := a.NativeRep().SourceInfo()
 	var out []operand
 	var walk func(x ast.Expr)
@@ -163,7 +173,7 @@ func operandsOf(e *cel.Env, a *cel.Ast) []operand {
 			return
 		}
 		for _, arg := range args {
-			if op, ok := compileOperand(e, arg, info); ok && len(out) < 4 {
+			if op, ok := compileOperand(e, arg, info, plan); ok && len(out) < 4 {
 				out = append(out, op)
 			}
 		}
@@ -172,7 +182,7 @@ func operandsOf(e *cel.Env, a *cel.Ast) []operand {
 	return out
 }
 
-func compileOperand(e *cel.Env, x ast.Expr, info *ast.SourceInfo) (operand, bool) {
+func compileOperand(e *cel.Env, x ast.Expr, info *ast.SourceInfo, plan *jsonPlan) (operand, bool) {
 	if isLiteral(x) {
 		return operand{}, false
 	}
@@ -188,6 +198,7 @@ func compileOperand(e *cel.Env, x ast.Expr, info *ast.SourceInfo) (operand, bool
 	if err != nil {
 		return operand{}, false
 	}
+	plan.addUses(a.NativeRep())
 	return operand{text: text, prg: prg}, true
 }
 
@@ -235,7 +246,7 @@ func (s *Set) Eval(in *Input) (failure string) {
 			failure = check.CleanError(fmt.Sprintf("condition evaluation failed: %v", r))
 		}
 	}()
-	vars := s.activation(in)
+	vars := &activation{set: s, in: in}
 	for _, c := range s.conds {
 		out, _, err := c.prg.Eval(vars)
 		switch {
@@ -250,58 +261,11 @@ func (s *Set) Eval(in *Input) (failure string) {
 	return ""
 }
 
-// activation builds the variables once per probe; json is parsed only
-// when a condition reads it.
-func (s *Set) activation(in *Input) map[string]any {
-	headers := in.Headers
-	if headers == nil {
-		headers = map[string]string{}
-	}
-	answers := in.Answers
-	if answers == nil {
-		answers = []string{}
-	}
-	var status any = types.NullValue
-	if in.Status != nil {
-		status = in.Status
-	}
-	vars := map[string]any{
-		VarStatus:  status,
-		VarLatency: in.Latency.Milliseconds(),
-		VarHeaders: headers,
-		VarBody:    validUTF8(in.Body),
-		VarJSON:    types.NullValue,
-		VarCert:    in.Cert.Map(in.Now),
-		VarAnswers: answers,
-	}
-	if s.needs.JSON {
-		vars[VarJSON] = parseJSON(in.Body)
-	}
-	return vars
-}
-
-// parseJSON returns the body as JSON values, or null. The body is capped
-// by the prober, and encoding/json bounds nesting depth itself.
-func parseJSON(body string) any {
-	var v any
-	if err := json.Unmarshal([]byte(body), &v); err != nil || v == nil {
-		return types.NullValue
-	}
-	return v
-}
-
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
 // evalError turns an evaluation error into words a user can act on: most
 // come from a field the response lacks.
-func (c *compiled) evalError(err error, in *Input, vars map[string]any) string {
+func (c *compiled) evalError(err error, in *Input, vars *activation) string {
 	switch {
-	case c.usesJSON && vars[VarJSON] == types.NullValue:
+	case c.usesJSON && vars.jsonValue() == types.NullValue:
 		return c.expr + ": the body is not JSON"
 	case c.usesCert && in.Cert == nil:
 		return c.expr + ": no certificate (the target did not use TLS)"
@@ -311,7 +275,7 @@ func (c *compiled) evalError(err error, in *Input, vars map[string]any) string {
 
 // explain says why c evaluated to false: the expression and the values of
 // its operands.
-func (c *compiled) explain(vars map[string]any) string {
+func (c *compiled) explain(vars *activation) string {
 	parts := make([]string, 0, len(c.operands))
 	for _, op := range c.operands {
 		v, _, err := op.prg.Eval(vars)

@@ -184,6 +184,20 @@ func TestCacheCompilesOncePerList(t *testing.T) {
 	require.Nil(t, none)
 }
 
+// A list the cache holds costs a probe no allocation to find.
+func TestCacheHitAllocatesNothing(t *testing.T) {
+	c := cond.NewCache(0)
+	conds := []string{`json.status == "UP"`, `headers["content-type"].startsWith("application/json")`, `latency_ms < 1000`}
+	want, err := c.Get(conds)
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(100, func() {
+		if got, _ := c.Get(conds); got != want {
+			t.Fatal("a different set")
+		}
+	})
+	require.Zero(t, allocs)
+}
+
 func TestValidateCheck(t *testing.T) {
 	c := &check.Check{Name: "a", URL: "http://example.test", Interval: time.Minute, Conditions: []string{`status == 200`, `json.x ==`}}
 	c.SetDefaults()

@@ -3,11 +3,13 @@ package probe
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/vigil-dev/vigil/internal/check"
 	"github.com/vigil-dev/vigil/internal/cond"
@@ -53,14 +55,11 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job, needs cond.Needs)
 	// headers and then stalls is caught by the timeout, and so a fully read
 	// small body lets the connection go back to the keep-alive pool. Only
 	// a condition that reads it makes it worth keeping.
-	limited := io.LimitReader(resp.Body, p.opts.MaxBodyBytes)
 	var readErr error
 	if needs.Body {
-		var b []byte
-		b, readErr = io.ReadAll(limited)
-		o.facts.Body = string(b)
+		o.facts.Body, readErr = readBody(resp.Body, p.opts.MaxBodyBytes, &p.bodyBufs)
 	} else {
-		_, readErr = io.Copy(io.Discard, limited)
+		_, readErr = io.Copy(io.Discard, io.LimitReader(resp.Body, p.opts.MaxBodyBytes))
 	}
 	switch {
 	case !check.StatusExpected(job.ExpectedStatus, job.ExpectedStatuses, resp.StatusCode):
@@ -71,6 +70,45 @@ func (p *Prober) probeHTTP(ctx context.Context, job check.Job, needs cond.Needs)
 		o.err = readErr
 	}
 	return o
+}
+
+// maxPooledBody is the largest read buffer kept for the next body: one
+// per probe in flight, so a worker keeps at most its concurrency times
+// this, and a larger MaxBodyBytes costs its large bodies a buffer each.
+const maxPooledBody = 64 << 10
+
+// readBody reads at most limit bytes of r into a string. The bytes go into
+// a buffer borrowed from bufs and are copied out once, so a body kept for
+// conditions costs one allocation of its size, where io.ReadAll grew a
+// chain of buffers and string() copied the result again. Only the bytes
+// read for this body are copied: what a longer earlier body left in the
+// buffer stays there.
+func readBody(r io.Reader, limit int64, bufs *sync.Pool) (string, error) {
+	bp, _ := bufs.Get().(*[]byte)
+	if bp == nil {
+		buf := make([]byte, 0, 8<<10)
+		bp = &buf
+	}
+	buf := (*bp)[:0]
+	r = io.LimitReader(r, limit)
+	var err error
+	for err == nil {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		var n int
+		n, err = r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+	}
+	body := string(buf)
+	if cap(buf) <= maxPooledBody {
+		*bp = buf
+		bufs.Put(bp)
+	}
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return body, err
 }
 
 // newRequest builds a job's request and picks the transport for its TLS

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/check"
@@ -103,6 +104,9 @@ type Prober struct {
 	conds *cond.Cache
 	// tlsTransports serve the jobs with TLS options of their own.
 	tlsTransports *transportCache
+	// bodyBufs lends the buffers bodies kept for conditions are read
+	// into (readBody).
+	bodyBufs sync.Pool
 }
 
 // New returns a Prober with opts' zero fields set to their defaults.
