@@ -60,7 +60,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 }
 
 // Parent implements interpreter.Activation: there is none.
-func (*activation) Parent() interpreter.Activation { return nil }
+func (*activation) Parent() interpreter.Activation { return nil } //nolint:ireturn // the interface's own signature
 
 // jsonValue is the json variable: the body parsed as far as the
 // conditions read it, or null when it is not JSON (or no condition reads

@@ -137,8 +137,10 @@ func (d *sparseDecoder) array(n *jsonPlan) (any, bool) {
 		return list, true
 	}
 	for i := int64(0); ; i++ {
-		var v any
-		ok := true
+		var (
+			v  any
+			ok bool
+		)
 		if child := n.index[i]; child != nil {
 			v, ok = d.value(child)
 		} else {
