@@ -55,6 +55,8 @@ type options struct {
 	extraEnv    string
 	hosts       int
 	vacuumEvery time.Duration
+	bodyBytes   int
+	conditions  []string
 }
 
 func main() {
@@ -77,6 +79,11 @@ func main() {
 	flag.DurationVar(&o.slowDelay, "slow-delay", time.Second, "how slowly the slow targets answer")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "VIGIL_LOG_LEVEL of the processes")
 	flag.StringVar(&o.extraEnv, "env", "", "extra KEY=VALUE,KEY=VALUE for the vigil processes")
+	flag.IntVar(&o.bodyBytes, "body-bytes", 0, "answer a JSON health document of about this many bytes ({\"status\":\"UP\",...}) instead of \"ok\"")
+	flag.Func("condition", "a CEL condition every check carries (repeat for more), such as 'json.status == \"UP\"'", func(v string) error {
+		o.conditions = append(o.conditions, v)
+		return nil
+	})
 	flag.IntVar(&o.hosts, "hosts", 32, "loopback addresses (127.0.0.1..) the target listens on; checks are spread over them like checks of many services")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -204,7 +211,7 @@ func run(ctx context.Context, o options) error {
 	stamp := time.Now().UTC().Format("20060102t150405")
 	schema, vhost := "vigil_bench_"+stamp, "vigil-bench-"+stamp
 
-	target, err := startTarget(o.slowPercent, o.slowDelay, max(o.hosts, 1))
+	target, err := startTarget(o.slowPercent, o.slowDelay, max(o.hosts, 1), healthDocument(o.bodyBytes))
 	if err != nil {
 		return err
 	}
@@ -434,7 +441,7 @@ func register(ctx context.Context, st *store.Store, o options, base []string) er
 		wg.Go(func() {
 			for i := range next {
 				c := &check.Check{Name: fmt.Sprintf("bench-%06d", i), URL: fmt.Sprintf("%s/t/%d", base[i%len(base)], i),
-					Interval: o.interval, Timeout: o.timeout, Tags: []string{"bench"}}
+					Interval: o.interval, Timeout: o.timeout, Tags: []string{"bench"}, Conditions: o.conditions}
 				c.SetDefaults()
 				if _, err := st.CreateService(ctx, c); err != nil {
 					mu.Lock()
@@ -462,7 +469,26 @@ type target struct {
 
 func (t *target) Close() { _ = t.srv.Close() }
 
-func startTarget(slowPercent int, slowDelay time.Duration, hosts int) (*target, error) {
+// healthDocument is a JSON health document of about n bytes with
+// "status":"UP", as a Spring Boot or similar health endpoint answers; ""
+// for n of 0.
+func healthDocument(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	var sb strings.Builder
+	sb.WriteString(`{"status":"UP","components":{`)
+	for i := 0; sb.Len() < n-64; i++ {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `"component-%03d":{"status":"UP","latency_ms":%d}`, i, i%97)
+	}
+	sb.WriteString(`}}`)
+	return sb.String()
+}
+
+func startTarget(slowPercent int, slowDelay time.Duration, hosts int, body string) (*target, error) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if slowPercent > 0 {
 			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/t/"))
@@ -470,7 +496,12 @@ func startTarget(slowPercent int, slowDelay time.Duration, hosts int) (*target, 
 				time.Sleep(slowDelay)
 			}
 		}
-		_, _ = io.WriteString(w, "ok")
+		if body == "" {
+			_, _ = io.WriteString(w, "ok")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
 	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	t := &target{srv: srv}
