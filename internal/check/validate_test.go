@@ -204,4 +204,6 @@ func TestValidateFieldsOfAnotherType(t *testing.T) {
 	c = check.Check{Name: "a", URL: "http://a.example", Interval: 10 * time.Second, GRPCService: "pkg.Health"}
 	c.SetDefaults()
 	require.NoError(t, c.Validate())
+	c.GRPCService = strings.Repeat("é", check.MaxGRPCServiceLength)
+	require.NoError(t, c.Validate(), "the bound is inclusive, in characters")
 }
