@@ -56,13 +56,13 @@ func TestJobHandlerShedsFirstDeliveriesOnly(t *testing.T) {
 // a job whose publish time is unknown.
 func TestJobHandlerShedsWhatWaitedTooLong(t *testing.T) {
 	p := &countingProber{}
-	w := worker.New(p, keepRecorder{}, dropPublisher{}, worker.Config{Linger: -1})
+	w := worker.New(p, keepRecorder{}, dropPublisher{}, worker.Config{Linger: -1, MaxQueueWait: worker.RecommendedMaxQueueWait})
 	t.Cleanup(w.Close)
 	m := metrics.New()
 	h := jobHandler(w, m)
 	job := check.Job{CheckID: "a", Type: check.TypeHTTP, URL: "http://127.0.0.1:1", Timeout: time.Second,
 		ScheduledAt: time.Now(), Interval: 10 * time.Second}
-	long := time.Now().Add(-worker.DefaultMaxQueueWait - time.Second)
+	long := time.Now().Add(-worker.RecommendedMaxQueueWait - time.Second)
 
 	require.Equal(t, queue.Ack, h(context.Background(), job, queue.Delivery{Attempt: 1, PublishedAt: long}))
 	require.Zero(t, p.n.Load())

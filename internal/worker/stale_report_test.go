@@ -19,7 +19,7 @@ func TestShedJobsAreSummedUp(t *testing.T) {
 	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	now := at
 	w := New(&deadlineProber{}, &deadlineRecorder{}, nopPublisher{},
-		Config{Logger: zap.New(core), Now: func() time.Time { return now }})
+		Config{Logger: zap.New(core), Now: func() time.Time { return now }, MaxQueueWait: 5 * time.Second})
 	// The test writes the summaries itself; the reporter's own ticks
 	// must not split them.
 	w.stale.every = time.Hour

@@ -158,16 +158,17 @@ func TestHowLongAJobMayWaitInTheQueue(t *testing.T) {
 		late   time.Duration // of the tick
 		probed bool
 	}{
-		{"the default bound", 0, worker.DefaultMaxQueueWait, 0, true},
-		{"past the default bound", 0, worker.DefaultMaxQueueWait + ms, 0, false},
+		{"off by default", 0, time.Hour, 0, true},
+		{"the recommended bound", worker.RecommendedMaxQueueWait, worker.RecommendedMaxQueueWait, 0, true},
+		{"past the recommended bound", worker.RecommendedMaxQueueWait, worker.RecommendedMaxQueueWait + ms, 0, false},
 		{"a configured bound", 20 * time.Second, 20 * time.Second, 0, true},
 		{"past a configured bound", 20 * time.Second, 20*time.Second + ms, 0, false},
 		{"the floor holds for a bound set below it", ms, worker.MinMaxQueueWait, 0, true},
 		{"past the floor", ms, worker.MinMaxQueueWait + ms, 0, false},
-		{"a catch-up tick published late but waiting little", 0, time.Second, 25 * time.Second, true},
-		{"no publish time", 0, 0, 2 * time.Second, true},
+		{"a catch-up tick published late but waiting little", 5 * time.Second, time.Second, 25 * time.Second, true},
+		{"no publish time", 5 * time.Second, 0, 2 * time.Second, true},
 		{"this shedding off", -1, time.Hour, 0, true},
-		{"published ahead of the worker's clock", 0, -time.Minute, 0, true},
+		{"published ahead of the worker's clock", 5 * time.Second, -time.Minute, 0, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			prober, rec := &countingProber{}, newRecorder()
@@ -202,7 +203,7 @@ func TestHowLongAJobMayWaitInTheQueue(t *testing.T) {
 // is the one reported.
 func TestStaleRuleComesFirst(t *testing.T) {
 	var reasons []string
-	w := newWorker(t, &countingProber{}, newRecorder(), &fakePublisher{}, worker.Config{
+	w := newWorker(t, &countingProber{}, newRecorder(), &fakePublisher{}, worker.Config{MaxQueueWait: 5 * time.Second,
 		OnStale: func(_ check.Job, reason string, _ time.Duration) { reasons = append(reasons, reason) }})
 	require.NoError(t, w.HandlePublished(context.Background(), lateJob("a", 10*time.Second, time.Minute), t0.Add(-time.Minute)))
 	require.Equal(t, []string{worker.ShedStale}, reasons)
