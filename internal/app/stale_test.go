@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/app"
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/queue"
 	"github.com/vigil-dev/vigil/internal/registry"
 	"github.com/vigil-dev/vigil/internal/store"
@@ -29,20 +30,8 @@ func TestWorkerShedsStaleJobsFromTheQueue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cfg := testConfig(t)
-	st, err := store.Open(ctx, cfg.DatabaseURL, 4)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	_, err = st.Migrate(ctx)
-	require.NoError(t, err)
-	srv, _ := target(t)
-	register := func(name string, interval time.Duration) *check.Check {
-		c := &check.Check{Name: name, URL: srv.URL, Interval: interval}
-		c.SetDefaults()
-		_, err := st.CreateService(ctx, c)
-		require.NoError(t, err)
-		return c
-	}
-	late, hourly, fresh := register("late", 10*time.Second), register("hourly", time.Hour), register("fresh", 10*time.Second)
+	r := newShedRig(t, cfg)
+	late, hourly, fresh := r.register("late", 10*time.Second), r.register("hourly", time.Hour), r.register("fresh", 10*time.Second)
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	jobs := []check.Job{
@@ -58,27 +47,8 @@ func TestWorkerShedsStaleJobsFromTheQueue(t *testing.T) {
 	t.Cleanup(func() { _ = pub.Close() })
 	require.NoError(t, pub.PublishJobs(ctx, jobs))
 
-	wctx, stop := context.WithCancel(ctx)
-	defer stop()
-	addr, exited := make(chan net.Addr, 1), make(chan error, 1)
-	wcfg := cfg
-	wcfg.Migrate = false
-	go func() {
-		exited <- app.RunWorker(wctx, wcfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), app.Hooks{Listening: addr})
-	}()
-	var worker string
-	select {
-	case a := <-addr:
-		worker = "http://" + a.String()
-	case err := <-exited:
-		t.Fatalf("worker did not start: %v", err)
-	}
-
-	resultsOf := func(c *check.Check) int {
-		rs, _, err := st.Results(ctx, c.ID, registry.ResultQuery{})
-		require.NoError(t, err)
-		return len(rs)
-	}
+	worker, stop := startShedWorker(t, cfg)
+	resultsOf := r.resultsOf
 	require.Eventually(t, func() bool { return resultsOf(fresh) == 1 && resultsOf(hourly) == 1 },
 		20*time.Second, 50*time.Millisecond, "the jobs on time are probed and recorded")
 	require.Eventually(t, func() bool {
@@ -97,8 +67,7 @@ func TestWorkerShedsStaleJobsFromTheQueue(t *testing.T) {
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
-	stop()
-	require.NoError(t, <-exited)
+	require.NoError(t, stop())
 	// Every job was acked: nothing is left in the queue for a consumer
 	// that comes after the worker.
 	var left atomic.Int32
@@ -123,20 +92,8 @@ func TestWorkerShedsJobsThatWaitedTooLong(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cfg := testConfig(t)
-	st, err := store.Open(ctx, cfg.DatabaseURL, 4)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	_, err = st.Migrate(ctx)
-	require.NoError(t, err)
-	srv, _ := target(t)
-	register := func(name string) *check.Check {
-		c := &check.Check{Name: name, URL: srv.URL, Interval: 10 * time.Second}
-		c.SetDefaults()
-		_, err := st.CreateService(ctx, c)
-		require.NoError(t, err)
-		return c
-	}
-	waited, catchUp, fresh := register("waited"), register("catch-up"), register("fresh")
+	r := newShedRig(t, cfg)
+	waited, catchUp, fresh := r.register("waited", 10*time.Second), r.register("catch-up", 10*time.Second), r.register("fresh", 10*time.Second)
 
 	qcfg := queue.Config{URL: cfg.AMQPURL, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 	pub, err := queue.NewPublisher(ctx, qcfg)
@@ -146,33 +103,16 @@ func TestWorkerShedsJobsThatWaitedTooLong(t *testing.T) {
 	require.NoError(t, pub.PublishJobs(ctx, []check.Job{check.JobFor(waited, time.Now().UTC().Truncate(time.Millisecond))}))
 	time.Sleep(1500 * time.Millisecond)
 
-	wctx, stop := context.WithCancel(ctx)
-	defer stop()
-	addr, exited := make(chan net.Addr, 1), make(chan error, 1)
 	wcfg := cfg
-	wcfg.Migrate = false
 	wcfg.MaxQueueWait = time.Second
-	go func() {
-		exited <- app.RunWorker(wctx, wcfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), app.Hooks{Listening: addr})
-	}()
-	var worker string
-	select {
-	case a := <-addr:
-		worker = "http://" + a.String()
-	case err := <-exited:
-		t.Fatalf("worker did not start: %v", err)
-	}
+	worker, stop := startShedWorker(t, wcfg)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	require.NoError(t, pub.PublishJobs(ctx, []check.Job{
 		check.JobFor(catchUp, now.Add(-25*time.Second)), // dispatched late after an outage
 		check.JobFor(fresh, now),
 	}))
 
-	resultsOf := func(c *check.Check) int {
-		rs, _, err := st.Results(ctx, c.ID, registry.ResultQuery{})
-		require.NoError(t, err)
-		return len(rs)
-	}
+	resultsOf := r.resultsOf
 	require.Eventually(t, func() bool { return resultsOf(catchUp) == 1 && resultsOf(fresh) == 1 },
 		20*time.Second, 50*time.Millisecond, "a catch-up tick and a fresh one are probed")
 	require.Eventually(t, func() bool {
@@ -184,6 +124,59 @@ func TestWorkerShedsJobsThatWaitedTooLong(t *testing.T) {
 	require.Zero(t, sum(m, "vigil_ticks_missed_total", map[string]string{"reason": "stale"}), "its tick was on time")
 	require.Equal(t, 1.0, sum(m, "vigil_worker_overloaded", nil))
 	require.Zero(t, resultsOf(waited), "a shed tick has no result")
-	stop()
-	require.NoError(t, <-exited)
+	require.NoError(t, stop())
+}
+
+// shedRig is the database and target the worker-shedding tests share.
+type shedRig struct {
+	t   *testing.T
+	st  *store.Store
+	url string
+}
+
+func newShedRig(t *testing.T, cfg config.Config) *shedRig {
+	t.Helper()
+	st, err := store.Open(context.Background(), cfg.DatabaseURL, 4)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	_, err = st.Migrate(context.Background())
+	require.NoError(t, err)
+	srv, _ := target(t)
+	return &shedRig{t: t, st: st, url: srv.URL}
+}
+
+// register stores a check of the target with the given interval.
+func (r *shedRig) register(name string, interval time.Duration) *check.Check {
+	c := &check.Check{Name: name, URL: r.url, Interval: interval}
+	c.SetDefaults()
+	_, err := r.st.CreateService(context.Background(), c)
+	require.NoError(r.t, err)
+	return c
+}
+
+// resultsOf counts the results recorded for c.
+func (r *shedRig) resultsOf(c *check.Check) int {
+	rs, _, err := r.st.Results(context.Background(), c.ID, registry.ResultQuery{})
+	require.NoError(r.t, err)
+	return len(rs)
+}
+
+// startShedWorker runs a worker on cfg (without migrating) and returns
+// its metrics URL and a stop that returns how it ended.
+func startShedWorker(t *testing.T, cfg config.Config) (string, func() error) {
+	t.Helper()
+	wctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	addr, exited := make(chan net.Addr, 1), make(chan error, 1)
+	cfg.Migrate = false
+	go func() {
+		exited <- app.RunWorker(wctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), app.Hooks{Listening: addr})
+	}()
+	select {
+	case a := <-addr:
+		return "http://" + a.String(), func() error { cancel(); return <-exited }
+	case err := <-exited:
+		t.Fatalf("worker did not start: %v", err)
+		return "", nil
+	}
 }
