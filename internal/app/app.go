@@ -89,7 +89,7 @@ func queueConfig(cfg config.Config, name string, log *zap.Logger) queue.Config {
 // jobs queue's depth over one of the pool's connections.
 func newScheduler(ctx context.Context, cfg config.Config, st *store.Store, qcfg queue.Config, log *zap.Logger, m *metrics.Metrics) (*scheduler.Scheduler, *queue.PublisherPool, error) {
 	scfg := scheduler.Config{BatchSize: cfg.BatchSize, Parallel: cfg.Parallel,
-		CatchUp: cfg.CatchUp, MaxQueueLag: cfg.MaxQueueLag, OnOverload: m.TicksOverloaded,
+		CatchUp: cfg.CatchUp, MaxQueueLag: cfg.MaxQueueLag, OnOverload: m.TicksOverloaded, OnSkipped: m.TicksSkipped,
 		Logger: log.Named("scheduler"), OnDispatch: m.Dispatched, LabelJobs: m.LabelJobs}.WithDefaults()
 	pool, err := queue.NewPublisherPool(ctx, qcfg, scfg.Parallel)
 	if err != nil {

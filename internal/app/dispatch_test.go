@@ -47,7 +47,7 @@ func TestUnpublishableJobDoesNotStopDispatch(t *testing.T) {
 	// back; a broker configured higher would take it, which is why the
 	// publisher's own budget, not the broker's limit, decides.
 	huge := "http://example.com/" + strings.Repeat("a", 20<<20)
-	publish := func(ctx context.Context, jobs []check.Job) error {
+	publish := func(ctx context.Context, jobs []check.Job, _ int) error {
 		for i := range jobs {
 			if jobs[i].Service == "huge" {
 				jobs[i].URL = huge

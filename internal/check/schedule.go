@@ -37,6 +37,18 @@ func NextTick(due, now time.Time, interval, catchUp time.Duration) (tick, next t
 	return tick, tick.Add(interval)
 }
 
+// Skipped returns how many grid points NextTick passed over to reach tick
+// from due: the ticks of the check that got no job.
+func Skipped(due, tick time.Time, interval time.Duration) int {
+	if interval <= 0 {
+		interval = MinInterval
+	}
+	if !tick.After(due) {
+		return 0
+	}
+	return int(tick.Sub(due) / interval)
+}
+
 // FirstTick is the first grid point of a newly registered (or resumed)
 // check: the earliest point not before now whose offset within the
 // interval is a stable hash of the id. Spreading phases by id keeps thousands

@@ -74,3 +74,26 @@ func TestJobFor(t *testing.T) {
 		"the job carries the interval, which bounds how late a worker still probes it")
 	require.Equal(t, check.Thresholds{1, 1}, c.Thresholds())
 }
+
+func TestSkipped(t *testing.T) {
+	due := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name     string
+		tick     time.Time
+		interval time.Duration
+		want     int
+	}{
+		{"the due tick itself", due, 10 * time.Second, 0},
+		{"one interval on", due.Add(10 * time.Second), 10 * time.Second, 1},
+		{"four intervals on", due.Add(40 * time.Second), 10 * time.Second, 4},
+		{"a tick before due passes over nothing", due.Add(-10 * time.Second), 10 * time.Second, 0},
+		{"no interval counts check.MinInterval", due.Add(3 * check.MinInterval), 0, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, check.Skipped(due, tt.tick, tt.interval))
+		})
+	}
+	// What NextTick passes over is what Skipped counts.
+	tick, _ := check.NextTick(due, due.Add(95*time.Second), 10*time.Second, 30*time.Second)
+	require.Equal(t, 7, check.Skipped(due, tick, 10*time.Second))
+}

@@ -305,7 +305,7 @@ func (c *Config) BindServer(s *Set) {
 func (c *Config) BindScheduler(s *Set) {
 	s.Int(&c.BatchSize, "scheduler-batch", "VIGIL_SCHEDULER_BATCH", "jobs claimed and published per transaction")
 	s.Int(&c.Parallel, "scheduler-parallel", "VIGIL_SCHEDULER_PARALLEL", "claim-publish transactions run at once")
-	s.Duration(&c.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a missed tick is still probed (negative: skip every missed tick)")
+	s.Duration(&c.CatchUp, "scheduler-catch-up", "VIGIL_SCHEDULER_CATCH_UP", "how late a tick missed in an outage the scheduler saw is still probed (negative: skip every missed tick)")
 	s.Duration(&c.MaxQueueLag, "max-queue-lag", "VIGIL_MAX_QUEUE_LAG",
 		"work the jobs queue may hold, in the time workers take to drain it, before fresh ticks are skipped instead of published (negative: publish every tick)")
 	s.Int(&c.JobsPerMessage, "jobs-per-message", "VIGIL_JOBS_PER_MESSAGE", "most jobs per broker message (1: one job per message, as workers before multi-job messages need)")

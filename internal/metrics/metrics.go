@@ -166,11 +166,12 @@ func (m *Metrics) jobSeries() []prometheus.Collector {
 	}
 	m.ticksMissed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "ticks_missed_total",
-		Help: "Ticks that got no result because nobody probed them, by reason: stale (a worker acked the job without a probe because its tick was later than the longer of the check's interval and VIGIL_MAX_JOB_AGE: the workers are not keeping up); queued (a worker acked the job without a probe because it waited longer than VIGIL_MAX_QUEUE_WAIT since it was published: the workers are not keeping up); overload (the scheduler claimed the tick but did not publish it because the jobs queue held more than the workers drain in VIGIL_MAX_QUEUE_LAG).",
+		Help: "Ticks that got no result because nobody probed them, by reason: stale (a worker acked the job without a probe because its tick was later than the longer of the check's interval and VIGIL_MAX_JOB_AGE: the workers are not keeping up); queued (a worker acked the job without a probe because it waited longer than VIGIL_MAX_QUEUE_WAIT since it was published: the workers are not keeping up); overload (the scheduler claimed the tick but did not publish it because the jobs queue held more than the workers drain in VIGIL_MAX_QUEUE_LAG); behind (a scheduler reached the check more than an interval after the tick with no outage seen, so it was short of CPU or database, and dispatched only the check's newest tick); outage (after an outage, the tick was older than VIGIL_SCHEDULER_CATCH_UP).",
 	}, []string{"reason"})
 	// The worker package owns the shed reasons, which this leaf
 	// package repeats rather than import.
-	for _, r := range []string{"stale", "queued"} {
+	// So does the scheduler package with its skip reasons.
+	for _, r := range []string{"stale", "queued", "behind", "outage"} {
 		m.ticksMissed.WithLabelValues(r)
 	}
 	m.ticksOverload = m.ticksMissed.WithLabelValues("overload")
@@ -332,6 +333,15 @@ func (m *Metrics) TicksOverloaded(n int) {
 		return
 	}
 	m.ticksOverload.Add(float64(n))
+}
+
+// TicksSkipped counts n ticks a scheduler's claim passed over without
+// publishing them, for reason (scheduler.Config.OnSkipped).
+func (m *Metrics) TicksSkipped(reason string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.ticksMissed.WithLabelValues(reason).Add(float64(n))
 }
 
 // WorkerOverloaded exposes vigil_worker_overloaded, read from overloaded

@@ -59,6 +59,16 @@ func (p *PublisherPool) Healthy() error {
 	return errors.Join(errs...)
 }
 
+// Sessions returns how many broker sessions the pool's publishers have
+// opened; see Publisher.Sessions.
+func (p *PublisherPool) Sessions() uint64 {
+	var n uint64
+	for _, pub := range p.all {
+		n += pub.Sessions()
+	}
+	return n
+}
+
 // Close closes every publisher.
 func (p *PublisherPool) Close() error {
 	errs := make([]error, 0, len(p.all))

@@ -17,6 +17,7 @@ func TestPublisherPoolPublishesConcurrently(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, pool.Close()) })
 	require.NoError(t, pool.Healthy())
+	require.EqualValues(t, 3, pool.Sessions(), "one session per publisher, summed")
 
 	var wg sync.WaitGroup
 	for range 6 {

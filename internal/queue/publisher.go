@@ -52,6 +52,8 @@ type Publisher struct {
 	ready   chan struct{} // closed when sess is set or the publisher closes
 	lastErr error         // why the last connect attempt or session failed
 	closed  bool
+	// sessions counts the sessions opened (see Sessions).
+	sessions uint64
 }
 
 // pubSession is a session in confirm mode with its returned-message feed.
@@ -139,6 +141,7 @@ func (p *Publisher) setSession(s *pubSession, err error) {
 	defer p.mu.Unlock()
 	if s != nil {
 		p.sess, p.lastErr = s, nil
+		p.sessions++
 		close(p.ready)
 		return
 	}
@@ -186,6 +189,16 @@ func (p *Publisher) notConnected(ctx context.Context) error {
 		return fmt.Errorf("%w: %w (last error: %w)", ErrNotConnected, ctx.Err(), lastErr)
 	}
 	return fmt.Errorf("%w: %w", ErrNotConnected, ctx.Err())
+}
+
+// Sessions returns how many broker sessions the publisher has opened, the
+// first included: a count that moved means the connection was lost and
+// regained meanwhile, though no publish may have failed (a publish waits
+// for the next session, up to its context's deadline).
+func (p *Publisher) Sessions() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sessions
 }
 
 // Healthy reports whether the publisher holds a live broker connection. It is

@@ -38,6 +38,7 @@ func TestReconnectAfterConnectionsAreCut(t *testing.T) {
 	})
 	require.NoError(t, pub.PublishJobs(context.Background(), testJobs(1)))
 	require.Eventually(t, func() bool { return log.len() == 1 }, eventually, 10*time.Millisecond)
+	require.EqualValues(t, 1, pub.Sessions(), "the first session counts")
 
 	for round := 1; round <= 3; round++ {
 		proxy.Cut()
@@ -46,6 +47,7 @@ func TestReconnectAfterConnectionsAreCut(t *testing.T) {
 		jobs := []check.Job{testJob(fmt.Sprintf("after-cut-%d", round), time.Now())}
 		publishEventually(t, pub, jobs)
 		require.NoError(t, pub.Healthy())
+		require.EqualValues(t, 1+round, pub.Sessions(), "each reconnect counts: the scheduler catches up after one")
 		require.Eventually(t, func() bool { return log.len() >= 1+round }, eventually, 10*time.Millisecond,
 			"the consumer reconnected by itself (round %d)", round)
 	}

@@ -229,12 +229,14 @@ func (a *admission) admitted(now time.Time) float64 {
 // check misses a tick by chance, never by its place in the schedule: a
 // rule by position (every other job, the first n of a round) would shed
 // the same checks round after round, since the same checks fall due
-// together every interval. A catch-up tick - already later than the bound
-// when it was claimed, so the scheduler, not the queue, made it late
-// (after an outage) - is always published, as without admission control:
-// the catch-up window exists to fill that gap, and the workers shed it
-// if it waits too long.
-func (a *admission) filter(now time.Time, jobs []check.Job) ([]check.Job, int) {
+// together every interval. In a round that catches up after an outage
+// (catchingUp), a tick already later than the bound when it was claimed -
+// the outage, not the queue, made it late - is always published, as
+// without admission control: the catch-up window exists to fill that gap,
+// and the workers shed it if it waits too long. In any other round a late
+// tick is late because the scheduler fell behind, and it is drawn like the
+// rest.
+func (a *admission) filter(now time.Time, jobs []check.Job, catchingUp bool) ([]check.Job, int) {
 	if a == nil {
 		return jobs, 0
 	}
@@ -244,7 +246,7 @@ func (a *admission) filter(now time.Time, jobs []check.Job) ([]check.Job, int) {
 	}
 	out := make([]check.Job, 0, len(jobs))
 	for i := range jobs {
-		if now.Sub(jobs[i].ScheduledAt) > a.maxLag || a.random() < f {
+		if (catchingUp && now.Sub(jobs[i].ScheduledAt) > a.maxLag) || a.random() < f {
 			out = append(out, jobs[i])
 		}
 	}

@@ -173,7 +173,7 @@ func TestNewAdmissionIsOffWithoutBacklogOrWithNegativeLag(t *testing.T) {
 	// A nil admission (off) passes every job and counts nothing.
 	var off *admission
 	jobs := []check.Job{{CheckID: "a", ScheduledAt: t0}}
-	got, shed := off.filter(t0, jobs)
+	got, shed := off.filter(t0, jobs, false)
 	require.Equal(t, jobs, got)
 	require.Zero(t, shed)
 	off.shedTicks(t0, 3) // must not panic
@@ -233,18 +233,24 @@ func TestAdmissionFilter(t *testing.T) {
 
 	// Nothing polled: all pass, the same slice, without a draw.
 	a.random = func() float64 { t.Fatal("a draw while everything is admitted"); return 0 }
-	got, shed := a.filter(at(10), jobs)
+	got, shed := a.filter(at(10), jobs, true)
 	require.Equal(t, jobs, got)
 	require.Zero(t, shed)
 	a.random = func() float64 { return 0 } // the lowest draw: admitted at any share above 0
 
-	// Far over the limit: only the catch-up tick passes.
+	// Far over the limit, in a round that catches up after an outage:
+	// only the catch-up tick passes.
 	a.observe(at(9), 1000, 0, nil)
 	a.observe(at(10), 1000, 10, nil) // drain 10/s: limit 20
 	require.InDelta(t, 0.0, a.admitted(at(10)), 1e-9)
-	got, shed = a.filter(at(10), jobs)
+	got, shed = a.filter(at(10), jobs, true)
 	require.Equal(t, []check.Job{jobs[3]}, got)
 	require.Equal(t, 4, shed)
+	// In any other round the late tick is the scheduler's own lag, drawn
+	// like the rest: nothing passes.
+	got, shed = a.filter(at(10), jobs, false)
+	require.Empty(t, got)
+	require.Equal(t, 5, shed)
 	require.Len(t, jobs, 5, "the claimed batch itself is left alone")
 	require.Equal(t, "edge", jobs[2].CheckID)
 
@@ -254,7 +260,7 @@ func TestAdmissionFilter(t *testing.T) {
 	a.mu.Unlock()
 	draws := []float64{0.49, 0.5, 0.99, 0.0}
 	a.random = func() float64 { d := draws[0]; draws = draws[1:]; return d }
-	got, shed = a.filter(at(11), []check.Job{fresh("a"), fresh("b"), fresh("c"), fresh("d")})
+	got, shed = a.filter(at(11), []check.Job{fresh("a"), fresh("b"), fresh("c"), fresh("d")}, false)
 	require.Equal(t, []string{"a", "d"}, ids(got))
 	require.Equal(t, 2, shed)
 	require.Empty(t, draws, "one draw per fresh job")
@@ -291,7 +297,7 @@ func TestAdmissionIsFair(t *testing.T) {
 		a.mu.Lock()
 		a.fraction, a.sampledAt = 0.5, now
 		a.mu.Unlock()
-		got, shed := a.filter(now, jobs)
+		got, shed := a.filter(now, jobs, false)
 		totalShed += shed
 		in := make(map[string]bool, len(got))
 		for _, j := range got {
@@ -430,8 +436,8 @@ type scriptedClaimer struct {
 	jobs []check.Job
 }
 
-func (c *scriptedClaimer) ClaimDue(ctx context.Context, _ time.Time, _ int, _ time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
-	if err := publish(ctx, c.jobs); err != nil {
+func (c *scriptedClaimer) ClaimDue(ctx context.Context, _ time.Time, _ int, _ time.Duration, publish func(context.Context, []check.Job, int) error) (int, error) {
+	if err := publish(ctx, c.jobs, 0); err != nil {
 		return 0, err
 	}
 	return len(c.jobs), nil

@@ -53,7 +53,7 @@ func newScript(limit int) *scriptClaimer {
 		due: func() (time.Time, bool) { return time.Time{}, false }}
 }
 
-func (c *scriptClaimer) ClaimDue(ctx context.Context, now time.Time, _ int, _ time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
+func (c *scriptClaimer) ClaimDue(ctx context.Context, now time.Time, _ int, _ time.Duration, publish func(context.Context, []check.Job, int) error) (int, error) {
 	c.mu.Lock()
 	c.claims++
 	i := c.claims
@@ -78,7 +78,7 @@ func (c *scriptClaimer) ClaimDue(ctx context.Context, now time.Time, _ int, _ ti
 	for j := range jobs {
 		jobs[j] = check.Job{CheckID: "c", ScheduledAt: now}
 	}
-	if err := publish(ctx, jobs); err != nil {
+	if err := publish(ctx, jobs, 0); err != nil {
 		return 0, err
 	}
 	return n, nil

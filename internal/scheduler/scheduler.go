@@ -7,6 +7,7 @@ package scheduler
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,8 +19,10 @@ import (
 // Claimer claims due checks; *store.Store implements it.
 type Claimer interface {
 	// ClaimDue claims up to limit due checks, calls publish with their jobs
-	// and advances their schedule only when publish succeeds.
-	ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error)
+	// and the number of grid points it passed over without a job (ticks
+	// missed by more than catchUp), and advances their schedule only when
+	// publish succeeds.
+	ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(ctx context.Context, jobs []check.Job, skipped int) error) (int, error)
 	// NextDue returns the earliest scheduled tick, or false when none.
 	NextDue(ctx context.Context) (time.Time, bool, error)
 }
@@ -29,6 +32,28 @@ type Claimer interface {
 type Publisher interface {
 	PublishJobs(ctx context.Context, jobs []check.Job) error
 }
+
+// sessionCounter is what a Publisher may also offer: how many broker
+// sessions it has opened. *queue.PublisherPool offers it. A count that
+// moved between two rounds means the broker connection was lost and
+// regained meanwhile - an outage the publishes may have waited out
+// without failing - so the next round catches up.
+type sessionCounter interface {
+	Sessions() uint64
+}
+
+// Why a claim passed over a tick without publishing it: the reason label
+// of vigil_ticks_missed_total (see Config.OnSkipped).
+const (
+	// SkippedOutage: after an outage the scheduler saw, the tick was
+	// older than the catch-up window.
+	SkippedOutage = "outage"
+	// SkippedBehind: with no outage seen, the scheduler reached the
+	// check more than an interval after the tick, so it fell behind (too
+	// little CPU or database for the schedule) and dispatched only the
+	// check's newest tick.
+	SkippedBehind = "behind"
+)
 
 // Clock is the scheduler's view of time, replaced by a fake in tests.
 type Clock interface {
@@ -85,10 +110,14 @@ type Config struct {
 	// the broker's confirm round trip, which otherwise caps one scheduler
 	// at a few thousand jobs a second.
 	Parallel int
-	// CatchUp is how late a missed tick may still be dispatched (after an
-	// outage of the broker, the database or every scheduler); older
-	// missed ticks are skipped. Zero takes the default; negative skips
-	// every missed tick.
+	// CatchUp is how late a missed tick may still be dispatched after an
+	// outage the scheduler saw: its own start, a failed claim or publish,
+	// a broker reconnect, or a pause of the process longer than
+	// pauseAfter. Older missed ticks are skipped. Without such an outage
+	// a scheduler that falls behind is overloaded, and catching up would
+	// multiply its work; it then dispatches only each late check's newest
+	// tick (see Dispatch). Zero takes the default; negative skips every
+	// missed tick.
 	CatchUp time.Duration
 	// MaxIdle bounds how long the loop sleeps when nothing is due, which is
 	// how soon a check registered through another replica is noticed.
@@ -122,6 +151,9 @@ type Config struct {
 	// OnOverload, when set, sees how many ticks of a published batch
 	// admission control left out: missed ticks, never probed.
 	OnOverload func(n int)
+	// OnSkipped, when set, sees how many grid points a published batch's
+	// claim passed over, and why (SkippedOutage or SkippedBehind).
+	OnSkipped func(reason string, n int)
 	// Random draws the admission of each fresh tick, uniform in [0, 1);
 	// nil is math/rand/v2's Float64. Tests replace it.
 	Random func() float64
@@ -142,12 +174,22 @@ type Scheduler struct {
 	pub     Publisher
 	cfg     Config
 	adm     *admission // nil without admission control
+
+	// rec holds the outage being caught up (see Dispatch). A new
+	// scheduler starts with one, since it cannot know how long no
+	// scheduler ran.
+	rec recovery
 }
 
 // New returns a Scheduler; call Run to start it.
 func New(c Claimer, p Publisher, cfg Config) *Scheduler {
 	cfg = cfg.WithDefaults()
-	return &Scheduler{claimer: c, pub: p, cfg: cfg, adm: newAdmission(cfg)}
+	s := &Scheduler{claimer: c, pub: p, cfg: cfg, adm: newAdmission(cfg)}
+	s.rec.outage = true
+	if sc, ok := p.(sessionCounter); ok {
+		s.rec.sessions = sc.Sessions()
+	}
+	return s
 }
 
 // WithDefaults returns cfg with the defaults in place of zero (and, where
@@ -205,8 +247,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	log := s.cfg.Logger
 	b := backoff.Backoff{Min: min(firstBackoff, s.cfg.MaxBackoff), Max: min(s.cfg.MaxBackoff, backoffLimit)}
+	var wakeAt time.Time // when the last sleep was meant to end
 	for {
 		began := s.cfg.Clock.Now()
+		if !wakeAt.IsZero() && began.Sub(wakeAt) > pauseAfter {
+			// The process did not run for a while (stopped, a
+			// suspended VM): every scheduler may have been away.
+			log.Info("woke late; catching up", zap.Duration("late", began.Sub(wakeAt)))
+			s.rec.mu.Lock()
+			s.markOutage()
+			s.rec.mu.Unlock()
+		}
 		_, err := s.Dispatch(ctx)
 		if ctx.Err() != nil {
 			return nil // the context ended: a clean stop, not a failure
@@ -222,6 +273,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			b.Reset()
 			wait = max(s.idle(ctx), s.cfg.Resolution-s.cfg.Clock.Now().Sub(began))
 		}
+		wakeAt = s.cfg.Clock.Now().Add(max(wait, 0))
 		if wait <= 0 {
 			continue
 		}
@@ -232,6 +284,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// pauseAfter is how much later than planned the loop may wake before it
+// counts as a pause of the process, an outage to catch up after. A busy
+// machine wakes a timer late by milliseconds, not by a second.
+const pauseAfter = time.Second
 
 // firstBackoff is the first wait after a failed dispatch; it doubles up to
 // Config.MaxBackoff, and never beyond backoffLimit (ten doublings), so that
@@ -246,8 +303,102 @@ const (
 // published. It starts with one claim and fans out only when that one
 // came back full: most rounds fit one batch, and each extra claim that
 // finds nothing still costs a transaction.
+//
+// A round after an outage the scheduler saw (see Config.CatchUp) catches
+// up: a check's ticks missed by at most CatchUp are all dispatched. Any
+// other round dispatches one tick per check, its newest, and counts the
+// older ones it passes over as SkippedBehind. A scheduler that is late
+// without an outage is short of CPU or database, and dispatching every
+// missed tick would multiply the work it cannot do: at twice its capacity
+// it fell ever further behind, each check's results arriving a whole
+// catch-up window late. Dispatching only the newest tick caps the work at
+// one job per check per interval, and the lag at about an interval.
 func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
-	first, full, err := s.claimOnce(ctx)
+	r := s.beginRound()
+	n, err := s.dispatch(ctx, r)
+	s.endRound(ctx, r, err)
+	return n, err
+}
+
+// round is how one Dispatch claims.
+type round struct {
+	began      time.Time
+	catchingUp bool
+	catchUp    time.Duration
+	skipReason string
+	// late counts the published ticks that were an interval or more late
+	// when claimed: ticks a round that does not catch up would skip.
+	late *atomic.Int64
+}
+
+// recovery is what the scheduler knows of the last outage it saw.
+type recovery struct {
+	mu sync.Mutex
+	// outage: an outage was seen and its missed ticks are not all
+	// dispatched yet, so rounds catch up.
+	outage bool
+	// since is when the first round after the outage succeeded; zero
+	// while none has.
+	since time.Time
+	// sessions is the publisher's session count at the last round.
+	sessions uint64
+}
+
+// beginRound decides whether this round catches up: after an outage the
+// scheduler saw, including a broker reconnect since the last round.
+func (s *Scheduler) beginRound() round {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	if sc, ok := s.pub.(sessionCounter); ok {
+		if n := sc.Sessions(); n != s.rec.sessions {
+			s.rec.sessions = n
+			s.markOutage()
+		}
+	}
+	r := round{began: s.cfg.Clock.Now(), late: new(atomic.Int64)}
+	if s.rec.outage {
+		r.catchingUp, r.catchUp, r.skipReason = true, s.cfg.CatchUp, SkippedOutage
+		return r
+	}
+	// Negative: NextTick dispatches the newest grid point not after now.
+	r.catchUp, r.skipReason = -1, SkippedBehind
+	return r
+}
+
+// markOutage starts catching up; s.rec.mu is held.
+func (s *Scheduler) markOutage() {
+	s.rec.outage, s.rec.since = true, time.Time{}
+}
+
+// endRound records what a round tells about the outage: a failed claim or
+// publish is one, and a round that catches up and finds no late tick ends
+// it. A claim moves each check by one tick, so catching up takes a round
+// per missed tick; it also ends CatchUp after the first good round,
+// however many late ticks remain: by then every tick the outage held back
+// has fallen out of the window, and what is still late is late because
+// the scheduler cannot keep up.
+func (s *Scheduler) endRound(ctx context.Context, r round, err error) {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.markOutage()
+		}
+	case !r.catchingUp || !s.rec.outage:
+	case r.late.Load() == 0:
+		s.rec.outage = false
+	case s.rec.since.IsZero():
+		s.rec.since = r.began
+	case r.began.Sub(s.rec.since) >= s.cfg.CatchUp:
+		s.cfg.Logger.Warn("still behind a catch-up window after an outage; dispatching only each late check's newest tick",
+			zap.Duration("catch_up", s.cfg.CatchUp))
+		s.rec.outage = false
+	}
+}
+
+func (s *Scheduler) dispatch(ctx context.Context, r round) (int, error) {
+	first, full, err := s.claimOnce(ctx, r)
 	if err != nil || !full || ctx.Err() != nil {
 		return first, err
 	}
@@ -259,7 +410,7 @@ func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 	)
 	for range s.cfg.Parallel {
 		wg.Go(func() {
-			n, err := s.drain(ctx)
+			n, err := s.drain(ctx, r)
 			mu.Lock()
 			defer mu.Unlock()
 			total += n
@@ -273,10 +424,10 @@ func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 }
 
 // drain claims batches until one comes back short: nothing else is due.
-func (s *Scheduler) drain(ctx context.Context) (int, error) {
+func (s *Scheduler) drain(ctx context.Context, r round) (int, error) {
 	total := 0
 	for {
-		n, full, err := s.claimOnce(ctx)
+		n, full, err := s.claimOnce(ctx, r)
 		total += n
 		if err != nil {
 			return total, err
@@ -292,9 +443,9 @@ func (s *Scheduler) drain(ctx context.Context) (int, error) {
 
 // claimOnce claims, publishes and commits one batch, and reports whether
 // it was full (more may be due).
-func (s *Scheduler) claimOnce(ctx context.Context) (int, bool, error) {
+func (s *Scheduler) claimOnce(ctx context.Context, r round) (int, bool, error) {
 	now := s.cfg.Clock.Now()
-	n, err := s.claimer.ClaimDue(ctx, now, s.cfg.BatchSize, s.cfg.CatchUp, func(ctx context.Context, jobs []check.Job) error {
+	n, err := s.claimer.ClaimDue(ctx, now, s.cfg.BatchSize, r.catchUp, func(ctx context.Context, jobs []check.Job, skipped int) error {
 		// A batch whose publish has begun is finished even when shutdown
 		// starts meanwhile: abandoning it half-confirmed would roll the
 		// claim back while the broker keeps the jobs, and the ticks
@@ -303,7 +454,7 @@ func (s *Scheduler) claimOnce(ctx context.Context) (int, bool, error) {
 		defer cancel()
 		// Ticks admission control leaves out are claimed all the same:
 		// the schedule moves past them, as past any missed tick.
-		jobs, shed := s.adm.filter(now, jobs)
+		jobs, shed := s.adm.filter(now, jobs, r.catchingUp)
 		if len(jobs) > 0 {
 			if s.cfg.LabelJobs != nil {
 				s.cfg.LabelJobs(jobs)
@@ -315,6 +466,14 @@ func (s *Scheduler) claimOnce(ctx context.Context) (int, bool, error) {
 		// Counted only once the rest is published: a failed publish
 		// rolls the claim back and the same ticks are claimed again.
 		s.adm.shedTicks(now, shed)
+		for i := range jobs {
+			if now.Sub(jobs[i].ScheduledAt) >= jobs[i].Interval {
+				r.late.Add(1)
+			}
+		}
+		if s.cfg.OnSkipped != nil && skipped > 0 {
+			s.cfg.OnSkipped(r.skipReason, skipped)
+		}
 		if s.cfg.OnDispatch != nil && len(jobs) > 0 {
 			s.cfg.OnDispatch(jobs, now)
 		}

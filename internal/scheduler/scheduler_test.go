@@ -37,7 +37,7 @@ func newRegistry(n int, interval time.Duration) *fakeRegistry {
 	return r
 }
 
-func (r *fakeRegistry) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
+func (r *fakeRegistry) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job, int) error) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.claims++
@@ -59,11 +59,13 @@ func (r *fakeRegistry) ClaimDue(ctx context.Context, now time.Time, limit int, c
 	}
 	jobs := make([]check.Job, len(due))
 	nexts := make([]time.Time, len(due))
+	skipped := 0
 	for i, id := range due {
 		tick, next := check.NextTick(r.next[id], now, r.checks[id].Interval, catchUp)
 		jobs[i], nexts[i] = check.JobFor(r.checks[id], tick), next
+		skipped += check.Skipped(r.next[id], tick, r.checks[id].Interval)
 	}
-	if err := publish(ctx, jobs); err != nil {
+	if err := publish(ctx, jobs, skipped); err != nil {
 		return 0, err
 	}
 	for i, id := range due {
@@ -146,6 +148,22 @@ func (c *fakeClock) step(t *testing.T) time.Duration {
 	case <-time.After(5 * time.Second):
 		t.Fatal("scheduler did not sleep")
 		return 0
+	}
+}
+
+// stepLate is step with the scheduler waking late longer than it slept,
+// as a process that was stopped for that long does.
+func (c *fakeClock) stepLate(t *testing.T, late time.Duration) {
+	t.Helper()
+	select {
+	case s := <-c.sleeps:
+		c.mu.Lock()
+		c.now = c.now.Add(s.d + late)
+		now := c.now
+		c.mu.Unlock()
+		s.wake <- now
+	case <-time.After(5 * time.Second):
+		t.Fatal("scheduler did not sleep")
 	}
 }
 

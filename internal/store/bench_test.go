@@ -109,7 +109,7 @@ func BenchmarkClaimDue(b *testing.B) {
 		}
 	}
 	now := time.Now().Add(10 * time.Second)
-	noop := func(context.Context, []check.Job) error { return nil }
+	noop := func(context.Context, []check.Job, int) error { return nil }
 	b.ResetTimer()
 	cpu0 := postgresCPU()
 	claimed := 0

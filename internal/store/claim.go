@@ -15,7 +15,8 @@ import (
 // hands their jobs to publish and, only when publish succeeds, advances
 // each check to its next grid point in the same transaction. Ticks missed
 // by at most catchUp are dispatched late; older ones are skipped (see
-// check.NextTick).
+// check.NextTick); publish learns how many grid points the batch passes
+// over that way, so the caller can count them as missed.
 //
 // The rows stay locked (FOR UPDATE SKIP LOCKED) until commit, so
 // concurrent schedulers claim disjoint sets and never dispatch a tick
@@ -23,13 +24,13 @@ import (
 // the ticks are claimed again; if the process dies after publishing but
 // before commit, the ticks are published again - at least once, and the
 // results table's key makes the repeat harmless.
-func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(context.Context, []check.Job) error) (int, error) {
+func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(ctx context.Context, jobs []check.Job, skipped int) error) (int, error) {
 	return withTxV(ctx, s, func(tx pgx.Tx) (int, error) {
 		due, err := selectDue(ctx, tx, now, limit, catchUp)
 		if err != nil || len(due.jobs) == 0 {
 			return 0, err
 		}
-		if err := publish(ctx, due.jobs); err != nil {
+		if err := publish(ctx, due.jobs, due.skipped); err != nil {
 			return 0, fmt.Errorf("publish %d jobs: %w", len(due.jobs), err)
 		}
 		// The jobs are on the broker now. Finish the claim even if ctx is
@@ -47,12 +48,14 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, catchUp 
 	})
 }
 
-// dueTicks are the claimed checks' jobs and where each check's schedule
-// moves once they are published.
+// dueTicks are the claimed checks' jobs, where each check's schedule
+// moves once they are published, and how many grid points the claim
+// passes over without a job.
 type dueTicks struct {
-	jobs  []check.Job
-	ids   []string
-	nexts []time.Time
+	jobs    []check.Job
+	ids     []string
+	nexts   []time.Time
+	skipped int
 }
 
 // selectDue locks up to limit due schedule rows and builds their jobs.
@@ -84,6 +87,7 @@ func selectDue(ctx context.Context, tx pgx.Tx, now time.Time, limit int, catchUp
 		due.jobs = append(due.jobs, check.JobFor(&c, tick))
 		due.ids = append(due.ids, c.ID)
 		due.nexts = append(due.nexts, next)
+		due.skipped += check.Skipped(when.UTC(), tick, c.Interval)
 	}
 	if err := rows.Err(); err != nil {
 		return dueTicks{}, fmt.Errorf("select due checks: %w", err)

@@ -30,7 +30,7 @@ func TestProbeOptionsRoundTrip(t *testing.T) {
 	require.Equal(t, c.TLS, sv.TLS)
 
 	var jobs []check.Job
-	n, err := s.ClaimDue(ctx, time.Now().Add(48*time.Hour), 10, time.Hour, func(_ context.Context, js []check.Job) error {
+	n, err := s.ClaimDue(ctx, time.Now().Add(48*time.Hour), 10, time.Hour, func(_ context.Context, js []check.Job, _ int) error {
 		jobs = js
 		return nil
 	})

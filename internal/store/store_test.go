@@ -305,8 +305,14 @@ func TestClaimDueFollowsTheGrid(t *testing.T) {
 	require.False(t, due.Before(t0))
 	require.True(t, due.Before(t0.Add(10*time.Second)))
 
-	var got []check.Job
-	collect := func(_ context.Context, jobs []check.Job) error { got = append(got, jobs...); return nil }
+	var (
+		got     []check.Job
+		skipped []int
+	)
+	collect := func(_ context.Context, jobs []check.Job, n int) error {
+		got, skipped = append(got, jobs...), append(skipped, n)
+		return nil
+	}
 
 	n, err := s.ClaimDue(ctx, due.Add(-time.Millisecond), 100, 0, collect)
 	require.NoError(t, err)
@@ -329,6 +335,7 @@ func TestClaimDueFollowsTheGrid(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, due.Add(40*time.Second), got[1].ScheduledAt)
+	require.Equal(t, []int{0, 3}, skipped, "the claim reports the three ticks it passed over")
 	next, _, err = s.NextDue(ctx)
 	require.NoError(t, err)
 	require.Equal(t, due.Add(50*time.Second), next)
@@ -341,7 +348,7 @@ func TestClaimDueRollsBackWhenPublishFails(t *testing.T) {
 	due, _, err := s.NextDue(ctx)
 	require.NoError(t, err)
 	boom := errors.New("broker down")
-	_, err = s.ClaimDue(ctx, due, 10, 0, func(context.Context, []check.Job) error { return boom })
+	_, err = s.ClaimDue(ctx, due, 10, 0, func(context.Context, []check.Job, int) error { return boom })
 	require.ErrorIs(t, err, boom)
 	again, _, err := s.NextDue(ctx)
 	require.NoError(t, err)
@@ -364,7 +371,7 @@ func TestConcurrentSchedulersDispatchEachTickOnce(t *testing.T) {
 	for range 6 {
 		wg.Go(func() {
 			for {
-				n, err := s.ClaimDue(ctx, now, 25, 0, func(_ context.Context, jobs []check.Job) error {
+				n, err := s.ClaimDue(ctx, now, 25, 0, func(_ context.Context, jobs []check.Job, _ int) error {
 					time.Sleep(5 * time.Millisecond) // widen the race window
 					mu.Lock()
 					defer mu.Unlock()
@@ -399,7 +406,7 @@ func TestClaimDueCatchesUpMissedTicks(t *testing.T) {
 	now := due.Add(25 * time.Second) // an outage of 25s: three ticks missed
 	var ticks []time.Time
 	for {
-		n, err := s.ClaimDue(ctx, now, 100, 30*time.Second, func(_ context.Context, jobs []check.Job) error {
+		n, err := s.ClaimDue(ctx, now, 100, 30*time.Second, func(_ context.Context, jobs []check.Job, _ int) error {
 			for _, j := range jobs {
 				ticks = append(ticks, j.ScheduledAt)
 			}
@@ -428,7 +435,7 @@ func TestClaimCommitsWhenCancelledAfterPublishing(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var published []check.Job
-	n, err := s.ClaimDue(ctx, due, 10, 0, func(_ context.Context, jobs []check.Job) error {
+	n, err := s.ClaimDue(ctx, due, 10, 0, func(_ context.Context, jobs []check.Job, _ int) error {
 		published = append(published, jobs...)
 		cancel() // the process is told to stop while the claim is open
 		return nil
@@ -437,7 +444,7 @@ func TestClaimCommitsWhenCancelledAfterPublishing(t *testing.T) {
 	require.Equal(t, 1, n)
 
 	again := 0
-	_, err = s.ClaimDue(context.Background(), due, 10, 0, func(_ context.Context, jobs []check.Job) error {
+	_, err = s.ClaimDue(context.Background(), due, 10, 0, func(_ context.Context, jobs []check.Job, _ int) error {
 		again += len(jobs)
 		return nil
 	})
@@ -462,7 +469,7 @@ func TestDeletedCheckLeavesTheSchedule(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok, "a deleted check is never due")
 	clk.Set(t0.Add(time.Hour))
-	n, err := s.ClaimDue(ctx, t0.Add(time.Hour), 10, time.Minute, func(context.Context, []check.Job) error {
+	n, err := s.ClaimDue(ctx, t0.Add(time.Hour), 10, time.Minute, func(context.Context, []check.Job, int) error {
 		t.Error("nothing may be published for a deleted check")
 		return nil
 	})
