@@ -215,7 +215,7 @@ func TestChartRenders(t *testing.T) {
 			require.Equal(t, "GET,HEAD,OPTIONS", env(t, &worker, "VIGIL_PROBE_METHODS").Value)
 			require.Equal(t, "GET,HEAD,OPTIONS", env(t, &operator, "VIGIL_PROBE_METHODS").Value, "registration allows what workers send")
 			require.Equal(t, "128", env(t, &worker, "VIGIL_PROBE_MAX_PER_HOST").Value)
-			require.Equal(t, "30s", env(t, &worker, "VIGIL_MAX_JOB_AGE").Value)
+			require.Equal(t, "60s", env(t, &worker, "VIGIL_MAX_JOB_AGE").Value)
 			require.Equal(t, "-1s", env(t, &worker, "VIGIL_MAX_QUEUE_WAIT").Value, "the worker package's default: off")
 			require.Empty(t, env(t, &server, "VIGIL_ALLOWED_HOSTS").Value)
 			require.Equal(t, "10000", env(t, &server, "VIGIL_WS_MAX_CLIENTS").Value)

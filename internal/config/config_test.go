@@ -97,8 +97,8 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 	require.Equal(t, worker.DefaultMaxJobAge, c.MaxJobAge)
 	require.Equal(t, scheduler.DefaultMaxQueueLag, c.MaxQueueLag)
 	require.Equal(t, worker.DefaultMaxQueueWait, c.MaxQueueWait)
-	require.Equal(t, scheduler.DefaultCatchUp, worker.DefaultMaxJobAge,
-		"by default workers probe every tick the scheduler dispatches late after an outage")
+	require.Equal(t, 2*scheduler.DefaultCatchUp, worker.DefaultMaxJobAge,
+		"by default workers probe every tick the scheduler dispatches late after an outage, with a window to reach them")
 	require.NoError(t, c.Validate())
 }
 

@@ -225,18 +225,14 @@ func (a *admission) admitted(now time.Time) float64 {
 }
 
 // filter returns the jobs to publish of a batch claimed at now, and how
-// many it leaves out. Each fresh job is admitted by its own draw, so a
+// many it leaves out. Each job is admitted by its own draw, so a
 // check misses a tick by chance, never by its place in the schedule: a
 // rule by position (every other job, the first n of a round) would shed
 // the same checks round after round, since the same checks fall due
-// together every interval. In a round that catches up after an outage
-// (catchingUp), a tick already later than the bound when it was claimed -
-// the outage, not the queue, made it late - is always published, as
-// without admission control: the catch-up window exists to fill that gap,
-// and the workers shed it if it waits too long. In any other round a late
-// tick is late because the scheduler fell behind, and it is drawn like the
-// rest.
-func (a *admission) filter(now time.Time, jobs []check.Job, catchingUp bool) ([]check.Job, int) {
+// together every interval. A late tick is drawn like the rest: the
+// scheduler does not filter the rounds that catch up after an outage, so
+// a tick late here is late because the scheduler fell behind.
+func (a *admission) filter(now time.Time, jobs []check.Job) ([]check.Job, int) {
 	if a == nil {
 		return jobs, 0
 	}
@@ -246,7 +242,7 @@ func (a *admission) filter(now time.Time, jobs []check.Job, catchingUp bool) ([]
 	}
 	out := make([]check.Job, 0, len(jobs))
 	for i := range jobs {
-		if (catchingUp && now.Sub(jobs[i].ScheduledAt) > a.maxLag) || a.random() < f {
+		if a.random() < f {
 			out = append(out, jobs[i])
 		}
 	}

@@ -173,7 +173,7 @@ func TestNewAdmissionIsOffWithoutBacklogOrWithNegativeLag(t *testing.T) {
 	// A nil admission (off) passes every job and counts nothing.
 	var off *admission
 	jobs := []check.Job{{CheckID: "a", ScheduledAt: t0}}
-	got, shed := off.filter(t0, jobs, false)
+	got, shed := off.filter(t0, jobs)
 	require.Equal(t, jobs, got)
 	require.Zero(t, shed)
 	off.shedTicks(t0, 3) // must not panic
@@ -227,28 +227,23 @@ func TestAdmissionFilter(t *testing.T) {
 	a, _, _ := newTestAdmission(t, 2*time.Second)
 	fresh := func(id string) check.Job { return check.Job{CheckID: id, ScheduledAt: at(10)} }
 	jobs := []check.Job{fresh("a"), fresh("b"),
-		{CheckID: "edge", ScheduledAt: at(8)},    // exactly the bound late: fresh
-		{CheckID: "catchup", ScheduledAt: at(7)}, // later than the bound: catch-up
+		{CheckID: "edge", ScheduledAt: at(8)}, // exactly the bound late
+		{CheckID: "late", ScheduledAt: at(7)}, // later than the bound
 		fresh("c")}
 
 	// Nothing polled: all pass, the same slice, without a draw.
 	a.random = func() float64 { t.Fatal("a draw while everything is admitted"); return 0 }
-	got, shed := a.filter(at(10), jobs, true)
+	got, shed := a.filter(at(10), jobs)
 	require.Equal(t, jobs, got)
 	require.Zero(t, shed)
 	a.random = func() float64 { return 0 } // the lowest draw: admitted at any share above 0
 
-	// Far over the limit, in a round that catches up after an outage:
-	// only the catch-up tick passes.
+	// Far over the limit: nothing passes, the late tick included (the
+	// rounds that catch up after an outage are not filtered at all).
 	a.observe(at(9), 1000, 0, nil)
 	a.observe(at(10), 1000, 10, nil) // drain 10/s: limit 20
 	require.InDelta(t, 0.0, a.admitted(at(10)), 1e-9)
-	got, shed = a.filter(at(10), jobs, true)
-	require.Equal(t, []check.Job{jobs[3]}, got)
-	require.Equal(t, 4, shed)
-	// In any other round the late tick is the scheduler's own lag, drawn
-	// like the rest: nothing passes.
-	got, shed = a.filter(at(10), jobs, false)
+	got, shed = a.filter(at(10), jobs)
 	require.Empty(t, got)
 	require.Equal(t, 5, shed)
 	require.Len(t, jobs, 5, "the claimed batch itself is left alone")
@@ -260,7 +255,7 @@ func TestAdmissionFilter(t *testing.T) {
 	a.mu.Unlock()
 	draws := []float64{0.49, 0.5, 0.99, 0.0}
 	a.random = func() float64 { d := draws[0]; draws = draws[1:]; return d }
-	got, shed = a.filter(at(11), []check.Job{fresh("a"), fresh("b"), fresh("c"), fresh("d")}, false)
+	got, shed = a.filter(at(11), []check.Job{fresh("a"), fresh("b"), fresh("c"), fresh("d")})
 	require.Equal(t, []string{"a", "d"}, ids(got))
 	require.Equal(t, 2, shed)
 	require.Empty(t, draws, "one draw per fresh job")
@@ -297,7 +292,7 @@ func TestAdmissionIsFair(t *testing.T) {
 		a.mu.Lock()
 		a.fraction, a.sampledAt = 0.5, now
 		a.mu.Unlock()
-		got, shed := a.filter(now, jobs, false)
+		got, shed := a.filter(now, jobs)
 		totalShed += shed
 		in := make(map[string]bool, len(got))
 		for _, j := range got {
@@ -466,14 +461,18 @@ func TestDispatchPublishesOnlyTheAdmitted(t *testing.T) {
 	now := at(100)
 	jobs := []check.Job{{CheckID: "a", ScheduledAt: now}, {CheckID: "b", ScheduledAt: now},
 		{CheckID: "old", ScheduledAt: now.Add(-time.Minute)}}
+	// newSched returns a scheduler past the outage of its start: not
+	// catching up, and a catch-up window after its first good round.
 	newSched := func(pub *recordingPublisher, shed *[]int, dispatched *[][]check.Job) *Scheduler {
-		return New(&scriptedClaimer{jobs: jobs}, pub, Config{Clock: fixedClock{now}, Backlog: &fakeBacklog{},
+		s := New(&scriptedClaimer{jobs: jobs}, pub, Config{Clock: fixedClock{now}, Backlog: &fakeBacklog{},
 			OnOverload: func(n int) { *shed = append(*shed, n) },
 			OnDispatch: func(j []check.Job, _ time.Time) { *dispatched = append(*dispatched, j) }})
+		s.rec.outage, s.rec.since, s.rec.admitFrom = false, now.Add(-time.Minute), now.Add(-30*time.Second)
+		return s
 	}
 	overload := func(s *Scheduler) {
 		s.adm.observe(now.Add(-time.Second), 1000, 0, nil)
-		s.adm.observe(now, 1000, 0, nil) // drain 0: nothing fresh admitted
+		s.adm.observe(now, 1000, 0, nil) // drain 0: nothing admitted
 	}
 
 	t.Run("overloaded", func(t *testing.T) {
@@ -485,9 +484,40 @@ func TestDispatchPublishesOnlyTheAdmitted(t *testing.T) {
 		n, err := s.Dispatch(context.Background())
 		require.NoError(t, err)
 		require.Equal(t, 3, n, "every claimed tick counts as dispatched: the schedule moved past it")
-		require.Equal(t, [][]check.Job{{jobs[2]}}, pub.batches, "only the catch-up tick is published")
-		require.Equal(t, []int{2}, shed)
-		require.Equal(t, [][]check.Job{{jobs[2]}}, dispatched)
+		require.Empty(t, pub.batches, "the late tick too: the scheduler's own lag, not an outage")
+		require.Equal(t, []int{3}, shed)
+		require.Empty(t, dispatched)
+	})
+	t.Run("after an outage everything is published for a catch-up window", func(t *testing.T) {
+		for _, tt := range []struct {
+			name      string
+			outage    bool
+			admitFrom time.Time
+		}{
+			{"while catching up", true, time.Time{}},
+			{"caught up, inside the window", false, now.Add(time.Nanosecond)},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				pub := &recordingPublisher{}
+				var shed []int
+				var dispatched [][]check.Job
+				s := newSched(pub, &shed, &dispatched)
+				s.rec.outage, s.rec.admitFrom = tt.outage, tt.admitFrom
+				overload(s)
+				_, err := s.Dispatch(context.Background())
+				require.NoError(t, err)
+				require.Equal(t, [][]check.Job{jobs}, pub.batches)
+				require.Empty(t, shed)
+			})
+		}
+	})
+	t.Run("the window starts at the first good round", func(t *testing.T) {
+		pub := &recordingPublisher{}
+		s := New(&scriptedClaimer{jobs: jobs[:2]}, pub, Config{Clock: fixedClock{now}, Backlog: &fakeBacklog{}, CatchUp: 20 * time.Second})
+		_, err := s.Dispatch(context.Background())
+		require.NoError(t, err)
+		require.False(t, s.rec.outage, "nothing late: caught up")
+		require.Equal(t, now.Add(20*time.Second), s.rec.admitFrom)
 	})
 	t.Run("everything shed publishes nothing", func(t *testing.T) {
 		pub := &recordingPublisher{}
@@ -507,11 +537,13 @@ func TestDispatchPublishesOnlyTheAdmitted(t *testing.T) {
 		var shed []int
 		var dispatched [][]check.Job
 		s := newSched(pub, &shed, &dispatched)
-		overload(s)
+		s.adm.observe(now.Add(-time.Second), 1000, 0, nil)
+		s.adm.observe(now, 1000, 1000, nil) // drain 1000/s: limit 2000, all admitted
 		_, err := s.Dispatch(context.Background())
 		require.Error(t, err)
 		require.Empty(t, shed, "the claim rolls back: the ticks are claimed again")
 		require.Empty(t, dispatched)
+		require.True(t, s.rec.outage, "a failed publish is an outage")
 	})
 	t.Run("not overloaded", func(t *testing.T) {
 		pub := &recordingPublisher{}

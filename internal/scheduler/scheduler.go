@@ -326,6 +326,8 @@ type round struct {
 	catchingUp bool
 	catchUp    time.Duration
 	skipReason string
+	// admitAll: admission control stands aside (see beginRound).
+	admitAll bool
 	// late counts the published ticks that were an interval or more late
 	// when claimed: ticks a round that does not catch up would skip.
 	late *atomic.Int64
@@ -340,12 +342,23 @@ type recovery struct {
 	// since is when the first round after the outage succeeded; zero
 	// while none has.
 	since time.Time
+	// admitFrom is when admission control may shed again after the last
+	// outage (see beginRound).
+	admitFrom time.Time
 	// sessions is the publisher's session count at the last round.
 	sessions uint64
 }
 
 // beginRound decides whether this round catches up: after an outage the
 // scheduler saw, including a broker reconnect since the last round.
+//
+// Admission control stands aside while the scheduler catches up and for
+// a catch-up window after the outage's first good round. The jobs queue
+// then holds the outage's backlog and the workers are reconnecting: a
+// deep queue and a low drain rate that say nothing about whether the
+// workers keep up, and shedding on them would lose the fresh ticks the
+// catch-up exists to keep. Past the window the depth and the drain rate,
+// polled all along, describe the workers again.
 func (s *Scheduler) beginRound() round {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
@@ -356,6 +369,7 @@ func (s *Scheduler) beginRound() round {
 		}
 	}
 	r := round{began: s.cfg.Clock.Now(), late: new(atomic.Int64)}
+	r.admitAll = s.rec.outage || r.began.Before(s.rec.admitFrom)
 	if s.rec.outage {
 		r.catchingUp, r.catchUp, r.skipReason = true, s.cfg.CatchUp, SkippedOutage
 		return r
@@ -380,16 +394,22 @@ func (s *Scheduler) markOutage() {
 func (s *Scheduler) endRound(ctx context.Context, r round, err error) {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
-	switch {
-	case err != nil:
+	if err != nil {
 		if ctx.Err() == nil {
 			s.markOutage()
 		}
-	case !r.catchingUp || !s.rec.outage:
+		return
+	}
+	if !r.catchingUp || !s.rec.outage {
+		return
+	}
+	if s.rec.since.IsZero() {
+		s.rec.since = r.began
+		s.rec.admitFrom = r.began.Add(max(s.cfg.CatchUp, 0))
+	}
+	switch {
 	case r.late.Load() == 0:
 		s.rec.outage = false
-	case s.rec.since.IsZero():
-		s.rec.since = r.began
 	case r.began.Sub(s.rec.since) >= s.cfg.CatchUp:
 		s.cfg.Logger.Warn("still behind a catch-up window after an outage; dispatching only each late check's newest tick",
 			zap.Duration("catch_up", s.cfg.CatchUp))
@@ -454,7 +474,10 @@ func (s *Scheduler) claimOnce(ctx context.Context, r round) (int, bool, error) {
 		defer cancel()
 		// Ticks admission control leaves out are claimed all the same:
 		// the schedule moves past them, as past any missed tick.
-		jobs, shed := s.adm.filter(now, jobs, r.catchingUp)
+		shed := 0
+		if !r.admitAll {
+			jobs, shed = s.adm.filter(now, jobs)
+		}
 		if len(jobs) > 0 {
 			if s.cfg.LabelJobs != nil {
 				s.cfg.LabelJobs(jobs)
@@ -467,7 +490,7 @@ func (s *Scheduler) claimOnce(ctx context.Context, r round) (int, bool, error) {
 		// rolls the claim back and the same ticks are claimed again.
 		s.adm.shedTicks(now, shed)
 		for i := range jobs {
-			if now.Sub(jobs[i].ScheduledAt) >= jobs[i].Interval {
+			if now.Sub(jobs[i].ScheduledAt) >= max(jobs[i].Interval, check.MinInterval) {
 				r.late.Add(1)
 			}
 		}

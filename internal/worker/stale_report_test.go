@@ -29,7 +29,7 @@ func TestShedJobsAreSummedUp(t *testing.T) {
 	}
 	const summary = "overloaded: skipped stale jobs without probing; add workers or concurrency"
 
-	for _, late := range []time.Duration{40 * time.Second, 50 * time.Second, 35 * time.Second} {
+	for _, late := range []time.Duration{70 * time.Second, 80 * time.Second, 65 * time.Second} {
 		shed(late)
 	}
 	// One on time by its tick that waited too long since it was published.
@@ -45,7 +45,7 @@ func TestShedJobsAreSummedUp(t *testing.T) {
 	require.EqualValues(t, 4, fields["skipped"])
 	require.EqualValues(t, 3, fields["stale"])
 	require.EqualValues(t, 1, fields["queued"])
-	require.Equal(t, 50.0, fields["max_late_s"], "the most overdue of them")
+	require.Equal(t, 80.0, fields["max_late_s"], "the most overdue of them")
 	require.Equal(t, 10.0, fields["in_last_s"])
 
 	now = at.Add(20 * time.Second)
@@ -53,13 +53,13 @@ func TestShedJobsAreSummedUp(t *testing.T) {
 	require.Len(t, logs.FilterMessage(summary).All(), 1, "a period without shedding says nothing")
 
 	now = at.Add(25 * time.Second)
-	shed(time.Minute)
+	shed(90 * time.Second)
 	w.Close()
 	entries = logs.FilterMessage(summary).All()
 	require.Len(t, entries, 2, "Close reports what was left")
 	fields = entries[1].ContextMap()
 	require.EqualValues(t, 1, fields["skipped"])
 	require.EqualValues(t, 0, fields["queued"], "the counts start again with each summary")
-	require.Equal(t, 60.0, fields["max_late_s"])
+	require.Equal(t, 90.0, fields["max_late_s"])
 	require.Equal(t, 5.0, fields["in_last_s"])
 }

@@ -69,7 +69,7 @@ func TestStaleJobIsAckedWithoutAProbe(t *testing.T) {
 	require.Equal(t, "svc-a", fields["service"])
 	require.Equal(t, "a", fields["check_id"])
 	require.Equal(t, 120000.0, fields["late_ms"])
-	require.Equal(t, 30000.0, fields["max_age_ms"])
+	require.Equal(t, 60000.0, fields["max_age_ms"])
 
 	require.NoError(t, w.Handle(context.Background(), lateJob("b", 10*time.Second, 2*time.Second)))
 	require.EqualValues(t, 1, prober.probes.Load(), "a job on time is probed")
@@ -134,7 +134,7 @@ func TestOverloadedAfterShedding(t *testing.T) {
 	clock := &fakeClock{now: t0}
 	w := newWorker(t, &countingProber{}, newRecorder(), &fakePublisher{}, worker.Config{Now: clock.Now})
 	require.False(t, w.Overloaded(), "nothing shed yet")
-	require.NoError(t, w.Handle(context.Background(), lateJob("a", 10*time.Second, time.Minute)))
+	require.NoError(t, w.Handle(context.Background(), lateJob("a", 10*time.Second, 2*time.Minute)))
 	require.True(t, w.Overloaded())
 	clock.set(t0.Add(worker.OverloadWindow - time.Millisecond))
 	require.True(t, w.Overloaded())
@@ -205,6 +205,6 @@ func TestStaleRuleComesFirst(t *testing.T) {
 	var reasons []string
 	w := newWorker(t, &countingProber{}, newRecorder(), &fakePublisher{}, worker.Config{MaxQueueWait: 5 * time.Second,
 		OnStale: func(_ check.Job, reason string, _ time.Duration) { reasons = append(reasons, reason) }})
-	require.NoError(t, w.HandlePublished(context.Background(), lateJob("a", 10*time.Second, time.Minute), t0.Add(-time.Minute)))
+	require.NoError(t, w.HandlePublished(context.Background(), lateJob("a", 10*time.Second, 2*time.Minute), t0.Add(-2*time.Minute)))
 	require.Equal(t, []string{worker.ShedStale}, reasons)
 }

@@ -79,11 +79,15 @@ const (
 	// hundred or more while adding little to when a transition is
 	// broadcast.
 	DefaultLinger = 50 * time.Millisecond
-	// DefaultMaxJobAge is the scheduler's default catch-up window
-	// (scheduler.DefaultCatchUp): the ticks the scheduler dispatches late
-	// after an outage are probed, and what waited in the broker longer
-	// than the scheduler would ever dispatch late is shed.
-	DefaultMaxJobAge = 30 * time.Second
+	// DefaultMaxJobAge is twice the scheduler's default catch-up window
+	// (scheduler.DefaultCatchUp). The scheduler dispatches a tick up to a
+	// window late after an outage, and the workers, reconnecting to the
+	// same broker, then need time to work through that backlog: a bound
+	// of one window shed the oldest catch-up ticks before they were
+	// reached (the fault suite lost 725 ticks after a 35 s broker
+	// restart). A second window is that time. What waited longer than
+	// that in the broker is shed.
+	DefaultMaxJobAge = 60 * time.Second
 	// MinMaxJobAge is the floor of MaxJobAge. A job's age is the worker's
 	// clock minus a tick the scheduler's clock dispatched, so it is off by
 	// their skew; a floor of seconds keeps an NTP-synchronised pair (off
