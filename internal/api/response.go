@@ -54,6 +54,10 @@ type serviceJSON struct {
 	probeOptionsJSON
 	// SLOTarget is null when the service has none.
 	SLOTarget *float64 `json:"slo_target"`
+	// Regions and Quorum are omitted for a check probed from the default
+	// region alone, so its document is what it was before regions.
+	Regions []string `json:"regions,omitempty"`
+	Quorum  int      `json:"quorum,omitempty"`
 }
 
 func toServiceJSON(s *registry.Service) serviceJSON {
@@ -95,6 +99,8 @@ func toServiceJSON(s *registry.Service) serviceJSON {
 		UpdatedAt:           formatTime(s.UpdatedAt),
 		probeOptionsJSON:    toProbeOptionsJSON(&s.Check),
 		SLOTarget:           optFloat(s.SLOTarget),
+		Regions:             s.Regions,
+		Quorum:              s.Quorum,
 	}
 }
 

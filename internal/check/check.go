@@ -100,6 +100,13 @@ type Check struct {
 	Body string
 	// TLS tunes how an https target's certificate is verified.
 	TLS TLSOptions
+
+	// Regions are where the check is probed from, one job per region and
+	// tick; empty means the default region alone, exactly as before
+	// regions existed. Quorum is how many regions must see the check
+	// DOWN for it to be DOWN (0 when Regions is empty).
+	Regions []string
+	Quorum  int
 }
 
 // Thresholds returns the counters the state machine needs, floored so
