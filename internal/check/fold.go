@@ -96,7 +96,7 @@ func Fold(results []Result, checks map[string]Tracked, fresh func(Result) bool) 
 		if moved {
 			out.Transitions = append(out.Transitions, Transition{
 				CheckID: r.CheckID, Service: c.Service, From: prev.State, To: next.State,
-				At: r.CheckedAt, Latency: r.Latency, Error: r.Error, ScheduledAt: r.ScheduledAt,
+				At: r.CheckedAt, Latency: r.Latency, Error: r.Error, ScheduledAt: r.ScheduledAt, Region: r.Region,
 			})
 		}
 	}

@@ -3,6 +3,7 @@ package check_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -65,4 +66,25 @@ func TestDefaultQuorumIsAMajority(t *testing.T) {
 	c = check.Check{Name: "x", URL: "http://x", Interval: 10 * 1e9, Regions: []string{"a", "b", "c"}, Quorum: 3}
 	c.SetDefaults()
 	require.Equal(t, 3, c.Quorum, "an explicit quorum stays")
+}
+
+func TestJobsForFansOutOverRegions(t *testing.T) {
+	at := time.Unix(1_700_000_000, 0).UTC()
+	c := valid()
+	c.ID = "c1"
+	plain := check.JobsFor(nil, &c, at)
+	require.Equal(t, []check.Job{check.JobFor(&c, at)}, plain, "no regions: the one job it always was")
+	require.Empty(t, plain[0].Region)
+	require.Equal(t, check.DefaultRegion, plain[0].ResultRegion())
+
+	c.Regions, c.Quorum = []string{"eu", "us", "default"}, 2
+	jobs := check.JobsFor(plain, &c, at)
+	require.Len(t, jobs, 4, "appended to what was there")
+	for i, r := range c.Regions {
+		j := jobs[1+i]
+		require.Equal(t, r, j.Region)
+		require.Equal(t, r, j.ResultRegion())
+		j.Region = ""
+		require.Equal(t, check.JobFor(&c, at), j, "the same probe otherwise")
+	}
 }

@@ -181,6 +181,9 @@ func validateJob(j *check.Job) error {
 		return fmt.Errorf("%w: job %s: timeout_ns must be above 0", ErrMalformed, j.CheckID)
 	case j.ScheduledAt.IsZero():
 		return fmt.Errorf("%w: job %s: scheduled_at is missing", ErrMalformed, j.CheckID)
+	case j.Region != "" && !check.IsRegionName(j.Region):
+		// It names a queue and a stored column.
+		return fmt.Errorf("%w: job %s: region %q is not a region name", ErrMalformed, j.CheckID, j.Region)
 	}
 	return nil
 }
@@ -188,8 +191,16 @@ func validateJob(j *check.Job) error {
 // JobMessageID identifies one job on the wire: the check and the grid point
 // it stands for. Redeliveries and re-publications of the same tick carry the
 // same id, which is what lets consumers and the broker's tooling spot them.
+//
+// A tick of a check with regions is one job per region; those ids end in
+// "@region" so that they differ. A job without a region keeps the id it
+// always had.
 func JobMessageID(j check.Job) string {
-	return j.CheckID + "/" + strconv.FormatInt(j.ScheduledAt.UnixMilli(), 10)
+	id := j.CheckID + "/" + strconv.FormatInt(j.ScheduledAt.UnixMilli(), 10)
+	if j.Region != "" {
+		id += "@" + j.Region
+	}
+	return id
 }
 
 // transitionWire is a transition as JSON. check.Transition carries no tags

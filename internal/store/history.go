@@ -107,26 +107,18 @@ func decodeCursor(c string) (time.Time, error) {
 	return time.UnixMicro(us).UTC(), nil
 }
 
-const transitionColumns = `t.id, t.check_id, t.service, t.from_state, t.to_state, t.at, t.latency_us, t.error, t.scheduled_at`
+const transitionColumns = `t.id, t.check_id, t.service, t.from_state, t.to_state, t.at, t.latency_us, t.error, t.scheduled_at,
+	t.region, t.regions`
 
 func collectTransitions(rows pgx.Rows) ([]check.Transition, error) {
 	defer rows.Close()
 	out := []check.Transition{}
 	for rows.Next() {
-		var (
-			t        check.Transition
-			from, to string
-			latUs    int64
-			sched    *time.Time
-		)
-		if err := rows.Scan(&t.ID, &t.CheckID, &t.Service, &from, &to, &t.At, &latUs, &t.Error, &sched); err != nil {
+		var ts transitionScan
+		if err := rows.Scan(ts.dest()...); err != nil {
 			return nil, fmt.Errorf("scan transition: %w", err)
 		}
-		t.From, t.To = check.State(from), check.State(to)
-		t.At = t.At.UTC()
-		t.Latency = time.Duration(latUs) * time.Microsecond
-		t.ScheduledAt = fromNullTime(sched)
-		out = append(out, t)
+		out = append(out, ts.transition())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read transitions: %w", err)

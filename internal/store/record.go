@@ -61,7 +61,7 @@ func record(ctx context.Context, tx pgx.Tx, rs []check.Result, now time.Time) (r
 		return registry.RecordOutcome{}, err
 	}
 	out.Stored = len(inserted)
-	f := check.Fold(keep, checks, func(r check.Result) bool { return inserted[resultKey{r.CheckID, r.ScheduledAt}] })
+	f := check.Fold(keep, checks, func(r check.Result) bool { return inserted[keyOf(&r)] })
 	if err := updateStates(ctx, tx, f.States); err != nil {
 		return registry.RecordOutcome{}, err
 	}
@@ -121,9 +121,10 @@ func insertResults(ctx context.Context, tx pgx.Tx, rs []check.Result) (map[resul
 		latency        = make([]int64, len(rs))
 		httpStatus     = make([]*int32, len(rs))
 		errs           = make([]string, len(rs))
+		regions        = make([]string, len(rs))
 	)
 	for i, r := range rs {
-		ids[i], sched[i], checked[i] = r.CheckID, r.ScheduledAt, r.CheckedAt
+		ids[i], sched[i], checked[i], regions[i] = r.CheckID, r.ScheduledAt, r.CheckedAt, r.ResultRegion()
 		success[i], latency[i], errs[i] = r.Success(), r.Latency.Microseconds(), r.Error
 		if r.HTTPStatus != 0 {
 			v := int32(r.HTTPStatus)
@@ -137,15 +138,15 @@ func insertResults(ctx context.Context, tx pgx.Tx, rs []check.Result) (map[resul
 	// is what makes a pass that is deleting the mark wait for this
 	// transaction (see rollUp).
 	rows, err := tx.Query(ctx, `WITH ins AS (
-			INSERT INTO check_results (check_id, scheduled_at, checked_at, success, latency_us, http_status, error)
-			SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::bigint[], $6::integer[], $7::text[])
-			ON CONFLICT (check_id, scheduled_at) DO NOTHING
-			RETURNING check_id, scheduled_at),
+			INSERT INTO check_results (check_id, scheduled_at, checked_at, success, latency_us, http_status, error, region)
+			SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::bigint[], $6::integer[], $7::text[], $8::text[])
+			ON CONFLICT (check_id, scheduled_at, region) DO NOTHING
+			RETURNING check_id, scheduled_at, region),
 		mark AS (
 			INSERT INTO rollup_marks (check_id, hour)
 			SELECT DISTINCT check_id, date_trunc('hour', scheduled_at, 'UTC') FROM ins ORDER BY 1, 2
 			ON CONFLICT (check_id, hour) DO UPDATE SET hour = EXCLUDED.hour WHERE false)
-		SELECT check_id, scheduled_at FROM ins`, ids, sched, checked, success, latency, httpStatus, errs)
+		SELECT check_id, scheduled_at, region FROM ins`, ids, sched, checked, success, latency, httpStatus, errs, regions)
 	if err != nil {
 		return nil, fmt.Errorf("insert results: %w", err)
 	}
@@ -153,7 +154,7 @@ func insertResults(ctx context.Context, tx pgx.Tx, rs []check.Result) (map[resul
 	out := make(map[resultKey]bool, len(rs))
 	for rows.Next() {
 		var k resultKey
-		if err := rows.Scan(&k.checkID, &k.at); err != nil {
+		if err := rows.Scan(&k.checkID, &k.at, &k.region); err != nil {
 			return nil, fmt.Errorf("insert results: %w", err)
 		}
 		k.at = k.at.UTC()
@@ -168,13 +169,13 @@ func transitionsForResults(ctx context.Context, tx pgx.Tx, rs []check.Result) ([
 	if len(rs) == 0 {
 		return nil, nil
 	}
-	ids, ats := make([]string, len(rs)), make([]time.Time, len(rs))
+	ids, ats, regions := make([]string, len(rs)), make([]time.Time, len(rs)), make([]string, len(rs))
 	for i, r := range rs {
-		ids[i], ats[i] = r.CheckID, r.ScheduledAt
+		ids[i], ats[i], regions[i] = r.CheckID, r.ScheduledAt, r.ResultRegion()
 	}
 	rows, err := tx.Query(ctx, `SELECT `+transitionColumns+` FROM transitions t
-		JOIN unnest($1::text[], $2::timestamptz[]) AS k(check_id, at)
-		  ON t.check_id = k.check_id AND t.scheduled_at = k.at`, ids, ats)
+		JOIN unnest($1::text[], $2::timestamptz[], $3::text[]) AS k(check_id, at, region)
+		  ON t.check_id = k.check_id AND t.scheduled_at = k.at AND t.region = k.region`, ids, ats, regions)
 	if err != nil {
 		return nil, fmt.Errorf("find logged transitions: %w", err)
 	}

@@ -13,3 +13,29 @@ ALTER TABLE services
     ADD CONSTRAINT services_quorum CHECK (
         (cardinality(regions) = 0 AND quorum = 0)
         OR (quorum BETWEEN 1 AND cardinality(regions)));
+
+-- Every result is recorded under the region that probed it. A check with
+-- regions gets one result per region and tick, so the results key gains
+-- the region: a redelivered job's insert stays a no-op, and the regions of
+-- one tick no longer collide. Existing rows, and every result of a check
+-- without regions, are the 'default' region's. Adding a column with a
+-- constant default rewrites nothing; swapping the key rebuilds its index
+-- on every partition once, here, and the new key keeps (check_id,
+-- scheduled_at) as its prefix, so the history queries that read the old
+-- one read this one the same way.
+ALTER TABLE check_results ADD COLUMN region text NOT NULL DEFAULT 'default';
+ALTER TABLE check_results DROP CONSTRAINT check_results_pkey;
+ALTER TABLE check_results ADD PRIMARY KEY (check_id, scheduled_at, region);
+
+-- A transition of a check with regions is caused by one region's result,
+-- and two regions' results of one tick may each cause one (a late result
+-- of a tick the others have passed), so the key that lets a redelivered
+-- job find the transition its first recording logged gains the region
+-- too. regions holds every region's state at that moment ({"eu": "DOWN",
+-- ...}); NULL for a check without regions, whose transitions read as
+-- before.
+ALTER TABLE transitions
+    ADD COLUMN region text NOT NULL DEFAULT 'default',
+    ADD COLUMN regions jsonb;
+DROP INDEX transitions_result;
+CREATE UNIQUE INDEX transitions_result ON transitions (check_id, scheduled_at, region) WHERE scheduled_at IS NOT NULL;
