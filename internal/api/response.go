@@ -118,6 +118,8 @@ func listOf[S, T any](items []S, toJSON func(*S) T) listJSON[T] {
 }
 
 type resultJSON struct {
+	// Region is where the probe ran, for a check with regions only.
+	Region      string  `json:"region,omitempty"`
 	Status      string  `json:"status"`
 	LatencyMs   float64 `json:"latency_ms"`
 	CheckedAt   string  `json:"checked_at"`
@@ -140,6 +142,7 @@ func toResultJSON(r *check.Result) resultJSON {
 		ScheduledAt: formatTime(r.ScheduledAt),
 		HTTPStatus:  r.HTTPStatus,
 		Error:       r.Error,
+		Region:      r.Region,
 	}
 }
 
@@ -152,6 +155,8 @@ type transitionJSON struct {
 	At        string  `json:"at"`
 	LatencyMs float64 `json:"latency_ms"`
 	Error     string  `json:"error,omitempty"`
+	// Regions are the regions' states of a check with regions.
+	Regions map[string]check.State `json:"regions,omitempty"`
 }
 
 func toTransitionJSON(t *check.Transition) transitionJSON {
@@ -164,6 +169,7 @@ func toTransitionJSON(t *check.Transition) transitionJSON {
 		At:        formatTime(t.At),
 		LatencyMs: millis(t.Latency),
 		Error:     t.Error,
+		Regions:   t.Regions,
 	}
 }
 

@@ -255,14 +255,6 @@ type Result struct {
 	Region string
 }
 
-// ResultRegion is the region of the result that caused t.
-func (t *Transition) ResultRegion() string {
-	if t.Region == "" {
-		return DefaultRegion
-	}
-	return t.Region
-}
-
 // ResultRegion is the region r is recorded under.
 func (r *Result) ResultRegion() string {
 	if r.Region == "" {
@@ -296,4 +288,12 @@ type Transition struct {
 	// Regions are the states of a check with regions, region by region,
 	// when it changed; nil for a check without regions.
 	Regions map[string]State
+}
+
+// ResultRegion is the region of the result that caused t.
+func (t *Transition) ResultRegion() string {
+	if t.Region == "" {
+		return DefaultRegion
+	}
+	return t.Region
 }

@@ -27,7 +27,7 @@ func IsRegionName(s string) bool {
 	if s == "" || len(s) > MaxRegionLength {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':

@@ -216,6 +216,9 @@ type transitionWire struct {
 	LatencyMS   int64       `json:"latency_ms"`
 	Error       string      `json:"error,omitempty"`
 	ScheduledAt time.Time   `json:"scheduled_at,omitzero"`
+	// Regions are a check with regions' states by region (omitted for a
+	// check without regions, whose transitions are what they were).
+	Regions map[string]check.State `json:"regions,omitempty"`
 }
 
 // EncodeTransition is the wire form of a transition. Latency travels in
@@ -231,6 +234,7 @@ func EncodeTransition(t check.Transition) ([]byte, error) {
 		LatencyMS:   t.Latency.Milliseconds(),
 		Error:       t.Error,
 		ScheduledAt: t.ScheduledAt,
+		Regions:     t.Regions,
 	}
 	if err := validateTransition(&w); err != nil {
 		return nil, fmt.Errorf("encode transition: %w", err)
@@ -262,6 +266,7 @@ func DecodeTransition(body []byte) (check.Transition, error) {
 		Latency:     time.Duration(w.LatencyMS) * time.Millisecond,
 		Error:       w.Error,
 		ScheduledAt: w.ScheduledAt,
+		Regions:     w.Regions,
 	}, nil
 }
 
@@ -283,6 +288,14 @@ func validateTransition(w *transitionWire) error {
 	}
 	if w.LatencyMS < 0 || w.LatencyMS > maxLatencyMS {
 		return fmt.Errorf("%w: transition %s: latency_ms out of range", ErrMalformed, w.CheckID)
+	}
+	if len(w.Regions) > check.MaxRegions {
+		return fmt.Errorf("%w: transition %s: more than %d regions", ErrMalformed, w.CheckID, check.MaxRegions)
+	}
+	for r, st := range w.Regions {
+		if _, ok := check.ParseState(string(st)); !ok || !check.IsRegionName(r) {
+			return fmt.Errorf("%w: transition %s: region %q in state %q", ErrMalformed, w.CheckID, r, st)
+		}
 	}
 	return nil
 }

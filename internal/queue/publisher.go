@@ -254,20 +254,7 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	now := time.Now()
-	var (
-		routes   []route
-		jobCount int
-		msgCount int
-	)
-	for region, group := range byRegion(jobs) {
-		msgs, n := p.packJobs(group, now)
-		if len(msgs) > 0 {
-			routes = append(routes, route{region: region, msgs: msgs})
-			jobCount += n
-			msgCount += len(msgs)
-		}
-	}
+	routes, msgCount, jobCount := p.route(jobs, time.Now())
 	if msgCount == 0 {
 		return nil
 	}
@@ -327,6 +314,20 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 type route struct {
 	region string
 	msgs   []amqp.Publishing
+}
+
+// route packs jobs region by region (packJobs) and counts the messages and
+// the jobs they hold.
+func (p *Publisher) route(jobs []check.Job, now time.Time) (routes []route, msgCount, jobCount int) {
+	for region, group := range byRegion(jobs) {
+		msgs, n := p.packJobs(group, now)
+		if len(msgs) > 0 {
+			routes = append(routes, route{region: region, msgs: msgs})
+			jobCount += n
+			msgCount += len(msgs)
+		}
+	}
+	return routes, msgCount, jobCount
 }
 
 // declareRegion declares region's queue on s unless s has already; the

@@ -44,7 +44,7 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 		}
 		before = &t
 	}
-	rows, err := s.pool.Query(ctx, `SELECT scheduled_at, checked_at, success, latency_us, http_status, error
+	rows, err := s.pool.Query(ctx, `SELECT scheduled_at, checked_at, success, latency_us, http_status, error, region
 		FROM check_results
 		WHERE check_id = $1
 		  AND ($2::timestamptz IS NULL OR scheduled_at >= $2)
@@ -64,8 +64,11 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 			latUs   int64
 			status  *int32
 		)
-		if err := rows.Scan(&r.ScheduledAt, &r.CheckedAt, &success, &latUs, &status, &r.Error); err != nil {
+		if err := rows.Scan(&r.ScheduledAt, &r.CheckedAt, &success, &latUs, &status, &r.Error, &r.Region); err != nil {
 			return nil, "", fmt.Errorf("scan result: %w", err)
+		}
+		if r.Region == check.DefaultRegion {
+			r.Region = ""
 		}
 		r.ScheduledAt, r.CheckedAt = r.ScheduledAt.UTC(), r.CheckedAt.UTC()
 		r.Status = check.ResultDown

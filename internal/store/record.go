@@ -65,6 +65,9 @@ func record(ctx context.Context, tx pgx.Tx, rs []check.Result, now time.Time) (r
 	if err := updateStates(ctx, tx, f.States); err != nil {
 		return registry.RecordOutcome{}, err
 	}
+	if err := saveRegionStates(ctx, tx, f.RegionStates); err != nil {
+		return registry.RecordOutcome{}, err
+	}
 	if err := insertTransitions(ctx, tx, f.Transitions); err != nil {
 		return registry.RecordOutcome{}, err
 	}
@@ -85,7 +88,8 @@ func record(ctx context.Context, tx pgx.Tx, rs []check.Result, now time.Time) (r
 // check.Admit and check.Fold need of each check.
 func lockStates(ctx context.Context, tx pgx.Tx, ids []string) (map[string]check.Tracked, error) {
 	rows, err := tx.Query(ctx, `SELECT cs.check_id, `+stateColumns+`,
-			s.name, s.paused, s.deleted_at IS NOT NULL, s.failure_threshold, s.success_threshold
+			s.name, s.paused, s.deleted_at IS NOT NULL, s.failure_threshold, s.success_threshold,
+			s.regions, s.quorum, s.interval_ms
 		FROM check_state cs JOIN services s ON s.id = cs.check_id
 		WHERE cs.check_id = ANY($1)
 		ORDER BY cs.check_id
@@ -95,21 +99,109 @@ func lockStates(ctx context.Context, tx pgx.Tx, ids []string) (map[string]check.
 	}
 	defer rows.Close()
 	out := make(map[string]check.Tracked, len(ids))
+	var multi []string
 	for rows.Next() {
 		var (
-			id string
-			c  check.Tracked
+			id         string
+			c          check.Tracked
+			intervalMs int64
 		)
 		snap := snapshotScan{s: &c.Snapshot}
 		dest := append(append([]any{&id}, snap.dest()...),
-			&c.Service, &c.Paused, &c.Deleted, &c.Thresholds.Failure, &c.Thresholds.Success)
+			&c.Service, &c.Paused, &c.Deleted, &c.Thresholds.Failure, &c.Thresholds.Success,
+			&c.Regions, &c.Quorum, &intervalMs)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("scan check state: %w", err)
 		}
 		snap.decode()
+		c.Interval = time.Duration(intervalMs) * time.Millisecond
+		if len(c.Regions) == 0 {
+			c.Regions = nil
+		} else {
+			multi = append(multi, id)
+		}
 		out[id] = c
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock check states: %w", err)
+	}
+	rows.Close()
+	// Only a batch with results of checks with regions reads their
+	// regions' states: the default path costs nothing more.
+	if len(multi) > 0 {
+		if err := readRegionStates(ctx, tx, multi, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// readRegionStates fills in the region snapshots of the checks ids. Their
+// check_state rows are locked already, which is what serialises writers.
+func readRegionStates(ctx context.Context, tx pgx.Tx, ids []string, checks map[string]check.Tracked) error {
+	rows, err := tx.Query(ctx, `SELECT cs.check_id, cs.region, `+stateColumns+`
+		FROM check_region_state cs WHERE cs.check_id = ANY($1)`, ids)
+	if err != nil {
+		return fmt.Errorf("read region states: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, region string
+			s          check.Snapshot
+		)
+		snap := snapshotScan{s: &s}
+		if err := rows.Scan(append([]any{&id, &region}, snap.dest()...)...); err != nil {
+			return fmt.Errorf("scan region state: %w", err)
+		}
+		snap.decode()
+		c := checks[id]
+		if c.RegionStates == nil {
+			c.RegionStates = map[string]check.Snapshot{}
+		}
+		c.RegionStates[region] = s
+		checks[id] = c
+	}
+	return rows.Err()
+}
+
+// saveRegionStates upserts the changed region snapshots, by check.
+func saveRegionStates(ctx context.Context, tx pgx.Tx, byCheck map[string]map[string]check.Snapshot) error {
+	if len(byCheck) == 0 {
+		return nil
+	}
+	var (
+		ids, regions, states, errs []string
+		succ, fail                 []int32
+		sched, checked, changedAt  []*time.Time
+		latency                    []int64
+	)
+	for id, snaps := range byCheck {
+		for region, s := range snaps {
+			ids, regions, states, errs = append(ids, id), append(regions, region), append(states, string(s.State)), append(errs, s.LastError)
+			succ, fail = append(succ, int32(s.ConsecutiveSuccesses)), append(fail, int32(s.ConsecutiveFailures))
+			sched = append(sched, nullTime(s.LastScheduledAt))
+			checked = append(checked, nullTime(s.LastCheckedAt))
+			changedAt = append(changedAt, nullTime(s.LastChangeAt))
+			latency = append(latency, s.LastLatency.Microseconds())
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO check_region_state AS cs (check_id, region, state,
+			consecutive_successes, consecutive_failures, last_scheduled_at, last_checked_at,
+			last_latency_us, last_error, last_change_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[],
+			$6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::text[], $10::timestamptz[])
+		ON CONFLICT (check_id, region) DO UPDATE SET state = EXCLUDED.state,
+			consecutive_successes = EXCLUDED.consecutive_successes,
+			consecutive_failures = EXCLUDED.consecutive_failures,
+			last_scheduled_at = EXCLUDED.last_scheduled_at, last_checked_at = EXCLUDED.last_checked_at,
+			last_latency_us = EXCLUDED.last_latency_us, last_error = EXCLUDED.last_error,
+			last_change_at = EXCLUDED.last_change_at`,
+		ids, regions, states, succ, fail, sched, checked, latency, errs, changedAt)
+	if err != nil {
+		return fmt.Errorf("save region states: %w", err)
+	}
+	return nil
 }
 
 // insertResults appends rs and returns the keys that were new.

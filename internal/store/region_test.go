@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/registry"
 )
 
 // TestClaimDueFansOutOverRegions: a tick of a check with regions is one job
@@ -68,4 +69,66 @@ func TestRecordKeepsEachRegionsResult(t *testing.T) {
 	require.NoError(t, s.QueryRow(ctx,
 		`SELECT region FROM check_results WHERE check_id = $1`, plain.ID).Scan(&region))
 	require.Equal(t, check.DefaultRegion, region, "a check without regions records under the default region")
+}
+
+// TestRecordVotesAcrossRegions: each region keeps its own state in the
+// store between batches, the check's state is their vote, and the
+// transition names every region's state.
+func TestRecordVotesAcrossRegions(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	c := newCheck("multi")
+	c.Regions, c.Quorum = []string{"eu", "us", "ap"}, 2
+	sv, err := s.CreateService(ctx, c)
+	require.NoError(t, err)
+	tick := func(n int, ups map[string]bool) []check.Transition {
+		t.Helper()
+		var rs []check.Result
+		for region, up := range ups {
+			r := result(sv.ID, t0.Add(time.Duration(n)*10*time.Second), up)
+			r.Region = region
+			rs = append(rs, r)
+		}
+		out, err := s.Record(ctx, rs)
+		require.NoError(t, err)
+		return out.Transitions
+	}
+	ts := tick(1, map[string]bool{"eu": true, "us": true, "ap": true})
+	require.Len(t, ts, 1)
+	require.Equal(t, check.StateUp, ts[0].To)
+
+	require.Empty(t, tick(2, map[string]bool{"eu": false, "us": true, "ap": true}), "one region is no quorum")
+	// Batches of one result each: the regions' states live in the store.
+	require.Empty(t, tick(3, map[string]bool{"eu": false}))
+	ts = tick(3, map[string]bool{"us": false})
+	require.Len(t, ts, 1)
+	require.Equal(t, check.StateDown, ts[0].To)
+	require.Equal(t, "us", ts[0].Region)
+	require.Equal(t, map[string]check.State{"eu": check.StateDown, "us": check.StateDown, "ap": check.StateUp}, ts[0].Regions)
+
+	got, err := s.GetService(ctx, sv.ID)
+	require.NoError(t, err)
+	require.Equal(t, check.StateDown, got.State.State)
+	logged, err := s.Transitions(ctx, registry.TransitionQuery{CheckID: sv.ID})
+	require.NoError(t, err)
+	require.Equal(t, ts[0].Regions, logged[len(logged)-1].Regions, "the log keeps the regions' states")
+
+	// A redelivered result hands back the transition it caused, found by
+	// its region too.
+	r := result(sv.ID, t0.Add(30*time.Second), false)
+	r.Region = "us"
+	again, err := s.Record(ctx, []check.Result{r})
+	require.NoError(t, err)
+	require.Zero(t, again.Stored)
+	require.Equal(t, ts, again.Transitions)
+
+	// A pause forgets the regions' states: after the resume they decide
+	// afresh, and one region's DOWN result does not find the old ones.
+	_, _, err = s.SetPaused(ctx, sv.ID, true)
+	require.NoError(t, err)
+	_, _, err = s.SetPaused(ctx, sv.ID, false)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, s.QueryRow(ctx, `SELECT count(*) FROM check_region_state WHERE check_id = $1`, sv.ID).Scan(&n))
+	require.Zero(t, n)
 }

@@ -39,3 +39,23 @@ ALTER TABLE transitions
     ADD COLUMN regions jsonb;
 DROP INDEX transitions_result;
 CREATE UNIQUE INDEX transitions_result ON transitions (check_id, scheduled_at, region) WHERE scheduled_at IS NOT NULL;
+
+-- Each region's own state of a check with regions: check.Apply's snapshot,
+-- per region, with the check's thresholds. check_state keeps the voted
+-- state (check.Vote), which is what every reader already reads. Rows exist
+-- only for checks with regions, so recording a check without them reads
+-- and writes nothing here. Writers hold the check's check_state row lock
+-- (Record locks it first), so these rows need no lock of their own.
+CREATE TABLE check_region_state (
+    check_id              text NOT NULL REFERENCES services (id),
+    region                text NOT NULL,
+    state                 text NOT NULL,
+    consecutive_successes integer NOT NULL DEFAULT 0,
+    consecutive_failures  integer NOT NULL DEFAULT 0,
+    last_scheduled_at     timestamptz,
+    last_checked_at       timestamptz,
+    last_latency_us       bigint,
+    last_error            text NOT NULL DEFAULT '',
+    last_change_at        timestamptz,
+    PRIMARY KEY (check_id, region)
+);
