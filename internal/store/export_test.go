@@ -18,3 +18,9 @@ func (s *Store) QueryRow(ctx context.Context, sql string, args ...any) scanner {
 type scanner struct{ row pgx.Row }
 
 func (r scanner) Scan(dest ...any) error { return r.row.Scan(dest...) }
+
+// Exec runs a statement for tests that arrange rows of an older schema.
+func (s *Store) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := s.pool.Exec(ctx, sql, args...)
+	return tag.RowsAffected(), err
+}

@@ -2,13 +2,16 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/check"
+	"github.com/vigil-dev/vigil/internal/pgtest"
 	"github.com/vigil-dev/vigil/internal/registry"
+	"github.com/vigil-dev/vigil/internal/store"
 )
 
 // TestClaimDueFansOutOverRegions: a tick of a check with regions is one job
@@ -131,4 +134,55 @@ func TestRecordVotesAcrossRegions(t *testing.T) {
 	var n int
 	require.NoError(t, s.QueryRow(ctx, `SELECT count(*) FROM check_region_state WHERE check_id = $1`, sv.ID).Scan(&n))
 	require.Zero(t, n)
+}
+
+// TestMigrateRegionsKeepsExistingResults: migration 0012 swaps the results
+// key on an install that has results, including the legacy partition of
+// migration 0003, and a redelivered old result is still a no-op after it.
+func TestMigrateRegionsKeepsExistingResults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := store.Open(ctx, pgtest.Schema(t), 4, store.WithClock(func() time.Time { return t0 }))
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	_, err = s.MigrateTo(ctx, 2)
+	require.NoError(t, err)
+	// A check and a result as an install of that schema has them; the
+	// result makes migration 0003 keep the table as the legacy partition.
+	tick := t0.Add(10 * time.Second)
+	for _, q := range []string{
+		`INSERT INTO services (id, name, type, url, interval_ms, timeout_ms, failure_threshold,
+			success_threshold, created_at, updated_at) VALUES ('old', 'old', 'http', 'http://x', 10000, 5000, 1, 1, $1, $1)`,
+		`INSERT INTO check_state (check_id, state) VALUES ('old', 'UNKNOWN')`,
+		`INSERT INTO check_results (check_id, scheduled_at, checked_at, success, latency_us)
+			VALUES ('old', $1, $1, true, 1000)`,
+	} {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = append(args, tick)
+		}
+		_, err = s.Exec(ctx, q, args...)
+		require.NoError(t, err)
+	}
+	_, err = s.MigrateTo(ctx, 11)
+	require.NoError(t, err)
+	var legacy bool
+	require.NoError(t, s.QueryRow(ctx, `SELECT to_regclass('check_results_legacy') IS NOT NULL`).Scan(&legacy))
+	require.True(t, legacy)
+	old := result("old", tick, true)
+
+	n, err := s.Migrate(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	again, err := s.Record(ctx, []check.Result{old})
+	require.NoError(t, err)
+	require.Zero(t, again.Stored, "the old result is the default region's")
+	eu := result("old", tick, false)
+	eu.Region = "eu"
+	out, err := s.Record(ctx, []check.Result{eu})
+	require.NoError(t, err)
+	require.Equal(t, 1, out.Stored, "another region's result of the same tick is a row of its own")
+	var region string
+	require.NoError(t, s.QueryRow(ctx, `SELECT region FROM check_results WHERE check_id = 'old' AND success`).Scan(&region))
+	require.Equal(t, check.DefaultRegion, region)
 }
