@@ -38,6 +38,26 @@ func TestClaimDueFansOutOverRegions(t *testing.T) {
 	}
 	require.Equal(t, []string{""}, regions[plain.ID])
 	require.Equal(t, []string{"eu", "us", "ap"}, regions[multi.ID])
+
+	// A region taken off the check gets no more of its jobs.
+	_, err = s.UpdateService(ctx, multi.ID, func(c *check.Check) error {
+		c.Regions, c.Quorum = []string{"eu"}, 1
+		return nil
+	})
+	require.NoError(t, err)
+	got = nil
+	_, err = s.ClaimDue(ctx, t0.Add(20*time.Second), 100, 0, func(_ context.Context, jobs []check.Job) error {
+		got = append(got, jobs...)
+		return nil
+	})
+	require.NoError(t, err)
+	var left []string
+	for _, j := range got {
+		if j.CheckID == multi.ID {
+			left = append(left, j.Region)
+		}
+	}
+	require.Equal(t, []string{"eu"}, left)
 }
 
 // TestRecordKeepsEachRegionsResult: the results of one tick from several
@@ -185,4 +205,44 @@ func TestMigrateRegionsKeepsExistingResults(t *testing.T) {
 	var region string
 	require.NoError(t, s.QueryRow(ctx, `SELECT region FROM check_results WHERE check_id = 'old' AND success`).Scan(&region))
 	require.Equal(t, check.DefaultRegion, region)
+}
+
+// TestResultsPageThroughRegions: pages of a check with regions may end
+// inside a tick, and the next page carries on with that tick's other
+// regions: every result is read exactly once.
+func TestResultsPageThroughRegions(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	c := newCheck("multi")
+	c.Regions, c.Quorum = []string{"eu", "us", "ap"}, 2
+	sv, err := s.CreateService(ctx, c)
+	require.NoError(t, err)
+	var rs []check.Result
+	for n := 1; n <= 4; n++ {
+		for _, region := range c.Regions {
+			r := result(sv.ID, t0.Add(time.Duration(n)*10*time.Second), true)
+			r.Region = region
+			rs = append(rs, r)
+		}
+	}
+	_, err = s.Record(ctx, rs)
+	require.NoError(t, err)
+
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 10)
+		page, next, err := s.Results(ctx, sv.ID, registry.ResultQuery{Limit: 5, Cursor: cursor})
+		require.NoError(t, err)
+		for _, r := range page {
+			key := r.ScheduledAt.String() + "@" + r.Region
+			require.False(t, seen[key], "%s read twice", key)
+			seen[key] = true
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	require.Len(t, seen, 12)
 }
