@@ -95,6 +95,10 @@ func CheckWithSecrets(sc *monitoringv1alpha1.ServiceCheck, p check.Policy, secre
 		mapRequestOptions(c, &sc.Spec, secrets)
 	}
 	c.Conditions = slices.Clone(sc.Spec.Conditions)
+	if len(sc.Spec.Regions) > 0 {
+		c.Regions = slices.Clone(sc.Spec.Regions)
+	}
+	c.Quorum = int(sc.Spec.Quorum)
 	c.SetDefaults()
 	if t := check.Type(sc.Spec.Type); t != "" && t != c.Type {
 		// The schema's rules refuse this; an object that reached us
@@ -157,6 +161,10 @@ func crdField(field string, grpc bool) string {
 		return "spec.successThreshold"
 	case field == "slo_target":
 		return "spec.sloTarget"
+	case field == "quorum":
+		return "spec.quorum"
+	case strings.HasPrefix(field, "regions"):
+		return "spec." + field
 	case strings.HasPrefix(field, "tags"):
 		return "metadata.labels"
 	case strings.HasPrefix(field, "expected_status"):

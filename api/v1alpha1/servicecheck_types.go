@@ -74,6 +74,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.timeout) || !has(self.interval) || duration(self.timeout) < duration(self.interval)",message="timeout must be less than interval"
 // +kubebuilder:validation:XValidation:rule="!has(self.grpc) || (!has(self.method) && !has(self.expectedStatusCodes))",message="method and expectedStatusCodes apply to url checks only"
 // +kubebuilder:validation:XValidation:rule="!has(self.grpc) || (!has(self.headers) && !has(self.body) && !has(self.tls) && !has(self.expectedStatusClasses))",message="headers, body, tls and expectedStatusClasses apply to url checks only"
+// +kubebuilder:validation:XValidation:rule="!has(self.quorum) || (has(self.regions) && self.quorum <= size(self.regions))",message="quorum needs regions and must be at most their number"
 type ServiceCheckSpec struct {
 	// Type is how Vigil probes: http (the default with url), grpc (the
 	// default with grpc), tcp (connect to tcp://host:port), tls (connect to
@@ -210,6 +211,27 @@ type ServiceCheckSpec struct {
 	// TLS tunes how an https url's certificate is verified.
 	// +optional
 	TLS *TLSConfig `json:"tls,omitempty"`
+
+	// Regions are where the service is probed from: each tick sends one
+	// probe to the workers of every listed region (the workers whose
+	// VIGIL_REGION names it), and each region keeps its own UP/DOWN state
+	// with the thresholds above. Unset: the workers of the default region
+	// alone, as without regions. A region whose workers send no results
+	// for a while is UNKNOWN and never counts toward DOWN.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Regions []string `json:"regions,omitempty"`
+
+	// Quorum is how many of the regions must see the service DOWN for it to
+	// be DOWN; with fewer it is UP. Defaults to a majority of regions (2 of
+	// 3). Only with regions, and at most their number.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16
+	Quorum int32 `json:"quorum,omitempty"`
 }
 
 // HTTPHeader is one request header. Set exactly one of value and valueFrom.

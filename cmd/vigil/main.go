@@ -105,6 +105,7 @@ func bindProcess(cmd string, cfg *config.Config, set *config.Set) (startFunc, bo
 		cfg.BindRuntime(set)
 		set.Int(&cfg.Concurrency, "concurrency", "VIGIL_WORKER_CONCURRENCY", "probes run at once by this process")
 		cfg.BindProbe(set)
+		cfg.BindRegion(set)
 		set.Int(&cfg.MaxDeliveries, "max-deliveries", "VIGIL_MAX_DELIVERIES", "deliveries of a failing job before it is dead-lettered")
 		set.Duration(&cfg.MaxJobAge, "max-job-age", "VIGIL_MAX_JOB_AGE",
 			"jobs later than this and than their check's interval are acked without a probe (negative: probe however late)")

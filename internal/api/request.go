@@ -37,6 +37,10 @@ type serviceRequest struct {
 	probeOptionsRequest
 	// SLOTarget is raw so that null (clear it) differs from absent.
 	SLOTarget json.RawMessage `json:"slo_target"`
+	// Regions and Quorum are raw so that null (back to the default
+	// region alone, or to the default quorum) differs from absent.
+	Regions json.RawMessage `json:"regions"`
+	Quorum  json.RawMessage `json:"quorum"`
 }
 
 // bodyError is a request body the API cannot read; it carries the
@@ -257,7 +261,40 @@ func (req *serviceRequest) apply(c *check.Check) error {
 	if err := applySLOTarget(c, req.SLOTarget); err != nil {
 		return err
 	}
+	if err := applyRegions(c, req.Regions, req.Quorum); err != nil {
+		return err
+	}
 	return req.probeOptionsRequest.apply(c)
+}
+
+// applyRegions copies present regions and quorum. null or [] regions go
+// back to the default region alone (and quorum to 0). A quorum that is
+// absent or null is the default majority of the regions the check ends up
+// with, so changing the regions alone keeps "a majority" meaning one;
+// validation refuses an explicit one that does not fit.
+func applyRegions(c *check.Check, rawRegions, rawQuorum json.RawMessage) error {
+	if rawRegions == nil && rawQuorum == nil {
+		return nil
+	}
+	if rawRegions != nil {
+		var regions []string
+		if err := json.Unmarshal(rawRegions, &regions); err != nil {
+			return &check.FieldError{Field: "regions", Message: "must be a list of region names, or null"}
+		}
+		if len(regions) == 0 {
+			regions = nil
+		}
+		c.Regions = regions
+	}
+	c.Quorum = check.DefaultQuorum(len(c.Regions))
+	if rawQuorum != nil && string(bytes.TrimSpace(rawQuorum)) != "null" {
+		var q int
+		if err := json.Unmarshal(rawQuorum, &q); err != nil {
+			return &check.FieldError{Field: "quorum", Message: "must be an integer, or null"}
+		}
+		c.Quorum = q
+	}
+	return check.ValidateRegions(c.Regions, c.Quorum)
 }
 
 // applySLOTarget copies a present slo_target: null clears it, a number

@@ -54,6 +54,10 @@ type serviceJSON struct {
 	probeOptionsJSON
 	// SLOTarget is null when the service has none.
 	SLOTarget *float64 `json:"slo_target"`
+	// Regions and Quorum are omitted for a check probed from the default
+	// region alone, so its document is what it was before regions.
+	Regions []string `json:"regions,omitempty"`
+	Quorum  int      `json:"quorum,omitempty"`
 }
 
 func toServiceJSON(s *registry.Service) serviceJSON {
@@ -95,6 +99,8 @@ func toServiceJSON(s *registry.Service) serviceJSON {
 		UpdatedAt:           formatTime(s.UpdatedAt),
 		probeOptionsJSON:    toProbeOptionsJSON(&s.Check),
 		SLOTarget:           optFloat(s.SLOTarget),
+		Regions:             s.Regions,
+		Quorum:              s.Quorum,
 	}
 }
 
@@ -112,6 +118,8 @@ func listOf[S, T any](items []S, toJSON func(*S) T) listJSON[T] {
 }
 
 type resultJSON struct {
+	// Region is where the probe ran, for a check with regions only.
+	Region      string  `json:"region,omitempty"`
 	Status      string  `json:"status"`
 	LatencyMs   float64 `json:"latency_ms"`
 	CheckedAt   string  `json:"checked_at"`
@@ -134,6 +142,7 @@ func toResultJSON(r *check.Result) resultJSON {
 		ScheduledAt: formatTime(r.ScheduledAt),
 		HTTPStatus:  r.HTTPStatus,
 		Error:       r.Error,
+		Region:      r.Region,
 	}
 }
 
@@ -146,6 +155,8 @@ type transitionJSON struct {
 	At        string  `json:"at"`
 	LatencyMs float64 `json:"latency_ms"`
 	Error     string  `json:"error,omitempty"`
+	// Regions are the regions' states of a check with regions.
+	Regions map[string]check.State `json:"regions,omitempty"`
 }
 
 func toTransitionJSON(t *check.Transition) transitionJSON {
@@ -158,6 +169,7 @@ func toTransitionJSON(t *check.Transition) transitionJSON {
 		At:        formatTime(t.At),
 		LatencyMs: millis(t.Latency),
 		Error:     t.Error,
+		Regions:   t.Regions,
 	}
 }
 

@@ -35,6 +35,7 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	}
 	qcfg := queueConfig(cfg, "vigil-worker", log)
 	qcfg.OnDeadLetter = m.JobDeadLettered
+	qcfg.Region = cfg.Region
 	b, err := openBackends(ctx, cfg, qcfg, log)
 	if err != nil {
 		return err

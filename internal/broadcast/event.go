@@ -20,6 +20,9 @@ type Event struct {
 	At        string  `json:"at"`
 	LatencyMs float64 `json:"latency_ms"`
 	Error     string  `json:"error,omitempty"`
+	// Regions are the states, by region, of a check probed from several
+	// regions when it changed; omitted for a check without regions.
+	Regions map[string]string `json:"regions,omitempty"`
 }
 
 // EventTypeTransition is the type of every Event so far; the field exists
@@ -41,7 +44,20 @@ func NewEvent(t check.Transition) Event {
 		At:        t.At.UTC().Format(timeFormat),
 		LatencyMs: float64(t.Latency.Microseconds()) / 1000,
 		Error:     t.Error,
+		Regions:   regionStates(t.Regions),
 	}
+}
+
+// regionStates is t.Regions as the wire spells it; nil stays nil.
+func regionStates(rs map[string]check.State) map[string]string {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(rs))
+	for r, st := range rs {
+		out[r] = string(st)
+	}
+	return out
 }
 
 // ErrInvalidSince is returned by ParseSince for anything but an event id.

@@ -100,6 +100,13 @@ type Check struct {
 	Body string
 	// TLS tunes how an https target's certificate is verified.
 	TLS TLSOptions
+
+	// Regions are where the check is probed from, one job per region and
+	// tick; empty means the default region alone, exactly as before
+	// regions existed. Quorum is how many regions must see the check
+	// DOWN for it to be DOWN (0 when Regions is empty).
+	Regions []string
+	Quorum  int
 }
 
 // Thresholds returns the counters the state machine needs, floored so
@@ -149,6 +156,20 @@ type Job struct {
 	// every value. Omitted when empty: a job without them is the message
 	// it always was, and a worker that predates the field ignores it.
 	MetricLabels []MetricLabel `json:"metric_labels,omitempty"`
+
+	// Region is where the job is to be probed: the scheduler routes it to
+	// that region's queue, and its result is recorded under it. Empty for
+	// a check without regions (the default region), so such a job is the
+	// message it always was.
+	Region string `json:"region,omitempty"`
+}
+
+// ResultRegion is the region a result of j is recorded under.
+func (j *Job) ResultRegion() string {
+	if j.Region == "" {
+		return DefaultRegion
+	}
+	return j.Region
 }
 
 // MetricLabel is one label of a check's per-check series: a Prometheus
@@ -185,6 +206,21 @@ func JobFor(c *Check, scheduledAt time.Time) Job {
 	}
 }
 
+// JobsFor appends to dst the jobs of one tick of c: one job, as JobFor
+// builds it, for a check without regions (no extra cost), and one per
+// listed region otherwise, each carrying its region.
+func JobsFor(dst []Job, c *Check, scheduledAt time.Time) []Job {
+	j := JobFor(c, scheduledAt)
+	if !c.MultiRegion() {
+		return append(dst, j)
+	}
+	for _, r := range c.Regions {
+		j.Region = r
+		dst = append(dst, j)
+	}
+	return dst
+}
+
 // ResultStatus is the outcome of one probe.
 type ResultStatus string
 
@@ -214,6 +250,17 @@ type Result struct {
 	// MetricLabels are the job's (Job.MetricLabels): the labels the
 	// check's per-check facts carry. Not stored.
 	MetricLabels []MetricLabel
+	// Region is where the probe ran (Job.ResultRegion): DefaultRegion for
+	// a check without regions. Empty reads as DefaultRegion.
+	Region string
+}
+
+// ResultRegion is the region r is recorded under.
+func (r *Result) ResultRegion() string {
+	if r.Region == "" {
+		return DefaultRegion
+	}
+	return r.Region
 }
 
 // Success reports whether the probe passed.
@@ -235,4 +282,18 @@ type Transition struct {
 	// (zero for pause and resume), which lets a redelivered job find and
 	// re-publish the transition its first delivery logged.
 	ScheduledAt time.Time
+	// Region is the region of that result (empty reads as DefaultRegion);
+	// with ScheduledAt it names the result.
+	Region string
+	// Regions are the states of a check with regions, region by region,
+	// when it changed; nil for a check without regions.
+	Regions map[string]State
+}
+
+// ResultRegion is the region of the result that caused t.
+func (t *Transition) ResultRegion() string {
+	if t.Region == "" {
+		return DefaultRegion
+	}
+	return t.Region
 }

@@ -1,8 +1,10 @@
 package check
 
 import (
+	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Tracked is what a store holds of one check when results arrive for it:
@@ -14,6 +16,14 @@ type Tracked struct {
 	Thresholds Thresholds
 	Paused     bool
 	Deleted    bool
+
+	// For a check with regions (Regions not empty): its quorum, its
+	// interval (which says when a region is stale, see StaleTicks), and
+	// each region's own snapshot. Snapshot is then the voted state.
+	Regions      []string
+	Quorum       int
+	Interval     time.Duration
+	RegionStates map[string]Snapshot
 }
 
 // InTickOrder returns a copy of results ordered by check id and, within a
@@ -69,6 +79,9 @@ type Folded struct {
 	// job). They move nothing; the transition their first recording
 	// caused, if any, is the one to hand back.
 	Repeated []Result
+	// RegionStates holds, by check, the new snapshot of every region
+	// whose snapshot changed (checks with regions only).
+	RegionStates map[string]map[string]Snapshot
 }
 
 // Fold applies results, in InTickOrder and admitted, to the checks they
@@ -88,6 +101,10 @@ func Fold(results []Result, checks map[string]Tracked, fresh func(Result) bool) 
 		if !ok {
 			prev = c.Snapshot
 		}
+		if len(c.Regions) > 0 {
+			out.foldRegion(r, &c, prev)
+			continue
+		}
 		next, moved := Apply(prev, r, c.Thresholds)
 		if next == prev {
 			continue
@@ -96,9 +113,67 @@ func Fold(results []Result, checks map[string]Tracked, fresh func(Result) bool) 
 		if moved {
 			out.Transitions = append(out.Transitions, Transition{
 				CheckID: r.CheckID, Service: c.Service, From: prev.State, To: next.State,
-				At: r.CheckedAt, Latency: r.Latency, Error: r.Error, ScheduledAt: r.ScheduledAt,
+				At: r.CheckedAt, Latency: r.Latency, Error: r.Error, ScheduledAt: r.ScheduledAt, Region: r.Region,
 			})
 		}
 	}
 	return out
+}
+
+// foldRegion applies r to its region's snapshot of c (whose voted snapshot
+// so far is prev) and votes again. Each region is Apply's state machine
+// with the check's thresholds, so out-of-order and late results are
+// handled per region as they are per check without regions. The check's
+// snapshot takes the vote as its state and r as its latest result; its
+// counters are r's region's. A result of a region c no longer lists is
+// stored but moves nothing.
+func (out *Folded) foldRegion(r Result, c *Tracked, prev Snapshot) {
+	region := r.ResultRegion()
+	if !slices.Contains(c.Regions, region) {
+		return
+	}
+	states := out.RegionStates[r.CheckID]
+	if states == nil {
+		states = maps.Clone(c.RegionStates)
+		if states == nil {
+			states = map[string]Snapshot{}
+		}
+	}
+	before := states[region]
+	after, _ := Apply(before, r, c.Thresholds)
+	if after == before {
+		return
+	}
+	states[region] = after
+	if out.RegionStates == nil {
+		out.RegionStates = map[string]map[string]Snapshot{}
+	}
+	out.RegionStates[r.CheckID] = states
+
+	var newest time.Time
+	for _, s := range states {
+		newest = latest(newest, s.LastScheduledAt)
+	}
+	vote, seen := Vote(c.Regions, c.Quorum, states, newest, StaleTicks*max(c.Interval, MinInterval))
+	next := prev
+	if next.State == "" {
+		next.State = StateUnknown
+	}
+	next.State = vote
+	next.LastScheduledAt = latest(prev.LastScheduledAt, r.ScheduledAt)
+	next.LastCheckedAt, next.LastLatency, next.LastError = r.CheckedAt, r.Latency, r.Error
+	next.ConsecutiveSuccesses, next.ConsecutiveFailures = after.ConsecutiveSuccesses, after.ConsecutiveFailures
+	from := prev.State
+	if from == "" {
+		from = StateUnknown
+	}
+	if vote != from {
+		next.LastChangeAt = r.CheckedAt
+		out.Transitions = append(out.Transitions, Transition{
+			CheckID: r.CheckID, Service: c.Service, From: from, To: vote,
+			At: r.CheckedAt, Latency: r.Latency, Error: r.Error, ScheduledAt: r.ScheduledAt, Region: r.Region,
+			Regions: seen,
+		})
+	}
+	out.States[r.CheckID] = next
 }

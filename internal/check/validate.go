@@ -53,6 +53,9 @@ func (c *Check) SetDefaults() {
 	if c.Tags == nil {
 		c.Tags = []string{}
 	}
+	if c.Quorum == 0 {
+		c.Quorum = DefaultQuorum(len(c.Regions))
+	}
 }
 
 // SetProtocolDefaults fills the fields of c's type that a registry may
@@ -146,6 +149,7 @@ func (c *Check) ValidateFor(p Policy) error {
 		ValidateTags(c.Tags),
 		c.validateProbeOptions(),
 		ValidateSLOTarget(c.SLOTarget),
+		ValidateRegions(c.Regions, c.Quorum),
 	} {
 		if err != nil {
 			return err

@@ -75,6 +75,10 @@ type Config struct {
 
 	// worker
 	Concurrency int
+	// Region is the region whose jobs this worker probes (VIGIL_REGION):
+	// check.DefaultRegion takes the jobs queue every release has used,
+	// any other region its own queue (queue.Config.JobQueueFor).
+	Region string
 	// DenyNetworks defaults to the link-local ranges (cloud metadata) so
 	// that compose users can still probe their own loopback and private
 	// services; shared clusters use the shared-cluster preset, the Helm
@@ -165,6 +169,7 @@ func Defaults() Config {
 		MaxQueueLag:         scheduler.DefaultMaxQueueLag,
 		JobsPerMessage:      queue.DefaultJobsPerMessage,
 		Concurrency:         1024,
+		Region:              check.DefaultRegion,
 		MaxDeliveries:       queue.DefaultMaxDeliveries,
 		MaxJobAge:           worker.DefaultMaxJobAge,
 		MaxQueueWait:        worker.DefaultMaxQueueWait,
@@ -321,6 +326,12 @@ func (c *Config) BindNotify(s *Set) {
 		"networks no notification channel may reach (CIDRs or shared-cluster; default: link-local, the cloud metadata endpoints)")
 }
 
+// BindRegion binds the region a worker probes from.
+func (c *Config) BindRegion(s *Set) {
+	s.String(&c.Region, "region", "VIGIL_REGION",
+		"the region whose jobs this worker probes (checks list regions; default: the jobs queue of checks without regions)")
+}
+
 // BindProbe binds the settings that say what a worker's probes may reach
 // and send.
 func (c *Config) BindProbe(s *Set) {
@@ -371,6 +382,9 @@ func (c *Config) Validate() error {
 	case c.MaxQueueWait >= 0 && c.MaxQueueWait < worker.MinMaxQueueWait:
 		// Likewise: the wait is the worker's clock minus the publisher's.
 		return fmt.Errorf("VIGIL_MAX_QUEUE_WAIT must be at least %s (or negative to turn this shedding off), got %s", worker.MinMaxQueueWait, c.MaxQueueWait)
+	}
+	if !check.IsRegionName(c.Region) {
+		return fmt.Errorf("VIGIL_REGION must be a lowercase DNS label (a-z, 0-9 and '-', at most %d characters), got %q", check.MaxRegionLength, c.Region)
 	}
 	if err := c.validateHistory(); err != nil {
 		return err

@@ -60,6 +60,7 @@ func TestValidate(t *testing.T) {
 	for name, mutate := range map[string]func(*config.Config){
 		"VIGIL_DATABASE_URL":            func(c *config.Config) { c.DatabaseURL = "" },
 		"VIGIL_WORKER_CONCURRENCY":      func(c *config.Config) { c.Concurrency = 0 },
+		"VIGIL_REGION":                  func(c *config.Config) { c.Region = "EU-west" },
 		"VIGIL_DB_MAX_CONNS":            func(c *config.Config) { c.DBMaxConns = 0 },
 		"VIGIL_SCHEDULER_BATCH":         func(c *config.Config) { c.BatchSize = 0 },
 		"VIGIL_SCHEDULER_PARALLEL":      func(c *config.Config) { c.Parallel = 0 },

@@ -181,6 +181,9 @@ func validateJob(j *check.Job) error {
 		return fmt.Errorf("%w: job %s: timeout_ns must be above 0", ErrMalformed, j.CheckID)
 	case j.ScheduledAt.IsZero():
 		return fmt.Errorf("%w: job %s: scheduled_at is missing", ErrMalformed, j.CheckID)
+	case j.Region != "" && !check.IsRegionName(j.Region):
+		// It names a queue and a stored column.
+		return fmt.Errorf("%w: job %s: region %q is not a region name", ErrMalformed, j.CheckID, j.Region)
 	}
 	return nil
 }
@@ -188,8 +191,16 @@ func validateJob(j *check.Job) error {
 // JobMessageID identifies one job on the wire: the check and the grid point
 // it stands for. Redeliveries and re-publications of the same tick carry the
 // same id, which is what lets consumers and the broker's tooling spot them.
+//
+// A tick of a check with regions is one job per region; those ids end in
+// "@region" so that they differ. A job without a region keeps the id it
+// always had.
 func JobMessageID(j check.Job) string {
-	return j.CheckID + "/" + strconv.FormatInt(j.ScheduledAt.UnixMilli(), 10)
+	id := j.CheckID + "/" + strconv.FormatInt(j.ScheduledAt.UnixMilli(), 10)
+	if j.Region != "" {
+		id += "@" + j.Region
+	}
+	return id
 }
 
 // transitionWire is a transition as JSON. check.Transition carries no tags
@@ -205,6 +216,9 @@ type transitionWire struct {
 	LatencyMS   int64       `json:"latency_ms"`
 	Error       string      `json:"error,omitempty"`
 	ScheduledAt time.Time   `json:"scheduled_at,omitzero"`
+	// Regions are a check with regions' states by region (omitted for a
+	// check without regions, whose transitions are what they were).
+	Regions map[string]check.State `json:"regions,omitempty"`
 }
 
 // EncodeTransition is the wire form of a transition. Latency travels in
@@ -220,6 +234,7 @@ func EncodeTransition(t check.Transition) ([]byte, error) {
 		LatencyMS:   t.Latency.Milliseconds(),
 		Error:       t.Error,
 		ScheduledAt: t.ScheduledAt,
+		Regions:     t.Regions,
 	}
 	if err := validateTransition(&w); err != nil {
 		return nil, fmt.Errorf("encode transition: %w", err)
@@ -251,6 +266,7 @@ func DecodeTransition(body []byte) (check.Transition, error) {
 		Latency:     time.Duration(w.LatencyMS) * time.Millisecond,
 		Error:       w.Error,
 		ScheduledAt: w.ScheduledAt,
+		Regions:     w.Regions,
 	}, nil
 }
 
@@ -272,6 +288,14 @@ func validateTransition(w *transitionWire) error {
 	}
 	if w.LatencyMS < 0 || w.LatencyMS > maxLatencyMS {
 		return fmt.Errorf("%w: transition %s: latency_ms out of range", ErrMalformed, w.CheckID)
+	}
+	if len(w.Regions) > check.MaxRegions {
+		return fmt.Errorf("%w: transition %s: more than %d regions", ErrMalformed, w.CheckID, check.MaxRegions)
+	}
+	for r, st := range w.Regions {
+		if _, ok := check.ParseState(string(st)); !ok || !check.IsRegionName(r) {
+			return fmt.Errorf("%w: transition %s: region %q in state %q", ErrMalformed, w.CheckID, r, st)
+		}
 	}
 	return nil
 }

@@ -151,6 +151,11 @@ func TestTransitionRoundTrip(t *testing.T) {
 				At: at, Latency: 2001 * time.Millisecond, Error: "timeout after 2s", ScheduledAt: at.Add(-time.Second)},
 		},
 		{
+			name: "regions",
+			in: check.Transition{ID: 45, CheckID: "c1", From: check.StateUp, To: check.StateDown, At: at,
+				ScheduledAt: at, Regions: map[string]check.State{"eu": check.StateDown, "us": check.StateDown, "ap": check.StateUnknown}},
+		},
+		{
 			name: "pause has no tick",
 			in:   check.Transition{ID: 43, CheckID: "c1", From: check.StateDown, To: check.StatePaused, At: at},
 		},
@@ -193,6 +198,7 @@ func TestTransitionWireFormat(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &fields))
 	require.NotContains(t, fields, "scheduled_at", "a pause has no tick to send")
 	require.NotContains(t, fields, "error")
+	require.NotContains(t, fields, "regions", "a check without regions sends what it always sent")
 }
 
 func TestDecodeTransitionRejects(t *testing.T) {
@@ -211,6 +217,8 @@ func TestDecodeTransitionRejects(t *testing.T) {
 		{name: "negative latency", body: `{"check_id":"c1","from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z","latency_ms":-1}`},
 		{name: "latency overflows", body: `{"check_id":"c1","from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z","latency_ms":9223372036854775}`},
 		{name: "id not a number", body: `{"id":"x","check_id":"c1","from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z"}`},
+		{name: "region state unknown", body: `{"check_id":"c1","from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z","regions":{"eu":"MAYBE"}}`},
+		{name: "region name invalid", body: `{"check_id":"c1","from":"UP","to":"DOWN","at":"2026-01-01T00:00:00Z","regions":{"E U":"DOWN"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/check"
 )
 
 // Defaults applied by Config for fields left zero.
@@ -57,6 +59,12 @@ type Config struct {
 	// JobQueue names the durable jobs queue; its dead-letter exchange and
 	// queue are JobQueue+".dlx" and JobQueue+".dead". Default "vigil.jobs".
 	JobQueue string
+	// Region is the region whose jobs ConsumeJobs takes (a worker's
+	// VIGIL_REGION). Empty or check.DefaultRegion: the JobQueue itself, as
+	// before regions existed. Any other region: JobQueueFor(Region), which
+	// ConsumeJobs declares (see declareRegionJobs). Publishers ignore it:
+	// they route each job by its own region.
+	Region string
 	// Transitions names the fanout exchange transitions are published to.
 	// Default "vigil.transitions".
 	Transitions string
@@ -175,6 +183,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Transitions == "" {
 		cfg.Transitions = DefaultTransitions
 	}
+	if cfg.Region != "" && !check.IsRegionName(cfg.Region) {
+		return cfg, fmt.Errorf("queue config: Region %q is not a region name (a lowercase DNS label)", cfg.Region)
+	}
 	if err := checkCounts(&cfg); err != nil {
 		return cfg, err
 	}
@@ -249,6 +260,31 @@ func (cfg Config) requeueDelay(attempt int) time.Duration {
 		d *= 2
 	}
 	return min(d, limit)
+}
+
+// RegionJobTTL is how long a job waits in a region's queue before the
+// broker drops it (the queue's x-message-ttl; each message also expires
+// after its jobs' longest interval, see packJobs). A region whose workers
+// are all gone thus holds at most this much of its jobs rather than an
+// ever-growing backlog, and when its workers come back they start from
+// fresh ticks, not from an hour of stale ones. Five minutes: longer than
+// the interval of nearly every check (so a worker restart loses no tick of
+// them) and short enough that a dead region's queue stays small (at 10,000
+// checks every 10s, 300,000 jobs in ~6,000 messages). A check with a longer
+// interval loses a tick in a region only when that tick waited more than
+// five minutes, by which time the worker would shed it anyway. It is a
+// constant on purpose: RabbitMQ refuses to redeclare a queue with other
+// arguments, so changing it means a new queue name.
+const RegionJobTTL = 5 * time.Minute
+
+// JobQueueFor names the queue of region's jobs: JobQueue for the default
+// region (and ""), JobQueue + ".region." + region for any other. The
+// ".region." infix keeps a region called "dead" off the dead-letter queue.
+func (cfg Config) JobQueueFor(region string) string {
+	if region == "" || region == check.DefaultRegion {
+		return cfg.JobQueue
+	}
+	return cfg.JobQueue + ".region." + region
 }
 
 func (cfg Config) deadLetterExchange() string { return cfg.JobQueue + ".dlx" }

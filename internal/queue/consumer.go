@@ -128,9 +128,11 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 	// below is what finally cancels them.
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
+	queue := cfg.JobQueueFor(cfg.Region)
 	c := &jobConsumer{
 		cfg:      cfg,
-		log:      cfg.Logger.With(zap.String("component", "queue.consumer"), zap.String("queue", cfg.JobQueue)),
+		queue:    queue,
+		log:      cfg.Logger.With(zap.String("component", "queue.consumer"), zap.String("queue", queue)),
 		handler:  h,
 		slots:    make(chan struct{}, concurrency),
 		tasks:    make(chan func()),
@@ -139,7 +141,11 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 	defer c.startPool(concurrency)()
 	defer c.cancelAfterGrace(ctx, cancelHandlers)()
 
-	r := reconnecting{cfg: &cfg, log: c.log, declare: declareJobs(&cfg),
+	declare := declareJobs(&cfg)
+	if queue != cfg.JobQueue {
+		declare = declareAll(declare, declareRegionJobs(&cfg, cfg.Region))
+	}
+	r := reconnecting{cfg: &cfg, log: c.log, declare: declare,
 		use: func(ctx context.Context, s *session) error {
 			return c.consume(ctx, handlerCtx, s, prefetch)
 		},
@@ -156,6 +162,7 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 // handlers and what tells them to stop.
 type jobConsumer struct {
 	cfg      Config
+	queue    string // cfg.JobQueueFor(cfg.Region)
 	log      *zap.Logger
 	handler  JobHandler
 	slots    chan struct{} // one token per running handler
@@ -299,9 +306,9 @@ func (c *jobConsumer) open(s *session, prefetch int) (string, <-chan amqp.Delive
 		return "", nil, err
 	}
 	tag := consumerTag(c.cfg.ConnectionName)
-	deliveries, err := s.ch.Consume(c.cfg.JobQueue, tag, false, false, false, false, nil)
+	deliveries, err := s.ch.Consume(c.queue, tag, false, false, false, false, nil)
 	if err != nil {
-		return "", nil, fmt.Errorf("consume %s: %w", c.cfg.JobQueue, err)
+		return "", nil, fmt.Errorf("consume %s: %w", c.queue, err)
 	}
 	return tag, deliveries, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,6 +66,9 @@ type pubSession struct {
 	// tag, so a batch can only tell that a return is its own if no other
 	// mandatory batch is in flight on the channel.
 	jobs chan struct{}
+	// regions are the region queues declared on this session (see
+	// declareRegionJobs); only the holder of jobs touches it.
+	regions map[string]bool
 }
 
 // NewPublisher connects to the broker, declares the jobs and transitions
@@ -125,6 +130,7 @@ func (p *Publisher) serve(ctx context.Context, s *session) error {
 		// that is between two selects.
 		returns: s.ch.NotifyReturn(make(chan amqp.Return, 128)),
 		jobs:    make(chan struct{}, 1),
+		regions: map[string]bool{},
 	}, nil)
 	select {
 	case <-ctx.Done():
@@ -250,12 +256,19 @@ func (p *Publisher) Close() error {
 //
 // All messages are written before any confirm is awaited, so a batch costs
 // about one round trip rather than one per message.
+//
+// Each job goes to its region's queue (Config.JobQueueFor): jobs without a
+// region to the jobs queue, exactly as before regions existed, and the
+// jobs of one region are packed together, never with another region's. A
+// region's queue is declared by the first batch that routes to it on each
+// connection, so a region nobody consumes yet still takes its jobs (and
+// lets them expire) instead of failing the batch as unroutable.
 func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	msgs, jobCount := p.packJobs(jobs, time.Now())
-	if len(msgs) == 0 {
+	routes, msgCount, jobCount := p.route(jobs, time.Now())
+	if msgCount == 0 {
 		return nil
 	}
 	s, err := p.session(ctx)
@@ -271,10 +284,18 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 	}
 	// Leftover returns belong to an earlier batch that gave up waiting.
 	drainReturns(s.returns)
-	dcs, err := publishAll(ctx, s, "", p.cfg.JobQueue, true, msgs)
-	if err != nil {
-		releaseWhenSettled(s, dcs)
-		return fmt.Errorf("publish jobs: %w", err)
+	var dcs []*amqp.DeferredConfirmation
+	for _, r := range routes {
+		if err := p.declareRegion(s, r.region); err != nil {
+			releaseWhenSettled(s, dcs)
+			return fmt.Errorf("publish jobs: %w", err)
+		}
+		more, err := publishAll(ctx, s, "", p.cfg.JobQueueFor(r.region), true, r.msgs)
+		dcs = append(dcs, more...)
+		if err != nil {
+			releaseWhenSettled(s, dcs)
+			return fmt.Errorf("publish jobs: %w", err)
+		}
 	}
 	returned, err := awaitConfirms(ctx, s, dcs, s.returns)
 	if err != nil && ctx.Err() != nil {
@@ -284,6 +305,7 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 	if err == nil && returned > 0 {
 		// Someone deleted the jobs queue. Declare it again so the caller's
 		// retry lands; the channel is ours while we hold s.jobs.
+		clear(s.regions) // declared again by the retry
 		if derr := declareJobs(&p.cfg)(s.ch); derr != nil {
 			p.log.Error("redeclare jobs queue after unroutable publish", zap.Error(derr))
 		} else {
@@ -291,14 +313,74 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []check.Job) error {
 		}
 		// Counted in messages: a return says which message bounced, and
 		// every job of it bounced with it.
-		err = fmt.Errorf("%w: %d of %d messages (%d jobs in all) reached no queue", ErrUnroutable, returned, len(msgs), jobCount)
+		err = fmt.Errorf("%w: %d of %d messages (%d jobs in all) reached no queue", ErrUnroutable, returned, msgCount, jobCount)
 	}
 	<-s.jobs
 	if err != nil {
 		return fmt.Errorf("publish jobs: %w", err)
 	}
-	p.published.Add(uint64(len(msgs)))
+	p.published.Add(uint64(msgCount))
 	return nil
+}
+
+// route is the messages of one region's jobs.
+type route struct {
+	region string
+	msgs   []amqp.Publishing
+}
+
+// route packs jobs region by region (packJobs) and counts the messages and
+// the jobs they hold.
+func (p *Publisher) route(jobs []check.Job, now time.Time) (routes []route, msgCount, jobCount int) {
+	for region, group := range byRegion(jobs) {
+		msgs, n := p.packJobs(group, now)
+		if len(msgs) > 0 {
+			routes = append(routes, route{region: region, msgs: msgs})
+			jobCount += n
+			msgCount += len(msgs)
+		}
+	}
+	return routes, msgCount, jobCount
+}
+
+// declareRegion declares region's queue on s unless s has already; the
+// default region's queue is declareJobs'. The caller holds s.jobs.
+func (p *Publisher) declareRegion(s *pubSession, region string) error {
+	if p.cfg.JobQueueFor(region) == p.cfg.JobQueue || s.regions[region] {
+		return nil
+	}
+	if err := declareRegionJobs(&p.cfg, region)(s.ch); err != nil {
+		return err
+	}
+	s.regions[region] = true
+	return nil
+}
+
+// byRegion yields jobs grouped by region, in order of first appearance and
+// keeping their order within a region. Jobs without regions (every job of
+// a check without regions) come out as the one group they are, without a
+// copy: the common case costs one pass over the batch.
+func byRegion(jobs []check.Job) iter.Seq2[string, []check.Job] {
+	return func(yield func(string, []check.Job) bool) {
+		first := jobs[0].Region
+		if !slices.ContainsFunc(jobs, func(j check.Job) bool { return j.Region != first }) {
+			yield(first, jobs)
+			return
+		}
+		var order []string
+		groups := map[string][]check.Job{}
+		for _, j := range jobs {
+			if _, ok := groups[j.Region]; !ok {
+				order = append(order, j.Region)
+			}
+			groups[j.Region] = append(groups[j.Region], j)
+		}
+		for _, r := range order {
+			if !yield(r, groups[r]) {
+				return
+			}
+		}
+	}
 }
 
 // packJobs encodes jobs into messages of at most JobsPerMessage jobs and
@@ -385,12 +467,32 @@ func jobPublishing(jobs []check.Job, bodies [][]byte, size int, now time.Time) a
 		MessageId:    jobRunID(jobs),
 		Headers:      amqp.Table{publishedAtHeader: now.UnixMilli()},
 	}
+	if jobs[0].Region != "" {
+		// A region's queue drops what waits longer than RegionJobTTL;
+		// a job whose successor tick is due as well expires sooner.
+		msg.Expiration = strconv.FormatInt(regionExpiry(jobs).Milliseconds(), 10)
+	}
 	if len(jobs) == 1 {
 		msg.Type, msg.Body = typeJob, bodies[0]
 		return msg
 	}
 	msg.Type, msg.Body = typeJobs, joinArray(bodies, size)
 	return msg
+}
+
+// regionExpiry is how long a message of a region's jobs may wait: its
+// jobs' longest interval (a successor tick is on its way by then), at
+// least a second, at most RegionJobTTL. A job without an interval (a
+// scheduler that predates the field) gets RegionJobTTL.
+func regionExpiry(jobs []check.Job) time.Duration {
+	var longest time.Duration
+	for i := range jobs {
+		if jobs[i].Interval <= 0 {
+			return RegionJobTTL
+		}
+		longest = max(longest, jobs[i].Interval)
+	}
+	return min(max(longest, time.Second), RegionJobTTL)
 }
 
 // jobRunID is the message id of a run of jobs; see jobPublishing.

@@ -192,6 +192,26 @@ func declareJobs(cfg *Config) func(*amqp.Channel) error {
 	}
 }
 
+// declareRegionJobs declares the queue of a region other than the default
+// one (JobQueueFor), after declareJobs. Its messages expire after
+// RegionJobTTL, so a region without workers does not pile up jobs. It has
+// no dead-letter exchange: with one, every expired job would move to the
+// dead queue, which would then grow instead. What the consumer
+// dead-letters itself (a handler's refusal, spent deliveries) it
+// publishes to the dead-letter exchange directly, as on the default
+// queue; only a malformed message, which no Vigil publisher writes, is
+// dropped rather than kept.
+func declareRegionJobs(cfg *Config, region string) func(*amqp.Channel) error {
+	name := cfg.JobQueueFor(region)
+	return func(ch *amqp.Channel) error {
+		args := amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeClassic, "x-message-ttl": RegionJobTTL.Milliseconds()}
+		if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
+			return fmt.Errorf("declare queue %s: %w", name, err)
+		}
+		return nil
+	}
+}
+
 // declareTransitions declares the transitions fanout exchange.
 func declareTransitions(cfg *Config) func(*amqp.Channel) error {
 	return func(ch *amqp.Channel) error {

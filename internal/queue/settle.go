@@ -236,7 +236,7 @@ func (c *jobConsumer) settlementMessages(m *heldMessage, p *settlement) ([]settl
 				// original time: they have been waiting since.
 				h[publishedAtHeader] = time.Now().UnixMilli()
 			}
-			outs = append(outs, settleMessage{"", c.cfg.JobQueue, subsetPublishing(m, raw, idx, h)})
+			outs = append(outs, settleMessage{"", c.queue, subsetPublishing(m, raw, idx, h)})
 		}
 	}
 	dead := func(idx []int, reason string) {

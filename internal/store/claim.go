@@ -58,7 +58,9 @@ type dueTicks struct {
 	skipped int
 }
 
-// selectDue locks up to limit due schedule rows and builds their jobs.
+// selectDue locks up to limit due schedule rows and builds their jobs: one
+// per check, or one per region of a check that lists regions (limit counts
+// checks, not jobs).
 // Only the schedule rows are locked and written: the registry row is read
 // for the job's fields, and a concurrent edit of it waits for nothing.
 func selectDue(ctx context.Context, tx pgx.Tx, now time.Time, limit int, catchUp time.Duration) (dueTicks, error) {
@@ -84,7 +86,7 @@ func selectDue(ctx context.Context, tx pgx.Tx, now time.Time, limit int, catchUp
 		}
 		scan.decode()
 		tick, next := check.NextTick(when.UTC(), now, c.Interval, catchUp)
-		due.jobs = append(due.jobs, check.JobFor(&c, tick))
+		due.jobs = check.JobsFor(due.jobs, &c, tick)
 		due.ids = append(due.ids, c.ID)
 		due.nexts = append(due.nexts, next)
 		due.skipped += check.Skipped(when.UTC(), tick, c.Interval)

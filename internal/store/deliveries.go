@@ -285,7 +285,8 @@ type transitionScan struct {
 }
 
 func (r *transitionScan) dest() []any {
-	return []any{&r.t.ID, &r.t.CheckID, &r.t.Service, &r.from, &r.to, &r.t.At, &r.latUs, &r.t.Error, &r.sched}
+	return []any{&r.t.ID, &r.t.CheckID, &r.t.Service, &r.from, &r.to, &r.t.At, &r.latUs, &r.t.Error, &r.sched,
+		&r.t.Region, &r.t.Regions}
 }
 
 func (r *transitionScan) transition() check.Transition {
@@ -293,6 +294,9 @@ func (r *transitionScan) transition() check.Transition {
 	t.From, t.To, t.At = check.State(r.from), check.State(r.to), t.At.UTC()
 	t.Latency = time.Duration(r.latUs) * time.Microsecond
 	t.ScheduledAt = fromNullTime(r.sched)
+	if t.Region == check.DefaultRegion {
+		t.Region = ""
+	}
 	return t
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,22 +37,30 @@ func clampLimit(n int) int {
 // result's checked_at trails its tick by the dispatch lag only.
 func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQuery) ([]check.Result, string, error) {
 	limit := clampLimit(q.Limit)
-	var before *time.Time
+	var (
+		before      *time.Time
+		afterRegion string // within the tick before, regions below this one
+	)
 	if q.Cursor != "" {
-		t, err := decodeCursor(q.Cursor)
+		t, region, err := decodeResultCursor(q.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		before = &t
+		before, afterRegion = &t, region
 	}
-	rows, err := s.pool.Query(ctx, `SELECT scheduled_at, checked_at, success, latency_us, http_status, error
+	// A check with regions has one result per region and tick, so a page
+	// may end inside a tick: the order and the cursor go by (tick,
+	// region), which the primary key indexes in that order. A cursor
+	// without a region ("") seeks strictly before its tick, as cursors of
+	// checks without regions always did.
+	rows, err := s.pool.Query(ctx, `SELECT scheduled_at, checked_at, success, latency_us, http_status, error, region
 		FROM check_results
 		WHERE check_id = $1
 		  AND ($2::timestamptz IS NULL OR scheduled_at >= $2)
 		  AND ($3::timestamptz IS NULL OR scheduled_at <= $3)
-		  AND ($4::timestamptz IS NULL OR scheduled_at < $4)
-		ORDER BY scheduled_at DESC
-		LIMIT $5`, checkID, nullTime(q.Since), nullTime(q.Until), before, limit+1)
+		  AND ($4::timestamptz IS NULL OR (scheduled_at, region) < ($4, $6::text))
+		ORDER BY scheduled_at DESC, region DESC
+		LIMIT $5`, checkID, nullTime(q.Since), nullTime(q.Until), before, limit+1, afterRegion)
 	if err != nil {
 		return nil, "", fmt.Errorf("query results of %s: %w", checkID, err)
 	}
@@ -64,8 +73,11 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 			latUs   int64
 			status  *int32
 		)
-		if err := rows.Scan(&r.ScheduledAt, &r.CheckedAt, &success, &latUs, &status, &r.Error); err != nil {
+		if err := rows.Scan(&r.ScheduledAt, &r.CheckedAt, &success, &latUs, &status, &r.Error, &r.Region); err != nil {
 			return nil, "", fmt.Errorf("scan result: %w", err)
+		}
+		if r.Region == check.DefaultRegion {
+			r.Region = ""
 		}
 		r.ScheduledAt, r.CheckedAt = r.ScheduledAt.UTC(), r.CheckedAt.UTC()
 		r.Status = check.ResultDown
@@ -84,7 +96,8 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor(out[limit-1].ScheduledAt)
+		last := out[limit-1]
+		next = encodeResultCursor(last.ScheduledAt, last.Region)
 	}
 	return out, next, nil
 }
@@ -107,26 +120,48 @@ func decodeCursor(c string) (time.Time, error) {
 	return time.UnixMicro(us).UTC(), nil
 }
 
-const transitionColumns = `t.id, t.check_id, t.service, t.from_state, t.to_state, t.at, t.latency_us, t.error, t.scheduled_at`
+// encodeResultCursor is the cursor after a result of tick t from region.
+// A page that ends on a result of a region other than the default one
+// names the region too ("r2:<micros>:<region>"), so the next page starts
+// with the rest of that tick; a page of a check without regions ends the
+// way it always did (encodeCursor), and those cursors stay valid.
+func encodeResultCursor(t time.Time, region string) string {
+	if region == "" || region == check.DefaultRegion {
+		return encodeCursor(t)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte("r2:" + strconv.FormatInt(t.UnixMicro(), 10) + ":" + region))
+}
+
+// decodeResultCursor reads either form; the region is "" for an r1 cursor.
+func decodeResultCursor(c string) (time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(raw) < 4 || string(raw[:3]) != "r2:" {
+		t, err := decodeCursor(c)
+		return t, "", err
+	}
+	us, region, ok := strings.Cut(string(raw[3:]), ":")
+	if !ok || !check.IsRegionName(region) {
+		return time.Time{}, "", registry.ErrInvalidCursor
+	}
+	n, err := strconv.ParseInt(us, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, "", registry.ErrInvalidCursor
+	}
+	return time.UnixMicro(n).UTC(), region, nil
+}
+
+const transitionColumns = `t.id, t.check_id, t.service, t.from_state, t.to_state, t.at, t.latency_us, t.error, t.scheduled_at,
+	t.region, t.regions`
 
 func collectTransitions(rows pgx.Rows) ([]check.Transition, error) {
 	defer rows.Close()
 	out := []check.Transition{}
 	for rows.Next() {
-		var (
-			t        check.Transition
-			from, to string
-			latUs    int64
-			sched    *time.Time
-		)
-		if err := rows.Scan(&t.ID, &t.CheckID, &t.Service, &from, &to, &t.At, &latUs, &t.Error, &sched); err != nil {
+		var ts transitionScan
+		if err := rows.Scan(ts.dest()...); err != nil {
 			return nil, fmt.Errorf("scan transition: %w", err)
 		}
-		t.From, t.To = check.State(from), check.State(to)
-		t.At = t.At.UTC()
-		t.Latency = time.Duration(latUs) * time.Microsecond
-		t.ScheduledAt = fromNullTime(sched)
-		out = append(out, t)
+		out = append(out, ts.transition())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read transitions: %w", err)

@@ -61,8 +61,11 @@ func record(ctx context.Context, tx pgx.Tx, rs []check.Result, now time.Time) (r
 		return registry.RecordOutcome{}, err
 	}
 	out.Stored = len(inserted)
-	f := check.Fold(keep, checks, func(r check.Result) bool { return inserted[resultKey{r.CheckID, r.ScheduledAt}] })
+	f := check.Fold(keep, checks, func(r check.Result) bool { return inserted[keyOf(&r)] })
 	if err := updateStates(ctx, tx, f.States); err != nil {
+		return registry.RecordOutcome{}, err
+	}
+	if err := saveRegionStates(ctx, tx, f.RegionStates); err != nil {
 		return registry.RecordOutcome{}, err
 	}
 	if err := insertTransitions(ctx, tx, f.Transitions); err != nil {
@@ -85,7 +88,8 @@ func record(ctx context.Context, tx pgx.Tx, rs []check.Result, now time.Time) (r
 // check.Admit and check.Fold need of each check.
 func lockStates(ctx context.Context, tx pgx.Tx, ids []string) (map[string]check.Tracked, error) {
 	rows, err := tx.Query(ctx, `SELECT cs.check_id, `+stateColumns+`,
-			s.name, s.paused, s.deleted_at IS NOT NULL, s.failure_threshold, s.success_threshold
+			s.name, s.paused, s.deleted_at IS NOT NULL, s.failure_threshold, s.success_threshold,
+			s.regions, s.quorum, s.interval_ms
 		FROM check_state cs JOIN services s ON s.id = cs.check_id
 		WHERE cs.check_id = ANY($1)
 		ORDER BY cs.check_id
@@ -95,21 +99,109 @@ func lockStates(ctx context.Context, tx pgx.Tx, ids []string) (map[string]check.
 	}
 	defer rows.Close()
 	out := make(map[string]check.Tracked, len(ids))
+	var multi []string
 	for rows.Next() {
 		var (
-			id string
-			c  check.Tracked
+			id         string
+			c          check.Tracked
+			intervalMs int64
 		)
 		snap := snapshotScan{s: &c.Snapshot}
 		dest := append(append([]any{&id}, snap.dest()...),
-			&c.Service, &c.Paused, &c.Deleted, &c.Thresholds.Failure, &c.Thresholds.Success)
+			&c.Service, &c.Paused, &c.Deleted, &c.Thresholds.Failure, &c.Thresholds.Success,
+			&c.Regions, &c.Quorum, &intervalMs)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("scan check state: %w", err)
 		}
 		snap.decode()
+		c.Interval = time.Duration(intervalMs) * time.Millisecond
+		if len(c.Regions) == 0 {
+			c.Regions = nil
+		} else {
+			multi = append(multi, id)
+		}
 		out[id] = c
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock check states: %w", err)
+	}
+	rows.Close()
+	// Only a batch with results of checks with regions reads their
+	// regions' states: the default path costs nothing more.
+	if len(multi) > 0 {
+		if err := readRegionStates(ctx, tx, multi, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// readRegionStates fills in the region snapshots of the checks ids. Their
+// check_state rows are locked already, which is what serialises writers.
+func readRegionStates(ctx context.Context, tx pgx.Tx, ids []string, checks map[string]check.Tracked) error {
+	rows, err := tx.Query(ctx, `SELECT cs.check_id, cs.region, `+stateColumns+`
+		FROM check_region_state cs WHERE cs.check_id = ANY($1)`, ids)
+	if err != nil {
+		return fmt.Errorf("read region states: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, region string
+			s          check.Snapshot
+		)
+		snap := snapshotScan{s: &s}
+		if err := rows.Scan(append([]any{&id, &region}, snap.dest()...)...); err != nil {
+			return fmt.Errorf("scan region state: %w", err)
+		}
+		snap.decode()
+		c := checks[id]
+		if c.RegionStates == nil {
+			c.RegionStates = map[string]check.Snapshot{}
+		}
+		c.RegionStates[region] = s
+		checks[id] = c
+	}
+	return rows.Err()
+}
+
+// saveRegionStates upserts the changed region snapshots, by check.
+func saveRegionStates(ctx context.Context, tx pgx.Tx, byCheck map[string]map[string]check.Snapshot) error {
+	if len(byCheck) == 0 {
+		return nil
+	}
+	var (
+		ids, regions, states, errs []string
+		succ, fail                 []int32
+		sched, checked, changedAt  []*time.Time
+		latency                    []int64
+	)
+	for id, snaps := range byCheck {
+		for region, s := range snaps {
+			ids, regions, states, errs = append(ids, id), append(regions, region), append(states, string(s.State)), append(errs, s.LastError)
+			succ, fail = append(succ, int32(s.ConsecutiveSuccesses)), append(fail, int32(s.ConsecutiveFailures))
+			sched = append(sched, nullTime(s.LastScheduledAt))
+			checked = append(checked, nullTime(s.LastCheckedAt))
+			changedAt = append(changedAt, nullTime(s.LastChangeAt))
+			latency = append(latency, s.LastLatency.Microseconds())
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO check_region_state AS cs (check_id, region, state,
+			consecutive_successes, consecutive_failures, last_scheduled_at, last_checked_at,
+			last_latency_us, last_error, last_change_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[],
+			$6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::text[], $10::timestamptz[])
+		ON CONFLICT (check_id, region) DO UPDATE SET state = EXCLUDED.state,
+			consecutive_successes = EXCLUDED.consecutive_successes,
+			consecutive_failures = EXCLUDED.consecutive_failures,
+			last_scheduled_at = EXCLUDED.last_scheduled_at, last_checked_at = EXCLUDED.last_checked_at,
+			last_latency_us = EXCLUDED.last_latency_us, last_error = EXCLUDED.last_error,
+			last_change_at = EXCLUDED.last_change_at`,
+		ids, regions, states, succ, fail, sched, checked, latency, errs, changedAt)
+	if err != nil {
+		return fmt.Errorf("save region states: %w", err)
+	}
+	return nil
 }
 
 // insertResults appends rs and returns the keys that were new.
@@ -121,9 +213,10 @@ func insertResults(ctx context.Context, tx pgx.Tx, rs []check.Result) (map[resul
 		latency        = make([]int64, len(rs))
 		httpStatus     = make([]*int32, len(rs))
 		errs           = make([]string, len(rs))
+		regions        = make([]string, len(rs))
 	)
 	for i, r := range rs {
-		ids[i], sched[i], checked[i] = r.CheckID, r.ScheduledAt, r.CheckedAt
+		ids[i], sched[i], checked[i], regions[i] = r.CheckID, r.ScheduledAt, r.CheckedAt, r.ResultRegion()
 		success[i], latency[i], errs[i] = r.Success(), r.Latency.Microseconds(), r.Error
 		if r.HTTPStatus != 0 {
 			v := int32(r.HTTPStatus)
@@ -137,15 +230,15 @@ func insertResults(ctx context.Context, tx pgx.Tx, rs []check.Result) (map[resul
 	// is what makes a pass that is deleting the mark wait for this
 	// transaction (see rollUp).
 	rows, err := tx.Query(ctx, `WITH ins AS (
-			INSERT INTO check_results (check_id, scheduled_at, checked_at, success, latency_us, http_status, error)
-			SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::bigint[], $6::integer[], $7::text[])
-			ON CONFLICT (check_id, scheduled_at) DO NOTHING
-			RETURNING check_id, scheduled_at),
+			INSERT INTO check_results (check_id, scheduled_at, checked_at, success, latency_us, http_status, error, region)
+			SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::bigint[], $6::integer[], $7::text[], $8::text[])
+			ON CONFLICT (check_id, scheduled_at, region) DO NOTHING
+			RETURNING check_id, scheduled_at, region),
 		mark AS (
 			INSERT INTO rollup_marks (check_id, hour)
 			SELECT DISTINCT check_id, date_trunc('hour', scheduled_at, 'UTC') FROM ins ORDER BY 1, 2
 			ON CONFLICT (check_id, hour) DO UPDATE SET hour = EXCLUDED.hour WHERE false)
-		SELECT check_id, scheduled_at FROM ins`, ids, sched, checked, success, latency, httpStatus, errs)
+		SELECT check_id, scheduled_at, region FROM ins`, ids, sched, checked, success, latency, httpStatus, errs, regions)
 	if err != nil {
 		return nil, fmt.Errorf("insert results: %w", err)
 	}
@@ -153,7 +246,7 @@ func insertResults(ctx context.Context, tx pgx.Tx, rs []check.Result) (map[resul
 	out := make(map[resultKey]bool, len(rs))
 	for rows.Next() {
 		var k resultKey
-		if err := rows.Scan(&k.checkID, &k.at); err != nil {
+		if err := rows.Scan(&k.checkID, &k.at, &k.region); err != nil {
 			return nil, fmt.Errorf("insert results: %w", err)
 		}
 		k.at = k.at.UTC()
@@ -168,13 +261,13 @@ func transitionsForResults(ctx context.Context, tx pgx.Tx, rs []check.Result) ([
 	if len(rs) == 0 {
 		return nil, nil
 	}
-	ids, ats := make([]string, len(rs)), make([]time.Time, len(rs))
+	ids, ats, regions := make([]string, len(rs)), make([]time.Time, len(rs)), make([]string, len(rs))
 	for i, r := range rs {
-		ids[i], ats[i] = r.CheckID, r.ScheduledAt
+		ids[i], ats[i], regions[i] = r.CheckID, r.ScheduledAt, r.ResultRegion()
 	}
 	rows, err := tx.Query(ctx, `SELECT `+transitionColumns+` FROM transitions t
-		JOIN unnest($1::text[], $2::timestamptz[]) AS k(check_id, at)
-		  ON t.check_id = k.check_id AND t.scheduled_at = k.at`, ids, ats)
+		JOIN unnest($1::text[], $2::timestamptz[], $3::text[]) AS k(check_id, at, region)
+		  ON t.check_id = k.check_id AND t.scheduled_at = k.at AND t.region = k.region`, ids, ats, regions)
 	if err != nil {
 		return nil, fmt.Errorf("find logged transitions: %w", err)
 	}

@@ -299,6 +299,13 @@ func (s *Store) setPaused(ctx context.Context, tx pgx.Tx, id string, paused bool
 	if err := updateStates(ctx, tx, map[string]check.Snapshot{id: snap}); err != nil {
 		return nil, err
 	}
+	if paused && len(cur.Regions) > 0 {
+		// A resumed check starts from UNKNOWN in every region too, as
+		// check.Resume starts the check's own counters afresh.
+		if _, err := tx.Exec(ctx, `DELETE FROM check_region_state WHERE check_id = $1`, id); err != nil {
+			return nil, fmt.Errorf("forget region states: %w", err)
+		}
+	}
 	if !changed {
 		return nil, nil //nolint:nilnil // no transition: nothing changed
 	}

@@ -113,6 +113,12 @@ func updateStates(ctx context.Context, tx pgx.Tx, snaps map[string]check.Snapsho
 type resultKey struct {
 	checkID string
 	at      time.Time
+	region  string
+}
+
+// keyOf is r's key; r.ScheduledAt is a storedTime.
+func keyOf(r *check.Result) resultKey {
+	return resultKey{r.CheckID, r.ScheduledAt, r.ResultRegion()}
 }
 
 // insertTransitions appends ts in one statement and fills in their ids.
@@ -132,21 +138,24 @@ func insertTransitions(ctx context.Context, tx pgx.Tx, ts []check.Transition) er
 		sched                         = make([]*time.Time, n)
 		latency                       = make([]int64, n)
 		index                         = make(map[resultKey]int, n)
+		regions                       = make([]string, n)
+		states                        = make([]map[string]check.State, n)
 	)
 	for i, t := range ts {
 		ids[i], services[i], from[i], to[i], errs[i] = t.CheckID, t.Service, string(t.From), string(t.To), t.Error
 		at[i], sched[i], latency[i] = t.At, nullTime(t.ScheduledAt), t.Latency.Microseconds()
-		index[resultKey{t.CheckID, storedTime(t.ScheduledAt)}] = i
+		regions[i], states[i] = t.ResultRegion(), t.Regions
+		index[resultKey{t.CheckID, storedTime(t.ScheduledAt), regions[i]}] = i
 	}
 	if len(index) != n {
 		return fmt.Errorf("log transitions: %d rows share a check and tick", n-len(index))
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO transitions (check_id, service, from_state, to_state, at, latency_us, error, scheduled_at)
-		SELECT id, service, from_state, to_state, at, latency, err, sched
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[], $8::timestamptz[])
-			WITH ORDINALITY AS v(id, service, from_state, to_state, at, latency, err, sched, ord)
+	rows, err := tx.Query(ctx, `INSERT INTO transitions (check_id, service, from_state, to_state, at, latency_us, error, scheduled_at, region, regions)
+		SELECT id, service, from_state, to_state, at, latency, err, sched, region, states
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[])
+			WITH ORDINALITY AS v(id, service, from_state, to_state, at, latency, err, sched, region, states, ord)
 		ORDER BY ord
-		RETURNING id, check_id, scheduled_at`, ids, services, from, to, at, latency, errs, sched)
+		RETURNING id, check_id, scheduled_at, region`, ids, services, from, to, at, latency, errs, sched, regions, states)
 	if err != nil {
 		return fmt.Errorf("log transitions: %w", err)
 	}
@@ -154,14 +163,14 @@ func insertTransitions(ctx context.Context, tx pgx.Tx, ts []check.Transition) er
 	got := 0
 	for rows.Next() {
 		var (
-			id      int64
-			checkID string
-			at      *time.Time
+			id              int64
+			checkID, region string
+			at              *time.Time
 		)
-		if err := rows.Scan(&id, &checkID, &at); err != nil {
+		if err := rows.Scan(&id, &checkID, &at, &region); err != nil {
 			return fmt.Errorf("log transitions: %w", err)
 		}
-		i, ok := index[resultKey{checkID, fromNullTime(at)}]
+		i, ok := index[resultKey{checkID, fromNullTime(at), region}]
 		if !ok {
 			return fmt.Errorf("log transitions: unexpected row for %s", checkID)
 		}

@@ -476,3 +476,28 @@ func TestDeletedCheckLeavesTheSchedule(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+func TestRegionsRoundTrip(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	plain := create(t, s, "plain")
+	require.Nil(t, plain.Regions)
+	require.Zero(t, plain.Quorum)
+
+	c := newCheck("multi")
+	c.Regions, c.Quorum = []string{"eu", "us", "ap"}, 2
+	sv, err := s.CreateService(ctx, c)
+	require.NoError(t, err)
+	got, err := s.GetService(ctx, sv.ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"eu", "us", "ap"}, got.Regions)
+	require.Equal(t, 2, got.Quorum)
+
+	got, err = s.UpdateService(ctx, sv.ID, func(c *check.Check) error {
+		c.Regions, c.Quorum = nil, 0
+		return nil
+	})
+	require.NoError(t, err)
+	require.Nil(t, got.Regions)
+	require.Zero(t, got.Quorum)
+}

@@ -176,16 +176,17 @@ func (b *batcher) flushEach(ctx context.Context, batch []*pending, batchErr erro
 // result caused.
 func answer(batch []*pending, out registry.RecordOutcome) {
 	type key struct {
-		id string
-		at int64
+		id     string
+		at     int64
+		region string
 	}
 	byResult := make(map[key][]check.Transition, len(out.Transitions))
 	for _, t := range out.Transitions {
-		k := key{t.CheckID, t.ScheduledAt.UnixMicro()}
+		k := key{t.CheckID, t.ScheduledAt.UnixMicro(), t.ResultRegion()}
 		byResult[k] = append(byResult[k], t)
 	}
 	for _, p := range batch {
-		k := key{p.result.CheckID, p.result.ScheduledAt.UnixMicro()}
+		k := key{p.result.CheckID, p.result.ScheduledAt.UnixMicro(), p.result.ResultRegion()}
 		p.reply <- recorded{transitions: byResult[k]}
 	}
 }

@@ -223,6 +223,7 @@ func (w *Worker) run(ctx context.Context, job check.Job) error {
 	probeCtx, cancel := context.WithTimeout(ctx, job.Timeout+time.Second)
 	res := w.prober.Probe(probeCtx, job)
 	cancel()
+	res.Region = job.Region
 	// The job's logger is built only for a line that is written: at
 	// thousands of probes a second, With's copy of the core for every job
 	// shows in a busy worker's profile (docs/benchmarks.md), and so does
