@@ -26,7 +26,7 @@ func TestClaimDueFansOutOverRegions(t *testing.T) {
 	require.NoError(t, err)
 
 	var got []check.Job
-	n, err := s.ClaimDue(ctx, t0.Add(10*time.Second), 100, 0, func(_ context.Context, jobs []check.Job) error {
+	n, err := s.ClaimDue(ctx, t0.Add(10*time.Second), 100, 0, func(_ context.Context, jobs []check.Job, _ int) error {
 		got = append(got, jobs...)
 		return nil
 	})
@@ -46,7 +46,7 @@ func TestClaimDueFansOutOverRegions(t *testing.T) {
 	})
 	require.NoError(t, err)
 	got = nil
-	_, err = s.ClaimDue(ctx, t0.Add(20*time.Second), 100, 0, func(_ context.Context, jobs []check.Job) error {
+	_, err = s.ClaimDue(ctx, t0.Add(20*time.Second), 100, 0, func(_ context.Context, jobs []check.Job, _ int) error {
 		got = append(got, jobs...)
 		return nil
 	})
