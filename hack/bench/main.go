@@ -602,7 +602,10 @@ func measure(ctx context.Context, _ *store.Store, admin *pgx.Conn, schema string
 		return rep, err
 	}
 	var bytes, n int64
-	if err := pool.QueryRow(ctx, `SELECT pg_total_relation_size('check_results'), (SELECT count(*) FROM check_results)`).Scan(&bytes, &n); err != nil {
+	// check_results is partitioned: its own size is zero, its
+	// partitions' sizes are the table's.
+	if err := pool.QueryRow(ctx, `SELECT (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
+			FROM pg_partition_tree('check_results')), (SELECT count(*) FROM check_results)`).Scan(&bytes, &n); err != nil {
 		return rep, err
 	}
 	if n > 0 {
