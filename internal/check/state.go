@@ -23,6 +23,14 @@ func ParseState(s string) (State, bool) {
 	return "", false
 }
 
+// IsIncident reports whether a change from one state to another is an
+// incident as people outside the team read one: the service went DOWN, or
+// came back UP from DOWN. A first verdict (UNKNOWN to UP) and pausing or
+// resuming are the monitor's own business, not the service's.
+func IsIncident(from, to State) bool {
+	return to == StateDown || (from == StateDown && to == StateUp)
+}
+
 // Thresholds say how many consecutive results of one kind it takes to
 // change state. Both are at least 1.
 type Thresholds struct {

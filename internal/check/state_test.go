@@ -118,3 +118,23 @@ func TestParseState(t *testing.T) {
 	_, ok := check.ParseState("up")
 	require.False(t, ok)
 }
+
+func TestIsIncident(t *testing.T) {
+	for _, tt := range []struct {
+		from, to check.State
+		want     bool
+	}{
+		{check.StateUp, check.StateDown, true},
+		{check.StateUnknown, check.StateDown, true},
+		{check.StatePaused, check.StateDown, true},
+		{check.StateDown, check.StateUp, true},
+		{check.StateUnknown, check.StateUp, false}, // a first verdict
+		{check.StatePaused, check.StateUnknown, false},
+		{check.StateUp, check.StatePaused, false},
+		{check.StateDown, check.StatePaused, false}, // paused, not recovered
+		{check.StateDown, check.StateUnknown, false},
+		{check.StatePaused, check.StateUp, false},
+	} {
+		require.Equal(t, tt.want, check.IsIncident(tt.from, tt.to), "%s -> %s", tt.from, tt.to)
+	}
+}

@@ -243,14 +243,17 @@ func (s *Store) DailyUptime(ctx context.Context, ids []string, since, until time
 	return out, nil
 }
 
-// TransitionsOf returns the newest transitions of the checks in ids,
-// newest first, at most limit of them.
+// TransitionsOf returns the newest incidents of the checks in ids (the
+// transitions check.IsIncident accepts), newest first, at most limit of
+// them.
 func (s *Store) TransitionsOf(ctx context.Context, ids []string, limit int) ([]check.Transition, error) {
 	if len(ids) == 0 {
 		return []check.Transition{}, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+transitionColumns+` FROM transitions t
-		WHERE t.check_id = ANY ($1) ORDER BY t.id DESC LIMIT $2`, ids, clampLimit(limit))
+		WHERE t.check_id = ANY ($1)
+		  AND (t.to_state = 'DOWN' OR (t.from_state = 'DOWN' AND t.to_state = 'UP'))
+		ORDER BY t.id DESC LIMIT $2`, ids, clampLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("query transitions: %w", err)
 	}

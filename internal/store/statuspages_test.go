@@ -175,6 +175,29 @@ func TestDailyUptimeAndTransitionsOf(t *testing.T) {
 	require.Empty(t, none)
 }
 
+// TestTransitionsOfListsOnlyIncidents: a status page lists a service going
+// DOWN and coming back, not its first verdict or a pause.
+func TestTransitionsOfListsOnlyIncidents(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	c := newCheck("flappy")
+	c.FailureThreshold, c.SuccessThreshold = 1, 1
+	sv, err := s.CreateService(ctx, c)
+	require.NoError(t, err)
+	at := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	for i, up := range []bool{true, false, true} { // UNKNOWN->UP, UP->DOWN, DOWN->UP
+		_, err := s.Record(ctx, []check.Result{result(sv.ID, at.Add(time.Duration(i)*10*time.Second), up)})
+		require.NoError(t, err)
+	}
+	ts, err := s.TransitionsOf(ctx, []string{sv.ID}, 10)
+	require.NoError(t, err)
+	var got []string
+	for _, tr := range ts {
+		got = append(got, string(tr.From)+"->"+string(tr.To))
+	}
+	require.Equal(t, []string{"DOWN->UP", "UP->DOWN"}, got, "newest first, without the first verdict")
+}
+
 // TestDailyUptimeOutlivesTheRawResults: a status page's 90 bars reach past
 // the raw retention, from the daily and hourly rollups, with the same
 // counts the raw results gave.

@@ -97,6 +97,7 @@ func TestStatusPageLive(t *testing.T) {
 		require.Equal(t, 90, r.Bars)
 	}
 	require.Zero(t, mustEval[int](p, `document.querySelectorAll('.service i').length`))
+	require.NotContains(t, p.text("#incidents"), "payments", "a first verdict (UNKNOWN to UP) is not an incident")
 	requireHidden(t, p, hidden)
 	require.Eventually(t, func() bool { return p.attr("#live", "data-state") == "live" },
 		15*time.Second, 50*time.Millisecond, "the page's feed connects")

@@ -70,7 +70,9 @@ function apply(ev) {
     setState(s.querySelector('.state'), ev.to);
   }
   if (!shown) return; // not this page's: the server never sends one
-  addIncident(ev);
+  // Incidents as the server lists them (check.IsIncident): a service that
+  // went DOWN or came back from DOWN, not a first verdict or a pause.
+  if (ev.to === 'DOWN' || (ev.from === 'DOWN' && ev.to === 'UP')) addIncident(ev);
   applyOverall();
 }
 
