@@ -517,7 +517,16 @@ func TestDispatchPublishesOnlyTheAdmitted(t *testing.T) {
 		_, err := s.Dispatch(context.Background())
 		require.NoError(t, err)
 		require.False(t, s.rec.outage, "nothing late: caught up")
-		require.Equal(t, now.Add(20*time.Second), s.rec.admitFrom)
+		require.True(t, s.rec.admitFrom.IsZero(), "the start holds admission back only while catching up")
+
+		pub.err = errors.New("broker down")
+		_, err = s.Dispatch(context.Background())
+		require.Error(t, err)
+		pub.err = nil
+		_, err = s.Dispatch(context.Background())
+		require.NoError(t, err)
+		require.False(t, s.rec.outage)
+		require.Equal(t, now.Add(20*time.Second), s.rec.admitFrom, "an outage seen while running: a window")
 	})
 	t.Run("everything shed publishes nothing", func(t *testing.T) {
 		pub := &recordingPublisher{}

@@ -185,7 +185,7 @@ type Scheduler struct {
 func New(c Claimer, p Publisher, cfg Config) *Scheduler {
 	cfg = cfg.WithDefaults()
 	s := &Scheduler{claimer: c, pub: p, cfg: cfg, adm: newAdmission(cfg)}
-	s.rec.outage = true
+	s.rec.outage, s.rec.atStart = true, true
 	if sc, ok := p.(sessionCounter); ok {
 		s.rec.sessions = sc.Sessions()
 	}
@@ -345,6 +345,12 @@ type recovery struct {
 	// admitFrom is when admission control may shed again after the last
 	// outage (see beginRound).
 	admitFrom time.Time
+	// atStart: the outage being caught up is the scheduler's own start,
+	// which holds admission control back only while it catches up: a new
+	// scheduler has no drain rate yet and admits everything until two
+	// polls measure one, where after an outage seen while running the
+	// rate it had is stale.
+	atStart bool
 	// sessions is the publisher's session count at the last round.
 	sessions uint64
 }
@@ -352,8 +358,9 @@ type recovery struct {
 // beginRound decides whether this round catches up: after an outage the
 // scheduler saw, including a broker reconnect since the last round.
 //
-// Admission control stands aside while the scheduler catches up and for
-// a catch-up window after the outage's first good round. The jobs queue
+// Admission control stands aside while the scheduler catches up and, after
+// an outage seen while running, for a catch-up window after the outage's
+// first good round. The jobs queue
 // then holds the outage's backlog and the workers are reconnecting: a
 // deep queue and a low drain rate that say nothing about whether the
 // workers keep up, and shedding on them would lose the fresh ticks the
@@ -381,7 +388,7 @@ func (s *Scheduler) beginRound() round {
 
 // markOutage starts catching up; s.rec.mu is held.
 func (s *Scheduler) markOutage() {
-	s.rec.outage, s.rec.since = true, time.Time{}
+	s.rec.outage, s.rec.since, s.rec.atStart = true, time.Time{}, false
 }
 
 // endRound records what a round tells about the outage: a failed claim or
@@ -405,7 +412,9 @@ func (s *Scheduler) endRound(ctx context.Context, r round, err error) {
 	}
 	if s.rec.since.IsZero() {
 		s.rec.since = r.began
-		s.rec.admitFrom = r.began.Add(max(s.cfg.CatchUp, 0))
+		if !s.rec.atStart {
+			s.rec.admitFrom = r.began.Add(max(s.cfg.CatchUp, 0))
+		}
 	}
 	switch {
 	case r.late.Load() == 0:
