@@ -57,6 +57,7 @@ type options struct {
 	vacuumEvery time.Duration
 	bodyBytes   int
 	conditions  []string
+	churn       bool
 }
 
 func main() {
@@ -84,6 +85,7 @@ func main() {
 		o.conditions = append(o.conditions, v)
 		return nil
 	})
+	flag.BoolVar(&o.churn, "history-churn", false, "let the servers' maintenance roll up a window's worth of seeded results, drop their expired partition and create one ahead during the window (see history.go)")
 	flag.IntVar(&o.hosts, "hosts", 32, "loopback addresses (127.0.0.1..) the target listens on; checks are spread over them like checks of many services")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -123,6 +125,8 @@ type report struct {
 	// is followed by a burst of full-page writes.
 	PostgresSettings map[string]string `json:"postgres_settings"`
 	Checkpoints      int64             `json:"checkpoints"`
+	// Churn is what -history-churn saw; nil without it.
+	Churn *churnReport `json:"history_churn,omitempty"`
 }
 
 // vacuumLoop stands in for autovacuum on a server where it is off (as on
@@ -233,7 +237,23 @@ func run(ctx context.Context, o options) error {
 	}
 	defer st.Close()
 
-	procs, logDir, err := startProcs(o, benchEnv(o, dbURL, amqpURL))
+	env := benchEnv(o, dbURL, amqpURL)
+	var churn *churnPlan
+	if o.churn {
+		pool, err := pgxpool.New(ctx, dbURL)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		p, err := planChurn(ctx, st, pool, o)
+		if err != nil {
+			return err
+		}
+		p.pool = pool
+		churn = &p
+		env = append(env, "VIGIL_RESULTS_RETENTION="+p.retention.Round(time.Second).String())
+	}
+	procs, logDir, err := startProcs(o, env)
 	defer func() {
 		for _, p := range procs {
 			p.stop()
@@ -251,7 +271,7 @@ func run(ctx context.Context, o options) error {
 	}
 	stopVacuum := vacuumLoop(ctx, admin, schema, o.vacuumEvery)
 	defer stopVacuum()
-	rep, err := runWindow(ctx, o, st, admin, schema, procs)
+	rep, err := runWindow(ctx, o, st, admin, schema, procs, churn)
 	if err != nil {
 		return err
 	}
@@ -368,7 +388,7 @@ func startProcs(o options, env []string) ([]*proc, string, error) {
 
 // runWindow warms up, measures for the run's duration, lets the window's
 // last probes be recorded, and reports on the window.
-func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn, schema string, procs []*proc) (report, error) {
+func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn, schema string, procs []*proc, churn *churnPlan) (report, error) {
 	fmt.Printf("warming up %s\n", o.warmup)
 	if err := sleep(ctx, o.warmup); err != nil {
 		return report{}, err
@@ -382,14 +402,21 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 	windowStart := time.Now()
 	ckpt0 := checkpoints(ctx, admin)
 	cpu0 := sampleCPU(procs, svc)
+	stopChurn := func() *churnReport { return nil }
+	if churn != nil {
+		stop := watchChurn(ctx, churn.pool, *churn, windowStart, o.duration)
+		stopChurn = func() *churnReport { r := stop(); return &r }
+	}
 	fmt.Printf("measuring for %s\n", o.duration)
 	if err := sleep(ctx, o.duration); err != nil {
+		stopChurn()
 		return report{}, err
 	}
 	windowEnd := time.Now()
 	cpu1 := sampleCPU(procs, svc)
 	ckpt1 := checkpoints(ctx, admin)
 	rss := sampleRSS(procs)
+	churnRep := stopChurn() // after the CPU sample: its size queries are the harness's
 	for _, p := range procs {
 		if p.exited() {
 			return report{}, fmt.Errorf("%s exited during the run; see %s", p.name, p.logPath)
@@ -407,6 +434,7 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 	rep.RSSMiB = rss
 	rep.PostgresSettings = postgresSettings(ctx, admin)
 	rep.Checkpoints = ckpt1 - ckpt0
+	rep.Churn = churnRep
 	return rep, nil
 }
 
@@ -704,6 +732,7 @@ func printReport(r report) {
 		settings[i] = k + "=" + r.PostgresSettings[k]
 	}
 	fmt.Printf("\npostgres: %s; checkpoints in the window: %d\n", strings.Join(settings, " "), r.Checkpoints)
+	printChurn(r.Churn)
 	fmt.Printf("\n| checks | interval | due/s | achieved/s | expected | recorded | missing | lag p50 | lag p99 | lag max | CPU s/1000 probes |\n")
 	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %gs | %.0f | %.0f | %d | %d | %d | %.1f ms | %.1f ms | %.1f ms | %.3f |\n\n",
