@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,7 @@ type options struct {
 	jsonOut     string
 	slowPercent int
 	slowDelay   time.Duration
+	slowFor     time.Duration
 	logLevel    string
 	extraEnv    string
 	hosts       int
@@ -78,6 +80,7 @@ func main() {
 	flag.StringVar(&o.jsonOut, "json", "", "also write the report as JSON to this file")
 	flag.IntVar(&o.slowPercent, "slow-percent", 0, "percentage of targets that answer slowly")
 	flag.DurationVar(&o.slowDelay, "slow-delay", time.Second, "how slowly the slow targets answer")
+	flag.DurationVar(&o.slowFor, "slow-for", 0, "the slow targets answer quickly from this far into the window on, and the report says how soon the lag recovered (0: slow throughout)")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "VIGIL_LOG_LEVEL of the processes")
 	flag.StringVar(&o.extraEnv, "env", "", "extra KEY=VALUE,KEY=VALUE for the vigil processes")
 	flag.IntVar(&o.bodyBytes, "body-bytes", 0, "answer a JSON health document of about this many bytes ({\"status\":\"UP\",...}) instead of \"ok\"")
@@ -125,6 +128,8 @@ type report struct {
 	// is followed by a burst of full-page writes.
 	PostgresSettings map[string]string `json:"postgres_settings"`
 	Checkpoints      int64             `json:"checkpoints"`
+	// Recovery is what -slow-for measured; nil without it.
+	Recovery *recoveryReport `json:"recovery,omitempty"`
 	// Churn is what -history-churn saw; nil without it.
 	Churn *churnReport `json:"history_churn,omitempty"`
 }
@@ -271,7 +276,7 @@ func run(ctx context.Context, o options) error {
 	}
 	stopVacuum := vacuumLoop(ctx, admin, schema, o.vacuumEvery)
 	defer stopVacuum()
-	rep, err := runWindow(ctx, o, st, admin, schema, procs, churn)
+	rep, err := runWindow(ctx, o, st, admin, schema, procs, churn, target)
 	if err != nil {
 		return err
 	}
@@ -388,7 +393,7 @@ func startProcs(o options, env []string) ([]*proc, string, error) {
 
 // runWindow warms up, measures for the run's duration, lets the window's
 // last probes be recorded, and reports on the window.
-func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn, schema string, procs []*proc, churn *churnPlan) (report, error) {
+func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn, schema string, procs []*proc, churn *churnPlan, tg *target) (report, error) {
 	fmt.Printf("warming up %s\n", o.warmup)
 	if err := sleep(ctx, o.warmup); err != nil {
 		return report{}, err
@@ -408,6 +413,12 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 		stopChurn = func() *churnReport { r := stop(); return &r }
 	}
 	fmt.Printf("measuring for %s\n", o.duration)
+	var switched time.Time
+	if o.slowFor > 0 && o.slowPercent > 0 {
+		switchAt := time.AfterFunc(o.slowFor, func() { tg.slow.Store(false) })
+		defer switchAt.Stop()
+		switched = windowStart.Add(o.slowFor)
+	}
 	if err := sleep(ctx, o.duration); err != nil {
 		stopChurn()
 		return report{}, err
@@ -435,6 +446,16 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 	rep.PostgresSettings = postgresSettings(ctx, admin)
 	rep.Checkpoints = ckpt1 - ckpt0
 	rep.Churn = churnRep
+	if !switched.IsZero() {
+		pool, err := pgxpool.New(ctx, mustParam(admin.Config().ConnString(), schema))
+		if err != nil {
+			return rep, err
+		}
+		defer pool.Close()
+		if rep.Recovery, err = measureRecovery(ctx, pool, o, windowStart, windowEnd, switched); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
 }
 
@@ -493,6 +514,8 @@ func register(ctx context.Context, st *store.Store, o options, base []string) er
 type target struct {
 	srv  *http.Server
 	urls []string
+	// slow is cleared when -slow-for ends the overload.
+	slow atomic.Bool
 }
 
 func (t *target) Close() { _ = t.srv.Close() }
@@ -517,8 +540,10 @@ func healthDocument(n int) string {
 }
 
 func startTarget(slowPercent int, slowDelay time.Duration, hosts int, body string) (*target, error) {
+	t := &target{}
+	t.slow.Store(true)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if slowPercent > 0 {
+		if slowPercent > 0 && t.slow.Load() {
 			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/t/"))
 			if n%100 < slowPercent {
 				time.Sleep(slowDelay)
@@ -531,8 +556,8 @@ func startTarget(slowPercent int, slowDelay time.Duration, hosts int, body strin
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, body)
 	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	t := &target{srv: srv}
+	t.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := t.srv
 	for i := range hosts {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", 1+i%250))
 		if err != nil {
@@ -733,6 +758,7 @@ func printReport(r report) {
 	}
 	fmt.Printf("\npostgres: %s; checkpoints in the window: %d\n", strings.Join(settings, " "), r.Checkpoints)
 	printChurn(r.Churn)
+	printRecovery(r.Recovery)
 	fmt.Printf("\n| checks | interval | due/s | achieved/s | expected | recorded | missing | lag p50 | lag p99 | lag max | CPU s/1000 probes |\n")
 	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %d | %gs | %.0f | %.0f | %d | %d | %d | %.1f ms | %.1f ms | %.1f ms | %.3f |\n\n",
