@@ -20,12 +20,23 @@ import (
 // connection at the latest.
 func (p *Publisher) JobBacklog(ctx context.Context) (ready int, published uint64, err error) {
 	published = p.published.Load()
-	if err := ctx.Err(); err != nil {
+	ready, err = p.QueueDepth(ctx, p.cfg.JobQueue)
+	if err != nil {
 		return 0, published, fmt.Errorf("job backlog: %w", err)
+	}
+	return ready, published, nil
+}
+
+// QueueDepth returns how many messages wait in the named queue ready for
+// a consumer: the jobs queue for admission control, a region's queue to
+// see that jobs nobody takes expire instead of piling up.
+func (p *Publisher) QueueDepth(ctx context.Context, name string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	s, err := p.session(ctx)
 	if err != nil {
-		return 0, published, fmt.Errorf("job backlog: %w", err)
+		return 0, err
 	}
 	type answer struct {
 		ready int
@@ -39,21 +50,18 @@ func (p *Publisher) JobBacklog(ctx context.Context) (ready int, published uint64
 			return
 		}
 		defer func() { _ = ch.Close() }()
-		q, err := ch.QueueDeclarePassive(p.cfg.JobQueue, true, false, false, false, nil)
+		q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
 		if err != nil {
-			done <- answer{err: fmt.Errorf("inspect queue %s: %w", p.cfg.JobQueue, err)}
+			done <- answer{err: fmt.Errorf("inspect queue %s: %w", name, err)}
 			return
 		}
 		done <- answer{ready: q.Messages}
 	}()
 	select {
 	case a := <-done:
-		if a.err != nil {
-			return 0, published, fmt.Errorf("job backlog: %w", a.err)
-		}
-		return a.ready, published, nil
+		return a.ready, a.err
 	case <-ctx.Done():
-		return 0, published, fmt.Errorf("job backlog: %w", ctx.Err())
+		return 0, ctx.Err()
 	}
 }
 
