@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,6 +61,7 @@ type options struct {
 	bodyBytes   int
 	conditions  []string
 	churn       bool
+	regions     []string
 }
 
 func main() {
@@ -89,6 +91,15 @@ func main() {
 		return nil
 	})
 	flag.BoolVar(&o.churn, "history-churn", false, "let the servers' maintenance roll up a window's worth of seeded results, drop their expired partition and create one ahead during the window (see history.go)")
+	flag.Func("regions", "probe every check from these regions (comma-separated), each with -workers workers of its own, quorum a majority", func(v string) error {
+		for r := range strings.SplitSeq(v, ",") {
+			if !check.IsRegionName(r) {
+				return fmt.Errorf("%q is not a region name", r)
+			}
+			o.regions = append(o.regions, r)
+		}
+		return nil
+	})
 	flag.IntVar(&o.hosts, "hosts", 32, "loopback addresses (127.0.0.1..) the target listens on; checks are spread over them like checks of many services")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -102,6 +113,7 @@ func main() {
 
 type report struct {
 	Checks            int                `json:"checks"`
+	Regions           []string           `json:"regions,omitempty"`
 	IntervalSeconds   float64            `json:"interval_seconds"`
 	Workers           int                `json:"workers"`
 	Servers           int                `json:"servers"`
@@ -370,18 +382,30 @@ func startProcs(o options, env []string) ([]*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// One set of workers per region; the default region's when there
+	// are none.
+	type kind struct {
+		name, cmd, addrVar string
+		n                  int
+		env                []string
+	}
+	kinds := []kind{{"server", "server", "VIGIL_HTTP_ADDR", o.servers, nil}}
+	if len(o.regions) == 0 {
+		kinds = append(kinds, kind{"worker", "worker", "VIGIL_METRICS_ADDR", o.workers, nil})
+	}
+	for _, r := range o.regions {
+		kinds = append(kinds, kind{"worker-" + r, "worker", "VIGIL_METRICS_ADDR", o.workers, []string{"VIGIL_REGION=" + r}})
+	}
 	var procs []*proc
-	for _, kind := range []struct {
-		cmd, addrVar string
-		n            int
-	}{{"server", "VIGIL_HTTP_ADDR", o.servers}, {"worker", "VIGIL_METRICS_ADDR", o.workers}} {
-		for i := range kind.n {
+	for _, k := range kinds {
+		for i := range k.n {
 			port, err := freePort()
 			if err != nil {
 				return procs, logDir, err
 			}
-			p, err := startProc(fmt.Sprintf("%s-%d", kind.cmd, i), o.bin, []string{kind.cmd}, append(env,
-				fmt.Sprintf("%s=127.0.0.1:%d", kind.addrVar, port)), logDir)
+			penv := append(slices.Clone(env), k.env...)
+			p, err := startProc(fmt.Sprintf("%s-%d", k.name, i), o.bin, []string{k.cmd}, append(penv,
+				fmt.Sprintf("%s=127.0.0.1:%d", k.addrVar, port)), logDir)
 			if err != nil {
 				return procs, logDir, err
 			}
@@ -490,7 +514,8 @@ func register(ctx context.Context, st *store.Store, o options, base []string) er
 		wg.Go(func() {
 			for i := range next {
 				c := &check.Check{Name: fmt.Sprintf("bench-%06d", i), URL: fmt.Sprintf("%s/t/%d", base[i%len(base)], i),
-					Interval: o.interval, Timeout: o.timeout, Tags: []string{"bench"}, Conditions: o.conditions}
+					Interval: o.interval, Timeout: o.timeout, Tags: []string{"bench"}, Conditions: o.conditions,
+					Regions: o.regions, Quorum: check.DefaultQuorum(len(o.regions))}
 				c.SetDefaults()
 				if _, err := st.CreateService(ctx, c); err != nil {
 					mu.Lock()
@@ -630,14 +655,14 @@ func (p *proc) stop() {
 }
 
 func measure(ctx context.Context, _ *store.Store, admin *pgx.Conn, schema string, o options, from, to time.Time) (report, error) {
-	rep := report{Checks: o.checks, IntervalSeconds: o.interval.Seconds(), Workers: o.workers, Servers: o.servers,
+	rep := report{Checks: o.checks, Regions: o.regions, IntervalSeconds: o.interval.Seconds(), Workers: o.workers, Servers: o.servers,
 		Concurrency: o.concurrency, WindowSeconds: to.Sub(from).Seconds(), DueRate: float64(o.checks) / o.interval.Seconds()}
 	pool, err := pgxpool.New(ctx, mustParam(admin.Config().ConnString(), schema))
 	if err != nil {
 		return rep, err
 	}
 	defer pool.Close()
-	if err := countTicks(ctx, pool, &rep, from, to); err != nil {
+	if err := countTicks(ctx, pool, &rep, o.regions, from, to); err != nil {
 		return rep, err
 	}
 	rep.AchievedRate = float64(rep.RecordedTicks) / rep.WindowSeconds
@@ -669,7 +694,7 @@ func measure(ctx context.Context, _ *store.Store, admin *pgx.Conn, schema string
 
 // countTicks counts the window's expected, recorded, missing and off-grid
 // ticks into rep.
-func countTicks(ctx context.Context, pool *pgxpool.Pool, rep *report, from, to time.Time) error {
+func countTicks(ctx context.Context, pool *pgxpool.Pool, rep *report, regions []string, from, to time.Time) error {
 	// Expected ticks per check: its grid points in [from, to). Any stored
 	// grid point (schedule.next_run_at) gives the check's phase.
 	rows, err := pool.Query(ctx, `SELECT s.id, sc.next_run_at, s.interval_ms,
@@ -688,7 +713,8 @@ func countTicks(ctx context.Context, pool *pgxpool.Pool, rep *report, from, to t
 		if err := rows.Scan(&id, &grid, &intervalMs, &got); err != nil {
 			return err
 		}
-		want := gridPoints(grid, time.Duration(intervalMs)*time.Millisecond, from, to)
+		// A check with regions has a result per region and tick.
+		want := gridPoints(grid, time.Duration(intervalMs)*time.Millisecond, from, to) * int64(max(len(regions), 1))
 		rep.ExpectedTicks += want
 		rep.RecordedTicks += got
 		if got < want {
@@ -757,6 +783,9 @@ func printReport(r report) {
 		settings[i] = k + "=" + r.PostgresSettings[k]
 	}
 	fmt.Printf("\npostgres: %s; checkpoints in the window: %d\n", strings.Join(settings, " "), r.Checkpoints)
+	if len(r.Regions) > 0 {
+		fmt.Printf("\nregions: %s (a result per region and tick; expected and recorded count results)\n", strings.Join(r.Regions, ","))
+	}
 	printChurn(r.Churn)
 	printRecovery(r.Recovery)
 	fmt.Printf("\n| checks | interval | due/s | achieved/s | expected | recorded | missing | lag p50 | lag p99 | lag max | CPU s/1000 probes |\n")

@@ -74,7 +74,7 @@ func measureRecovery(ctx context.Context, pool *pgxpool.Pool, o options, from, t
 		if i >= whole {
 			continue
 		}
-		if s.Recorded < int64(o.checks) || s.LagP99ms >= float64(recoveryP99.Milliseconds()) {
+		if s.Recorded < int64(o.checks*max(len(o.regions), 1)) || s.LagP99ms >= float64(recoveryP99.Milliseconds()) {
 			break
 		}
 		if s.FromS >= rep.SwitchS {
