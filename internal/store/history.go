@@ -98,9 +98,18 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 	}
 	next := ""
 	if len(out) > limit {
+		last, after := out[limit-1], out[limit]
+		region := last.Region
+		if region == "" && after.ScheduledAt.Equal(last.ScheduledAt) {
+			// The default region's result of a tick that other regions
+			// (ordered below "default") probed too: a check that lists
+			// "default" among its regions. The plain cursor would skip
+			// the rest of the tick; only then does the default region get
+			// the cursor that names it.
+			region = check.DefaultRegion
+		}
 		out = out[:limit]
-		last := out[limit-1]
-		next = encodeResultCursor(last.ScheduledAt, last.Region)
+		next = encodeResultCursor(last.ScheduledAt, region)
 	}
 	return out, next, nil
 }
@@ -127,9 +136,10 @@ func decodeCursor(c string) (time.Time, error) {
 // A page that ends on a result of a region other than the default one
 // names the region too ("r2:<micros>:<region>"), so the next page starts
 // with the rest of that tick; a page of a check without regions ends the
-// way it always did (encodeCursor), and those cursors stay valid.
+// way it always did (encodeCursor, region ""), and those cursors stay
+// valid.
 func encodeResultCursor(t time.Time, region string) string {
-	if region == "" || region == check.DefaultRegion {
+	if region == "" {
 		return encodeCursor(t)
 	}
 	return base64.RawURLEncoding.EncodeToString([]byte("r2:" + strconv.FormatInt(t.UnixMicro(), 10) + ":" + region))

@@ -226,3 +226,36 @@ func TestTransitionsOfOneRegion(t *testing.T) {
 	require.Len(t, of(plain.ID, check.DefaultRegion), 1)
 	require.Empty(t, of(plain.ID, "eu"))
 }
+
+// TestResultsPageThroughTheDefaultRegion: a check may list the default
+// region beside others; a page that ends on its result of a tick must not
+// skip the tick's regions ordered below "default".
+func TestResultsPageThroughTheDefaultRegion(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	multi := createRegions(t, s, "multi", 1, "ap", check.DefaultRegion, "eu")
+	for n := 1; n <= 3; n++ {
+		for _, region := range multi.Regions {
+			recordRegion(t, s, multi.ID, region, n, true)
+		}
+	}
+	for _, limit := range []int{1, 2, 4} {
+		seen := map[string]bool{}
+		cursor := ""
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 20)
+			page, next, err := s.Results(ctx, multi.ID, registry.ResultQuery{Limit: limit, Cursor: cursor})
+			require.NoError(t, err)
+			for _, r := range page {
+				key := r.ScheduledAt.String() + "@" + r.Region
+				require.False(t, seen[key], "limit %d: %s read twice", limit, key)
+				seen[key] = true
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		require.Len(t, seen, 9, "limit %d", limit)
+	}
+}
