@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -57,7 +58,7 @@ func TestCountRegionChecks(t *testing.T) {
 	close(counter.called) // the loop has returned: nothing sends any more
 
 	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	require.Contains(t, body, `vigil_region_checks{region="eu",state="DOWN"} 3`, "the last good count is served")
 	require.Equal(t, 3, strings.Count(body, "vigil_region_checks{"), "one series per state of the one region")
