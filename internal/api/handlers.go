@@ -135,6 +135,9 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, paramError("since", "must not be after until"))
 		return
 	}
+	if rq.Region, err = parseRegion(q); badParam(w, err) {
+		return
+	}
 	rq.Cursor = q.Get("cursor")
 	if !s.requireHistory(w, r) {
 		return
@@ -155,14 +158,19 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listTransitions(w http.ResponseWriter, r *http.Request) {
-	limit, err := parseLimit(r.URL.Query())
+	q := r.URL.Query()
+	limit, err := parseLimit(q)
+	if badParam(w, err) {
+		return
+	}
+	region, err := parseRegion(q)
 	if badParam(w, err) {
 		return
 	}
 	if !s.requireHistory(w, r) {
 		return
 	}
-	ts, err := s.reg.Transitions(r.Context(), registry.TransitionQuery{CheckID: r.PathValue("id"), Limit: limit, Newest: true})
+	ts, err := s.reg.Transitions(r.Context(), registry.TransitionQuery{CheckID: r.PathValue("id"), Limit: limit, Newest: true, Region: region})
 	if err != nil {
 		s.fail(w, r, err)
 		return

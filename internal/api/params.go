@@ -49,6 +49,18 @@ func parseTime(q url.Values, name string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// parseRegion reads ?region=, a region name as checks list them; absent
+// is "", every region. A well-formed name a check does not list is no
+// error: its history (a region taken off the check) stays readable, and
+// otherwise the answer is simply empty.
+func parseRegion(q url.Values) (string, error) {
+	raw := q.Get("region")
+	if raw == "" || check.IsRegionName(raw) {
+		return raw, nil
+	}
+	return "", &queryParamError{"region", fmt.Sprintf("must be a region name: a lowercase DNS label (a-z, 0-9 and '-', starting and ending with a letter or digit, at most %d characters)", check.MaxRegionLength)}
+}
+
 func parseStatus(q url.Values) (check.State, error) {
 	raw := q.Get("status")
 	if raw == "" {

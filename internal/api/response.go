@@ -58,6 +58,10 @@ type serviceJSON struct {
 	// region alone, so its document is what it was before regions.
 	Regions []string `json:"regions,omitempty"`
 	Quorum  int      `json:"quorum,omitempty"`
+	// RegionStates is each listed region's state as the vote counts it
+	// (UNKNOWN for a region that has sent nothing or fell behind), the
+	// shape of a transition's regions; omitted without regions.
+	RegionStates map[string]check.State `json:"region_states,omitempty"`
 }
 
 func toServiceJSON(s *registry.Service) serviceJSON {
@@ -101,6 +105,7 @@ func toServiceJSON(s *registry.Service) serviceJSON {
 		SLOTarget:           optFloat(s.SLOTarget),
 		Regions:             s.Regions,
 		Quorum:              s.Quorum,
+		RegionStates:        check.CountedRegions(s.Regions, s.RegionStates, s.Interval),
 	}
 }
 

@@ -227,6 +227,7 @@ func goServerLoops(ctx context.Context, g *errgroup.Group, cfg config.Config, st
 	sched *scheduler.Scheduler, sender *provider.Sender, m *metrics.Metrics, log *zap.Logger,
 ) {
 	g.Go(func() error { return refreshCheckLabels(ctx, st, m, labelRefresh, log) })
+	g.Go(func() error { return countRegionChecks(ctx, st, m, regionRefresh, log) })
 	if sched != nil {
 		g.Go(func() error { return sched.Run(ctx) })
 	}

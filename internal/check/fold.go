@@ -150,11 +150,7 @@ func (out *Folded) foldRegion(r Result, c *Tracked, prev Snapshot) {
 	}
 	out.RegionStates[r.CheckID] = states
 
-	var newest time.Time
-	for _, s := range states {
-		newest = latest(newest, s.LastScheduledAt)
-	}
-	vote, seen := Vote(c.Regions, c.Quorum, states, newest, StaleTicks*max(c.Interval, MinInterval))
+	vote, seen := Vote(c.Regions, c.Quorum, states, NewestTick(states), StaleAfter(c.Interval))
 	next := prev
 	if next.State == "" {
 		next.State = StateUnknown

@@ -128,3 +128,75 @@ func TestFoldVotesAcrossRegions(t *testing.T) {
 	require.Empty(t, f.States)
 	require.Empty(t, f.Transitions)
 }
+
+// TestCounted is the per-region rule the vote, the API's region_states and
+// the vigil_region_checks gauge share.
+func TestCounted(t *testing.T) {
+	newest := time.Unix(1_700_000_000, 0).UTC()
+	stale := 30 * time.Second
+	at := func(st check.State, ago time.Duration) check.Snapshot {
+		return check.Snapshot{State: st, LastScheduledAt: newest.Add(-ago)}
+	}
+	tests := []struct {
+		name   string
+		snap   check.Snapshot
+		ok     bool
+		newest time.Time
+		want   check.State
+	}{
+		{"no snapshot", check.Snapshot{}, false, newest, check.StateUnknown},
+		{"a snapshot without a state", check.Snapshot{LastScheduledAt: newest}, true, newest, check.StateUnknown},
+		{"the newest region", at(check.StateDown, 0), true, newest, check.StateDown},
+		{"a tick behind", at(check.StateUp, 10*time.Second), true, newest, check.StateUp},
+		{"at the stale bound", at(check.StateDown, stale), true, newest, check.StateDown},
+		{"past the stale bound", at(check.StateDown, stale+time.Microsecond), true, newest, check.StateUnknown},
+		{"past the bound while up", at(check.StateUp, time.Hour), true, newest, check.StateUnknown},
+		{"still deciding", at(check.StateUnknown, 0), true, newest, check.StateUnknown},
+		{"no region has a tick", check.Snapshot{State: check.StateUp}, true, time.Time{}, check.StateUp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, check.Counted(tt.snap, tt.ok, tt.newest, stale))
+		})
+	}
+}
+
+func TestCountedRegions(t *testing.T) {
+	newest := time.Unix(1_700_000_000, 0).UTC()
+	at := func(st check.State, ago time.Duration) check.Snapshot {
+		return check.Snapshot{State: st, LastScheduledAt: newest.Add(-ago)}
+	}
+	up, down, unknown := check.StateUp, check.StateDown, check.StateUnknown
+	tests := []struct {
+		name     string
+		regions  []string
+		states   map[string]check.Snapshot
+		interval time.Duration
+		want     map[string]check.State
+	}{
+		{"no regions", nil, map[string]check.Snapshot{"eu": at(up, 0)}, 10 * time.Second, nil},
+		{"nothing sent yet", []string{"eu", "us"}, nil, 10 * time.Second,
+			map[string]check.State{"eu": unknown, "us": unknown}},
+		{"fresh regions", []string{"eu", "us"}, map[string]check.Snapshot{"eu": at(up, 0), "us": at(down, 10*time.Second)},
+			10 * time.Second, map[string]check.State{"eu": up, "us": down}},
+		{"three intervals behind still counts", []string{"eu", "us"},
+			map[string]check.Snapshot{"eu": at(up, 0), "us": at(down, 30*time.Second)},
+			10 * time.Second, map[string]check.State{"eu": up, "us": down}},
+		{"four intervals behind is stale", []string{"eu", "us"},
+			map[string]check.Snapshot{"eu": at(up, 0), "us": at(down, 40*time.Second)},
+			10 * time.Second, map[string]check.State{"eu": up, "us": unknown}},
+		{"the interval's floor is MinInterval", []string{"eu", "us"},
+			map[string]check.Snapshot{"eu": at(up, 0), "us": at(down, 3*check.MinInterval)},
+			time.Millisecond, map[string]check.State{"eu": up, "us": down}},
+		{"a removed region's tick still sets newest", []string{"eu"},
+			map[string]check.Snapshot{"eu": at(up, 40*time.Second), "gone": at(down, 0)},
+			10 * time.Second, map[string]check.State{"eu": unknown}},
+		{"a listed region without a snapshot", []string{"eu", "ap"}, map[string]check.Snapshot{"eu": at(down, 0)},
+			10 * time.Second, map[string]check.State{"eu": down, "ap": unknown}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, check.CountedRegions(tt.regions, tt.states, tt.interval))
+		})
+	}
+}

@@ -67,6 +67,9 @@ type Metrics struct {
 	overloadOnce sync.Once
 	overloaded   atomic.Pointer[func() bool]
 
+	regionOnce sync.Once
+	regions    *regionChecks // vigil_region_checks (regions.go)
+
 	// facts are the per-check series of the last result (facts.go).
 	facts *facts
 	// notify are the notification delivery series (notify.go).

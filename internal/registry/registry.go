@@ -35,6 +35,11 @@ var (
 type Service struct {
 	check.Check
 	State check.Snapshot
+	// RegionStates are the regions' own snapshots of a check with regions
+	// (by region, regions the check no longer lists included), what
+	// check.CountedRegions reads; nil for a check without regions and for
+	// regions that have sent no result yet.
+	RegionStates map[string]check.Snapshot
 }
 
 // ListFilter narrows a listing of services; zero fields do not filter.
@@ -65,12 +70,24 @@ type StateCounts struct {
 	LastTransitionID int64
 }
 
+// RegionCount is how many active, unpaused checks with regions count
+// Region in State (check.Counted's rule): one series of the
+// vigil_region_checks gauge.
+type RegionCount struct {
+	Region string
+	State  check.State
+	Checks int64
+}
+
 // ResultQuery pages through a check's results, newest first. Zero times
 // are unbounded; Cursor continues a previous page.
 type ResultQuery struct {
 	Since, Until time.Time
 	Limit        int
 	Cursor       string
+	// Region keeps only the results that region probed; "" keeps every
+	// region's. A check without regions records under check.DefaultRegion.
+	Region string
 }
 
 // TransitionQuery selects transitions.
@@ -83,6 +100,10 @@ type TransitionQuery struct {
 	// Newest orders newest first (history listings); otherwise ascending
 	// by id (WebSocket replay).
 	Newest bool
+	// Region keeps only the transitions a result of that region caused;
+	// "" keeps every transition. A pause or resume is caused by no
+	// result, so a Region leaves it out.
+	Region string
 }
 
 // Uptime counts results in a window and summarises their latency.

@@ -52,15 +52,18 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 	// may end inside a tick: the order and the cursor go by (tick,
 	// region), which the primary key indexes in that order. A cursor
 	// without a region ("") seeks strictly before its tick, as cursors of
-	// checks without regions always did.
+	// checks without regions always did. A region filter keeps the same
+	// order and cursor: its pages end on its own results, and the seek
+	// past (tick, region) then starts at the tick before.
 	rows, err := s.pool.Query(ctx, `SELECT scheduled_at, checked_at, success, latency_us, http_status, error, region
 		FROM check_results
 		WHERE check_id = $1
 		  AND ($2::timestamptz IS NULL OR scheduled_at >= $2)
 		  AND ($3::timestamptz IS NULL OR scheduled_at <= $3)
 		  AND ($4::timestamptz IS NULL OR (scheduled_at, region) < ($4, $6::text))
+		  AND ($7::text = '' OR region = $7)
 		ORDER BY scheduled_at DESC, region DESC
-		LIMIT $5`, checkID, nullTime(q.Since), nullTime(q.Until), before, limit+1, afterRegion)
+		LIMIT $5`, checkID, nullTime(q.Since), nullTime(q.Until), before, limit+1, afterRegion, q.Region)
 	if err != nil {
 		return nil, "", fmt.Errorf("query results of %s: %w", checkID, err)
 	}
@@ -95,9 +98,18 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 	}
 	next := ""
 	if len(out) > limit {
+		last, after := out[limit-1], out[limit]
+		region := last.Region
+		if region == "" && after.ScheduledAt.Equal(last.ScheduledAt) {
+			// The default region's result of a tick that other regions
+			// (ordered below "default") probed too: a check that lists
+			// "default" among its regions. The plain cursor would skip
+			// the rest of the tick; only then does the default region get
+			// the cursor that names it.
+			region = check.DefaultRegion
+		}
 		out = out[:limit]
-		last := out[limit-1]
-		next = encodeResultCursor(last.ScheduledAt, last.Region)
+		next = encodeResultCursor(last.ScheduledAt, region)
 	}
 	return out, next, nil
 }
@@ -124,9 +136,10 @@ func decodeCursor(c string) (time.Time, error) {
 // A page that ends on a result of a region other than the default one
 // names the region too ("r2:<micros>:<region>"), so the next page starts
 // with the rest of that tick; a page of a check without regions ends the
-// way it always did (encodeCursor), and those cursors stay valid.
+// way it always did (encodeCursor, region ""), and those cursors stay
+// valid.
 func encodeResultCursor(t time.Time, region string) string {
-	if region == "" || region == check.DefaultRegion {
+	if region == "" {
 		return encodeCursor(t)
 	}
 	return base64.RawURLEncoding.EncodeToString([]byte("r2:" + strconv.FormatInt(t.UnixMicro(), 10) + ":" + region))
@@ -169,7 +182,9 @@ func collectTransitions(rows pgx.Rows) ([]check.Transition, error) {
 	return out, nil
 }
 
-// Transitions lists logged state changes.
+// Transitions lists logged state changes. A Region keeps the transitions
+// a result of that region caused: those logged under it with a tick, so
+// pauses and resumes (no tick) are left out.
 func (s *Store) Transitions(ctx context.Context, q registry.TransitionQuery) ([]check.Transition, error) {
 	order := "ASC"
 	if q.Newest {
@@ -177,7 +192,8 @@ func (s *Store) Transitions(ctx context.Context, q registry.TransitionQuery) ([]
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+transitionColumns+` FROM transitions t
 		WHERE ($1 = '' OR t.check_id = $1) AND t.id > $2
-		ORDER BY t.id `+order+` LIMIT $3`, q.CheckID, q.AfterID, clampLimit(q.Limit))
+		  AND ($4::text = '' OR (t.region = $4 AND t.scheduled_at IS NOT NULL))
+		ORDER BY t.id `+order+` LIMIT $3`, q.CheckID, q.AfterID, clampLimit(q.Limit), q.Region)
 	if err != nil {
 		return nil, fmt.Errorf("query transitions: %w", err)
 	}

@@ -74,6 +74,9 @@ func (s *Store) ListServices(ctx context.Context, f registry.ListFilter) ([]regi
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	out, err := collectServices(rows)
+	if err == nil {
+		err = s.withRegionStates(ctx, out)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
@@ -109,6 +112,11 @@ func (s *Store) PageServices(ctx context.Context, q registry.ServiceQuery) ([]re
 	if len(out) > limit {
 		out = out[:limit]
 		next = encodeServiceCursor(out[limit-1].Name, out[limit-1].ID)
+	}
+	// One more query per page, and only for a page that holds a check
+	// with regions.
+	if err := s.withRegionStates(ctx, out); err != nil {
+		return nil, "", fmt.Errorf("page services: %w", err)
 	}
 	return out, next, nil
 }

@@ -139,30 +139,16 @@ func lockStates(ctx context.Context, tx pgx.Tx, ids []string) (map[string]check.
 // readRegionStates fills in the region snapshots of the checks ids. Their
 // check_state rows are locked already, which is what serialises writers.
 func readRegionStates(ctx context.Context, tx pgx.Tx, ids []string, checks map[string]check.Tracked) error {
-	rows, err := tx.Query(ctx, `SELECT cs.check_id, cs.region, `+stateColumns+`
-		FROM check_region_state cs WHERE cs.check_id = ANY($1)`, ids)
+	states, err := queryRegionStates(ctx, tx, ids)
 	if err != nil {
-		return fmt.Errorf("read region states: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			id, region string
-			s          check.Snapshot
-		)
-		snap := snapshotScan{s: &s}
-		if err := rows.Scan(append([]any{&id, &region}, snap.dest()...)...); err != nil {
-			return fmt.Errorf("scan region state: %w", err)
-		}
-		snap.decode()
+	for id, snaps := range states {
 		c := checks[id]
-		if c.RegionStates == nil {
-			c.RegionStates = map[string]check.Snapshot{}
-		}
-		c.RegionStates[region] = s
+		c.RegionStates = snaps
 		checks[id] = c
 	}
-	return rows.Err()
+	return nil
 }
 
 // saveRegionStates upserts the changed region snapshots, by check.

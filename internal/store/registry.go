@@ -111,7 +111,11 @@ func (s *Store) GetService(ctx context.Context, id string) (registry.Service, er
 	if err != nil {
 		return registry.Service{}, fmt.Errorf("get service %s: %w", id, err)
 	}
-	return sv, nil
+	one := []registry.Service{sv}
+	if err := s.withRegionStates(ctx, one); err != nil {
+		return registry.Service{}, fmt.Errorf("get service %s: %w", id, err)
+	}
+	return one[0], nil
 }
 
 // ServiceExists reports whether id names a service, optionally counting

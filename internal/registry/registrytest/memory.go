@@ -114,6 +114,7 @@ func clone(s registry.Service) registry.Service {
 	if s.Tags == nil {
 		s.Tags = []string{}
 	}
+	s.RegionStates = maps.Clone(s.RegionStates)
 	return s
 }
 
@@ -368,6 +369,10 @@ func (m *Memory) SetPaused(_ context.Context, id string, paused bool) (registry.
 	}
 	from := e.svc.State.State
 	e.svc.Paused, e.svc.UpdatedAt, e.svc.State = paused, now, snap
+	if paused {
+		// The store forgets the regions' states on a pause too.
+		e.svc.RegionStates = nil
+	}
 	if !changed {
 		return clone(e.svc), nil, nil
 	}
@@ -375,28 +380,25 @@ func (m *Memory) SetPaused(_ context.Context, id string, paused bool) (registry.
 	return clone(e.svc), &t, nil
 }
 
-// Results pages through a check's results newest first; the cursor is the
-// last tick returned.
+// Results pages through a check's results newest first, by tick and then
+// region, as the store orders them; the cursor is the last result
+// returned. q.Region keeps that region's results only.
 func (m *Memory) Results(_ context.Context, checkID string, q registry.ResultQuery) ([]check.Result, string, error) {
 	defer m.mu.Unlock()
-	if err := m.enter("Results", checkID, q.Cursor); err != nil {
+	if err := m.enter("Results", checkID, q.Cursor, q.Region); err != nil {
 		return nil, "", err
 	}
 	limit := clampLimit(q.Limit)
-	var before time.Time
-	if q.Cursor != "" {
-		us, err := strconv.ParseInt(strings.TrimPrefix(q.Cursor, "m"), 10, 64)
-		if !strings.HasPrefix(q.Cursor, "m") || err != nil || us < 0 {
-			return nil, "", registry.ErrInvalidCursor
-		}
-		before = time.UnixMicro(us).UTC()
+	before, err := parseResultCursor(q.Cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	out := []check.Result{}
 	all := m.results[checkID]
 	for i := len(all) - 1; i >= 0 && len(out) <= limit; i-- {
 		r := all[i]
 		if !q.Since.IsZero() && r.ScheduledAt.Before(q.Since) || !q.Until.IsZero() && r.ScheduledAt.After(q.Until) ||
-			!before.IsZero() && !r.ScheduledAt.Before(before) {
+			q.Cursor != "" && compareResult(&r, &before) >= 0 || q.Region != "" && r.ResultRegion() != q.Region {
 			continue
 		}
 		out = append(out, r)
@@ -404,9 +406,31 @@ func (m *Memory) Results(_ context.Context, checkID string, q registry.ResultQue
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = "m" + strconv.FormatInt(out[limit-1].ScheduledAt.UnixMicro(), 10)
+		last := out[limit-1]
+		next = "m" + strconv.FormatInt(last.ScheduledAt.UnixMicro(), 10) + ":" + last.ResultRegion()
 	}
 	return out, next, nil
+}
+
+// parseResultCursor reads a cursor Results issued: the tick and region of
+// the last result of its page.
+func parseResultCursor(c string) (check.Result, error) {
+	if c == "" {
+		return check.Result{}, nil
+	}
+	rest, ok := strings.CutPrefix(c, "m")
+	at, region, found := strings.Cut(rest, ":")
+	us, err := strconv.ParseInt(at, 10, 64)
+	if !ok || !found || err != nil || us < 0 || !check.IsRegionName(region) {
+		return check.Result{}, registry.ErrInvalidCursor
+	}
+	return check.Result{ScheduledAt: time.UnixMicro(us).UTC(), Region: region}, nil
+}
+
+// compareResult orders results as the store's key does: by tick, then
+// region.
+func compareResult(a, b *check.Result) int {
+	return cmp.Or(a.ScheduledAt.Compare(b.ScheduledAt), strings.Compare(a.ResultRegion(), b.ResultRegion()))
 }
 
 // Transitions lists logged transitions by id, ascending or newest first.
@@ -417,7 +441,8 @@ func (m *Memory) Transitions(_ context.Context, q registry.TransitionQuery) ([]c
 	}
 	out := []check.Transition{}
 	for _, t := range m.transitions {
-		if (q.CheckID == "" || t.CheckID == q.CheckID) && t.ID > q.AfterID {
+		if (q.CheckID == "" || t.CheckID == q.CheckID) && t.ID > q.AfterID &&
+			(q.Region == "" || t.ResultRegion() == q.Region && !t.ScheduledAt.IsZero()) {
 			out = append(out, t)
 		}
 	}
@@ -451,8 +476,9 @@ func (m *Memory) Uptime(_ context.Context, checkID string, since, until time.Tim
 }
 
 // AddResult appends r to its check's history, as a worker's record would,
-// but leaves the check's state alone (SetState moves that). A second
-// result for the same tick is ignored, as the store ignores it.
+// but leaves the check's state alone (SetState and SetRegionState move
+// that). A second result for the same tick and region is ignored, as the
+// store ignores it.
 func (m *Memory) AddResult(r check.Result) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -460,8 +486,11 @@ func (m *Memory) AddResult(r check.Result) {
 	r.ScheduledAt = r.ScheduledAt.UTC().Truncate(time.Microsecond)
 	r.CheckedAt = r.CheckedAt.UTC().Truncate(time.Microsecond)
 	r.Latency = r.Latency.Truncate(time.Microsecond)
+	if r.Region == check.DefaultRegion {
+		r.Region = "" // as the store reads it back
+	}
 	all := m.results[r.CheckID]
-	i, found := slices.BinarySearchFunc(all, r.ScheduledAt, func(x check.Result, t time.Time) int { return x.ScheduledAt.Compare(t) })
+	i, found := slices.BinarySearchFunc(all, &r, func(x check.Result, t *check.Result) int { return compareResult(&x, t) })
 	if found {
 		return
 	}
@@ -501,6 +530,20 @@ func (m *Memory) SetState(id string, s check.Snapshot) {
 	defer m.mu.Unlock()
 	if e, ok := m.services[id]; ok {
 		e.svc.State = s
+	}
+}
+
+// SetRegionState replaces region's own snapshot of id, as recording a
+// result of that region would. It does nothing when there is no such
+// service.
+func (m *Memory) SetRegionState(id, region string, s check.Snapshot) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.services[id]; ok {
+		if e.svc.RegionStates == nil {
+			e.svc.RegionStates = map[string]check.Snapshot{}
+		}
+		e.svc.RegionStates[region] = s
 	}
 }
 

@@ -493,6 +493,47 @@ var scenarios = []scenario{
 		_, err = s.Transitions(ctx, registry.TransitionQuery{CheckID: "\xff"})
 		refused(t, err)
 	}},
+	{"results page by tick and region, and filter by region", func(t *testing.T, s Subject) {
+		ctx := t.Context()
+		c := newCheck("multi")
+		c.Regions, c.Quorum = []string{"ap", check.DefaultRegion, "eu"}, 1
+		sv, err := s.CreateService(ctx, c)
+		require.NoError(t, err)
+		var rs []check.Result
+		for n := 1; n <= 3; n++ {
+			for _, region := range c.Regions {
+				r := result(sv.ID, t0.Add(time.Duration(n)*10*time.Second), true)
+				r.Region = region
+				rs = append(rs, r)
+			}
+		}
+		require.NoError(t, s.AddResults(ctx, rs))
+		page := func(q registry.ResultQuery) []string {
+			t.Helper()
+			var got []string
+			for pages := 0; ; pages++ {
+				require.Less(t, pages, 20)
+				items, next, err := s.Results(ctx, sv.ID, q)
+				require.NoError(t, err)
+				for _, r := range items {
+					got = append(got, fmt.Sprintf("%d@%s", r.ScheduledAt.Sub(t0)/(10*time.Second), r.Region))
+				}
+				if next == "" {
+					return got
+				}
+				q.Cursor = next
+			}
+		}
+		// Newest first, then by region descending; the default region
+		// reads back as "".
+		all := []string{"3@eu", "3@", "3@ap", "2@eu", "2@", "2@ap", "1@eu", "1@", "1@ap"}
+		for _, limit := range []int{1, 2, 4, 100} {
+			require.Equal(t, all, page(registry.ResultQuery{Limit: limit}), "limit %d", limit)
+		}
+		require.Equal(t, []string{"3@eu", "2@eu", "1@eu"}, page(registry.ResultQuery{Limit: 2, Region: "eu"}))
+		require.Equal(t, []string{"3@", "2@", "1@"}, page(registry.ResultQuery{Limit: 1, Region: check.DefaultRegion}))
+		require.Empty(t, page(registry.ResultQuery{Region: "us"}), "a region the check does not list")
+	}},
 }
 
 // result is a result of id at tick, UP or DOWN.
