@@ -93,7 +93,7 @@ func regionEvents(lost, back []regionChange) []event {
 	if len(lost) > 0 {
 		names, was := make([]string, len(lost)), make([]string, len(lost))
 		for i, ch := range lost {
-			names[i], was[i] = ch.to.Name, fmt.Sprintf("%s was %s", ch.to.Name, ch.from.State)
+			names[i], was[i] = ch.to.Name, ch.to.Name+" was "+string(ch.from.State)
 		}
 		note := fmt.Sprintf("region %s is UNKNOWN (was %s): its workers produced no result for %d intervals while other regions did; it never counts toward DOWN until they report again",
 			names[0], lost[0].from.State, check.StaleTicks)
