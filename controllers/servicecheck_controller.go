@@ -155,6 +155,9 @@ func (r *ServiceCheckReconciler) reconcileRegistration(ctx context.Context, sc *
 		return ctrl.Result{}, fmt.Errorf("upsert service %s: %w", c.Name, err)
 	}
 	sc.Status.ServiceID = c.ID
+	// The registry now probes from the regions the spec lists; status
+	// shows those, without waiting for the next transition.
+	sc.Status.Regions = listedRegions(sc.Status.Regions, sc.Spec.Regions)
 	return ctrl.Result{}, nil
 }
 
@@ -176,7 +179,9 @@ func (r *ServiceCheckReconciler) reconcilePause(ctx context.Context, sc *monitor
 			return ctrl.Result{}, fmt.Errorf("set paused=%t on service %s: %w", want, c.Name, err)
 		}
 		if t != nil {
-			r.event(sc, applyTransition(sc, *t, &svc))
+			for _, e := range applyTransition(sc, *t, &svc) {
+				r.event(sc, e)
+			}
 			r.publish(ctx, *t)
 			return ctrl.Result{}, nil
 		}

@@ -30,9 +30,10 @@ type event struct {
 }
 
 // applyTransition writes transition t into sc's status and returns the
-// Event that announces it. svc, when known, supplies the counters a
+// Events that announce it: the check's own, then one per region whose
+// state change calls for one. svc, when known, supplies the counters a
 // transition does not carry.
-func applyTransition(sc *monitoringv1alpha1.ServiceCheck, t check.Transition, svc *registry.Service) event {
+func applyTransition(sc *monitoringv1alpha1.ServiceCheck, t check.Transition, svc *registry.Service) []event {
 	st := &sc.Status
 	st.State = monitoringv1alpha1.ServiceState(t.To)
 	st.ServiceID = t.CheckID
@@ -56,7 +57,9 @@ func applyTransition(sc *monitoringv1alpha1.ServiceCheck, t check.Transition, sv
 	}
 	st.Message = messageFor(t.To, t.Error)
 	setHealthy(sc, t.To, st.Message)
-	return eventFor(t)
+	var regionEvents []event
+	st.Regions, regionEvents = nextRegions(st.Regions, sc.Spec.Regions, t.Regions, t.At)
+	return append([]event{eventFor(t)}, regionEvents...)
 }
 
 // applySnapshot writes a check's current state into sc's status. The
@@ -76,6 +79,9 @@ func applySnapshot(sc *monitoringv1alpha1.ServiceCheck, svc *registry.Service) {
 	st.ConsecutiveFailures = int32(s.ConsecutiveFailures)
 	st.Message = messageFor(s.State, s.LastError)
 	setHealthy(sc, s.State, st.Message)
+	// A snapshot holds no region states: the regions start over, as after
+	// a pause, which is the one other time this runs on an existing object.
+	st.Regions, _ = nextRegions(st.Regions, sc.Spec.Regions, nil, time.Time{})
 }
 
 // messageFor explains state s in status.message: the probe's error when

@@ -74,9 +74,11 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 }
 
 // Handle writes one transition into the status of the ServiceCheck it
-// belongs to and records its Event. Transitions of checks that are not
-// ServiceChecks, of deleted objects, and ones the status already reflects
-// (redeliveries, or a pause the reconciler reported itself) are dropped.
+// belongs to, with the states of its regions if it lists any, and records
+// its Events: the check's, and one per region that went UNKNOWN or came
+// back (nextRegions). Transitions of checks that are not ServiceChecks, of
+// deleted objects, and ones the status already reflects (redeliveries, or
+// a pause the reconciler reported itself) are dropped.
 func (w *StatusWriter) Handle(ctx context.Context, t check.Transition) error {
 	log := w.Log.WithValues("service", t.Service, "check_id", t.CheckID, "status", string(t.To))
 	ns, name, ok := strings.Cut(t.Service, "/")
@@ -91,7 +93,7 @@ func (w *StatusWriter) Handle(ctx context.Context, t check.Transition) error {
 
 	var (
 		applied *monitoringv1alpha1.ServiceCheck
-		ev      event
+		evs     []event
 	)
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		applied = nil
@@ -110,7 +112,7 @@ func (w *StatusWriter) Handle(ctx context.Context, t check.Transition) error {
 			return fmt.Errorf("get service: %w", err)
 		}
 		base := sc.DeepCopy()
-		ev = applyTransition(sc, t, svc)
+		evs = applyTransition(sc, t, svc)
 		if err := w.Client.Status().Patch(ctx, sc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 			return err
 		}
@@ -128,7 +130,11 @@ func (w *StatusWriter) Handle(ctx context.Context, t check.Transition) error {
 		return nil
 	}
 	if w.Recorder != nil {
-		w.Recorder.Eventf(applied, nil, ev.Type, ev.Reason, ev.Action, "%s", ev.Note)
+		// Recorded once the patch is in, so a retried conflict or a
+		// redelivery never records one twice.
+		for _, ev := range evs {
+			w.Recorder.Eventf(applied, nil, ev.Type, ev.Reason, ev.Action, "%s", ev.Note)
+		}
 	}
 	log.Info("service check status updated", "latency_ms", t.Latency.Milliseconds(), "error", t.Error)
 	return nil

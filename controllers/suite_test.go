@@ -225,6 +225,8 @@ func TestEnvtest(t *testing.T) {
 		require.Equal(t, "timeout after 2s", got.Status.Message)
 	})
 
+	envtestRegions(t, c, ns, feed)
+
 	t.Run("spec.paused pauses the check", func(t *testing.T) {
 		sc := get("payments")
 		patch := client.MergeFrom(sc.DeepCopy())

@@ -51,6 +51,18 @@ const (
 	SecretUnavailableReason = "SecretUnavailable"
 )
 
+// Reasons of the Events about the regions of a check with regions. They
+// are Event reasons only: no condition carries them.
+const (
+	// RegionUnknownReason (Warning): a region that was UP or DOWN is
+	// UNKNOWN, its workers silent for several intervals while other
+	// regions reported; it no longer counts toward DOWN.
+	RegionUnknownReason = "RegionUnknown"
+	// RegionRecoveredReason (Normal): a region that went UNKNOWN is UP or
+	// DOWN again, and counts in the vote again.
+	RegionRecoveredReason = "RegionRecovered"
+)
+
 // ServiceState is a check's current health as Vigil sees it.
 // +kubebuilder:validation:Enum=UNKNOWN;UP;DOWN;PAUSED
 type ServiceState string
@@ -365,6 +377,49 @@ type ServiceCheckStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Regions are the states of the regions spec.regions lists, in its
+	// order, as the vote counted them at the check's last transition:
+	// Vigil reports a region's state when the check's own state changes,
+	// not each time a region's does. Unset for a check without regions.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Regions []RegionStatus `json:"regions,omitempty"`
+}
+
+// RegionState is a region's part in the vote of a check with regions.
+// +kubebuilder:validation:Enum=UNKNOWN;UP;DOWN
+type RegionState string
+
+// The states of a region.
+const (
+	RegionStateUnknown RegionState = "UNKNOWN"
+	RegionStateUp      RegionState = "UP"
+	RegionStateDown    RegionState = "DOWN"
+)
+
+// RegionStatus is one region's state in the vote of a check with regions.
+type RegionStatus struct {
+	// Name is the region, as spec.regions lists it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// State is UP or DOWN as the region's workers see the service, or
+	// UNKNOWN when they have sent no result yet or none for several
+	// intervals while other regions did; an UNKNOWN region never counts
+	// toward DOWN.
+	// +required
+	State RegionState `json:"state"`
+
+	// LastTransitionTime is when the region's state last changed, as of
+	// the check's transitions. Unset while the region has been UNKNOWN
+	// since the check was created or resumed: it has not reported yet.
+	// +optional
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 }
 
 // ServiceCheck asks Vigil to monitor one HTTP, gRPC, TCP, TLS or DNS service. Its status

@@ -24,6 +24,7 @@ func fullServiceCheck() *ServiceCheck {
 			LastTransitionTime: &now,
 			LastProbeTime:      &now,
 			Conditions:         []metav1.Condition{{Type: HealthyCondition, Status: metav1.ConditionTrue, LastTransitionTime: now}},
+			Regions:            []RegionStatus{{Name: "eu", State: RegionStateUp, LastTransitionTime: &now}},
 		},
 	}
 }
@@ -44,6 +45,8 @@ func TestDeepCopyIsIndependent(t *testing.T) {
 	cp.Status.LastTransitionTime.Time = time.Time{}
 	cp.Status.LastProbeTime.Time = time.Time{}
 	cp.Status.Conditions[0].Status = metav1.ConditionFalse
+	cp.Status.Regions[0].State = RegionStateDown
+	cp.Status.Regions[0].LastTransitionTime.Time = time.Time{}
 	require.Equal(t, fullServiceCheck(), orig)
 
 	list := &ServiceCheckList{Items: []ServiceCheck{*fullServiceCheck()}}

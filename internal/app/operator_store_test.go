@@ -140,6 +140,78 @@ func TestOperatorOnTheStoreAndBroker(t *testing.T) {
 		_, err := st.GetService(ctx, id)
 		return errors.Is(err, registry.ErrNotFound)
 	}, wait, tick)
+
+	operatorRegionsOnTheStoreAndBroker(t, c, st, ns, publish)
+}
+
+// operatorRegionsOnTheStoreAndBroker is TestOperatorOnTheStoreAndBroker's
+// part about a check with regions: the store's vote decides transitions
+// whose region states cross RabbitMQ into status.regions, and a region
+// whose results stop is announced once it is counted UNKNOWN.
+func operatorRegionsOnTheStoreAndBroker(t *testing.T, c client.Client, st *store.Store, ns string,
+	publish func(context.Context, ...check.Transition) error,
+) {
+	ctx := context.Background()
+	const wait, tick = 30 * time.Second, 50 * time.Millisecond
+	const interval = 5 * time.Second
+	sc := &monitoringv1alpha1.ServiceCheck{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"},
+		Spec: monitoringv1alpha1.ServiceCheckSpec{
+			URL: "http://127.0.0.1:1/healthz", Interval: &metav1.Duration{Duration: interval}, Regions: []string{"eu", "us"},
+		},
+	}
+	require.NoError(t, c.Create(ctx, sc))
+	id := string(sc.UID)
+	require.Eventually(t, func() bool {
+		svc, err := st.GetService(ctx, id)
+		return err == nil && len(svc.Regions) == 2 && svc.Quorum == 2
+	}, wait, tick)
+
+	regionsAre := func(want ...string) func() bool {
+		return func() bool {
+			got := &monitoringv1alpha1.ServiceCheck{}
+			if c.Get(ctx, client.ObjectKeyFromObject(sc), got) != nil || len(got.Status.Regions) != len(want) {
+				return false
+			}
+			for i, r := range got.Status.Regions {
+				if r.Name+" "+string(r.State) != want[i] {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	// What the workers of a region do: record a result, publish the
+	// transitions it caused, if any.
+	probe := func(at time.Time, region string, status check.ResultStatus) {
+		out, err := st.Record(ctx, []check.Result{{
+			CheckID: id, Service: ns + "/edge", ScheduledAt: at, CheckedAt: at, Region: region,
+			Status: status, Latency: 15 * time.Millisecond,
+		}})
+		require.NoError(t, err)
+		require.NoError(t, publish(ctx, out.Transitions...))
+	}
+
+	t0 := time.Now().Truncate(time.Second)
+	probe(t0, "eu", check.ResultUp)
+	require.Eventually(t, regionsAre("eu UP", "us UNKNOWN"), wait, tick)
+	probe(t0, "us", check.ResultUp)
+	probe(t0.Add(interval), "eu", check.ResultDown)
+	probe(t0.Add(interval), "us", check.ResultDown)
+	require.Eventually(t, regionsAre("eu DOWN", "us DOWN"), wait, tick)
+
+	// us falls silent: more than three intervals behind eu, it is
+	// UNKNOWN, and the check, DOWN in one region only, is UNKNOWN too.
+	for i := 2; i <= 6; i++ {
+		probe(t0.Add(time.Duration(i)*interval), "eu", check.ResultDown)
+	}
+	require.Eventually(t, regionsAre("eu DOWN", "us UNKNOWN"), wait, tick)
+	require.Eventually(t, kubetest.HasEvent(ctx, c, ns, "edge", corev1.EventTypeWarning, monitoringv1alpha1.RegionUnknownReason), wait, tick)
+
+	probe(t0.Add(7*interval), "us", check.ResultDown)
+	require.Eventually(t, regionsAre("eu DOWN", "us DOWN"), wait, tick)
+	require.Eventually(t, kubetest.HasEvent(ctx, c, ns, "edge", corev1.EventTypeNormal, monitoringv1alpha1.RegionRecoveredReason), wait, tick)
+	require.NoError(t, c.Delete(ctx, sc))
 }
 
 // startOperator runs the operator in a manager that watches namespace ns
