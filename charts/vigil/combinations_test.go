@@ -5,11 +5,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 )
 
@@ -53,19 +58,26 @@ func dimensions() []dimension {
 		}},
 		{"server NetworkPolicy", toggle("networkPolicy.server.enabled", "NetworkPolicy", "vigil-server",
 			"networkPolicy.server.from", []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "ingress-nginx"}}}})},
-		{"worker NetworkPolicy", toggle("networkPolicy.worker.enabled", "NetworkPolicy", "vigil-worker",
-			"worker.allowNetworks", "10.96.0.0/12,10.0.0.7")},
+		{"worker NetworkPolicy", workerPolicy()},
 		{"monitors", []setting{
 			{"none", nil, func(t *testing.T, r rendered) {
 				require.Empty(t, r.names("PodMonitor"))
 				require.Empty(t, r.names("ServiceMonitor"))
 			}},
 			{"PodMonitor", values("metrics.podMonitor.enabled", true), func(t *testing.T, r rendered) {
-				require.Equal(t, []string{"vigil-operator", "vigil-server", "vigil-worker"}, r.names("PodMonitor"))
+				require.Equal(t, monitored(r), r.names("PodMonitor"))
 			}},
 			{"ServiceMonitor", values("metrics.serviceMonitor.enabled", true), func(t *testing.T, r rendered) {
-				require.Equal(t, []string{"vigil-operator", "vigil-server", "vigil-worker"}, r.names("ServiceMonitor"))
-				require.Equal(t, []string{"vigil", "vigil-operator-metrics", "vigil-worker-metrics"}, r.names("Service"))
+				components := monitored(r)
+				require.Equal(t, components, r.names("ServiceMonitor"))
+				services := []string{"vigil"}
+				for _, c := range components {
+					if c != "vigil-server" {
+						services = append(services, c+"-metrics")
+					}
+				}
+				slices.Sort(services)
+				require.Equal(t, services, r.names("Service"))
 			}},
 		}},
 		{"PrometheusRule", toggle("metrics.prometheusRule.enabled", "PrometheusRule", "vigil")},
@@ -73,7 +85,30 @@ func dimensions() []dimension {
 		{"HTTPRoute", toggle("httpRoute.enabled", "HTTPRoute", "vigil",
 			"httpRoute.parentRefs", []any{map[string]any{"name": "public", "namespace": "gateways"}})},
 		{"server PDB", toggleOff("server.podDisruptionBudget.enabled", "PodDisruptionBudget", "vigil-server")},
-		{"worker PDB", toggleOff("worker.podDisruptionBudget.enabled", "PodDisruptionBudget", "vigil-worker")},
+		{"worker PDB", []setting{
+			{"on", values("worker.podDisruptionBudget.enabled", true), workerBudgets(true)},
+			{"off", values("worker.podDisruptionBudget.enabled", false), workerBudgets(false)},
+		}},
+		{"default-region workers", []setting{
+			{"on", nil, func(t *testing.T, r rendered) {
+				requireNoEnv(t, r.deployment(t, "vigil-worker"), "VIGIL_REGION")
+			}},
+			{"off", values("worker.defaultRegion.enabled", false), func(t *testing.T, r rendered) {
+				require.NotContains(t, r.names("Deployment"), "vigil-worker")
+			}},
+		}},
+		{"worker regions", []setting{
+			{"none", nil, func(t *testing.T, r rendered) { require.Empty(t, regionalWorkers(r)) }},
+			{"two", values("worker.regions", twoRegions), func(t *testing.T, r rendered) {
+				require.Equal(t, []string{"vigil-worker-ap-south", "vigil-worker-eu-west"}, regionalWorkers(r))
+				eu, ap := r.deployment(t, "vigil-worker-eu-west"), r.deployment(t, "vigil-worker-ap-south")
+				require.Equal(t, "eu-west", env(t, eu, "VIGIL_REGION").Value)
+				require.Equal(t, "ap-south", env(t, ap, "VIGIL_REGION").Value)
+				require.Equal(t, map[string]string{"pool": "eu-west"}, eu.Spec.Template.Spec.NodeSelector)
+				require.Equal(t, "eu-west", eu.Spec.Template.Spec.Tolerations[0].Value)
+				require.Empty(t, ap.Spec.Template.Spec.Tolerations)
+			}},
+		}},
 		{"aggregate to edit", []setting{
 			{"off", nil, aggregation("vigil-servicecheck-editor", "edit", false)},
 			{"on", values("rbac.aggregateToEdit", true), aggregation("vigil-servicecheck-editor", "edit", true)},
@@ -84,13 +119,13 @@ func dimensions() []dimension {
 		}},
 		{"GOMEMLIMIT", []setting{
 			{"from limits", nil, func(t *testing.T, r rendered) {
-				for _, name := range deployments {
+				for _, name := range r.names("Deployment") {
 					ref := env(t, r.deployment(t, name), "GOMEMLIMIT").ValueFrom.ResourceFieldRef
 					require.Equal(t, "limits.memory", ref.Resource, name)
 				}
 			}},
 			{"off", values("goMemLimitFromLimits", false), func(t *testing.T, r rendered) {
-				for _, name := range deployments {
+				for _, name := range r.names("Deployment") {
 					requireNoEnv(t, r.deployment(t, name), "GOMEMLIMIT")
 				}
 			}},
@@ -166,7 +201,91 @@ func rule(key, alert string) dimension {
 	}}
 }
 
-var deployments = []string{"vigil-operator", "vigil-server", "vigil-worker"}
+// twoRegions are the worker.regions of the "worker regions" dimension:
+// one region placed by its own nodeSelector and tolerations, one by
+// affinity with its own resources and worker.replicas.
+var twoRegions = []any{
+	map[string]any{
+		"name": "eu-west", "replicas": 3,
+		"nodeSelector": map[string]any{"pool": "eu-west"},
+		"tolerations":  []any{map[string]any{"key": "pool", "operator": "Equal", "value": "eu-west", "effect": "NoSchedule"}},
+	},
+	map[string]any{
+		"name": "ap-south",
+		"affinity": map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{
+			"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{
+				"key": "topology.kubernetes.io/region", "operator": "In", "values": []any{"ap-south-1"},
+			}}}},
+		}}},
+		"resources": map[string]any{"requests": map[string]any{"cpu": "200m", "memory": "128Mi"}, "limits": map[string]any{"memory": "512Mi"}},
+	},
+}
+
+// workers are the rendered worker Deployments: the default region's and
+// every named region's.
+func workers(r rendered) []string {
+	return slices.DeleteFunc(r.names("Deployment"), func(n string) bool { return n != "vigil-worker" && !strings.HasPrefix(n, "vigil-worker-") })
+}
+
+// regionalWorkers are the rendered Deployments of named regions.
+func regionalWorkers(r rendered) []string {
+	return slices.DeleteFunc(workers(r), func(n string) bool { return n == "vigil-worker" })
+}
+
+// workerBudgets checks that every worker Deployment has a
+// PodDisruptionBudget of its own pods exactly when they are on.
+func workerBudgets(on bool) func(*testing.T, rendered) {
+	return func(t *testing.T, r rendered) {
+		for _, name := range workers(r) {
+			doc, ok := r["PodDisruptionBudget"][name]
+			require.Equal(t, on, ok, "PodDisruptionBudget %s", name)
+			if !ok {
+				continue
+			}
+			var pdb policyv1.PodDisruptionBudget
+			require.NoError(t, yaml.UnmarshalStrict(doc, &pdb))
+			require.Equal(t, r.deployment(t, name).Spec.Selector.MatchLabels, pdb.Spec.Selector.MatchLabels, name)
+		}
+		for _, name := range r.names("PodDisruptionBudget") {
+			if strings.HasPrefix(name, "vigil-worker") {
+				require.Contains(t, r.names("Deployment"), name, "a budget of workers that do not run")
+			}
+		}
+	}
+}
+
+// workerPolicy is the worker NetworkPolicy's dimension: when on, its
+// podSelector takes in every worker's pods, of every region, and neither
+// the server's nor the operator's (their egress must stay open).
+func workerPolicy() []setting {
+	s := toggle("networkPolicy.worker.enabled", "NetworkPolicy", "vigil-worker", "worker.allowNetworks", "10.96.0.0/12,10.0.0.7")
+	on := s[1].expect
+	s[1].expect = func(t *testing.T, r rendered) {
+		on(t, r)
+		var np networkingv1.NetworkPolicy
+		r.get(t, "NetworkPolicy", "vigil-worker", &np)
+		for _, name := range r.names("Deployment") {
+			worker := slices.Contains(workers(r), name)
+			require.Equal(t, worker, selects(t, &np.Spec.PodSelector, r.deployment(t, name).Spec.Template.Labels), name)
+		}
+	}
+	return s
+}
+
+// monitored are the monitors a rendering with monitors must have: the
+// server's, the operator's, the default region's workers' when they run,
+// and one for every named region's workers.
+func monitored(r rendered) []string {
+	out := []string{"vigil-operator", "vigil-server"}
+	if slices.Contains(r.names("Deployment"), "vigil-worker") {
+		out = append(out, "vigil-worker")
+	}
+	if len(regionalWorkers(r)) > 0 {
+		out = append(out, "vigil-regional-worker")
+	}
+	slices.Sort(out)
+	return out
+}
 
 // operatorMetrics checks the operator's /metrics setting and, when a
 // monitor is rendered, that it scrapes the endpoint as it is served.
@@ -322,19 +441,38 @@ func requireAllPairs(t *testing.T, dims []dimension, combos []combination) {
 }
 
 // requireCommon checks what every rendering must have, whatever the
-// toggles: the Deployments, a grace period longer than the drain, and the
-// shared-cluster deny list.
+// toggles: the operator and server, a grace period longer than the drain,
+// the shared-cluster deny list on every worker, and no Deployment whose
+// selector matches another's pods (they would fight over them).
 func requireCommon(t *testing.T, r rendered) {
 	t.Helper()
-	require.Equal(t, deployments, r.names("Deployment"))
-	for _, name := range deployments {
+	names := r.names("Deployment")
+	require.Subset(t, names, []string{"vigil-operator", "vigil-server"})
+	require.Equal(t, len(names), 2+len(workers(r)), "only the operator, the server and workers: %v", names)
+	for _, name := range names {
 		d := r.deployment(t, name)
 		grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds
 		require.NotNil(t, grace, name)
 		require.Equal(t, "30s", env(t, d, "VIGIL_SHUTDOWN_TIMEOUT").Value, name)
 		require.Greater(t, *grace, int64(30), "%s is killed before its drain ends", name)
+		for _, other := range names {
+			if other != name {
+				require.False(t, selects(t, d.Spec.Selector, r.deployment(t, other).Spec.Template.Labels),
+					"Deployment %s selects the pods of %s", name, other)
+			}
+		}
 	}
-	require.Equal(t, "shared-cluster", env(t, r.deployment(t, "vigil-worker"), "VIGIL_DENY_NETWORKS").Value)
+	for _, name := range workers(r) {
+		require.Equal(t, "shared-cluster", env(t, r.deployment(t, name), "VIGIL_DENY_NETWORKS").Value, name)
+	}
+}
+
+// selects reports whether the label selector sel matches labels.
+func selects(t *testing.T, sel *metav1.LabelSelector, labels map[string]string) bool {
+	t.Helper()
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	require.NoError(t, err)
+	return s.Matches(k8slabels.Set(labels))
 }
 
 // comboBatch is how many combinations one helm run renders. Each becomes

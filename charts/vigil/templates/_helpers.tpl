@@ -20,11 +20,18 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
-{{/* Selector labels of one component; call with (dict "root" $ "component" "worker"). */}}
+{{/*
+Selector labels of one component; call with (dict "root" $ "component"
+"worker"), and "region" for a named region's workers, whose Deployments
+must not select each other's pods.
+*/}}
 {{- define "vigil.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "vigil.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- with .region }}
+monitoring.vigil.dev/region: {{ . }}
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -199,7 +206,8 @@ volumeMounts:
 
 {{/*
 A PodDisruptionBudget of a component; call like vigil.podLabels, with the
-component's podDisruptionBudget values at .values.podDisruptionBudget.
+component's podDisruptionBudget values at .values.podDisruptionBudget, and
+"name" when it is not <fullname>-<component> (a region's workers).
 */}}
 {{- define "vigil.pdb" -}}
 {{- $pdb := .values.podDisruptionBudget -}}
@@ -207,10 +215,13 @@ component's podDisruptionBudget values at .values.podDisruptionBudget.
 apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
-  name: {{ include "vigil.fullname" .root }}-{{ .component }}
+  name: {{ .name | default (printf "%s-%s" (include "vigil.fullname" .root) .component) }}
   labels:
     {{- include "vigil.labels" .root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
+    {{- with .region }}
+    monitoring.vigil.dev/region: {{ . }}
+    {{- end }}
 spec:
   {{- if not (kindIs "invalid" $pdb.minAvailable) }}
   minAvailable: {{ $pdb.minAvailable }}
