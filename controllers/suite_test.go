@@ -117,50 +117,7 @@ func TestEnvtest(t *testing.T) {
 		}
 	})
 
-	t.Run("the API server rejects invalid specs", func(t *testing.T) {
-		d := func(s string) *metav1.Duration {
-			v, err := time.ParseDuration(s)
-			require.NoError(t, err)
-			return &metav1.Duration{Duration: v}
-		}
-		tests := []struct {
-			name string
-			spec monitoringv1alpha1.ServiceCheckSpec
-			want string
-		}{
-			{"timeout equal to interval", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("5s"), Timeout: d("5s")}, "timeout must be less than interval"},
-			{"timeout above interval", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("5s"), Timeout: d("1m")}, "timeout must be less than interval"},
-			{"url and grpc", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:9090"}}, "exactly one of url or grpc"},
-			{"neither url nor grpc", monitoringv1alpha1.ServiceCheckSpec{Interval: d("5s")}, "exactly one of url or grpc"},
-			{"interval 500ms", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("500ms")}, "interval must be at least 1s"},
-			{"interval above a day", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("25h")}, "interval must be at most 24h"},
-			{"ftp url", monitoringv1alpha1.ServiceCheckSpec{URL: "ftp://a.test/"}, "spec.url"},
-			{"url with credentials", monitoringv1alpha1.ServiceCheckSpec{URL: "http://admin:pw@a.test/"}, "spec.url"},
-			{"grpc without port", monitoringv1alpha1.ServiceCheckSpec{GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test"}}, "spec.grpc.address"},
-			{"method on a grpc check", monitoringv1alpha1.ServiceCheckSpec{GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:1"}, Method: "GET"}, "apply to url checks only"},
-			{"expected status out of range", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", ExpectedStatusCodes: []int32{700}}, "spec.expectedStatusCodes"},
-			{"zero failure threshold", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", FailureThreshold: -1}, "spec.failureThreshold"},
-			{"unknown type", monitoringv1alpha1.ServiceCheckSpec{Type: "icmp", URL: "tcp://a.test:1"}, "spec.type"},
-			{"tcp url for http", monitoringv1alpha1.ServiceCheckSpec{URL: "tcp://a.test:1"}, "url must start with http:// or https:// for type http"},
-			{"http url for tcp", monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", URL: "http://a.test/"}, "url must start with http:// or https:// for type http"},
-			{"dns url for tls", monitoringv1alpha1.ServiceCheckSpec{Type: "tls", URL: "dns://a.test:53/x.test"}, "and with tcp://, tls:// or dns://"},
-			{"type grpc with a url", monitoringv1alpha1.ServiceCheckSpec{Type: "grpc", URL: "http://a.test/"}, "type grpc goes with grpc"},
-			{"type tcp with grpc", monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:1"}}, "type grpc goes with grpc"},
-			{"method on a tcp check", monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", URL: "tcp://a.test:1", Method: "GET"}, "apply to http checks only"},
-			{"expected status on a dns check", monitoringv1alpha1.ServiceCheckSpec{Type: "dns", URL: "dns://a.test:53/x.test", ExpectedStatusCodes: []int32{200}}, "apply to http checks only"},
-		}
-		for i, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				sc := &monitoringv1alpha1.ServiceCheck{
-					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "invalid-" + string(rune('a'+i))},
-					Spec:       tt.spec,
-				}
-				err := c.Create(ctx, sc)
-				require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
-				require.Contains(t, err.Error(), tt.want)
-			})
-		}
-	})
+	t.Run("the API server rejects invalid specs", func(t *testing.T) { envtestInvalidSpecs(ctx, t, c, ns) })
 
 	t.Run("tcp, tls and dns checks", func(t *testing.T) {
 		envtestTargetTypes(t, c, ns, registry, conditionIs)
@@ -350,4 +307,51 @@ func envtestTargetTypes(t *testing.T, c client.Client, ns string, registry *fake
 		require.Contains(t, cond.Message, "spec.url: must name a host and a port")
 		require.NoError(t, c.Delete(ctx, get("no-port")))
 	})
+}
+
+// envtestInvalidSpecs creates specs the CRD's schema and CEL rules refuse,
+// and checks the API server answers Invalid naming the rule.
+func envtestInvalidSpecs(ctx context.Context, t *testing.T, c client.Client, ns string) {
+	d := func(s string) *metav1.Duration {
+		v, err := time.ParseDuration(s)
+		require.NoError(t, err)
+		return &metav1.Duration{Duration: v}
+	}
+	tests := []struct {
+		name string
+		spec monitoringv1alpha1.ServiceCheckSpec
+		want string
+	}{
+		{"timeout equal to interval", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("5s"), Timeout: d("5s")}, "timeout must be less than interval"},
+		{"timeout above interval", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("5s"), Timeout: d("1m")}, "timeout must be less than interval"},
+		{"url and grpc", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:9090"}}, "exactly one of url or grpc"},
+		{"neither url nor grpc", monitoringv1alpha1.ServiceCheckSpec{Interval: d("5s")}, "exactly one of url or grpc"},
+		{"interval 500ms", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("500ms")}, "interval must be at least 1s"},
+		{"interval above a day", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", Interval: d("25h")}, "interval must be at most 24h"},
+		{"ftp url", monitoringv1alpha1.ServiceCheckSpec{URL: "ftp://a.test/"}, "spec.url"},
+		{"url with credentials", monitoringv1alpha1.ServiceCheckSpec{URL: "http://admin:pw@a.test/"}, "spec.url"},
+		{"grpc without port", monitoringv1alpha1.ServiceCheckSpec{GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test"}}, "spec.grpc.address"},
+		{"method on a grpc check", monitoringv1alpha1.ServiceCheckSpec{GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:1"}, Method: "GET"}, "apply to url checks only"},
+		{"expected status out of range", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", ExpectedStatusCodes: []int32{700}}, "spec.expectedStatusCodes"},
+		{"zero failure threshold", monitoringv1alpha1.ServiceCheckSpec{URL: "http://a.test/", FailureThreshold: -1}, "spec.failureThreshold"},
+		{"unknown type", monitoringv1alpha1.ServiceCheckSpec{Type: "icmp", URL: "tcp://a.test:1"}, "spec.type"},
+		{"tcp url for http", monitoringv1alpha1.ServiceCheckSpec{URL: "tcp://a.test:1"}, "url must start with http:// or https:// for type http"},
+		{"http url for tcp", monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", URL: "http://a.test/"}, "url must start with http:// or https:// for type http"},
+		{"dns url for tls", monitoringv1alpha1.ServiceCheckSpec{Type: "tls", URL: "dns://a.test:53/x.test"}, "and with tcp://, tls:// or dns://"},
+		{"type grpc with a url", monitoringv1alpha1.ServiceCheckSpec{Type: "grpc", URL: "http://a.test/"}, "type grpc goes with grpc"},
+		{"type tcp with grpc", monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", GRPC: &monitoringv1alpha1.GRPCProbe{Address: "a.test:1"}}, "type grpc goes with grpc"},
+		{"method on a tcp check", monitoringv1alpha1.ServiceCheckSpec{Type: "tcp", URL: "tcp://a.test:1", Method: "GET"}, "apply to http checks only"},
+		{"expected status on a dns check", monitoringv1alpha1.ServiceCheckSpec{Type: "dns", URL: "dns://a.test:53/x.test", ExpectedStatusCodes: []int32{200}}, "apply to http checks only"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := &monitoringv1alpha1.ServiceCheck{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "invalid-" + string(rune('a'+i))},
+				Spec:       tt.spec,
+			}
+			err := c.Create(ctx, sc)
+			require.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
 }

@@ -68,6 +68,16 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 		return nil, "", fmt.Errorf("query results of %s: %w", checkID, err)
 	}
 	defer rows.Close()
+	out, err := scanResults(rows, checkID)
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := resultsPage(out, limit)
+	return out, next, nil
+}
+
+// scanResults reads a results query's rows of checkID.
+func scanResults(rows pgx.Rows, checkID string) ([]check.Result, error) {
 	out := []check.Result{}
 	for rows.Next() {
 		var (
@@ -77,7 +87,7 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 			status  *int32
 		)
 		if err := rows.Scan(&r.ScheduledAt, &r.CheckedAt, &success, &latUs, &status, &r.Error, &r.Region); err != nil {
-			return nil, "", fmt.Errorf("scan result: %w", err)
+			return nil, fmt.Errorf("scan result: %w", err)
 		}
 		if r.Region == check.DefaultRegion {
 			r.Region = ""
@@ -94,8 +104,14 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("query results of %s: %w", checkID, err)
+		return nil, fmt.Errorf("query results of %s: %w", checkID, err)
 	}
+	return out, nil
+}
+
+// resultsPage cuts the limit+1 results read to a page and the cursor of
+// the next one ("" when this page is the last).
+func resultsPage(out []check.Result, limit int) ([]check.Result, string) {
 	next := ""
 	if len(out) > limit {
 		last, after := out[limit-1], out[limit]
@@ -111,7 +127,7 @@ func (s *Store) Results(ctx context.Context, checkID string, q registry.ResultQu
 		out = out[:limit]
 		next = encodeResultCursor(last.ScheduledAt, region)
 	}
-	return out, next, nil
+	return out, next
 }
 
 // Cursors are the last returned tick in microseconds, base64url-encoded:
