@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -83,7 +84,7 @@ func planChurn(ctx context.Context, st *store.Store, pool *pgxpool.Pool, o optio
 		return p, fmt.Errorf("history churn: create the seeded day: %w", err)
 	}
 	if !rep.Ran {
-		return p, fmt.Errorf("history churn: the maintenance lock was taken")
+		return p, errors.New("history churn: the maintenance lock was taken")
 	}
 	if err := pool.QueryRow(ctx, `SELECT name FROM history_partitions WHERE parent = 'check_results' AND lower_bound = $1`,
 		day).Scan(&p.seeded); err != nil {
@@ -225,6 +226,23 @@ func removeNewestAhead(ctx context.Context, pool *pgxpool.Pool) (string, error) 
 		return "", fmt.Errorf("remove the newest partition ahead: %w", err)
 	}
 	return name, nil
+}
+
+// prepareChurn is -history-churn's preparation: the plan, on a pool of
+// its own that the returned close ends, and the servers' environment
+// with the retention that expires the seeded day mid-window.
+func prepareChurn(ctx context.Context, st *store.Store, dbURL string, o options, env []string) (*churnPlan, []string, func(), error) {
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return nil, env, nil, err
+	}
+	p, err := planChurn(ctx, st, pool, o)
+	if err != nil {
+		pool.Close()
+		return nil, env, nil, err
+	}
+	p.pool = pool
+	return &p, append(env, "VIGIL_RESULTS_RETENTION="+p.retention.Round(time.Second).String()), pool.Close, nil
 }
 
 // finishChurn measures the history tables as the run leaves them.

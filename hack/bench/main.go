@@ -257,18 +257,11 @@ func run(ctx context.Context, o options) error {
 	env := benchEnv(o, dbURL, amqpURL)
 	var churn *churnPlan
 	if o.churn {
-		pool, err := pgxpool.New(ctx, dbURL)
-		if err != nil {
+		var closeChurn func()
+		if churn, env, closeChurn, err = prepareChurn(ctx, st, dbURL, o, env); err != nil {
 			return err
 		}
-		defer pool.Close()
-		p, err := planChurn(ctx, st, pool, o)
-		if err != nil {
-			return err
-		}
-		p.pool = pool
-		churn = &p
-		env = append(env, "VIGIL_RESULTS_RETENTION="+p.retention.Round(time.Second).String())
+		defer closeChurn()
 	}
 	procs, logDir, err := startProcs(o, env)
 	defer func() {

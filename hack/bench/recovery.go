@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -69,8 +70,7 @@ func measureRecovery(ctx context.Context, pool *pgxpool.Pool, o options, from, t
 	// Every whole slice has one grid point of every check; the last slice
 	// may be cut short by the window's end and is not judged.
 	whole := int(to.Sub(from) / o.interval)
-	for i := len(rep.Slices) - 1; i >= 0; i-- {
-		s := rep.Slices[i]
+	for i, s := range slices.Backward(rep.Slices) {
 		if i >= whole {
 			continue
 		}
