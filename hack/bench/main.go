@@ -429,7 +429,7 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 		stop := watchChurn(ctx, churn.pool, *churn, windowStart, o.duration)
 		stopChurn = func() *churnReport { r := stop(); return &r }
 	}
-	fmt.Printf("measuring for %s\n", o.duration)
+	fmt.Printf("measuring for %s from %s\n", o.duration, windowStart.UTC().Format("15:04:05.000"))
 	var switched time.Time
 	if o.slowFor > 0 && o.slowPercent > 0 {
 		switchAt := time.AfterFunc(o.slowFor, func() { tg.slow.Store(false) })

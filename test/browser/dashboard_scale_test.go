@@ -185,7 +185,7 @@ func TestDashboardAtScaleFigures(t *testing.T) {
 	ids := make([]string, flappers)
 	for i := range targets {
 		targets[i] = newTarget(t)
-		ids[i] = api.register(fmt.Sprintf("aaa-flap-%02d", i), targets[i].srv.URL).ID
+		ids[i] = api.register(fmt.Sprintf("aaa-flap-%02d", i), targets[i].srv.URL, "flap").ID
 	}
 	traffic := watchTraffic(t, p)
 
@@ -208,6 +208,7 @@ func TestDashboardAtScaleFigures(t *testing.T) {
 		} }).observe(document.getElementById('rows'), {subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-state']});
 		return true; })()`)
 	heap0 := heapMB(p)
+	status := openStatusPage(t, api, base, flappers)
 	stop := make(chan struct{})
 	flapped := make(chan int, 1)
 	go func() { // each flapper goes down and up in turn: a steady trickle of transitions
@@ -238,6 +239,8 @@ func TestDashboardAtScaleFigures(t *testing.T) {
 	seen := mustEval[[]flipSeen](p, `window.__flips`)
 	delays := flipDelays(t, api, ids, seen)
 	t.Logf("FIGURE flip to DOM: %s over %d flips (server transition time to row turning DOWN)", summarize(delays), len(delays))
+	delays = flipDelays(t, api, ids, mustEval[[]flipSeen](status, `window.__flips`))
+	t.Logf("FIGURE status page flip to DOM: %s over %d flips (same, on the open status page)", summarize(delays), len(delays))
 
 	// Idle: every flapper healthy, nothing changing; the bytes a quiet
 	// minute costs.
@@ -249,6 +252,39 @@ func TestDashboardAtScaleFigures(t *testing.T) {
 	time.Sleep(time.Minute)
 	t.Logf("FIGURE idle traffic: %d bytes in one minute (HTTP bodies and WebSocket frames, as received)", traffic.bytes()-b0)
 	p.requireNoProblems()
+}
+
+// openStatusPage publishes a status page of the flappers (tag "flap") on
+// the 50,000-service server, opens it in a second tab, and logs how long
+// the page took to load with its rows and how many bytes it cost. The tab
+// stamps each row that turns DOWN in window.__flips, as the dashboard does.
+func openStatusPage(t *testing.T, api apiClient, base string, want int) *page {
+	t.Helper()
+	api.call(http.MethodPost, "/api/v1/status-pages", map[string]any{
+		"slug": "flap", "title": "Flappers", "tags": []string{"flap"}, "public": true,
+	}, http.StatusCreated, nil)
+	p := newPage(t)
+	traffic := watchTraffic(t, p)
+	began := time.Now()
+	// The rows are in the served HTML (the page works without JavaScript),
+	// so navigation's end is the time to first rows.
+	p.do(chromedp.Navigate(base + "/status/flap"))
+	loaded := time.Since(began)
+	require.Len(t, mustEval[[]statusRow](p, statusRowsJS), want)
+	t.Logf("FIGURE status page of %d services on a server of 50,000: rows in %v (navigation, rows in the HTML); %d bytes",
+		want, loaded.Round(time.Millisecond), traffic.bytes())
+	require.Eventually(t, func() bool { return p.attr("#live", "data-state") == "live" }, 30*time.Second, 50*time.Millisecond)
+	mustEval[bool](p, `(() => {
+		window.__flips = [];
+		const seen = new Map();
+		new MutationObserver(() => { for (const li of document.querySelectorAll('.service')) {
+			const st = li.querySelector('.state').textContent;
+			if (seen.get(li.dataset.id) !== 'DOWN' && st === 'DOWN') window.__flips.push({id: li.dataset.id, at: Date.now()});
+			seen.set(li.dataset.id, st);
+		} }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+		for (const li of document.querySelectorAll('.service')) seen.set(li.dataset.id, li.querySelector('.state').textContent);
+		return true; })()`)
+	return p
 }
 
 // loadTimings says when each request of the first load ended, in ms from
