@@ -274,7 +274,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// Register while the processes run, as users do: each check's first
 	// tick is on its phase after registration, so nothing starts late.
-	fmt.Printf("started %d server(s) and %d worker(s); logs in %s\n", o.servers, o.workers, logDir)
+	fmt.Printf("started %d server(s) and %d worker(s); logs in %s\n", o.servers, len(procs)-o.servers, logDir)
 	fmt.Printf("registering %d checks at %s against %d target addresses\n", o.checks, o.interval, len(target.urls))
 	if err := register(ctx, st, o, target.urls); err != nil {
 		return err
