@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/vigil-dev/vigil/internal/app"
+	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/queue"
 )
 
@@ -29,6 +30,23 @@ func targetAt(t *testing.T, addr string) string {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// startRegionWorkers runs one worker per region of deny, each with the
+// region's deny list (the networks cut off from it), until the test ends.
+func startRegionWorkers(t *testing.T, cfg config.Config, log *zap.Logger, deny map[string]string) {
+	t.Helper()
+	for region, networks := range deny {
+		wcfg := cfg
+		wcfg.Migrate = false
+		wcfg.Region = region
+		wcfg.DenyNetworks = networks
+		wcfg.MetricsAddr = "127.0.0.1:0"
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- app.RunWorker(ctx, wcfg, log.Named(region), app.Hooks{}) }()
+		t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	}
 }
 
 type regionResults struct {
@@ -57,18 +75,7 @@ func TestQuorumAcrossRegions(t *testing.T) {
 	cfg := testConfig(t)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	sys := start(t, cfg, log) // its worker is the default region's
-	deny := map[string]string{"eu": "127.0.0.2/32,127.0.0.3/32", "us": "127.0.0.3/32", "ap": ""}
-	for region, networks := range deny {
-		wcfg := cfg
-		wcfg.Migrate = false
-		wcfg.Region = region
-		wcfg.DenyNetworks = networks
-		wcfg.MetricsAddr = "127.0.0.1:0"
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- app.RunWorker(ctx, wcfg, log.Named(region), app.Hooks{}) }()
-		t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	}
+	startRegionWorkers(t, cfg, log, map[string]string{"eu": "127.0.0.2/32,127.0.0.3/32", "us": "127.0.0.3/32", "ap": ""})
 	oneCut, twoCut := targetAt(t, "127.0.0.2"), targetAt(t, "127.0.0.3")
 
 	create := func(name, url string) string {
@@ -134,17 +141,7 @@ func TestRegionWithoutWorkers(t *testing.T) {
 	cfg := testConfig(t)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	sys := start(t, cfg, log)
-	for region, networks := range map[string]string{"eu": "127.0.0.4/32", "us": ""} {
-		wcfg := cfg
-		wcfg.Migrate = false
-		wcfg.Region = region
-		wcfg.DenyNetworks = networks
-		wcfg.MetricsAddr = "127.0.0.1:0"
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- app.RunWorker(ctx, wcfg, log.Named(region), app.Hooks{}) }()
-		t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	}
+	startRegionWorkers(t, cfg, log, map[string]string{"eu": "127.0.0.4/32", "us": ""})
 	url := targetAt(t, "127.0.0.4")
 
 	var sv struct {
