@@ -442,6 +442,8 @@ func (c *scriptedClaimer) NextDue(context.Context) (time.Time, bool, error) {
 	return time.Time{}, false, nil
 }
 
+func (c *scriptedClaimer) Behind(context.Context, time.Time) (bool, error) { return false, nil }
+
 type recordingPublisher struct {
 	err     error
 	batches [][]check.Job

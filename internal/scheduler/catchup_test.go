@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"sync"
 	"testing"
@@ -159,6 +160,77 @@ func TestABrokerReconnectCatchesUp(t *testing.T) {
 	// Without a reconnect the same stall dispatches only the newest tick.
 	dispatchAt(t, s, clk, first.Add(8*time.Second))
 	require.Equal(t, []time.Duration{0, 1, 2, 3, 4, 8}, secondsAfter(ticksOf(&pub.fakePublisher, "c000"), first.Sub(t0)))
+}
+
+// With several schedulers, a catching-up round can find nothing late only
+// because another scheduler holds the late checks locked in its claim.
+// Catching up then goes on while any check is still an interval behind;
+// had it ended, the next round would pass over the ticks that other
+// scheduler had not reached yet (the fault suite lost 1,500 ticks so: three
+// claims of 500 checks, one tick each).
+func TestCatchingUpOutlastsLateChecksAnotherSchedulerHolds(t *testing.T) {
+	const interval = time.Second
+	reg := newRegistry(2, interval)
+	first := reg.next["c000"]
+	reg.next["c001"] = first
+	pub := &fakePublisher{}
+	clk := newClock()
+	var sk skips
+	s := scheduler.New(reg, pub, scheduler.Config{Clock: clk, CatchUp: 10 * time.Second, OnSkipped: sk.add})
+	dispatchAt(t, s, clk, first)
+
+	pub.failures = 1
+	clk.now = first.Add(3 * time.Second)
+	_, err := s.Dispatch(context.Background())
+	require.Error(t, err)
+	// The other scheduler has c001 locked while this one catches c000 up;
+	// the third round finds nothing late.
+	reg.mu.Lock()
+	reg.locked = map[string]bool{"c001": true}
+	reg.mu.Unlock()
+	for i := range 3 {
+		dispatchAt(t, s, clk, first.Add(3*time.Second+time.Duration(i)*time.Millisecond))
+	}
+	require.Equal(t, []time.Duration{0, 1, 2, 3}, secondsAfter(ticksOf(pub, "c000"), first.Sub(t0)))
+	// The lock is gone and c001 is still two ticks behind: both are
+	// dispatched, none passed over.
+	reg.mu.Lock()
+	reg.locked = nil
+	reg.mu.Unlock()
+	for i := range 3 {
+		dispatchAt(t, s, clk, first.Add(3*time.Second+time.Duration(3+i)*time.Millisecond))
+	}
+	require.Equal(t, []time.Duration{0, 1, 2, 3}, secondsAfter(ticksOf(pub, "c001"), first.Sub(t0)))
+	require.Empty(t, sk.get())
+
+	// Caught up, with nothing behind: a late round is the scheduler's own
+	// lag again and dispatches only the newest tick.
+	dispatchAt(t, s, clk, first.Add(7*time.Second))
+	require.Equal(t, []time.Duration{0, 1, 2, 3, 7}, secondsAfter(ticksOf(pub, "c001"), first.Sub(t0)))
+	require.Equal(t, 6, sk.get()[scheduler.SkippedBehind], "ticks 4 to 6 of both checks")
+}
+
+// A failed read of whether checks are behind keeps catching up: the
+// window bounds it anyway.
+func TestCatchingUpGoesOnWhenBehindCannotBeRead(t *testing.T) {
+	const interval = time.Second
+	reg := &unreadableBehind{fakeRegistry: newRegistry(1, interval)}
+	first := reg.next["c000"]
+	pub := &fakePublisher{}
+	clk := newClock()
+	var sk skips
+	s := scheduler.New(reg, pub, scheduler.Config{Clock: clk, CatchUp: 10 * time.Second, OnSkipped: sk.add})
+	dispatchAt(t, s, clk, first)
+	dispatchAt(t, s, clk, first.Add(4*time.Second))
+	require.Equal(t, []time.Duration{0, 1}, secondsAfter(ticksOf(pub, "c000"), first.Sub(t0)),
+		"still the start's catch-up: the first round could not tell it was done")
+	require.Empty(t, sk.get())
+}
+
+type unreadableBehind struct{ *fakeRegistry }
+
+func (unreadableBehind) Behind(context.Context, time.Time) (bool, error) {
+	return false, errors.New("database unavailable")
 }
 
 // Catching up ends one catch-up window after the outage even while late

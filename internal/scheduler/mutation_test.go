@@ -89,6 +89,8 @@ func (c *scriptClaimer) NextDue(context.Context) (time.Time, bool, error) {
 	return t, ok, nil
 }
 
+func (c *scriptClaimer) Behind(context.Context, time.Time) (bool, error) { return false, nil }
+
 func (c *scriptClaimer) count() int { c.mu.Lock(); defer c.mu.Unlock(); return c.claims }
 
 // loop is a running Scheduler.Run under a fake clock.

@@ -25,6 +25,11 @@ type Claimer interface {
 	ClaimDue(ctx context.Context, now time.Time, limit int, catchUp time.Duration, publish func(ctx context.Context, jobs []check.Job, skipped int) error) (int, error)
 	// NextDue returns the earliest scheduled tick, or false when none.
 	NextDue(ctx context.Context) (time.Time, bool, error)
+	// Behind reports whether any check's next tick is its interval or more
+	// before now: a tick that a round which does not catch up would pass
+	// over. It reads the committed schedule, so it also sees the checks
+	// another scheduler holds locked in a claim.
+	Behind(ctx context.Context, now time.Time) (bool, error)
 }
 
 // Publisher hands jobs to the broker and returns once it has confirmed
@@ -316,8 +321,28 @@ const (
 func (s *Scheduler) Dispatch(ctx context.Context) (int, error) {
 	r := s.beginRound()
 	n, err := s.dispatch(ctx, r)
+	if err == nil && r.catchingUp && r.late.Load() == 0 {
+		r.behind = s.stillBehind(ctx)
+	}
 	s.endRound(ctx, r, err)
 	return n, err
+}
+
+// stillBehind asks, after a catching-up round that published no late
+// tick, whether some check is still an interval or more behind. With
+// several schedulers that round may have found nothing late only because
+// another scheduler held the late checks locked (claims skip locked
+// rows); ending the catch-up then would make the next round pass over
+// the ticks that other scheduler had not reached yet. A failed read
+// counts as behind: catching up a little longer costs nothing the
+// catch-up window does not already bound.
+func (s *Scheduler) stillBehind(ctx context.Context) bool {
+	behind, err := s.claimer.Behind(ctx, s.cfg.Clock.Now())
+	if err != nil {
+		s.cfg.Logger.Debug("cannot tell whether checks are still behind; catching up", zap.Error(err))
+		return true
+	}
+	return behind
 }
 
 // round is how one Dispatch claims.
@@ -331,6 +356,9 @@ type round struct {
 	// late counts the published ticks that were an interval or more late
 	// when claimed: ticks a round that does not catch up would skip.
 	late *atomic.Int64
+	// behind: a round that published no late tick found, once it was
+	// done, checks still an interval or more behind (see stillBehind).
+	behind bool
 }
 
 // recovery is what the scheduler knows of the last outage it saw.
@@ -392,12 +420,12 @@ func (s *Scheduler) markOutage() {
 }
 
 // endRound records what a round tells about the outage: a failed claim or
-// publish is one, and a round that catches up and finds no late tick ends
-// it. A claim moves each check by one tick, so catching up takes a round
-// per missed tick; it also ends CatchUp after the first good round,
-// however many late ticks remain: by then every tick the outage held back
-// has fallen out of the window, and what is still late is late because
-// the scheduler cannot keep up.
+// publish is one, and a round that catches up, finds no late tick and
+// leaves no check behind (stillBehind) ends it. A claim moves each check
+// by one tick, so catching up takes a round per missed tick; it also ends
+// CatchUp after the first good round, however many late ticks remain: by
+// then every tick the outage held back has fallen out of the window, and
+// what is still late is late because the scheduler cannot keep up.
 func (s *Scheduler) endRound(ctx context.Context, r round, err error) {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
@@ -417,7 +445,7 @@ func (s *Scheduler) endRound(ctx context.Context, r round, err error) {
 		}
 	}
 	switch {
-	case r.late.Load() == 0:
+	case r.late.Load() == 0 && !r.behind:
 		s.rec.outage = false
 	case r.began.Sub(s.rec.since) >= s.cfg.CatchUp:
 		s.cfg.Logger.Warn("still behind a catch-up window after an outage; dispatching only each late check's newest tick",

@@ -25,6 +25,9 @@ type fakeRegistry struct {
 	next   map[string]time.Time
 	claims int
 	err    error
+	// locked are checks another scheduler's claim holds: ClaimDue skips
+	// them, as the store's FOR UPDATE SKIP LOCKED does; Behind sees them.
+	locked map[string]bool
 }
 
 func newRegistry(n int, interval time.Duration) *fakeRegistry {
@@ -46,7 +49,7 @@ func (r *fakeRegistry) ClaimDue(ctx context.Context, now time.Time, limit int, c
 	}
 	var due []string
 	for id, t := range r.next {
-		if !t.After(now) {
+		if !t.After(now) && !r.locked[id] {
 			due = append(due, id)
 		}
 	}
@@ -84,6 +87,17 @@ func (r *fakeRegistry) NextDue(context.Context) (time.Time, bool, error) {
 		}
 	}
 	return earliest, !earliest.IsZero(), nil
+}
+
+func (r *fakeRegistry) Behind(_ context.Context, now time.Time) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, t := range r.next {
+		if now.Sub(t) >= max(r.checks[id].Interval, check.MinInterval) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 type fakePublisher struct {

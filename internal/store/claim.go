@@ -97,6 +97,26 @@ func selectDue(ctx context.Context, tx pgx.Tx, now time.Time, limit int, catchUp
 	return due, nil
 }
 
+// Behind reports whether some check's next tick is its interval (at least
+// check.MinInterval) or more before now: a tick that a claim which does not
+// catch up would pass over. A plain read does not wait on the rows another
+// scheduler's claim holds locked and sees their committed ticks, which is
+// the point: the caller asks whether any scheduler still has late ticks to
+// dispatch. The first condition lets the schedule_due index find the few
+// candidates; the scan stops at the first match.
+func (s *Store) Behind(ctx context.Context, now time.Time) (bool, error) {
+	var behind bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1
+		FROM schedule sc JOIN services s ON s.id = sc.check_id
+		WHERE sc.next_run_at <= $1::timestamptz - make_interval(secs => $2::bigint / 1000.0)
+		  AND sc.next_run_at <= $1::timestamptz - make_interval(secs => greatest(s.interval_ms, $2::bigint) / 1000.0))`,
+		now, check.MinInterval.Milliseconds()).Scan(&behind)
+	if err != nil {
+		return false, fmt.Errorf("read whether checks are behind: %w", err)
+	}
+	return behind, nil
+}
+
 // NextDue returns the earliest scheduled tick of any active check, or
 // false when there is none, so the scheduler can sleep until then.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {

@@ -424,6 +424,53 @@ func TestClaimDueCatchesUpMissedTicks(t *testing.T) {
 	require.Equal(t, due.Add(30*time.Second), next)
 }
 
+// Behind tells a scheduler that ends its catch-up whether any check is
+// still an interval behind, including checks another scheduler's claim
+// holds locked at that moment: it must see them without waiting.
+func TestBehindSeesLateChecksAnotherClaimHolds(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	create(t, s, "payments")
+	due, _, err := s.NextDue(ctx)
+	require.NoError(t, err)
+	behind := func(now time.Time) bool {
+		t.Helper()
+		b, err := s.Behind(ctx, now)
+		require.NoError(t, err)
+		return b
+	}
+	require.False(t, behind(due.Add(10*time.Second-time.Millisecond)), "less than an interval late")
+	require.True(t, behind(due.Add(10*time.Second)), "an interval late")
+
+	now := due.Add(25 * time.Second)
+	var (
+		ticks []time.Time
+		seen  []bool // what Behind answered during each claim
+	)
+	claim := func() int {
+		n, err := s.ClaimDue(ctx, now, 100, 30*time.Second, func(_ context.Context, jobs []check.Job, _ int) error {
+			for _, j := range jobs {
+				ticks = append(ticks, j.ScheduledAt)
+			}
+			// Another scheduler asks while this claim holds the row.
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			b, err := s.Behind(rctx, now)
+			require.NoError(t, err, "a locked row must not block the read")
+			seen = append(seen, b)
+			return nil
+		})
+		require.NoError(t, err)
+		return n
+	}
+	for claim() > 0 {
+	}
+	require.Equal(t, []time.Time{due, due.Add(10 * time.Second), due.Add(20 * time.Second)}, ticks)
+	require.Equal(t, []bool{true, true, false}, seen,
+		"the locked check's committed tick: 25 s and 15 s behind, then 5 s, less than an interval")
+	require.False(t, behind(now), "caught up: the next tick is in the future")
+}
+
 // A SIGTERM that lands after the broker confirmed a batch but before the
 // claim committed must not leave the ticks due: they would be published,
 // and probed, a second time after a restart.
