@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -23,4 +24,16 @@ func (r scanner) Scan(dest ...any) error { return r.row.Scan(dest...) }
 func (s *Store) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
 	tag, err := s.pool.Exec(ctx, sql, args...)
 	return tag.RowsAffected(), err
+}
+
+// MaintainSleeping is Maintain with sleep standing in for the pauses that
+// pace the pass (DefaultMaintenanceDuty).
+func (s *Store) MaintainSleeping(ctx context.Context, now time.Time, p HistoryPolicy, sleep func(context.Context, time.Duration) error) (MaintenanceReport, error) {
+	p = p.WithDefaults()
+	return s.maintainPaced(ctx, now, p, pacer{duty: p.Duty, sleep: sleep})
+}
+
+// PauseFor is how long a pass at duty pauses after a chunk that took worked.
+func PauseFor(duty float64, worked time.Duration) time.Duration {
+	return newPacer(duty).pauseFor(worked)
 }

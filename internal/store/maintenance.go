@@ -45,6 +45,10 @@ type HistoryPolicy struct {
 	// DeliveryBatch and DeliveryBatches bound one pass's pruning of them.
 	DeliveryBatch   int
 	DeliveryBatches int
+	// Duty is the share of the pass's wall time spent in rollup and
+	// pruning statements (DefaultMaintenanceDuty); 1 or more runs them
+	// back to back.
+	Duty float64
 }
 
 // WithDefaults fills the zero fields.
@@ -72,6 +76,9 @@ func (p HistoryPolicy) WithDefaults() HistoryPolicy {
 	}
 	if p.DeliveryBatches <= 0 {
 		p.DeliveryBatches = DefaultDeliveryBatches
+	}
+	if p.Duty <= 0 {
+		p.Duty = DefaultMaintenanceDuty
 	}
 	return p
 }
@@ -105,6 +112,10 @@ type MaintenanceReport struct {
 // the connection, and the next pass anywhere takes over.
 func (s *Store) Maintain(ctx context.Context, now time.Time, p HistoryPolicy) (MaintenanceReport, error) {
 	p = p.WithDefaults()
+	return s.maintainPaced(ctx, now, p, newPacer(p.Duty))
+}
+
+func (s *Store) maintainPaced(ctx context.Context, now time.Time, p HistoryPolicy, pace pacer) (MaintenanceReport, error) {
 	now = now.UTC()
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -122,12 +133,14 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, p HistoryPolicy) (M
 	defer func() {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext(current_schema() || '.vigil.maintenance'))`)
 	}()
-	rep, err := maintain(ctx, conn, now, p)
+	rep, err := maintain(ctx, conn, now, p, pace)
 	rep.Ran = true
 	return rep, err
 }
 
-func maintain(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy) (MaintenanceReport, error) {
+// maintain runs the pass; pace spreads its rollup chunks and pruning
+// batches over time (see DefaultMaintenanceDuty).
+func maintain(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy, pace pacer) (MaintenanceReport, error) {
 	var rep MaintenanceReport
 	for _, t := range []struct {
 		table     partitioned
@@ -141,12 +154,12 @@ func maintain(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolic
 	}
 	// Rollups first: a day's results are rolled up before retention drops
 	// them.
-	n, err := rollUp(ctx, conn, now, p)
+	n, err := rollUp(ctx, conn, now, p, pace)
 	rep.RolledUp = n
 	if err != nil {
 		return rep, fmt.Errorf("maintenance: %w", err)
 	}
-	n, err = rollUpDays(ctx, conn, now.Add(-p.Grace).Truncate(time.Hour), p.Chunk)
+	n, err = rollUpDays(ctx, conn, now.Add(-p.Grace).Truncate(time.Hour), p.Chunk, pace)
 	rep.RolledUpDays = n
 	if err != nil {
 		return rep, fmt.Errorf("maintenance: %w", err)
@@ -161,7 +174,7 @@ func maintain(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolic
 			return rep, fmt.Errorf("maintenance: %w", err)
 		}
 	}
-	pruned, err := pruneDeliveries(ctx, conn, now.Add(-p.DeliveriesRetention), p.DeliveryBatch, p.DeliveryBatches)
+	pruned, err := pruneDeliveries(ctx, conn, now.Add(-p.DeliveriesRetention), p.DeliveryBatch, p.DeliveryBatches, pace)
 	rep.PrunedDeliveries = pruned
 	if err != nil {
 		return rep, fmt.Errorf("maintenance: %w", err)
@@ -176,9 +189,10 @@ func maintain(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolic
 // still owed. Nor is the newest message of a (channel, check) pair,
 // whatever its age: reminders are timed from it, and a check that stays
 // DOWN longer than the retention must still be repeated.
-func pruneDeliveries(ctx context.Context, conn *pgx.Conn, cutoff time.Time, batch, batches int) (int, error) {
+func pruneDeliveries(ctx context.Context, conn *pgx.Conn, cutoff time.Time, batch, batches int, pace pacer) (int, error) {
 	total := 0
 	for range batches {
+		began := time.Now()
 		tag, err := conn.Exec(ctx, `DELETE FROM deliveries WHERE id IN (
 				SELECT d.id FROM deliveries d
 				WHERE d.state <> 'pending' AND d.created_at < $1
@@ -196,6 +210,9 @@ func pruneDeliveries(ctx context.Context, conn *pgx.Conn, cutoff time.Time, batc
 		total += n
 		if n < batch {
 			break
+		}
+		if err := pace.after(ctx, began); err != nil {
+			return total, err
 		}
 	}
 	return total, nil

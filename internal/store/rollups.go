@@ -10,7 +10,7 @@ import (
 
 // rollUp recomputes, from the raw results, the rollup of every marked hour
 // that ended at least p.Grace before now, in chunks of p.Chunk hours a
-// transaction, and returns how many hours it rolled up.
+// transaction paced by pace, and returns how many hours it rolled up.
 //
 // Marks are taken in key order with FOR UPDATE and deleted in the same
 // transaction, and the recompute is a later statement of it: a record
@@ -27,7 +27,7 @@ import (
 // partition is dropped, a late result for it waits in the default
 // partition and must not replace the hour's rollup with a rollup of
 // itself.
-func rollUp(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy) (int, error) {
+func rollUp(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy, pace pacer) (int, error) {
 	through := now.Add(-p.Grace).Truncate(time.Hour)
 	rawFrom := resultsTable.floor(now.Add(-p.ResultsRetention))
 	have, err := listPartitions(ctx, conn, resultsTable.parent)
@@ -39,6 +39,7 @@ func rollUp(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy)
 	}
 	total := 0
 	for {
+		began := time.Now()
 		n, err := rollUpChunk(ctx, conn, through, complete, p.Chunk)
 		total += n
 		if err != nil {
@@ -46,6 +47,9 @@ func rollUp(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolicy)
 		}
 		if n < p.Chunk {
 			break
+		}
+		if err := pace.after(ctx, began); err != nil {
+			return total, err
 		}
 	}
 	if _, err := conn.Exec(ctx, `UPDATE history_state SET rollups_through = greatest(rollups_through, $1)`, through); err != nil {
@@ -116,10 +120,11 @@ const recomputeRollups = `INSERT INTO check_rollups AS c (check_id, hour, checks
 // daily row is stale only between the two steps of one pass (or until the
 // next pass, if this one fails between them), and queries read daily rows
 // only before days_through.
-func rollUpDays(ctx context.Context, conn *pgx.Conn, through time.Time, chunk int) (int, error) {
+func rollUpDays(ctx context.Context, conn *pgx.Conn, through time.Time, chunk int, pace pacer) (int, error) {
 	dayThrough := through.UTC().Truncate(24 * time.Hour)
 	total := 0
 	for {
+		began := time.Now()
 		var n int
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			ids, days, err := takeMarks(ctx, tx, "rollup_day_marks", "day", dayThrough, chunk)
@@ -141,6 +146,9 @@ func rollUpDays(ctx context.Context, conn *pgx.Conn, through time.Time, chunk in
 		}
 		if n < chunk {
 			break
+		}
+		if err := pace.after(ctx, began); err != nil {
+			return total, err
 		}
 	}
 	if _, err := conn.Exec(ctx, `UPDATE history_state SET days_through = greatest(days_through, $1)`, dayThrough); err != nil {

@@ -463,7 +463,8 @@ func TestBehindSeesLateChecksAnotherClaimHolds(t *testing.T) {
 		require.NoError(t, err)
 		return n
 	}
-	for claim() > 0 {
+	for n := claim(); n > 0; n = claim() {
+		require.Equal(t, 1, n)
 	}
 	require.Equal(t, []time.Time{due, due.Add(10 * time.Second), due.Add(20 * time.Second)}, ticks)
 	require.Equal(t, []bool{true, true, false}, seen,
