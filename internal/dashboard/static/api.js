@@ -118,9 +118,16 @@ export function uptime(id, window, signal) {
   return request(`${servicePath(id)}/uptime?window=${encodeURIComponent(window)}`, { signal });
 }
 
-/** The newest state changes of one service, newest first. */
-export async function transitions(id, limit, signal) {
-  const body = await request(`${servicePath(id)}/transitions?limit=${limit}`, { signal });
+/** Query string of a history read: limit, and region when one is chosen. */
+function historyQuery(limit, region) {
+  const p = new URLSearchParams({ limit: String(limit) });
+  if (region) p.set('region', region);
+  return p;
+}
+
+/** The newest state changes of one service (those region caused, when set), newest first. */
+export async function transitions(id, limit, signal, region = '') {
+  const body = await request(`${servicePath(id)}/transitions?${historyQuery(limit, region)}`, { signal });
   return Array.isArray(body && body.items) ? body.items : [];
 }
 
@@ -129,9 +136,9 @@ export function getService(id, signal) {
   return request(servicePath(id), { signal });
 }
 
-/** The newest results of one service, newest first. */
-export async function recentResults(id, limit, signal) {
-  const body = await request(`${servicePath(id)}/results?limit=${limit}`, { signal });
+/** The newest results of one service (of region alone, when set), newest first. */
+export async function recentResults(id, limit, signal, region = '') {
+  const body = await request(`${servicePath(id)}/results?${historyQuery(limit, region)}`, { signal });
   return Array.isArray(body && body.items) ? body.items : [];
 }
 

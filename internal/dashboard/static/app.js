@@ -10,7 +10,7 @@
 import * as api from './api.js';
 import { LiveFeed } from './live.js';
 import * as detail from './detail.js';
-import { STATES, normalState, createRow, updateRow, drawSpark, flash, refreshTimes } from './view.js';
+import { STATES, normalState, createRow, updateRow, drawSpark, flash, refreshTimes, eventRegions } from './view.js';
 
 const PAGE = 200; // services per request
 const OVERSCAN = 10; // rows rendered beyond each edge of the view
@@ -422,6 +422,8 @@ function applyToRows(ev) {
     next.last_latency_ms = ev.latency_ms;
     next.last_error = ev.error || '';
   }
+  const regions = eventRegions(ev, svc.region_states);
+  if (regions) next.region_states = regions;
   const i = model.list.indexOf(svc);
   if (!matchesFilter(next)) {
     // The row left the filter (say, UP under "Down"): the view stays true to it.

@@ -2,10 +2,12 @@
 // and 7 d, a latency chart of its recent results drawn here in SVG (no
 // charting library), its recent results and its transitions. It is kept
 // live by the same WebSocket as the table: a transition of this service
-// refetches its history once, nothing polls.
+// refetches its history once, nothing polls. A check probed from several
+// regions also shows each region's state and its quorum, which region
+// each result came from, and a choice of one region's history.
 
 import * as api from './api.js';
-import { el, svg, normalState, formatLatency, setTime } from './view.js';
+import { el, svg, normalState, formatLatency, setTime, regionStates, renderRegions, eventRegions } from './view.js';
 
 const RESULTS = 120; // points in the chart
 const LIST = 20; // rows in the results and transitions lists
@@ -14,15 +16,30 @@ const $ = (id) => document.getElementById(id);
 
 let current = ''; // the id on screen, '' when the page is closed
 let controller = null;
+let report = () => {}; // the open page's onError
+let regionStatesShown = null; // region_states on screen, null without regions
+let multiRegion = false; // the check lists regions: results name theirs
+let regionNames = []; // the check's regions, in its order
+let region = ''; // the region whose history is shown, '' for all
+let historySeq = 0; // the latest history load; older answers are dropped
+let bound = false;
 
 /** Shows the page of service id; onError gets load failures. */
 export async function open(id, onError) {
   close();
+  bind();
   current = id;
+  report = onError;
   controller = new AbortController();
   const { signal } = controller;
+  region = '';
+  $('detail-region').value = '';
   $('detail').hidden = false;
   $('detail-title').textContent = 'Loading…';
+  // Another service's history (its regions' results, say) must not show
+  // under this one's name while this one's loads.
+  $('detail-results').replaceChildren();
+  $('detail-transitions').replaceChildren();
   try {
     const svc = await api.getService(id, signal);
     if (current !== id) return;
@@ -45,6 +62,20 @@ export function openId() {
   return current;
 }
 
+function bind() {
+  if (bound) return;
+  bound = true;
+  // Another region's history: results and transitions are read again
+  // with ?region=, the rest of the page stays.
+  $('detail-region').addEventListener('change', (e) => {
+    region = e.target.value;
+    if (!current) return;
+    loadHistory(current, controller.signal).catch((err) => {
+      if (!(err && err.name === 'AbortError')) report(err);
+    });
+  });
+}
+
 /** Applies a transition of the service on screen, then refetches its history. */
 export function applyTransition(ev, onError) {
   if (!current || ev.service_id !== current) return;
@@ -53,7 +84,10 @@ export function applyTransition(ev, onError) {
   const e = $('detail-error');
   e.textContent = ev.to === 'DOWN' ? ev.error || '' : '';
   e.hidden = e.textContent === '';
-  prependTransition(ev);
+  if (regionStatesShown) showRegionStates(eventRegions(ev, regionStatesShown));
+  // The event does not say which region caused it: with one region chosen,
+  // the refetch below tells whether it belongs in the list.
+  if (!region) prependTransition(ev);
   const { signal } = controller;
   Promise.all([loadHistory(current, signal), reloadService(current, signal)]).catch((err) => {
     if (!(err && err.name === 'AbortError')) onError(err);
@@ -76,6 +110,7 @@ function showService(svc) {
   e.hidden = e.textContent === '';
   $('detail-tags').replaceChildren(...(svc.tags || []).map((t) => el('li', 'tag', t)));
   renderConditions(svc);
+  renderRegionsCard(svc);
   $('detail-latency').textContent = formatLatency(svc.last_latency_ms);
   setTime($('detail-changed'), svc.last_change_at);
   document.title = `${svc.name} · Vigil`;
@@ -126,16 +161,62 @@ async function reloadService(id, signal) {
   const svc = await api.getService(id, signal);
   if (current !== id) return;
   renderConditions(svc);
+  renderRegionsCard(svc);
+}
+
+/**
+ * The regions card of a check with regions: each region's state as the
+ * vote counts it, the quorum, and the region picker. A check without
+ * regions shows none of it, and its results table no region column.
+ */
+function renderRegionsCard(svc) {
+  const listed = Array.isArray(svc.regions) ? svc.regions.filter((r) => typeof r === 'string') : [];
+  multiRegion = listed.length > 0 || Boolean(svc.region_states);
+  $('detail-regions-card').hidden = !multiRegion;
+  $('detail-region-col').hidden = !multiRegion;
+  if (!multiRegion) {
+    regionStatesShown = null;
+    regionNames = [];
+    return;
+  }
+  const n = listed.length || Object.keys(svc.region_states || {}).length;
+  const quorum = Number.isInteger(svc.quorum) && svc.quorum > 0 ? svc.quorum : Math.floor(n / 2) + 1;
+  $('detail-quorum').textContent =
+    `DOWN when ${quorum} of ${n} ${n === 1 ? 'region' : 'regions'} ${quorum === 1 ? 'is' : 'are'} DOWN.`;
+  regionNames = listed;
+  showRegionStates(svc.region_states || {});
+
+  // The picker offers the listed regions; a chosen one the check no
+  // longer lists stays chosen (its history is still readable).
+  const select = $('detail-region');
+  const names = [...listed];
+  if (region && !names.includes(region)) names.push(region);
+  const have = [...select.options].slice(1).map((o) => o.value);
+  if (JSON.stringify(have) !== JSON.stringify(names)) {
+    select.replaceChildren(select.options[0], ...names.map((r) => new Option(r, r)));
+  }
+  select.value = region;
+}
+
+function showRegionStates(states) {
+  regionStatesShown = states;
+  const regions = regionStates(regionNames, states);
+  renderRegions($('detail-regions'), regions);
+  const down = regions.filter((r) => r.state === 'DOWN').length;
+  $('detail-regions').setAttribute('aria-label', `State in each region: ${down} of ${regions.length} DOWN`);
 }
 
 async function loadHistory(id, signal) {
+  historySeq += 1;
+  const seq = historySeq;
   const [results, trs, day, week] = await Promise.all([
-    api.recentResults(id, RESULTS, signal),
-    api.transitions(id, LIST, signal),
+    api.recentResults(id, RESULTS, signal, region),
+    api.transitions(id, LIST, signal, region),
     api.uptime(id, '24h', signal),
     api.uptime(id, '7d', signal),
   ]);
-  if (current !== id) return;
+  // A later load (another region chosen, or a newer transition) owns the page.
+  if (current !== id || seq !== historySeq) return;
   $('uptime-24h').textContent = ratio(day);
   $('uptime-7d').textContent = ratio(week);
   if (results.length > 0) $('detail-latency').textContent = formatLatency(results[0].latency_ms);
@@ -156,10 +237,12 @@ function resultRow(r) {
   setTime(when, r.scheduled_at);
   const at = el('td');
   at.append(when);
+  tr.append(at);
+  if (multiRegion) tr.append(el('td', 'result-region', typeof r.region === 'string' ? r.region : ''));
   const res = el('td', 'result', r.status);
   res.dataset.state = r.status === 'UP' ? 'UP' : 'DOWN';
   const detail = r.error || (r.http_status ? `HTTP ${r.http_status}` : '');
-  tr.append(at, res, el('td', 'num', formatLatency(r.latency_ms)), el('td', 'result-detail', detail));
+  tr.append(res, el('td', 'num', formatLatency(r.latency_ms)), el('td', 'result-detail', detail));
   return tr;
 }
 
@@ -171,6 +254,15 @@ function transitionItem(t) {
   to.dataset.state = normalState(t.to);
   li.append(when, el('span', '', ` ${t.from} → `), to);
   if (t.error) li.append(el('span', 'result-detail', ` ${t.error}`));
+  // Each region's state at the change, for a check with regions.
+  const regions = t.regions && typeof t.regions === 'object' ? regionStates(regionNames, t.regions) : [];
+  if (regions.length > 0) {
+    const list = el('ul', 'regions regions-inline');
+    list.setAttribute('role', 'list');
+    list.setAttribute('aria-label', 'Regions at the change');
+    renderRegions(list, regions);
+    li.append(list);
+  }
   return li;
 }
 

@@ -68,6 +68,60 @@ export function refreshTimes(root) {
 }
 
 /**
+ * A check's regions with their states: [{ name, state }]. states (a
+ * service's region_states or a transition's regions) says which regions
+ * there are, as they may have changed since regions (the check's list, as
+ * loaded) was read; regions gives their order, and any it lacks follow in
+ * name order. Without states, every listed region is UNKNOWN. Empty for a
+ * check without regions.
+ */
+export function regionStates(regions, states) {
+  const listed = Array.isArray(regions) ? regions.filter((r) => typeof r === 'string') : [];
+  const known = states && typeof states === 'object' ? states : {};
+  const names = listed.filter((r) => Object.keys(known).length === 0 || r in known);
+  for (const r of Object.keys(known).sort()) if (!names.includes(r)) names.push(r);
+  return names.map((name) => ({ name, state: REGION_STATES.includes(known[name]) ? known[name] : 'UNKNOWN' }));
+}
+
+const REGION_STATES = ['UP', 'DOWN', 'UNKNOWN'];
+
+/**
+ * Fills list with one item per region: a dot whose colour and shape tell
+ * the state, the region's name, and the state as text, visible or (with
+ * compact, for the table's rows) for screen readers only, so the state is
+ * never told by colour alone. Returns whether there is any region.
+ */
+export function renderRegions(list, regions, { compact = false } = {}) {
+  list.replaceChildren(
+    ...regions.map(({ name, state }) => {
+      const li = el('li', 'region');
+      li.dataset.region = name;
+      li.dataset.state = state;
+      li.title = `${name}: ${state}`;
+      const dot = el('span', 'region-dot');
+      dot.setAttribute('aria-hidden', 'true');
+      const text = el('span', compact ? 'region-state visually-hidden' : 'region-state', ` ${state}`);
+      li.append(dot, el('span', 'region-name', name), text);
+      return li;
+    }),
+  );
+  list.hidden = regions.length === 0;
+  return regions.length > 0;
+}
+
+/**
+ * The region states a transition leaves a check in: those it carries, or,
+ * for a pause or resume of a check with regions (which carry none, and
+ * forget the regions' states), every region UNKNOWN. Null for a check
+ * without regions.
+ */
+export function eventRegions(ev, before) {
+  if (ev.regions && typeof ev.regions === 'object') return ev.regions;
+  if (!before || typeof before !== 'object') return null;
+  return Object.fromEntries(Object.keys(before).map((r) => [r, 'UNKNOWN']));
+}
+
+/**
  * A table row for one service. The returned object keeps the cells so
  * updates touch text, not structure, and never steal focus.
  */
@@ -90,7 +144,12 @@ export function createRow(handlers) {
   const badgeText = el('span', 'badge-text');
   badge.append(dot, badgeText);
   const error = el('span', 'service-error');
-  stateCell.append(badge, error);
+  // Each region's state, for a check probed from several (hidden otherwise).
+  const regions = el('ul', 'regions');
+  regions.setAttribute('role', 'list');
+  regions.setAttribute('aria-label', 'Regions');
+  regions.hidden = true;
+  stateCell.append(badge, error, regions);
 
   const latencyCell = el('td', 'cell-latency num');
   latencyCell.dataset.label = 'Latency';
@@ -131,6 +190,8 @@ export function createRow(handlers) {
     badge,
     badgeText,
     error,
+    regions,
+    regionKey: '[]',
     latencyCell,
     checked,
     changed,
@@ -163,6 +224,13 @@ export function updateRow(row, svc, { readOnly }) {
   row.error.textContent = err;
   row.error.title = err;
   row.error.hidden = err === '';
+
+  const regions = regionStates(svc.regions, svc.region_states);
+  const regionKey = JSON.stringify(regions);
+  if (regionKey !== row.regionKey) {
+    row.regionKey = regionKey;
+    renderRegions(row.regions, regions, { compact: true });
+  }
 
   row.latencyCell.textContent = formatLatency(svc.last_latency_ms);
   setTime(row.checked, svc.last_checked_at);
