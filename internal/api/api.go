@@ -34,6 +34,10 @@ type Config struct {
 	// MaxWindow is the longest uptime, SLO or rollups window served: the
 	// rollup retention. MaxWindow (366 days) when zero.
 	MaxWindow time.Duration
+	// ResultsRetention is how long raw results are kept: the longest
+	// uptime window served for one region (?region=), which rollups,
+	// being per check, cannot answer. DefaultResultsRetention when zero.
+	ResultsRetention time.Duration
 	// OnTransition is called after pause or resume changed a service's
 	// state, so the caller can broadcast the transition.
 	OnTransition func(check.Transition)
@@ -61,6 +65,7 @@ type Server struct {
 	policy       check.Policy
 	now          func() time.Time
 	maxWindow    time.Duration
+	regionWindow time.Duration
 	onTransition func(check.Transition)
 	channels     Channels
 	notifier     notify.Sender
@@ -80,6 +85,7 @@ func New(cfg Config) *Server {
 		policy:       cfg.Policy,
 		now:          cfg.Now,
 		maxWindow:    cfg.MaxWindow,
+		regionWindow: cfg.ResultsRetention,
 		onTransition: cfg.OnTransition,
 		channels:     cfg.Channels,
 		notifier:     cfg.Notifier,
@@ -95,6 +101,9 @@ func New(cfg Config) *Server {
 	}
 	if s.maxWindow <= 0 {
 		s.maxWindow = MaxWindow
+	}
+	if s.regionWindow <= 0 {
+		s.regionWindow = DefaultResultsRetention
 	}
 	s.routes(cfg.WebSocket)
 	if cfg.Extra != nil {

@@ -179,8 +179,16 @@ func (s *Server) listTransitions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) uptime(w http.ResponseWriter, r *http.Request) {
-	window, name, err := parseWindow(r.URL.Query().Get("window"), DefaultWindow, s.maxWindow)
+	q := r.URL.Query()
+	window, name, err := parseWindow(q.Get("window"), DefaultWindow, s.maxWindow)
 	if badParam(w, err) {
+		return
+	}
+	region, err := parseRegion(q)
+	if badParam(w, err) {
+		return
+	}
+	if badParam(w, checkRegionWindow(region, window, s.regionWindow)) {
 		return
 	}
 	if !s.requireHistory(w, r) {
@@ -188,13 +196,19 @@ func (s *Server) uptime(w http.ResponseWriter, r *http.Request) {
 	}
 	until := s.now().UTC()
 	since := until.Add(-window)
-	up, err := s.reg.Uptime(r.Context(), r.PathValue("id"), since, until)
+	var up registry.Uptime
+	if region == "" {
+		up, err = s.reg.Uptime(r.Context(), r.PathValue("id"), since, until)
+	} else {
+		up, err = s.reg.RegionUptime(r.Context(), r.PathValue("id"), region, since, until)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	out := uptimeJSON{Window: name, Checks: up.Checks, Failures: up.Failures,
 		Since: formatTime(since), Until: formatTime(until), UptimeRatio: ratioUp(up.Checks, up.Failures)}
+	out.Region = region
 	if up.Checks > 0 {
 		out.LatencyMs = &latencyJSON{Avg: millis(up.Latency.Avg), P95: millis(up.Latency.P95)}
 	}

@@ -16,6 +16,10 @@ const (
 	MaxLimit      = 1000
 	DefaultWindow = 24 * time.Hour
 	MaxWindow     = 366 * 24 * time.Hour
+	// DefaultResultsRetention is the store's default results retention
+	// (VIGIL_RESULTS_RETENTION): the longest window of one region's
+	// uptime when Config.ResultsRetention is not set.
+	DefaultResultsRetention = 30 * 24 * time.Hour
 )
 
 // queryParamError is a bad query parameter; it becomes a 400 naming the parameter.
@@ -59,6 +63,25 @@ func parseRegion(q url.Values) (string, error) {
 		return raw, nil
 	}
 	return "", &queryParamError{"region", fmt.Sprintf("must be a region name: a lowercase DNS label (a-z, 0-9 and '-', starting and ending with a letter or digit, at most %d characters)", check.MaxRegionLength)}
+}
+
+// checkRegionWindow refuses a window of one region's uptime longer than
+// the results retention: rollups are per check, not per region, so only
+// raw results can answer it, and older ones are gone.
+func checkRegionWindow(region string, window, retention time.Duration) error {
+	if region == "" || window <= retention {
+		return nil
+	}
+	return &queryParamError{"region", fmt.Sprintf("one region's uptime is counted from raw results, which are kept for %s (the results retention); ask for a window of at most %s, or leave region out for the check's uptime over every region",
+		spellWindow(retention), spellWindow(retention))}
+}
+
+// spellWindow is d in days when it is whole days, else as formatWindow.
+func spellWindow(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return formatWindow(d)
 }
 
 func parseStatus(q url.Values) (check.State, error) {

@@ -116,3 +116,59 @@ func TestTransitionsOfOneRegion(t *testing.T) {
 	requireError(t, h.do(http.MethodGet, "/api/v1/services/"+id+"/transitions?region=Eu", ""),
 		http.StatusBadRequest, CodeInvalidParameter, "region")
 }
+
+// TestUptimeOfOneRegion: ?region= counts that region's results alone, over
+// windows up to the results retention; a longer window, or a name no
+// region can have, is a 400 naming region.
+func TestUptimeOfOneRegion(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ResultsRetention = 7 * 24 * time.Hour })
+	id := h.create(`{"name":"multi","url":"https://a.example","interval_seconds":10,"regions":["eu","us"]}`)["id"].(string)
+	for n := 1; n <= 6; n++ {
+		at := testNow.Add(-time.Duration(n) * 10 * time.Second)
+		h.reg.addResult(check.Result{CheckID: id, ScheduledAt: at, CheckedAt: at, Status: check.ResultUp,
+			Latency: 100 * time.Millisecond, Region: "eu"})
+		us := check.Result{CheckID: id, ScheduledAt: at, CheckedAt: at, Status: check.ResultUp,
+			Latency: 300 * time.Millisecond, Region: "us"}
+		if n%3 == 0 {
+			us.Status = check.ResultDown
+		}
+		h.reg.addResult(us)
+	}
+	get := func(query string) map[string]any {
+		t.Helper()
+		resp := h.do(http.MethodGet, "/api/v1/services/"+id+"/uptime"+query, "")
+		require.Equal(t, http.StatusOK, resp.status, "body: %s", resp.body)
+		return resp.json(t)
+	}
+	us := get("?region=us&window=1h")
+	require.Equal(t, "us", us["region"])
+	require.Equal(t, float64(6), us["checks"])
+	require.Equal(t, float64(2), us["failures"])
+	require.InDelta(t, 4.0/6, us["uptime_ratio"], 1e-9)
+	require.Equal(t, float64(300), us["latency_ms"].(map[string]any)["avg"])
+
+	eu := get("?region=eu")
+	require.Equal(t, float64(6), eu["checks"])
+	require.Equal(t, float64(0), eu["failures"])
+	require.Equal(t, float64(100), eu["latency_ms"].(map[string]any)["avg"])
+
+	all := get("?window=7d")
+	require.NotContains(t, all, "region", "every region's results")
+	require.Equal(t, float64(12), all["checks"])
+	require.Equal(t, float64(2), all["failures"])
+
+	ap := get("?region=ap&window=7d")
+	require.Equal(t, float64(0), ap["checks"], "a region the check does not list")
+	require.Nil(t, ap["uptime_ratio"])
+
+	for _, bad := range []string{"EU", "-eu", "eu_west", "a.b"} {
+		requireError(t, h.do(http.MethodGet, "/api/v1/services/"+id+"/uptime?region="+url.QueryEscape(bad), ""),
+			http.StatusBadRequest, CodeInvalidParameter, "region")
+	}
+	for _, w := range []string{"8d", "169h"} {
+		resp := h.do(http.MethodGet, "/api/v1/services/"+id+"/uptime?region=eu&window="+w, "")
+		requireError(t, resp, http.StatusBadRequest, CodeInvalidParameter, "region")
+		require.Contains(t, string(resp.body), "at most 7d", "says why")
+	}
+	require.Equal(t, float64(12), get("?window=8d")["checks"], "without a region the rollups answer long windows")
+}

@@ -43,6 +43,9 @@ type History interface {
 	Results(ctx context.Context, checkID string, q registry.ResultQuery) ([]check.Result, string, error)
 	Transitions(ctx context.Context, q registry.TransitionQuery) ([]check.Transition, error)
 	Uptime(ctx context.Context, checkID string, since, until time.Time) (registry.Uptime, error)
+	// RegionUptime is Uptime over one region's results; it reads raw
+	// results only, so the window must lie within the results retention.
+	RegionUptime(ctx context.Context, checkID, region string, since, until time.Time) (registry.Uptime, error)
 	// Rollups returns a check's hourly or daily rollups, oldest first.
 	Rollups(ctx context.Context, checkID string, q registry.RollupQuery) ([]registry.Rollup, error)
 }

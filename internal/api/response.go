@@ -180,6 +180,9 @@ func toTransitionJSON(t *check.Transition) transitionJSON {
 
 type uptimeJSON struct {
 	Window string `json:"window"`
+	// Region is the region asked for (?region=): only its results are
+	// counted. Omitted when every region's are.
+	Region string `json:"region,omitempty"`
 	// UptimeRatio is null when the window holds no results: an unprobed
 	// service is neither 0% nor 100% up.
 	UptimeRatio *float64 `json:"uptime_ratio"`

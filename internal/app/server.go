@@ -172,6 +172,8 @@ func serverHandler(ctx context.Context, cfg config.Config, callers callerSetting
 		ReadOnly:  cfg.Kubernetes,
 		Policy:    callers.policy,
 		MaxWindow: cfg.RollupRetention,
+		// One region's uptime comes from raw results only.
+		ResultsRetention: cfg.ResultsRetention,
 		OnTransition: func(t check.Transition) {
 			// The transition is committed; publishing is best effort
 			// because clients that miss it live get it on replay.

@@ -52,6 +52,10 @@ type Job struct {
 	// URL and Tags are the check's, at the time of sending.
 	URL  string
 	Tags []string
+	// Quorum is the check's quorum at the time of sending (0 for a check
+	// without regions): how many of Transition.Regions must be DOWN for
+	// the check to be DOWN. Messages print it next to the regions' states.
+	Quorum int
 	// Lease proves the claim: an outcome is written back only while the
 	// lease is still the one this claim took.
 	Lease string

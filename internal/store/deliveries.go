@@ -115,7 +115,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c notify.Claim) ([]notify.J
 		WHERE d.id = pick.id AND c.id = d.channel_id AND t.id = d.transition_id AND s.id = d.check_id
 		RETURNING d.id, d.channel_id, d.transition_id, d.check_id, d.seq > 0, d.attempts, d.created_at,
 			c.name, c.type, c.url, c.secret, c.email_to, c.send_resolved,
-			`+transitionColumns+`, s.url, s.tags`,
+			`+transitionColumns+`, s.url, s.tags, s.quorum`,
 		now, c.Limit, c.PerChannel, roomIDs, roomN, lease, c.Lease.Milliseconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
@@ -144,7 +144,7 @@ func scanJob(rows pgx.Rows) (notify.Job, error) {
 	)
 	jobDests = append(jobDests, &d.ID, &d.ChannelID, &d.TransitionID, &d.ServiceID, &d.Reminder, &d.Attempts, &d.CreatedAt,
 		&ch.Name, &typ, &ch.URL, &ch.Secret, &ch.To, &ch.SendResolved)
-	dest := append(append(jobDests, trDest...), &j.URL, &j.Tags)
+	dest := append(append(jobDests, trDest...), &j.URL, &j.Tags, &j.Quorum)
 	if err := rows.Scan(dest...); err != nil {
 		return notify.Job{}, err
 	}

@@ -35,6 +35,33 @@ func (s *Store) Uptime(ctx context.Context, checkID string, since, until time.Ti
 	return registry.Uptime{Checks: sum.Checks, Failures: sum.Failures, Latency: latencyOf(&sum)}, nil
 }
 
+// RegionUptime is Uptime over one region's results only: the results of
+// a check with regions that region's workers recorded ("default" for a
+// check without regions). Rollups are per check, not per region, so it
+// reads the raw results alone and reaches back only as far as they do:
+// the caller keeps [since, until) within the results retention (the API
+// refuses longer windows), and an older since counts only what has not
+// yet been dropped.
+func (s *Store) RegionUptime(ctx context.Context, checkID, region string, since, until time.Time) (registry.Uptime, error) {
+	if !until.After(since) {
+		return registry.Uptime{}, errors.New("uptime: until must be after since")
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT width_bucket(latency_us, vigil_latency_bounds()), count(*), count(*) FILTER (WHERE NOT success),
+			sum(latency_us)::bigint, min(latency_us), max(latency_us), NULL::bytea
+		FROM check_results
+		WHERE check_id = $1 AND scheduled_at >= $2 AND scheduled_at < $3 AND region = $4
+		GROUP BY 1`, checkID, since.UTC(), until.UTC(), region)
+	if err != nil {
+		return registry.Uptime{}, fmt.Errorf("uptime of %s in %s: read results: %w", checkID, region, err)
+	}
+	sum, err := sumRows(rows)
+	if err != nil {
+		return registry.Uptime{}, fmt.Errorf("uptime of %s in %s: %w", checkID, region, err)
+	}
+	return registry.Uptime{Checks: sum.Checks, Failures: sum.Failures, Latency: latencyOf(&sum)}, nil
+}
+
 func latencyOf(s *histogram.Summary) registry.Latency {
 	return registry.Latency{Avg: s.Avg(), P95: s.P95(), Max: s.Max()}
 }
@@ -128,6 +155,13 @@ func (s *Store) windowSummary(ctx context.Context, checkID string, w window) (hi
 	if err != nil {
 		return histogram.Summary{}, fmt.Errorf("read results and rollups: %w", err)
 	}
+	return sumRows(rows)
+}
+
+// sumRows adds up rows of (bucket, checks, failures, latency sum, min,
+// max, histogram): a raw bucket's count when the histogram is NULL, a
+// stored rollup's histogram otherwise.
+func sumRows(rows pgx.Rows) (histogram.Summary, error) {
 	defer rows.Close()
 	var (
 		out  histogram.Summary

@@ -117,6 +117,9 @@ func message(from string, j *notify.Job) []byte {
 		"change:   " + string(t.From) + " -> " + string(t.To),
 		"at:       " + t.At.UTC().Format(time.RFC3339),
 	}
+	if r := Regions(j); r != "" {
+		lines = append(lines, "regions:  "+r)
+	}
 	if t.Error != "" {
 		lines = append(lines, "error:    "+t.Error)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,10 +36,52 @@ func Summary(j *notify.Job) string {
 	if !j.Delivery.Reminder {
 		fmt.Fprintf(&b, " (was %s)", t.From)
 	}
+	if r := Regions(j); r != "" {
+		b.WriteString(" [" + r + "]")
+	}
 	if t.Error != "" && t.To == check.StateDown {
 		b.WriteString(": " + t.Error)
 	}
 	return b.String()
+}
+
+// regionOrder is the order Regions lists the states in: what pages a
+// person first.
+var regionOrder = []check.State{check.StateDown, check.StateUp, check.StateUnknown}
+
+// Regions says which regions saw what when a check with regions changed,
+// e.g. "DOWN in eu-west, us-east; UP in ap-south; 2 of 3 DOWN, quorum 2":
+// states in regionOrder (any other after them, by name), regions by name
+// within a state. It is "" for a check without regions.
+func Regions(j *notify.Job) string {
+	rs := j.Transition.Regions
+	if len(rs) == 0 {
+		return ""
+	}
+	byState := map[check.State][]string{}
+	for r, st := range rs {
+		byState[st] = append(byState[st], r)
+	}
+	states := slices.Clone(regionOrder)
+	var others []check.State
+	for st := range byState {
+		if !slices.Contains(regionOrder, st) {
+			others = append(others, st)
+		}
+	}
+	slices.Sort(others)
+	var parts []string
+	for _, st := range append(states, others...) {
+		if names := byState[st]; len(names) > 0 {
+			slices.Sort(names)
+			parts = append(parts, fmt.Sprintf("%s in %s", st, strings.Join(names, ", ")))
+		}
+	}
+	tally := fmt.Sprintf("%d of %d DOWN", len(byState[check.StateDown]), len(rs))
+	if j.Quorum > 0 {
+		tally += fmt.Sprintf(", quorum %d", j.Quorum)
+	}
+	return strings.Join(append(parts, tally), "; ")
 }
 
 type slackMessage struct {
@@ -96,6 +139,10 @@ func (s *Sender) pagerDuty(ctx context.Context, j *notify.Job) notify.Attempt {
 			CustomDetails: map[string]any{"check_id": t.CheckID, "from": t.From, "to": t.To,
 				"error": t.Error, "tags": j.Tags, "delivery_id": j.Delivery.ID, "reminder": j.Delivery.Reminder},
 		}
+		if len(t.Regions) > 0 {
+			ev.Payload.CustomDetails["regions"] = t.Regions
+			ev.Payload.CustomDetails["quorum"] = j.Quorum
+		}
 	}
 	return s.postJSON(ctx, j.Channel.URL, ev, nil)
 }
@@ -127,6 +174,9 @@ func (s *Sender) alertmanager(ctx context.Context, j *notify.Job) notify.Attempt
 		Annotations: map[string]string{"summary": Summary(j), "error": t.Error, "url": j.URL,
 			"delivery_id": j.Delivery.ID},
 		StartsAt: t.At.UTC().Format(time.RFC3339Nano),
+	}
+	if r := Regions(j); r != "" {
+		a.Annotations["regions"] = r
 	}
 	if t.To == check.StateUp {
 		a.EndsAt = a.StartsAt

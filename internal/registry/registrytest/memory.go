@@ -45,6 +45,7 @@ type Registry interface { //nolint:interfacebloat // the union of two consumers'
 	Results(ctx context.Context, checkID string, q registry.ResultQuery) ([]check.Result, string, error)
 	Transitions(ctx context.Context, q registry.TransitionQuery) ([]check.Transition, error)
 	Uptime(ctx context.Context, checkID string, since, until time.Time) (registry.Uptime, error)
+	RegionUptime(ctx context.Context, checkID, region string, since, until time.Time) (registry.Uptime, error)
 }
 
 var _ Registry = (*Memory)(nil)
@@ -464,15 +465,33 @@ func (m *Memory) Uptime(_ context.Context, checkID string, since, until time.Tim
 	if !until.After(since) {
 		return registry.Uptime{}, errors.New("uptime: until must be after since")
 	}
+	return m.uptime(checkID, "", since, until), nil
+}
+
+// RegionUptime is Uptime over the results of one region.
+func (m *Memory) RegionUptime(_ context.Context, checkID, region string, since, until time.Time) (registry.Uptime, error) {
+	defer m.mu.Unlock()
+	if err := m.enter("RegionUptime", checkID, region); err != nil {
+		return registry.Uptime{}, err
+	}
+	if !until.After(since) {
+		return registry.Uptime{}, errors.New("uptime: until must be after since")
+	}
+	return m.uptime(checkID, region, since, until), nil
+}
+
+// uptime sums the results in [since, until) of region ("" for every
+// region); m.mu is held.
+func (m *Memory) uptime(checkID, region string, since, until time.Time) registry.Uptime {
 	var sum histogram.Summary
 	for _, r := range m.results[checkID] {
-		if r.ScheduledAt.Before(since) || !r.ScheduledAt.Before(until) {
+		if r.ScheduledAt.Before(since) || !r.ScheduledAt.Before(until) || region != "" && r.ResultRegion() != region {
 			continue
 		}
 		sum.Observe(r.Success(), r.Latency.Microseconds())
 	}
 	return registry.Uptime{Checks: sum.Checks, Failures: sum.Failures,
-		Latency: registry.Latency{Avg: sum.Avg(), P95: sum.P95(), Max: sum.Max()}}, nil
+		Latency: registry.Latency{Avg: sum.Avg(), P95: sum.P95(), Max: sum.Max()}}
 }
 
 // AddResult appends r to its check's history, as a worker's record would,

@@ -534,6 +534,46 @@ var scenarios = []scenario{
 		require.Equal(t, []string{"3@", "2@", "1@"}, page(registry.ResultQuery{Limit: 1, Region: check.DefaultRegion}))
 		require.Empty(t, page(registry.ResultQuery{Region: "us"}), "a region the check does not list")
 	}},
+	{"uptime of one region counts only its results", func(t *testing.T, s Subject) {
+		ctx := t.Context()
+		c := newCheck("multi")
+		c.Regions, c.Quorum = []string{"eu", "us"}, 1
+		sv, err := s.CreateService(ctx, c)
+		require.NoError(t, err)
+		plain := create(t, s, "plain")
+		var rs []check.Result
+		for i := range 10 {
+			at := t0.Add(time.Duration(i) * time.Minute)
+			eu := result(sv.ID, at, true)
+			eu.Region = "eu"
+			us := result(sv.ID, at, i%2 == 0) // every other one DOWN
+			us.Region, us.Latency = "us", 450*time.Millisecond
+			rs = append(rs, eu, us, result(plain.ID, at, i != 0))
+		}
+		require.NoError(t, s.AddResults(ctx, rs))
+		lat := func(d time.Duration) registry.Latency { return registry.Latency{Avg: d, P95: d, Max: d} }
+
+		u, err := s.RegionUptime(ctx, sv.ID, "us", t0, t0.Add(10*time.Minute))
+		require.NoError(t, err)
+		require.Equal(t, registry.Uptime{Checks: 10, Failures: 5, Latency: lat(450 * time.Millisecond)}, u)
+		u, err = s.RegionUptime(ctx, sv.ID, "eu", t0.Add(time.Minute), t0.Add(8*time.Minute))
+		require.NoError(t, err)
+		require.Equal(t, registry.Uptime{Checks: 7, Latency: lat(150 * time.Millisecond)}, u, "until is exclusive")
+		u, err = s.Uptime(ctx, sv.ID, t0, t0.Add(10*time.Minute))
+		require.NoError(t, err)
+		require.Equal(t, int64(20), u.Checks, "without a region, every region's")
+		require.Equal(t, int64(5), u.Failures)
+
+		u, err = s.RegionUptime(ctx, sv.ID, "ap", t0, t0.Add(time.Hour))
+		require.NoError(t, err)
+		require.Zero(t, u, "a region the check does not list")
+		u, err = s.RegionUptime(ctx, plain.ID, check.DefaultRegion, t0, t0.Add(time.Hour))
+		require.NoError(t, err)
+		require.Equal(t, registry.Uptime{Checks: 10, Failures: 1, Latency: lat(150 * time.Millisecond)}, u,
+			"a check without regions probes from the default region")
+		_, err = s.RegionUptime(ctx, sv.ID, "eu", t0, t0)
+		refused(t, err)
+	}},
 }
 
 // result is a result of id at tick, UP or DOWN.
