@@ -314,9 +314,10 @@ func scenarios() []scenario {
 			inject: regionKillInject,
 			after:  regionKillAfter,
 			// ap's jobs in flight when its worker died were probed and
-			// never recorded: probes beyond the results, within its
-			// prefetch window as in worker-kill. Nothing is redelivered to
-			// anyone else.
+			// never recorded: probes beyond the results, at most its
+			// concurrency (a job holds its slot until its result is
+			// recorded). Nothing of ap's is redelivered to anyone else; the
+			// bound is worker-kill's.
 			maxDuplicated: func(l load, _ *runState) int64 { return int64(2 * l.concurrency) },
 		},
 		{

@@ -519,45 +519,35 @@ func (r *rig) inspectRegionQueue(ctx context.Context, region string) (queueState
 	if q.ready == 0 {
 		return q, nil
 	}
-	// Look at every ready job without consuming it: get them unacked and
-	// close the channel, which puts them all back.
-	conn, err := amqp.Dial(r.s.mq.url(r.vhost))
-	if err != nil {
-		return q, fmt.Errorf("dial broker: %w", err)
-	}
-	defer func() { _ = conn.Close() }()
-	ch, err := conn.Channel()
+	jobs, _, err := r.peekJobs(name)
 	if err != nil {
 		return q, err
 	}
-	defer func() { _ = ch.Close() }()
-	var jobs []check.Job
-	for {
-		d, ok, err := ch.Get(name, false)
-		if err != nil {
-			return q, fmt.Errorf("get job: %w", err)
-		}
-		if !ok {
-			break
-		}
-		js, err := queue.DecodeJobs(d.Body)
-		if err != nil {
-			return q, err
-		}
-		jobs = append(jobs, js...)
-	}
 	q.jobs = len(jobs)
-	for _, j := range jobs {
+	// One query for all of them: a dead region's queue holds an interval
+	// of jobs, too many to look up one by one on a busy machine.
+	ids, ticks, regions := make([]string, len(jobs)), make([]time.Time, len(jobs)), make([]string, len(jobs))
+	for i := range jobs {
+		ids[i], ticks[i], regions[i] = jobs[i].CheckID, jobs[i].ScheduledAt, jobs[i].ResultRegion()
+	}
+	rows, err := r.pool.Query(ctx, `SELECT j.id, j.tick,
+			EXISTS (SELECT 1 FROM check_results r WHERE r.check_id = j.id AND r.scheduled_at = j.tick AND r.region = j.region),
+			coalesce(sc.next_run_at > j.tick, false), sc.next_run_at
+		FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS j(id, tick, region)
+		LEFT JOIN schedule sc ON sc.check_id = j.id`, ids, ticks, regions)
+	if err != nil {
+		return q, fmt.Errorf("look up jobs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
 		var (
+			id                  string
+			tick                time.Time
 			hasResult, advanced bool
 			next                *time.Time
 		)
-		if err := r.pool.QueryRow(ctx, `SELECT
-				EXISTS (SELECT 1 FROM check_results WHERE check_id = $1 AND scheduled_at = $2 AND region = $3),
-				coalesce((SELECT next_run_at > $2 FROM schedule WHERE check_id = $1), false),
-				(SELECT next_run_at FROM schedule WHERE check_id = $1)`,
-			j.CheckID, j.ScheduledAt, j.ResultRegion()).Scan(&hasResult, &advanced, &next); err != nil {
-			return q, fmt.Errorf("look up job: %w", err)
+		if err := rows.Scan(&id, &tick, &hasResult, &advanced, &next); err != nil {
+			return q, fmt.Errorf("look up jobs: %w", err)
 		}
 		if hasResult {
 			q.surplus++
@@ -567,8 +557,48 @@ func (r *rig) inspectRegionQueue(ctx context.Context, region string) (queueState
 		}
 		if (hasResult || !advanced) && len(q.examples) < 5 {
 			q.examples = append(q.examples, fmt.Sprintf("job %s tick %s: result stored %v, next_run_at %v",
-				j.CheckID, j.ScheduledAt.Format(time.RFC3339Nano), hasResult, next))
+				id, tick.Format(time.RFC3339Nano), hasResult, next))
 		}
 	}
+	if err := rows.Err(); err != nil {
+		return q, fmt.Errorf("look up jobs: %w", err)
+	}
 	return q, nil
+}
+
+// peekJobs returns the ready jobs of the named queue without consuming
+// them (it gets them unacked and closes the channel, which puts them all
+// back) and the queue's consumers (a passive declare). It asks the broker
+// over AMQP, much faster than rabbitmqctl, so that a queue can be sampled
+// while the load runs.
+func (r *rig) peekJobs(name string) (jobs []check.Job, consumers int, err error) {
+	conn, err := amqp.Dial(r.s.mq.url(r.vhost))
+	if err != nil {
+		return nil, 0, fmt.Errorf("dial broker: %w", err)
+	}
+	defer func() { _ = conn.Close() }()
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() { _ = ch.Close() }()
+	dq, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("inspect queue %s: %w", name, err)
+	}
+	for {
+		d, ok, err := ch.Get(name, false)
+		if err != nil {
+			return nil, 0, fmt.Errorf("get job: %w", err)
+		}
+		if !ok {
+			break
+		}
+		js, err := queue.DecodeJobs(d.Body)
+		if err != nil {
+			return nil, 0, err
+		}
+		jobs = append(jobs, js...)
+	}
+	return jobs, dq.Consumers, nil
 }
