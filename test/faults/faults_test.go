@@ -32,7 +32,7 @@ type scenario struct {
 	servers int
 	workers int // per region when regions is set
 	// regions and quorum are every check's (none: the default region
-	// alone); the scenario starts workers workers in each region.
+	// alone); the scenario then starts that many workers in each region.
 	regions []string
 	quorum  int
 	post    time.Duration
