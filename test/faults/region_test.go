@@ -130,9 +130,9 @@ func regionKillAfter(t *testing.T, r *rig, x *runState) {
 		x.failf("%s's queue held %d jobs; jobs nobody takes expire after one interval (%d jobs, at most %d allowed)",
 			deadRegion, maxJobs, l.checks, bound)
 	}
-	x.notes = append(x.notes, fmt.Sprintf("%s UNKNOWN in %d of %d sampled checks over REST and stale in all %d by the store; "+
-		"0 DOWN transitions, all checks UP; %s's queue held at most %d jobs (one interval is %d)",
-		deadRegion, unknown, sampled, len(grid), deadRegion, maxJobs, l.checks))
+	x.notes = append(x.notes, fmt.Sprintf("%s UNKNOWN in %d of %d sampled checks over REST and stale in %d of %d by the store; "+
+		"%d transitions to DOWN, %d checks not UP; %s's queue held at most %d jobs (one interval is %d)",
+		deadRegion, unknown, sampled, int64(len(grid))-counting, len(grid), downs, notUp, deadRegion, maxJobs, l.checks))
 }
 
 // regionStates reads GET /api/v1/services/{id} of a sample of the checks
