@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/check"
 )
 
 // Every scenario runs the same timeline: processes up, warmup, the window
@@ -28,7 +30,11 @@ type scenario struct {
 	name    string
 	what    string
 	servers int
-	workers int
+	workers int // per region when regions is set
+	// regions and quorum are every check's (none: the default region
+	// alone); the scenario then starts that many workers in each region.
+	regions []string
+	quorum  int
 	post    time.Duration
 	// before runs with the load steady, just before the window opens.
 	before func(t *testing.T, r *rig, x *runState)
@@ -303,6 +309,18 @@ func scenarios() []scenario {
 			},
 		},
 		{
+			name: "region-kill", what: "every check probed from eu, us and ap (quorum 2), one worker per region; kill -9 every worker of ap mid-load, none restarted",
+			servers: 1, workers: 1, regions: regionNames, quorum: 2, post: 25 * time.Second,
+			inject: regionKillInject,
+			after:  regionKillAfter,
+			// ap's jobs in flight when its worker died were probed and
+			// never recorded: probes beyond the results, at most its
+			// concurrency (a job holds its slot until its result is
+			// recorded). Nothing of ap's is redelivered to anyone else; the
+			// bound is worker-kill's.
+			maxDuplicated: func(l load, _ *runState) int64 { return int64(2 * l.concurrency) },
+		},
+		{
 			name: "hostile-targets", what: fmt.Sprintf("%d checks whose targets answer with NUL or invalid UTF-8 in gRPC messages, a 60 KB malformed header, a 16 MiB body, a slow-drip body, a redirect loop or a reset, registered over REST beside the load",
 				hostileChecksPerKind*len(hostileKinds)),
 			servers: 1, workers: 2, post: 20 * time.Second,
@@ -332,15 +350,22 @@ func (s *suite) run(t *testing.T, sc scenario) {
 	l := s.load
 	logf := func(format string, args ...any) { t.Logf("[%s] "+format, append([]any{sc.name}, args...)...) }
 	logf("%s", sc.what)
-	r := newRig(t, s, sc.name)
+	r := newRig(t, s, sc.name, sc.regions, sc.quorum)
 	x := &runState{}
 	for range sc.servers {
 		x.servers = append(x.servers, r.startServer())
 	}
-	for range sc.workers {
-		x.workers = append(x.workers, r.startWorker())
+	if len(sc.regions) == 0 {
+		for range sc.workers {
+			x.workers = append(x.workers, r.startWorker())
+		}
 	}
-	logf("%d server(s) and %d worker(s) ready; warming up %s", sc.servers, sc.workers, warmup)
+	for _, region := range sc.regions {
+		for range sc.workers {
+			x.workers = append(x.workers, r.startWorkerIn(region))
+		}
+	}
+	logf("%d server(s) and %d worker(s) ready; warming up %s", sc.servers, len(x.workers), warmup)
 	time.Sleep(warmup)
 	if sc.before != nil {
 		sc.before(t, r, x)
@@ -382,8 +407,15 @@ func (s *suite) run(t *testing.T, sc scenario) {
 		x.failf("final SIGTERM: %v", err)
 	}
 
-	q, err := r.inspectQueue(ctx)
-	require.NoError(t, err)
+	queues := map[string]queueState{}
+	for _, region := range append([]string{check.DefaultRegion}, sc.regions...) {
+		if region == check.DefaultRegion && len(sc.regions) > 0 {
+			continue // no job goes to the default region's queue
+		}
+		q, err := r.inspectRegionQueue(ctx, region)
+		require.NoError(t, err)
+		queues[region] = q
+	}
 	half, err := r.consistency(ctx)
 	require.NoError(t, err)
 	m, err := r.measure(ctx, from, to)
@@ -393,7 +425,12 @@ func (s *suite) run(t *testing.T, sc scenario) {
 	if len(x.notes) > 0 {
 		note += "; " + strings.Join(x.notes, "; ")
 	}
-	rw := row{scenario: sc.name, load: fmt.Sprintf("%s, %d server(s), %d worker(s)", l, sc.servers, sc.workers),
+	loadDesc := fmt.Sprintf("%s, %d server(s), %d worker(s)", l, sc.servers, sc.workers)
+	if len(sc.regions) > 0 {
+		loadDesc = fmt.Sprintf("%s from %s (quorum %d, %d result(s) per tick), %d server(s), %d worker(s) per region",
+			l, strings.Join(sc.regions, ","), sc.quorum, len(sc.regions), sc.servers, sc.workers)
+	}
+	rw := row{scenario: sc.name, load: loadDesc,
 		t: m, recovery: rec, recovered: ok, note: note, windowSecs: to.Sub(from).Seconds()}
 	s.mu.Lock()
 	s.rows = append(s.rows, rw)
@@ -421,7 +458,13 @@ func (s *suite) run(t *testing.T, sc scenario) {
 	if len(half) > 0 {
 		fail("half-written state: %v", half)
 	}
-	x.checkQueue("after the final SIGTERM", q)
+	for region, q := range queues {
+		when := "after the final SIGTERM"
+		if len(sc.regions) > 0 {
+			when += ", region " + region
+		}
+		x.checkQueue(when, q)
+	}
 	if !ok {
 		fail("probing never came back to %.0f%% of the due rate within the window", recoveredRatio*100)
 	}

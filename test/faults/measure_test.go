@@ -93,18 +93,37 @@ func (r *rig) grid(ctx context.Context) ([]gridCheck, error) {
 	return out, rows.Err()
 }
 
-// windowCounts returns the ticks due in [from, to) and how many of them
-// have a result; the suite polls it until the late ticks are in.
+// counted is the regions whose ticks are expected: the checks' regions
+// but those whose workers the scenario killed (dead), or the default
+// region for checks without regions. A check with regions gets one result
+// per region and tick.
+func (r *rig) counted() []string {
+	if len(r.regions) == 0 {
+		return []string{check.DefaultRegion}
+	}
+	var out []string
+	for _, g := range r.regions {
+		if _, gone := r.dead[g]; !gone {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// windowCounts returns the ticks due in [from, to) in the counted regions
+// and how many of them have a result; the suite polls it until the late
+// ticks are in.
 func (r *rig) windowCounts(ctx context.Context, from, to time.Time) (expected, recorded int64, err error) {
 	grid, err := r.grid(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
+	regions := r.counted()
 	for _, c := range grid {
-		c.ticksIn(from, to, func(time.Time) { expected++ })
+		c.ticksIn(from, to, func(time.Time) { expected += int64(len(regions)) })
 	}
-	err = r.pool.QueryRow(ctx, `SELECT count(*) FROM check_results WHERE scheduled_at >= $1 AND scheduled_at < $2`,
-		from, to).Scan(&recorded)
+	err = r.pool.QueryRow(ctx, `SELECT count(*) FROM check_results WHERE scheduled_at >= $1 AND scheduled_at < $2
+		AND region = ANY($3)`, from, to, regions).Scan(&recorded)
 	return expected, recorded, err
 }
 
@@ -120,25 +139,27 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 	// late probes being recorded after the window closed.
 	buckets := int(to.Sub(from) / time.Second)
 	m.due, m.done = make([]int64, buckets), make([]int64, buckets)
-	// Every result from the window on, by check: which ticks have one,
-	// and when each check was probed again after a gap.
+	// Every result of the counted regions from the window on, by check
+	// and region: which ticks have one, and when each check was probed
+	// again (in that region) after a gap.
+	regions := r.counted()
 	type res struct{ tick, checked time.Time }
-	byCheck := map[string][]res{}
-	rrows, err := r.pool.Query(ctx, `SELECT check_id, scheduled_at, checked_at FROM check_results
-		WHERE scheduled_at >= $1 ORDER BY check_id, scheduled_at`, from)
+	byCheck := map[string][]res{} // by check id + "/" + region
+	rrows, err := r.pool.Query(ctx, `SELECT check_id, region, scheduled_at, checked_at FROM check_results
+		WHERE scheduled_at >= $1 AND region = ANY($2) ORDER BY check_id, region, scheduled_at`, from, regions)
 	if err != nil {
 		return m, fmt.Errorf("read results: %w", err)
 	}
 	for rrows.Next() {
 		var (
-			id string
-			x  res
+			id, region string
+			x          res
 		)
-		if err := rrows.Scan(&id, &x.tick, &x.checked); err != nil {
+		if err := rrows.Scan(&id, &region, &x.tick, &x.checked); err != nil {
 			rrows.Close()
 			return m, err
 		}
-		byCheck[id] = append(byCheck[id], x)
+		byCheck[id+"/"+region] = append(byCheck[id+"/"+region], x)
 	}
 	rrows.Close()
 	if err := rrows.Err(); err != nil {
@@ -146,32 +167,34 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 	}
 	catchUp := r.s.load.catchUp
 	for _, c := range grid {
-		rs := byCheck[c.id]
-		c.ticksIn(from, to, func(t time.Time) {
-			m.expected++
-			if b := int(t.Sub(from) / time.Second); b < buckets {
-				m.due[b]++
-			}
-			i := sort.Search(len(rs), func(i int) bool { return !rs[i].tick.Before(t) })
-			if i < len(rs) && rs[i].tick.Equal(t) {
-				return
-			}
-			// No result. The scheduler may skip a tick only when it got to
-			// the check more than catchUp after the tick; it got there
-			// before the check's next probe began.
-			if i < len(rs) && t.Before(rs[i].checked.Add(-catchUp)) {
-				m.skipped++
-				return
-			}
-			m.missing++
-		})
+		for _, region := range regions {
+			rs := byCheck[c.id+"/"+region]
+			c.ticksIn(from, to, func(t time.Time) {
+				m.expected++
+				if b := int(t.Sub(from) / time.Second); b < buckets {
+					m.due[b]++
+				}
+				i := sort.Search(len(rs), func(i int) bool { return !rs[i].tick.Before(t) })
+				if i < len(rs) && rs[i].tick.Equal(t) {
+					return
+				}
+				// No result. The scheduler may skip a tick only when it got
+				// to the check more than catchUp after the tick; it got
+				// there before the check's next probe began.
+				if i < len(rs) && t.Before(rs[i].checked.Add(-catchUp)) {
+					m.skipped++
+					return
+				}
+				m.missing++
+			})
+		}
 	}
 	rows, err := r.pool.Query(ctx, `SELECT s.id,
-			count(r.check_id) FILTER (WHERE r.scheduled_at >= $1 AND r.scheduled_at < $2),
+			count(r.check_id) FILTER (WHERE r.scheduled_at >= $1 AND r.scheduled_at < $2 AND r.region = ANY($3)),
 			count(r.check_id),
 			count(r.check_id) FILTER (WHERE mod((extract(epoch FROM r.scheduled_at - sc.next_run_at) * 1000)::numeric, s.interval_ms) <> 0)
 		FROM services s LEFT JOIN schedule sc ON sc.check_id = s.id LEFT JOIN check_results r ON r.check_id = s.id
-		GROUP BY s.id`, from, to)
+		GROUP BY s.id`, from, to, regions)
 	if err != nil {
 		return m, fmt.Errorf("count results: %w", err)
 	}
@@ -196,7 +219,7 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 		hits := r.target.hitsOf(n)
 		m.duplicated += max(hits-total, 0)
 		m.unprobed += max(total-hits, 0)
-		if hits > total && len(m.doubled) < 3 {
+		if hits > total && len(dupIDs) < 3 {
 			dupIDs = append(dupIDs, id)
 		}
 	}
@@ -212,12 +235,12 @@ func (r *rig) measure(ctx context.Context, from, to time.Time) (ticks, error) {
 	}
 	var lagMs float64
 	if err := r.pool.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM checked_at - scheduled_at) * 1000), 0)
-		FROM check_results WHERE scheduled_at >= $1 AND scheduled_at < $2`, from, to).Scan(&lagMs); err != nil {
+		FROM check_results WHERE scheduled_at >= $1 AND scheduled_at < $2 AND region = ANY($3)`, from, to, regions).Scan(&lagMs); err != nil {
 		return m, fmt.Errorf("lag: %w", err)
 	}
 	m.maxLag = time.Duration(lagMs * float64(time.Millisecond))
 	brows, err := r.pool.Query(ctx, `SELECT floor(extract(epoch FROM checked_at - $1::timestamptz))::int, count(*)
-		FROM check_results WHERE checked_at >= $1 AND checked_at < $2 GROUP BY 1`, from, to)
+		FROM check_results WHERE checked_at >= $1 AND checked_at < $2 AND region = ANY($3) GROUP BY 1`, from, to, regions)
 	if err != nil {
 		return m, fmt.Errorf("bucket results: %w", err)
 	}
@@ -354,6 +377,23 @@ func (r *rig) consistency(ctx context.Context) (map[string]int64, error) {
 		"checks without a state row": `SELECT count(*) FROM services s
 			WHERE NOT EXISTS (SELECT 1 FROM check_state cs WHERE cs.check_id = s.id)`,
 	}
+	if len(r.regions) > 0 {
+		// A check with regions has a result per region and tick, and its
+		// state is the regions' vote: each region's own state is what
+		// must agree with that region's newest result.
+		delete(queries, "last_checked_at is not that result's")
+		delete(queries, "state is not the newest result's")
+		queries["a region's last_scheduled_at is not its newest result"] = `SELECT count(*) FROM check_region_state cs
+			LEFT JOIN (SELECT check_id, region, max(scheduled_at) AS m FROM check_results GROUP BY check_id, region) r
+				ON r.check_id = cs.check_id AND r.region = cs.region
+			WHERE cs.last_scheduled_at IS DISTINCT FROM r.m`
+		queries["a region's last_checked_at is not that result's"] = `SELECT count(*) FROM check_region_state cs
+			JOIN check_results r ON r.check_id = cs.check_id AND r.region = cs.region AND r.scheduled_at = cs.last_scheduled_at
+			WHERE cs.last_checked_at IS DISTINCT FROM r.checked_at`
+		queries["a region's state is not its newest result's"] = `SELECT count(*) FROM check_region_state cs
+			JOIN check_results r ON r.check_id = cs.check_id AND r.region = cs.region AND r.scheduled_at = cs.last_scheduled_at
+			WHERE cs.state <> CASE WHEN r.success THEN 'UP' ELSE 'DOWN' END`
+	}
 	out := map[string]int64{}
 	for name, q := range queries {
 		var n int64
@@ -364,13 +404,79 @@ func (r *rig) consistency(ctx context.Context) (map[string]int64, error) {
 			out[name] = n
 		}
 	}
+	if len(r.regions) > 0 {
+		n, err := r.misvoted(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			out["state is not the regions' vote"] = n
+		}
+	}
 	return out, nil
 }
 
-// queueState is the jobs queue once every process has stopped.
+// misvoted counts the checks with regions whose stored state is not
+// check.Vote of their stored region states: recording votes whenever a
+// region's state moves, and the vote depends on those states alone.
+func (r *rig) misvoted(ctx context.Context) (int64, error) {
+	rows, err := r.pool.Query(ctx, `SELECT s.id, s.regions, s.quorum, s.interval_ms, cs.state, rs.region, rs.state, rs.last_scheduled_at
+		FROM services s JOIN check_state cs ON cs.check_id = s.id
+		JOIN check_region_state rs ON rs.check_id = s.id
+		WHERE cardinality(s.regions) > 0 ORDER BY s.id`)
+	if err != nil {
+		return 0, fmt.Errorf("read region states: %w", err)
+	}
+	defer rows.Close()
+	type voted struct {
+		regions  []string
+		quorum   int
+		interval time.Duration
+		state    check.State
+		states   map[string]check.Snapshot
+	}
+	checks := map[string]*voted{}
+	for rows.Next() {
+		var (
+			id, state, region, regionState string
+			regions                        []string
+			quorum                         int
+			ms                             int64
+			last                           *time.Time
+		)
+		if err := rows.Scan(&id, &regions, &quorum, &ms, &state, &region, &regionState, &last); err != nil {
+			return 0, err
+		}
+		v := checks[id]
+		if v == nil {
+			v = &voted{regions: regions, quorum: quorum, interval: time.Duration(ms) * time.Millisecond,
+				state: check.State(state), states: map[string]check.Snapshot{}}
+			checks[id] = v
+		}
+		snap := check.Snapshot{State: check.State(regionState)}
+		if last != nil {
+			snap.LastScheduledAt = *last
+		}
+		v.states[region] = snap
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, v := range checks {
+		if vote, _ := check.Vote(v.regions, v.quorum, v.states, check.NewestTick(v.states), check.StaleAfter(v.interval)); vote != v.state {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// queueState is a jobs queue, once every process has stopped (or, for a
+// region without workers, at any time).
 type queueState struct {
-	// ready and unacked count messages, each of which may carry many jobs.
-	ready, unacked, consumers int
+	// ready and unacked count messages, each of which may carry many jobs;
+	// jobs counts the jobs of the ready ones.
+	ready, unacked, consumers, jobs int
 	// surplus counts ready jobs whose tick already has a result: a job
 	// that was probed and recorded but went back to the queue (not acked),
 	// so it would be probed twice.
@@ -382,8 +488,16 @@ type queueState struct {
 	examples []string
 }
 
+// inspectQueue inspects the default region's jobs queue.
 func (r *rig) inspectQueue(ctx context.Context) (queueState, error) {
+	return r.inspectRegionQueue(ctx, check.DefaultRegion)
+}
+
+// inspectRegionQueue inspects region's jobs queue (queue.Config.JobQueueFor):
+// its jobs are checked against that region's results.
+func (r *rig) inspectRegionQueue(ctx context.Context, region string) (queueState, error) {
 	var q queueState
+	name := queue.Config{JobQueue: queue.DefaultJobQueue}.JobQueueFor(region)
 	out, err := r.s.mq.ctl(ctx, "list_queues", "-p", r.vhost, "--no-table-headers",
 		"name", "messages_ready", "messages_unacknowledged", "consumers")
 	if err != nil {
@@ -392,7 +506,7 @@ func (r *rig) inspectQueue(ctx context.Context) (queueState, error) {
 	found := false
 	for line := range strings.SplitSeq(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) == 4 && f[0] == queue.DefaultJobQueue {
+		if len(f) == 4 && f[0] == name {
 			found = true
 			q.ready, _ = strconv.Atoi(f[1])
 			q.unacked, _ = strconv.Atoi(f[2])
@@ -400,49 +514,40 @@ func (r *rig) inspectQueue(ctx context.Context) (queueState, error) {
 		}
 	}
 	if !found {
-		return q, fmt.Errorf("no %s queue in vhost %s: %s", queue.DefaultJobQueue, r.vhost, out)
+		return q, fmt.Errorf("no %s queue in vhost %s: %s", name, r.vhost, out)
 	}
 	if q.ready == 0 {
 		return q, nil
 	}
-	// Look at every ready job without consuming it: get them unacked and
-	// close the channel, which puts them all back.
-	conn, err := amqp.Dial(r.s.mq.url(r.vhost))
-	if err != nil {
-		return q, fmt.Errorf("dial broker: %w", err)
-	}
-	defer func() { _ = conn.Close() }()
-	ch, err := conn.Channel()
+	jobs, _, err := r.peekJobs(name)
 	if err != nil {
 		return q, err
 	}
-	defer func() { _ = ch.Close() }()
-	var jobs []check.Job
-	for {
-		d, ok, err := ch.Get(queue.DefaultJobQueue, false)
-		if err != nil {
-			return q, fmt.Errorf("get job: %w", err)
-		}
-		if !ok {
-			break
-		}
-		js, err := queue.DecodeJobs(d.Body)
-		if err != nil {
-			return q, err
-		}
-		jobs = append(jobs, js...)
+	q.jobs = len(jobs)
+	// One query for all of them: a dead region's queue holds an interval
+	// of jobs, too many to look up one by one on a busy machine.
+	ids, ticks, regions := make([]string, len(jobs)), make([]time.Time, len(jobs)), make([]string, len(jobs))
+	for i := range jobs {
+		ids[i], ticks[i], regions[i] = jobs[i].CheckID, jobs[i].ScheduledAt, jobs[i].ResultRegion()
 	}
-	for _, j := range jobs {
+	rows, err := r.pool.Query(ctx, `SELECT j.id, j.tick,
+			EXISTS (SELECT 1 FROM check_results r WHERE r.check_id = j.id AND r.scheduled_at = j.tick AND r.region = j.region),
+			coalesce(sc.next_run_at > j.tick, false), sc.next_run_at
+		FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS j(id, tick, region)
+		LEFT JOIN schedule sc ON sc.check_id = j.id`, ids, ticks, regions)
+	if err != nil {
+		return q, fmt.Errorf("look up jobs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
 		var (
+			id                  string
+			tick                time.Time
 			hasResult, advanced bool
 			next                *time.Time
 		)
-		if err := r.pool.QueryRow(ctx, `SELECT
-				EXISTS (SELECT 1 FROM check_results WHERE check_id = $1 AND scheduled_at = $2),
-				coalesce((SELECT next_run_at > $2 FROM schedule WHERE check_id = $1), false),
-				(SELECT next_run_at FROM schedule WHERE check_id = $1)`,
-			j.CheckID, j.ScheduledAt).Scan(&hasResult, &advanced, &next); err != nil {
-			return q, fmt.Errorf("look up job: %w", err)
+		if err := rows.Scan(&id, &tick, &hasResult, &advanced, &next); err != nil {
+			return q, fmt.Errorf("look up jobs: %w", err)
 		}
 		if hasResult {
 			q.surplus++
@@ -452,8 +557,48 @@ func (r *rig) inspectQueue(ctx context.Context) (queueState, error) {
 		}
 		if (hasResult || !advanced) && len(q.examples) < 5 {
 			q.examples = append(q.examples, fmt.Sprintf("job %s tick %s: result stored %v, next_run_at %v",
-				j.CheckID, j.ScheduledAt.Format(time.RFC3339Nano), hasResult, next))
+				id, tick.Format(time.RFC3339Nano), hasResult, next))
 		}
 	}
+	if err := rows.Err(); err != nil {
+		return q, fmt.Errorf("look up jobs: %w", err)
+	}
 	return q, nil
+}
+
+// peekJobs returns the ready jobs of the named queue without consuming
+// them (it gets them unacked and closes the channel, which puts them all
+// back) and the queue's consumers (a passive declare). It asks the broker
+// over AMQP, much faster than rabbitmqctl, so that a queue can be sampled
+// while the load runs.
+func (r *rig) peekJobs(name string) (jobs []check.Job, consumers int, err error) {
+	conn, err := amqp.Dial(r.s.mq.url(r.vhost))
+	if err != nil {
+		return nil, 0, fmt.Errorf("dial broker: %w", err)
+	}
+	defer func() { _ = conn.Close() }()
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() { _ = ch.Close() }()
+	dq, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("inspect queue %s: %w", name, err)
+	}
+	for {
+		d, ok, err := ch.Get(name, false)
+		if err != nil {
+			return nil, 0, fmt.Errorf("get job: %w", err)
+		}
+		if !ok {
+			break
+		}
+		js, err := queue.DecodeJobs(d.Body)
+		if err != nil {
+			return nil, 0, err
+		}
+		jobs = append(jobs, js...)
+	}
+	return jobs, dq.Consumers, nil
 }

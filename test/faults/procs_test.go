@@ -21,6 +21,7 @@ type proc struct {
 	name    string // e.g. "server-0"
 	kind    string // "server" or "worker"
 	addr    string // HTTP address (server) or metrics address (worker)
+	region  string // a worker's VIGIL_REGION; "" for the default region
 	logPath string
 	cmd     *exec.Cmd
 	done    chan struct{}

@@ -175,18 +175,27 @@ type rig struct {
 	target *target
 	pool   *pgxpool.Pool
 	index  map[string]int // check id -> target path number
+	// regions and quorum are the checks' (none: the default region
+	// alone); dead holds the regions whose workers the scenario killed,
+	// with when, so their ticks from then on are not expected.
+	regions []string
+	quorum  int
+	dead    map[string]time.Time
 
 	mu               sync.Mutex
 	procs            []*proc
 	servers, workers int
 }
 
-func newRig(t *testing.T, s *suite, name string) *rig {
+// newRig registers the load's checks, probed from regions with quorum
+// when regions is not empty.
+func newRig(t *testing.T, s *suite, name string, regions []string, quorum int) *rig {
 	ctx := context.Background()
 	s.ensureUp(t)
 	slug := strings.ReplaceAll(name, "-", "_")
 	r := &rig{t: t, s: s, name: name, db: "faults_" + slug, vhost: "faults-" + name,
-		logDir: filepath.Join(s.dir, "logs", name), index: map[string]int{}}
+		logDir: filepath.Join(s.dir, "logs", name), index: map[string]int{},
+		regions: regions, quorum: quorum, dead: map[string]time.Time{}}
 	require.NoError(t, os.MkdirAll(r.logDir, 0o755))
 
 	require.NoError(t, s.pg.exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+r.db+" WITH (FORCE)"))
@@ -197,7 +206,13 @@ func newRig(t *testing.T, s *suite, name string) *rig {
 	_, err = s.mq.ctl(ctx, "set_permissions", "-p", r.vhost, "guest", ".*", ".*", ".*")
 	require.NoError(t, err)
 
-	tg, err := startTarget(s.load.checks, s.load.hosts, s.load.flappers, s.load.flapEvery)
+	// A scenario with regions asserts that no check goes DOWN, so its
+	// targets do not flap.
+	flappers := s.load.flappers
+	if len(regions) > 0 {
+		flappers = 0
+	}
+	tg, err := startTarget(s.load.checks, s.load.hosts, flappers, s.load.flapEvery)
 	require.NoError(t, err)
 	r.target = tg
 
@@ -253,7 +268,7 @@ func (r *rig) register(ctx context.Context, st *store.Store) error {
 		wg.Go(func() {
 			for i := range next {
 				c := &check.Check{Name: fmt.Sprintf("fault-%05d", i), URL: r.target.urlOf(i),
-					Interval: l.interval, Timeout: l.timeout, Tags: []string{"faults"}}
+					Interval: l.interval, Timeout: l.timeout, Tags: []string{"faults"}, Regions: r.regions, Quorum: r.quorum}
 				c.SetDefaults()
 				if _, err := st.CreateService(ctx, c); err != nil {
 					select {
@@ -302,23 +317,33 @@ func (r *rig) startServer() *proc {
 	r.mu.Unlock()
 	require.Less(r.t, i, maxServerProcs)
 	addr := fmt.Sprintf("127.0.0.1:%d", r.s.ports+offServers+i)
-	return r.start(fmt.Sprintf("server-%d", i), "server", addr, "VIGIL_HTTP_ADDR="+addr)
+	return r.start(fmt.Sprintf("server-%d", i), "server", addr, "", "VIGIL_HTTP_ADDR="+addr)
 }
 
-// startWorker starts a `vigil worker` and waits until it is ready.
-func (r *rig) startWorker() *proc {
+// startWorker starts a `vigil worker` of the default region and waits
+// until it is ready.
+func (r *rig) startWorker() *proc { return r.startWorkerIn("") }
+
+// startWorkerIn starts a `vigil worker` of region (VIGIL_REGION; "" for
+// the default region) and waits until it is ready.
+func (r *rig) startWorkerIn(region string) *proc {
 	r.mu.Lock()
 	i := r.workers
 	r.workers++
 	r.mu.Unlock()
 	require.Less(r.t, i, maxWorkerProcs)
 	addr := fmt.Sprintf("127.0.0.1:%d", r.s.ports+offWorkers+i)
-	return r.start(fmt.Sprintf("worker-%d", i), "worker", addr, "VIGIL_METRICS_ADDR="+addr)
+	name := fmt.Sprintf("worker-%d", i)
+	if region == "" {
+		return r.start(name, "worker", addr, "", "VIGIL_METRICS_ADDR="+addr)
+	}
+	return r.start(name+"-"+region, "worker", addr, region, "VIGIL_METRICS_ADDR="+addr, "VIGIL_REGION="+region)
 }
 
-func (r *rig) start(name, kind, addr, extra string) *proc {
-	p, err := startProc(name, kind, r.s.bin, addr, r.logDir, append(r.env(), extra))
+func (r *rig) start(name, kind, addr, region string, extra ...string) *proc {
+	p, err := startProc(name, kind, r.s.bin, addr, r.logDir, append(r.env(), extra...))
 	require.NoError(r.t, err)
+	p.region = region
 	r.mu.Lock()
 	r.procs = append(r.procs, p)
 	r.mu.Unlock()
@@ -330,11 +355,14 @@ func (r *rig) start(name, kind, addr, extra string) *proc {
 // (after p has exited), as an orchestrator would.
 func (r *rig) restart(p *proc) *proc {
 	require.False(r.t, p.running(), "%s still runs", p.name)
-	extra := "VIGIL_HTTP_ADDR=" + p.addr
+	extra := []string{"VIGIL_HTTP_ADDR=" + p.addr}
 	if p.kind == "worker" {
-		extra = "VIGIL_METRICS_ADDR=" + p.addr
+		extra = []string{"VIGIL_METRICS_ADDR=" + p.addr}
 	}
-	return r.start(p.name+"r", p.kind, p.addr, extra)
+	if p.region != "" {
+		extra = append(extra, "VIGIL_REGION="+p.region)
+	}
+	return r.start(p.name+"r", p.kind, p.addr, p.region, extra...)
 }
 
 // live returns the processes the suite has not ended.
