@@ -429,7 +429,7 @@ func (r *rig) stopAll() {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range procs {
-		wg.Go(func() { ; p.terminate(r.s.load.grace + 20*time.Second) })
+		wg.Go(func() { p.terminate(r.s.load.grace + 20*time.Second) })
 	}
 	wg.Wait()
 }
