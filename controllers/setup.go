@@ -41,6 +41,9 @@ type OperatorOptions struct {
 	Channels ChannelStore
 	// ChannelResync defaults to ChannelResync.
 	ChannelResync time.Duration
+	// RegionSweep is how often the status writer re-reads the region
+	// states of ServiceChecks with regions (StatusWriter.RegionSweep).
+	RegionSweep time.Duration
 }
 
 // NewScheme returns a scheme with the built-in types and ServiceCheck,
@@ -107,12 +110,13 @@ func SetupOperator(mgr ctrl.Manager, opts OperatorOptions) error {
 		}
 	}
 	w := &StatusWriter{
-		Client:    mgr.GetClient(),
-		Reader:    mgr.GetAPIReader(),
-		Registry:  opts.Registry,
-		Recorder:  recorder,
-		Subscribe: opts.Subscribe,
-		Log:       mgr.GetLogger().WithName("status-writer"),
+		Client:      mgr.GetClient(),
+		Reader:      mgr.GetAPIReader(),
+		Registry:    opts.Registry,
+		Recorder:    recorder,
+		Subscribe:   opts.Subscribe,
+		Log:         mgr.GetLogger().WithName("status-writer"),
+		RegionSweep: opts.RegionSweep,
 	}
 	if err := mgr.Add(w); err != nil {
 		return fmt.Errorf("add status writer: %w", err)

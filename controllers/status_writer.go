@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -43,7 +44,16 @@ type StatusWriter struct {
 	Log       logr.Logger
 	// MaxBackoff caps the wait between attempts to (re)subscribe.
 	MaxBackoff time.Duration
+	// RegionSweep is how often the writer re-reads the region states of
+	// the ServiceChecks that list regions (DefaultRegionSweep when zero;
+	// negative: never). See SweepRegions.
+	RegionSweep time.Duration
 }
+
+// DefaultRegionSweep matches how often the servers refresh the
+// vigil_region_checks gauge: a region whose workers are gone is
+// announced within about half a minute of being counted UNKNOWN.
+const DefaultRegionSweep = 30 * time.Second
 
 // NeedLeaderElection makes the writer run on the elected leader only.
 func (w *StatusWriter) NeedLeaderElection() bool { return true }
@@ -57,10 +67,17 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 		maxBackoff = 30 * time.Second
 	}
 	b := backoff.Backoff{Min: 100 * time.Millisecond, Max: maxBackoff}
+	if every := w.regionSweep(); every > 0 {
+		var wg sync.WaitGroup
+		sctx, stop := context.WithCancel(ctx)
+		wg.Go(func() { w.sweepEvery(sctx, every) })
+		defer wg.Wait()
+		defer stop()
+	}
 	for {
 		err := w.Subscribe(ctx, w.Handle)
 		if ctx.Err() != nil {
-			return nil //nolint:nilerr // the context ended: a clean stop, not a failure
+			return nil // the context ended: a clean stop, not a failure
 		}
 		if err == nil {
 			err = errors.New("subscription ended")
@@ -68,7 +85,7 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 		wait := b.Next()
 		w.Log.Error(err, "consume transitions; retrying", "backoff", wait.String())
 		if backoff.Sleep(ctx, wait) != nil {
-			return nil //nolint:nilerr // the context ended: a clean stop, not a failure
+			return nil // the context ended: a clean stop, not a failure
 		}
 	}
 }
