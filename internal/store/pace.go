@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/vigil-dev/vigil/internal/backoff"
 )
 
 // DefaultMaintenanceDuty is the share of a maintenance pass's wall time
@@ -27,7 +29,7 @@ type pacer struct {
 }
 
 func newPacer(duty float64) pacer {
-	return pacer{duty: duty, sleep: sleepCtx}
+	return pacer{duty: duty, sleep: backoff.Sleep}
 }
 
 // pauseFor is how long to pause after a chunk that took worked: so that
@@ -47,15 +49,4 @@ func (p pacer) after(ctx context.Context, began time.Time) error {
 		return ctx.Err()
 	}
 	return p.sleep(ctx, d)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
