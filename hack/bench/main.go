@@ -62,6 +62,7 @@ type options struct {
 	conditions  []string
 	churn       bool
 	regions     []string
+	profileDir  string
 }
 
 func main() {
@@ -101,6 +102,7 @@ func main() {
 		return nil
 	})
 	flag.IntVar(&o.hosts, "hosts", 32, "loopback addresses (127.0.0.1..) the target listens on; checks are spread over them like checks of many services")
+	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of every process (and PostgreSQL's heaviest statements, where pg_stat_statements is loaded) taken inside the window to this folder")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o)
@@ -397,11 +399,21 @@ func startProcs(o options, env []string) ([]*proc, string, error) {
 				return procs, logDir, err
 			}
 			penv := append(slices.Clone(env), k.env...)
+			pprofAddr := ""
+			if o.profileDir != "" {
+				pport, err := freePort()
+				if err != nil {
+					return procs, logDir, err
+				}
+				pprofAddr = fmt.Sprintf("127.0.0.1:%d", pport)
+				penv = append(penv, profileEnv(pprofAddr)...)
+			}
 			p, err := startProc(fmt.Sprintf("%s-%d", k.name, i), o.bin, []string{k.cmd}, append(penv,
 				fmt.Sprintf("%s=127.0.0.1:%d", k.addrVar, port)), logDir)
 			if err != nil {
 				return procs, logDir, err
 			}
+			p.pprofAddr = pprofAddr
 			procs = append(procs, p)
 		}
 	}
@@ -430,6 +442,17 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 		stopChurn = func() *churnReport { r := stop(); return &r }
 	}
 	fmt.Printf("measuring for %s from %s\n", o.duration, windowStart.UTC().Format("15:04:05.000"))
+	profiled := make(chan struct{})
+	writeStatements := func() {}
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return report{}, err
+		}
+		writeStatements = statementStats(ctx, admin, o.profileDir)
+		go func() { defer close(profiled); profileProcs(ctx, o.profileDir, procs, o.duration) }()
+	} else {
+		close(profiled)
+	}
 	var switched time.Time
 	if o.slowFor > 0 && o.slowPercent > 0 {
 		switchAt := time.AfterFunc(o.slowFor, func() { tg.slow.Store(false) })
@@ -442,6 +465,8 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 	}
 	windowEnd := time.Now()
 	cpu1 := sampleCPU(procs, svc)
+	writeStatements()
+	<-profiled
 	ckpt1 := checkpoints(ctx, admin)
 	rss := sampleRSS(procs)
 	churnRep := stopChurn() // after the CPU sample: its size queries are the harness's
@@ -602,10 +627,11 @@ func freePort() (int, error) {
 }
 
 type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
+	name      string
+	pprofAddr string // the profiler's, with -profile
+	cmd       *exec.Cmd
+	logPath   string
+	done      chan struct{}
 }
 
 func startProc(name, bin string, args, env []string, logDir string) (*proc, error) {
