@@ -142,6 +142,10 @@ type report struct {
 	// is followed by a burst of full-page writes.
 	PostgresSettings map[string]string `json:"postgres_settings"`
 	Checkpoints      int64             `json:"checkpoints"`
+	// MissedByReason is how many ticks the processes counted as not
+	// probed during the window (and the seconds after it that let its
+	// last probes finish), by reason: vigil_ticks_missed_total.
+	MissedByReason map[string]float64 `json:"missed_ticks_by_reason,omitempty"`
 	// Recovery is what -slow-for measured; nil without it.
 	Recovery *recoveryReport `json:"recovery,omitempty"`
 	// Churn is what -history-churn saw; nil without it.
@@ -414,6 +418,7 @@ func startProcs(o options, env []string) ([]*proc, string, error) {
 				return procs, logDir, err
 			}
 			p.pprofAddr = pprofAddr
+			p.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 			procs = append(procs, p)
 		}
 	}
@@ -436,6 +441,7 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 	windowStart := time.Now()
 	ckpt0 := checkpoints(ctx, admin)
 	cpu0 := sampleCPU(procs, svc)
+	missed0 := scrapeMissed(ctx, procs)
 	stopChurn := func() *churnReport { return nil }
 	if churn != nil {
 		stop := watchChurn(ctx, churn.pool, *churn, windowStart, o.duration)
@@ -479,10 +485,12 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 	if err := sleep(ctx, o.timeout+3*time.Second); err != nil {
 		return report{}, err
 	}
+	missed1 := scrapeMissed(ctx, procs)
 	rep, err := measure(ctx, st, admin, schema, o, windowStart, windowEnd)
 	if err != nil {
 		return report{}, err
 	}
+	rep.MissedByReason = missed1.since(missed0)
 	rep.CPUSeconds, rep.CPUPer1000, rep.CPUPer1000ByProc = cpuReport(cpu0, cpu1, rep.RecordedTicks)
 	rep.RSSMiB = rss
 	rep.PostgresSettings = postgresSettings(ctx, admin)
@@ -627,11 +635,12 @@ func freePort() (int, error) {
 }
 
 type proc struct {
-	name      string
-	pprofAddr string // the profiler's, with -profile
-	cmd       *exec.Cmd
-	logPath   string
-	done      chan struct{}
+	name       string
+	pprofAddr  string // the profiler's, with -profile
+	metricsURL string
+	cmd        *exec.Cmd
+	logPath    string
+	done       chan struct{}
 }
 
 func startProc(name, bin string, args, env []string, logDir string) (*proc, error) {
@@ -821,6 +830,14 @@ func printReport(r report) {
 	fmt.Println("|---|---|---|---|")
 	for _, n := range names {
 		fmt.Printf("| %s | %.1f | %.3f | %.0f |\n", n, r.CPUSeconds[n], r.CPUPer1000ByProc[n], r.RSSMiB[n])
+	}
+	if len(r.MissedByReason) > 0 {
+		reasons := make([]string, 0, len(r.MissedByReason))
+		for k := range r.MissedByReason {
+			reasons = append(reasons, fmt.Sprintf("%s %.0f", k, r.MissedByReason[k]))
+		}
+		sort.Strings(reasons)
+		fmt.Printf("\nticks counted as missed by the processes (vigil_ticks_missed_total): %s\n", strings.Join(reasons, ", "))
 	}
 	fmt.Printf("\noff-grid ticks: %d; results table: %.0f MiB per million results\n", r.OffGridTicks, r.ResultBytesPerMil/(1<<20))
 	for name, plan := range r.QueryPlans {
