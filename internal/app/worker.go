@@ -36,6 +36,12 @@ func RunWorker(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Ho
 	qcfg := queueConfig(cfg, "vigil-worker", log)
 	qcfg.OnDeadLetter = m.JobDeadLettered
 	qcfg.Region = cfg.Region
+	// A job held as long as the stale bound is shed when it starts, so
+	// the consumer starts such jobs ahead of fresher ones (see
+	// queue.Config.MaxHold); otherwise they would wait for a lull.
+	if cfg.MaxJobAge > 0 {
+		qcfg.MaxHold = max(cfg.MaxJobAge, worker.MinMaxJobAge)
+	}
 	b, err := openBackends(ctx, cfg, qcfg, log)
 	if err != nil {
 		return err

@@ -13,12 +13,17 @@ import (
 
 // Defaults applied by Config for fields left zero.
 const (
-	DefaultJobQueue           = "vigil.jobs"
-	DefaultTransitions        = "vigil.transitions"
-	DefaultReconnectMin       = 100 * time.Millisecond //nolint:revive // Min is the minimum, as in Config.ReconnectMin, not minutes
-	DefaultReconnectMax       = 10 * time.Second
-	DefaultRequeueDelay       = time.Second
-	DefaultShutdownGrace      = 30 * time.Second
+	DefaultJobQueue      = "vigil.jobs"
+	DefaultTransitions   = "vigil.transitions"
+	DefaultReconnectMin  = 100 * time.Millisecond //nolint:revive // Min is the minimum, as in Config.ReconnectMin, not minutes
+	DefaultReconnectMax  = 10 * time.Second
+	DefaultRequeueDelay  = time.Second
+	DefaultShutdownGrace = 30 * time.Second
+	// DefaultMaxHold is the workers' default stale bound
+	// (worker.DefaultMaxJobAge): a job held that long is one the worker
+	// sheds anyway, so starting it ahead of fresh ones costs an ack, not a
+	// late probe.
+	DefaultMaxHold            = 60 * time.Second
 	DefaultDialTimeout        = 10 * time.Second
 	DefaultJobsPerMessage     = 50
 	DefaultMaxDeliveries      = 6
@@ -103,6 +108,24 @@ type Config struct {
 	// microseconds. What it still costs is the jobs it sheds that an idle
 	// worker could have probed in time.
 	Prefetch int
+	// MaxHold bounds how long ConsumeJobs holds a delivered job before it
+	// starts it ahead of newer ones. Jobs start newest message first:
+	// while the worker keeps up nothing waits and the order does not
+	// matter, and when it cannot, the jobs that run are the freshest, so
+	// they run on time, while what it holds ages until the handler sheds
+	// it (a worker's stale bound). A first-in, first-out worker under
+	// overload runs every job as late as its whole prefetch (an interval
+	// of lag, docs/benchmarks.md "Overload"). A message held for MaxHold
+	// is started before newer ones, so that nothing is held for ever (the
+	// broker closes a channel whose message stays unacked for its
+	// consumer timeout) and the handler decides what it is worth. Zero
+	// takes DefaultMaxHold; negative starts jobs oldest first, as before.
+	MaxHold time.Duration
+	// now is ConsumeJobs' clock for MaxHold; nil is time.Now. Tests set it.
+	now func() time.Time
+	// onHeld, when set, sees how many messages ConsumeJobs holds with
+	// jobs not yet started, each time it takes a delivery. Tests set it.
+	onHeld func(n int)
 	// ConnectionName is shown in the broker's connection list (e.g.
 	// "vigil-worker"), which is how an operator tells replicas apart.
 	ConnectionName string
@@ -209,6 +232,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.RequeueDelay < 0 {
 		cfg.RequeueDelay = 0
+	}
+	if cfg.MaxHold == 0 {
+		cfg.MaxHold = DefaultMaxHold
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = DefaultShutdownGrace

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -137,6 +138,10 @@ func ConsumeJobs(ctx context.Context, cfg Config, concurrency int, h JobHandler)
 		slots:    make(chan struct{}, concurrency),
 		tasks:    make(chan func()),
 		stopping: ctx.Done(),
+		now:      cfg.now,
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	defer c.startPool(concurrency)()
 	defer c.cancelAfterGrace(ctx, cancelHandlers)()
@@ -169,6 +174,7 @@ type jobConsumer struct {
 	tasks    chan func()   // feeds the pool of handler goroutines
 	handlers sync.WaitGroup
 	stopping <-chan struct{}
+	now      func() time.Time
 }
 
 // startPool starts the fixed pool of handler goroutines and returns what
@@ -228,6 +234,8 @@ type heldMessage struct {
 	jobs        []check.Job
 	attempt     int       // see Delivery.Attempt
 	publishedAt time.Time // see Delivery.PublishedAt
+	received    time.Time // when the consume loop took it, for Config.MaxHold
+	next        int       // the jobs before it have started; the consume loop's alone
 
 	mu       sync.Mutex
 	left     int       // jobs neither finished nor given up
@@ -252,44 +260,94 @@ func (m *heldMessage) finish(i, n int, o Outcome) bool {
 
 // consume runs one session: it returns nil after a graceful stop (ctx
 // cancelled) and the reason otherwise.
+//
+// One loop takes every delivery as it arrives and starts jobs as slots
+// free up, so what the worker holds is its own to order (Config.MaxHold):
+// the newest message's jobs start first, unless the oldest message has
+// been held for MaxHold. held is the delivered messages with jobs not yet
+// started, oldest first; only this loop touches it.
 func (c *jobConsumer) consume(ctx, handlerCtx context.Context, s *session, prefetch int) error {
 	tag, deliveries, err := c.open(s, prefetch)
 	if err != nil {
 		s.close()
 		return err
 	}
-	var inflight sync.WaitGroup
+	var (
+		inflight sync.WaitGroup
+		held     []*heldMessage
+	)
 	for {
-		var d amqp.Delivery
-		var ok bool
+		var slots chan<- struct{} // nil, so never ready, while nothing is held
+		if len(held) > 0 {
+			slots = c.slots
+		}
 		select {
 		case <-ctx.Done():
+			c.abandonHeld(s, held)
 			c.stop(s, tag, deliveries, &inflight)
 			return nil
-		case d, ok = <-deliveries:
+		case d, ok := <-deliveries:
+			if !ok {
+				// The channel closed under us, or the broker cancelled
+				// the consumer (say the queue was deleted). The messages
+				// our handlers hold are requeued by the broker; their
+				// acks will fail and be logged.
+				c.abandonHeld(s, held)
+				endSession(s)
+				return fmt.Errorf("deliveries stopped: %w", s.err)
+			}
+			// Decoded here rather than on the pool: how many slots the
+			// message needs is in its body.
+			jobs, err := DecodeJobs(d.Body)
+			if err != nil {
+				c.rejectMalformed(s, &d, err)
+				continue
+			}
+			held = append(held, &heldMessage{d: d, jobs: jobs,
+				attempt: attemptOf(&d), publishedAt: publishedAtOf(&d), received: c.now(),
+				left: len(jobs), outcomes: make([]Outcome, len(jobs))})
+			if c.cfg.onHeld != nil {
+				c.cfg.onHeld(len(held))
+			}
+		case slots <- struct{}{}:
+			if ctx.Err() != nil || s.closed() {
+				// No job starts after a stop, even with a slot free; nor
+				// once the session is gone, since the broker has taken
+				// the messages back. The deliveries channel closing (or
+				// ctx) ends the loop next.
+				<-c.slots
+				c.abandonHeld(s, held)
+				held = nil
+				continue
+			}
+			var m *heldMessage
+			held, m = c.pick(held)
+			c.run(handlerCtx, s, m, m.next-1, &inflight)
 		}
-		if !ok {
-			// The channel closed under us, or the broker cancelled the
-			// consumer (say the queue was deleted). The messages our
-			// handlers hold are requeued by the broker; their acks
-			// will fail and be logged.
-			endSession(s)
-			return fmt.Errorf("deliveries stopped: %w", s.err)
-		}
-		// Decoded here rather than on the pool: how many slots the
-		// message needs is in its body.
-		jobs, err := DecodeJobs(d.Body)
-		if err != nil {
-			c.rejectMalformed(s, &d, err)
-			continue
-		}
-		c.start(ctx, handlerCtx, s, &heldMessage{d: d, jobs: jobs,
-			attempt: attemptOf(&d), publishedAt: publishedAtOf(&d),
-			left: len(jobs), outcomes: make([]Outcome, len(jobs))}, &inflight)
-		if ctx.Err() != nil {
-			c.stop(s, tag, deliveries, &inflight)
-			return nil //nolint:nilerr // the context ended: a clean stop, not a failure
-		}
+	}
+}
+
+// pick takes the next job to start from held and returns held without the
+// message if that was its last job. The job is the oldest message's if it
+// has been held for Config.MaxHold (or MaxHold is negative), the newest
+// message's otherwise; m.next-1 is its index.
+func (c *jobConsumer) pick(held []*heldMessage) ([]*heldMessage, *heldMessage) {
+	i := len(held) - 1
+	if c.cfg.MaxHold < 0 || c.now().Sub(held[0].received) >= c.cfg.MaxHold {
+		i = 0
+	}
+	m := held[i]
+	m.next++
+	if m.next == len(m.jobs) {
+		held = slices.Delete(held, i, i+1)
+	}
+	return held, m
+}
+
+// abandonHeld gives up the jobs of held that have not started.
+func (c *jobConsumer) abandonHeld(s *session, held []*heldMessage) {
+	for _, m := range held {
+		c.abandon(s, m, m.next)
 	}
 }
 
@@ -313,43 +371,18 @@ func (c *jobConsumer) open(s *session, prefetch int) (string, <-chan amqp.Delive
 	return tag, deliveries, nil
 }
 
-// start hands the jobs of m to the pool one by one, each once a handler
-// slot is free; the jobs it cannot start (stopping, or the session is gone)
-// are abandoned.
-func (c *jobConsumer) start(ctx, handlerCtx context.Context, s *session, m *heldMessage, inflight *sync.WaitGroup) {
-	for i := range m.jobs {
-		if !c.acquire(ctx, s) {
-			c.abandon(s, m, i)
-			return
-		}
-		inflight.Add(1)
-		c.handlers.Add(1)
-		// A slot is held, so one of the pool's goroutines is free.
-		c.tasks <- func() {
-			defer func() {
-				<-c.slots
-				inflight.Done()
-				c.handlers.Done()
-			}()
-			c.handle(handlerCtx, s, m, i)
-		}
-	}
-}
-
-// acquire takes a handler slot for the next job. It says no once ConsumeJobs
-// is stopping, even if a slot is free, so that no job starts after the stop;
-// and once the session is gone, since the broker has taken the message back.
-func (c *jobConsumer) acquire(ctx context.Context, s *session) bool {
-	if ctx.Err() != nil || s.closed() {
-		return false
-	}
-	select {
-	case c.slots <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.done:
-		return false
+// run hands job i of m to the pool; a slot is held for it, so one of the
+// pool's goroutines is free.
+func (c *jobConsumer) run(handlerCtx context.Context, s *session, m *heldMessage, i int, inflight *sync.WaitGroup) {
+	inflight.Add(1)
+	c.handlers.Add(1)
+	c.tasks <- func() {
+		defer func() {
+			<-c.slots
+			inflight.Done()
+			c.handlers.Done()
+		}()
+		c.handle(handlerCtx, s, m, i)
 	}
 }
 

@@ -262,7 +262,6 @@ func TestConsumeGracefulStopPartlyStartedMessage(t *testing.T) {
 	pub := newPublisher(t, cfg)
 	first, second := testJobs(5), testJobs(8)[5:]
 	require.NoError(t, pub.PublishJobs(context.Background(), first))
-	require.NoError(t, pub.PublishJobs(context.Background(), second))
 
 	release := make(chan struct{})
 	var log deliveryLog
@@ -272,6 +271,10 @@ func TestConsumeGracefulStopPartlyStartedMessage(t *testing.T) {
 		return Ack
 	})
 	require.Eventually(t, func() bool { return log.len() == 2 }, eventually, 5*time.Millisecond)
+	// The second message arrives while both slots are busy: held, with
+	// none of its jobs started.
+	require.NoError(t, pub.PublishJobs(context.Background(), second))
+	require.Eventually(t, func() bool { return queueDepth(t, cfg.JobQueue) == 0 }, eventually, 5*time.Millisecond)
 
 	stopped := stopInBackground(stop)
 	requireStillStopping(t, stopped)
@@ -284,7 +287,7 @@ func TestConsumeGracefulStopPartlyStartedMessage(t *testing.T) {
 	}
 	require.Equal(t, 2, log.len())
 	for _, j := range log.jobs {
-		require.Contains(t, []string{first[0].CheckID, first[1].CheckID}, j.CheckID, "jobs start in message order")
+		require.Contains(t, []string{first[0].CheckID, first[1].CheckID}, j.CheckID, "a message's jobs start in its order")
 	}
 
 	// The unstarted message is back whole. Of the partly started one only
