@@ -21,6 +21,13 @@ const (
 	// hour's mark is not contended by their record transactions.
 	DefaultRollupGrace = 5 * time.Minute
 	defaultRollupChunk = 500
+	// DefaultDaysBudget bounds one pass's daily rollups, pauses included:
+	// about one maintenance interval (maintenance.DefaultInterval). A new
+	// day brings a daily rollup for every check at once (50,000 at 50,000
+	// checks), which, paced, outlasts many intervals; without a bound the
+	// pass that does it holds the maintenance lock all that time, and no
+	// other pass creates or drops partitions meanwhile.
+	DefaultDaysBudget = time.Minute
 	// DefaultDeliveryBatch and DefaultDeliveryBatches bound the pruning of
 	// finished deliveries: each DELETE takes at most a batch of rows (its
 	// row locks are short), and a pass stops after this many batches, so
@@ -49,6 +56,10 @@ type HistoryPolicy struct {
 	// pruning statements (DefaultMaintenanceDuty); 1 or more runs them
 	// back to back.
 	Duty float64
+	// DaysBudget is how long one pass rebuilds daily rollups before it
+	// leaves the rest marked for the next (DefaultDaysBudget when zero,
+	// no bound when negative).
+	DaysBudget time.Duration
 }
 
 // WithDefaults fills the zero fields.
@@ -80,6 +91,9 @@ func (p HistoryPolicy) WithDefaults() HistoryPolicy {
 	if p.Duty <= 0 {
 		p.Duty = DefaultMaintenanceDuty
 	}
+	if p.DaysBudget == 0 {
+		p.DaysBudget = DefaultDaysBudget
+	}
 	return p
 }
 
@@ -103,8 +117,10 @@ type MaintenanceReport struct {
 }
 
 // Maintain runs one maintenance pass as of now: partitions for the
-// retention windows and the days ahead, rollups of every marked closed
-// hour, then retention (partitions, then finished deliveries). Any number of processes may call it; a session
+// retention windows and the days ahead; hourly rollups of every marked
+// closed hour; expired raw partitions; daily rollups of the marked days
+// (as many as p.DaysBudget allows); expired rollup partitions; finished
+// deliveries. Any number of processes may call it; a session
 // advisory lock lets one pass run at a time and the others return with Ran
 // false. The lock is keyed by the schema, so installs that share a
 // database in different schemas do not wait for each other. It is a
@@ -152,23 +168,29 @@ func maintain(ctx context.Context, conn *pgx.Conn, now time.Time, p HistoryPolic
 			return rep, fmt.Errorf("maintenance: %w", err)
 		}
 	}
-	// Rollups first: a day's results are rolled up before retention drops
-	// them.
+	// Hourly rollups first: a day's results are rolled up before
+	// retention drops them. Daily rollups are built from the hourly ones,
+	// so the raw partitions can go before them, and do: the daily rollups
+	// of a new day are the longest part of a pass, bounded by
+	// p.DaysBudget, and an expired day must not wait for them.
 	n, err := rollUp(ctx, conn, now, p, pace)
 	rep.RolledUp = n
 	if err != nil {
 		return rep, fmt.Errorf("maintenance: %w", err)
 	}
-	n, err = rollUpDays(ctx, conn, now.Add(-p.Grace).Truncate(time.Hour), p.Chunk, pace)
+	dropped, err := dropPartitions(ctx, conn, resultsTable, now.Add(-p.ResultsRetention))
+	rep.Dropped = append(rep.Dropped, dropped...)
+	if err != nil {
+		return rep, fmt.Errorf("maintenance: %w", err)
+	}
+	n, err = rollUpDays(ctx, conn, now.Add(-p.Grace).Truncate(time.Hour), p.Chunk, p.DaysBudget, pace)
 	rep.RolledUpDays = n
 	if err != nil {
 		return rep, fmt.Errorf("maintenance: %w", err)
 	}
-	for _, t := range []struct {
-		table     partitioned
-		retention time.Duration
-	}{{resultsTable, p.ResultsRetention}, {rollupsTable, p.RollupRetention}, {dailyTable, p.RollupRetention}} {
-		dropped, err := dropPartitions(ctx, conn, t.table, now.Add(-t.retention))
+	// Hourly rollups go after the daily ones that are built from them.
+	for _, t := range []partitioned{rollupsTable, dailyTable} {
+		dropped, err := dropPartitions(ctx, conn, t, now.Add(-p.RollupRetention))
 		rep.Dropped = append(rep.Dropped, dropped...)
 		if err != nil {
 			return rep, fmt.Errorf("maintenance: %w", err)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -86,4 +87,61 @@ func TestMaintainPacesItsChunks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 5, rep.RolledUp)
 	require.Empty(t, none.got)
+}
+
+// TestMaintainBoundsItsDailyRollups: a pass drops the expired raw
+// partition before it rebuilds days (which it may not finish), stops
+// rebuilding once its budget is spent, and holds days_through before the
+// days it left, which the next pass finishes.
+func TestMaintainBoundsItsDailyRollups(t *testing.T) {
+	s, conn := historyStore(t, 0)
+	ctx := context.Background()
+	day := t0.Truncate(24 * time.Hour)
+	p := policy
+	p.Chunk = 2
+	p.ResultsRetention = 36 * time.Hour
+	_, err := s.Maintain(ctx, day, p) // partitions for the day
+	require.NoError(t, err)
+	var rs []check.Result
+	for i := range 5 {
+		sv := create(t, s, fmt.Sprintf("svc-%d", i))
+		rs = append(rs, result(sv.ID, day.Add(time.Hour), true))
+	}
+	_, err = s.Record(ctx, rs)
+	require.NoError(t, err)
+
+	// Three days later the day has expired: its five check-hours are
+	// rolled up (chunks of 2, 2, 1: two pauses), the raw partition goes,
+	// and the daily rollups (2, 2, 1) are cut by a shutdown at their
+	// first pause.
+	later := day.Add(3*24*time.Hour + time.Hour)
+	cut := &sleeps{cancel: 3}
+	rep, err := s.MaintainSleeping(ctx, later, p, cut.sleep)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 5, rep.RolledUp)
+	require.Contains(t, rep.Dropped, "check_results_p"+day.Format("20060102"), "the expired day does not wait for the daily rollups")
+	require.Equal(t, int64(3), count(t, conn, `SELECT count(*) FROM rollup_day_marks`))
+
+	// As if an earlier pass had finished the days up to today: the day
+	// marked again must be read from hourly rollups until it is rebuilt.
+	_, err = conn.Exec(ctx, `UPDATE history_state SET days_through = $1`, later.Truncate(24*time.Hour))
+	require.NoError(t, err)
+	p.Duty = 1
+	p.DaysBudget = time.Nanosecond // spent by the first chunk
+	rep, err = s.Maintain(ctx, later, p)
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.RolledUpDays, "one chunk, then the budget is spent")
+	require.Equal(t, int64(1), count(t, conn, `SELECT count(*) FROM rollup_day_marks`))
+	var daysThrough time.Time
+	require.NoError(t, conn.QueryRow(ctx, `SELECT days_through FROM history_state`).Scan(&daysThrough))
+	require.Equal(t, day, daysThrough.UTC(), "queries must not read the day's daily rows while one is missing")
+
+	p.DaysBudget = 0 // the default: ample for the last one
+	rep, err = s.Maintain(ctx, later, p)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.RolledUpDays)
+	require.Zero(t, count(t, conn, `SELECT count(*) FROM rollup_day_marks`))
+	require.Equal(t, int64(5), count(t, conn, `SELECT count(*) FROM check_rollups_daily`))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT days_through FROM history_state`).Scan(&daysThrough))
+	require.Equal(t, later.Truncate(24*time.Hour), daysThrough.UTC(), "a finished pass advances it")
 }

@@ -120,8 +120,15 @@ const recomputeRollups = `INSERT INTO check_rollups AS c (check_id, hour, checks
 // daily row is stale only between the two steps of one pass (or until the
 // next pass, if this one fails between them), and queries read daily rows
 // only before days_through.
-func rollUpDays(ctx context.Context, conn *pgx.Conn, through time.Time, chunk int, pace pacer) (int, error) {
+//
+// Once budget has passed (pauses included; negative: no bound) it stops
+// after a chunk and leaves the remaining marks to the next pass. Then
+// days_through goes back to the first day still marked, if it had passed
+// it, so that queries read that day from its hourly rollups (always
+// current) until its daily row is rebuilt.
+func rollUpDays(ctx context.Context, conn *pgx.Conn, through time.Time, chunk int, budget time.Duration, pace pacer) (int, error) {
 	dayThrough := through.UTC().Truncate(24 * time.Hour)
+	start := time.Now()
 	total := 0
 	for {
 		began := time.Now()
@@ -146,6 +153,13 @@ func rollUpDays(ctx context.Context, conn *pgx.Conn, through time.Time, chunk in
 		}
 		if n < chunk {
 			break
+		}
+		if budget >= 0 && time.Since(start) >= budget {
+			if _, err := conn.Exec(ctx, `UPDATE history_state
+				SET days_through = least(days_through, coalesce((SELECT min(day) FROM rollup_day_marks), days_through))`); err != nil {
+				return total, fmt.Errorf("hold days_through at the first marked day: %w", err)
+			}
+			return total, nil
 		}
 		if err := pace.after(ctx, began); err != nil {
 			return total, err
