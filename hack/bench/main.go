@@ -432,12 +432,7 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 	if err := sleep(ctx, o.warmup); err != nil {
 		return report{}, err
 	}
-	svc := servicePIDs{broker: brokerPID()}
-	// The backend serving this connection is a child of the postmaster.
-	var backend int
-	if err := admin.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
-		svc.postmaster = parentPID(backend)
-	}
+	svc := servicesUnderTest(ctx, admin)
 	windowStart := time.Now()
 	ckpt0 := checkpoints(ctx, admin)
 	cpu0 := sampleCPU(procs, svc)
@@ -448,16 +443,9 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 		stopChurn = func() *churnReport { r := stop(); return &r }
 	}
 	fmt.Printf("measuring for %s from %s\n", o.duration, windowStart.UTC().Format("15:04:05.000"))
-	profiled := make(chan struct{})
-	writeStatements := func() {}
-	if o.profileDir != "" {
-		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
-			return report{}, err
-		}
-		writeStatements = statementStats(ctx, admin, o.profileDir)
-		go func() { defer close(profiled); profileProcs(ctx, o.profileDir, procs, o.duration) }()
-	} else {
-		close(profiled)
+	finishProfiles, err := startProfiles(ctx, o, admin, procs)
+	if err != nil {
+		return report{}, err
 	}
 	var switched time.Time
 	if o.slowFor > 0 && o.slowPercent > 0 {
@@ -471,8 +459,7 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 	}
 	windowEnd := time.Now()
 	cpu1 := sampleCPU(procs, svc)
-	writeStatements()
-	<-profiled
+	finishProfiles()
 	ckpt1 := checkpoints(ctx, admin)
 	rss := sampleRSS(procs)
 	churnRep := stopChurn() // after the CPU sample: its size queries are the harness's
@@ -497,16 +484,31 @@ func runWindow(ctx context.Context, o options, st *store.Store, admin *pgx.Conn,
 	rep.Checkpoints = ckpt1 - ckpt0
 	rep.Churn = churnRep
 	if !switched.IsZero() {
-		pool, err := pgxpool.New(ctx, mustParam(admin.Config().ConnString(), schema))
-		if err != nil {
-			return rep, err
-		}
-		defer pool.Close()
-		if rep.Recovery, err = measureRecovery(ctx, pool, o, windowStart, windowEnd, switched); err != nil {
-			return rep, err
-		}
+		rep.Recovery, err = recoveryOf(ctx, admin, schema, o, windowStart, windowEnd, switched)
 	}
-	return rep, nil
+	return rep, err
+}
+
+// servicesUnderTest finds the PostgreSQL and RabbitMQ processes whose CPU
+// the report counts.
+func servicesUnderTest(ctx context.Context, admin *pgx.Conn) servicePIDs {
+	svc := servicePIDs{broker: brokerPID()}
+	// The backend serving this connection is a child of the postmaster.
+	var backend int
+	if err := admin.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
+		svc.postmaster = parentPID(backend)
+	}
+	return svc
+}
+
+// recoveryOf measures -slow-for's recovery on a pool of the run's schema.
+func recoveryOf(ctx context.Context, admin *pgx.Conn, schema string, o options, from, to, switched time.Time) (*recoveryReport, error) {
+	pool, err := pgxpool.New(ctx, mustParam(admin.Config().ConnString(), schema))
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	return measureRecovery(ctx, pool, o, from, to, switched)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

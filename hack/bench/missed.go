@@ -40,7 +40,7 @@ func addMissed(ctx context.Context, url string, into missedTicks) {
 	if err != nil {
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	parseMissed(bufio.NewScanner(resp.Body), into)
 }
 

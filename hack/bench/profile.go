@@ -33,6 +33,22 @@ func profileWindow(window time.Duration) (after, length time.Duration) {
 	return after, max(length, time.Second)
 }
 
+// startProfiles starts a -profile run's profiles as the window starts and
+// returns what, called as it ends, writes the statements and waits for
+// the profiles. Without -profile it does nothing.
+func startProfiles(ctx context.Context, o options, admin *pgx.Conn, procs []*proc) (finish func(), err error) {
+	if o.profileDir == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+		return nil, err
+	}
+	writeStatements := statementStats(ctx, admin, o.profileDir)
+	profiled := make(chan struct{})
+	go func() { defer close(profiled); profileProcs(ctx, o.profileDir, procs, o.duration) }()
+	return func() { writeStatements(); <-profiled }, nil
+}
+
 // profileEnv turns a process's profiler on at addr.
 func profileEnv(addr string) []string {
 	return []string{"VIGIL_PPROF=true", "VIGIL_PPROF_ADDR=" + addr}
@@ -79,7 +95,7 @@ func fetchTo(ctx context.Context, url, path string, timeout time.Duration) error
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
