@@ -78,7 +78,9 @@ type JobHandler func(ctx context.Context, job check.Job, d Delivery) Outcome
 // with backoff whenever the connection drops. A message carries one job or
 // many (see DecodeJobs) and the handler runs once per job. At most
 // concurrency handlers run at once, counted in jobs, also across reconnects;
-// Config.Prefetch bounds the messages held unacknowledged.
+// Config.Prefetch bounds the messages held unacknowledged. Held jobs start
+// newest message first, the oldest first once it was held for
+// Config.MaxHold (see there).
 //
 // A message is settled once the handlers of all its jobs have returned.
 // When every job returned Ack the message is acked. Otherwise each job goes
