@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,25 +50,10 @@ func TestConsumeStartsTheNewestHeldJobFirst(t *testing.T) {
 			cfg.onHeld = func(n int) { heldNow.Store(int32(n)) }
 			pub := newPublisher(t, cfg)
 
-			release := make(chan struct{})
-			var (
-				mu    sync.Mutex
-				order []string
-			)
-			stop := runConsumer(t, cfg, 1, func(_ context.Context, job check.Job, _ Delivery) Outcome {
-				mu.Lock()
-				order = append(order, job.CheckID)
-				mu.Unlock()
-				if job.CheckID == "busy" {
-					<-release
-				}
-				return Ack
-			})
-			defer stop()
-			started := func() int { mu.Lock(); defer mu.Unlock(); return len(order) }
+			log, release := recordOrder(t, cfg, "busy")
 			now := time.Now().Truncate(time.Millisecond)
 			require.NoError(t, pub.PublishJobs(context.Background(), []check.Job{testJob("busy", now)}))
-			require.Eventually(t, func() bool { return started() == 1 }, eventually, 5*time.Millisecond)
+			require.Eventually(t, func() bool { return log.len() == 1 }, eventually, 5*time.Millisecond)
 			heldNow.Store(0) // busy's own delivery counted 1
 
 			require.NoError(t, pub.PublishJobs(context.Background(), []check.Job{testJob("a", now)}))
@@ -78,11 +62,9 @@ func TestConsumeStartsTheNewestHeldJobFirst(t *testing.T) {
 			require.NoError(t, pub.PublishJobs(context.Background(), []check.Job{testJob("b", now), testJob("c", now)}))
 			require.Eventually(t, func() bool { return heldNow.Load() == 3 }, eventually, 5*time.Millisecond)
 
-			close(release)
-			require.Eventually(t, func() bool { return started() == 4 }, eventually, 5*time.Millisecond)
-			mu.Lock()
-			defer mu.Unlock()
-			require.Equal(t, append([]string{"busy"}, tc.want...), order)
+			release()
+			require.Eventually(t, func() bool { return log.len() == 4 }, eventually, 5*time.Millisecond)
+			require.Equal(t, append([]string{"busy"}, tc.want...), log.checkIDs())
 		})
 	}
 }
@@ -97,29 +79,42 @@ func TestConsumeStartsTheJobsOfAHeldMessageInTheirOrder(t *testing.T) {
 	cfg.onHeld = func(n int) { heldNow.Store(int32(n)) }
 	pub := newPublisher(t, cfg)
 
-	release := make(chan struct{})
-	var (
-		mu    sync.Mutex
-		order []string
-	)
-	stop := runConsumer(t, cfg, 1, func(_ context.Context, job check.Job, _ Delivery) Outcome {
-		mu.Lock()
-		order = append(order, job.CheckID)
-		mu.Unlock()
-		if job.CheckID == "x1" {
-			<-release
+	log, release := recordOrder(t, cfg, "x1")
+	now := time.Now().Truncate(time.Millisecond)
+	require.NoError(t, pub.PublishJobs(context.Background(), []check.Job{testJob("x1", now), testJob("x2", now), testJob("x3", now)}))
+	require.Eventually(t, func() bool { return log.len() == 1 }, eventually, 5*time.Millisecond)
+	require.NoError(t, pub.PublishJobs(context.Background(), []check.Job{testJob("y1", now), testJob("y2", now)}))
+	require.Eventually(t, func() bool { return heldNow.Load() == 2 }, eventually, 5*time.Millisecond)
+	release()
+	require.Eventually(t, func() bool { return log.len() == 5 }, eventually, 5*time.Millisecond)
+	require.Equal(t, []string{"x1", "y1", "y2", "x2", "x3"}, log.checkIDs())
+}
+
+// recordOrder runs a consumer with one slot that logs every job it starts
+// and holds the slot on the job of check busy until release is called.
+func recordOrder(t *testing.T, cfg Config, busy string) (log *deliveryLog, release func()) {
+	t.Helper()
+	held, unblock := releaser()
+	log = &deliveryLog{}
+	stop := runConsumer(t, cfg, 1, func(_ context.Context, job check.Job, d Delivery) Outcome {
+		log.add(job, d)
+		if job.CheckID == busy {
+			<-held
 		}
 		return Ack
 	})
-	defer stop()
-	now := time.Now().Truncate(time.Millisecond)
-	require.NoError(t, pub.PublishJobs(context.Background(), []check.Job{testJob("x1", now), testJob("x2", now), testJob("x3", now)}))
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 1 }, eventually, 5*time.Millisecond)
-	require.NoError(t, pub.PublishJobs(context.Background(), []check.Job{testJob("y1", now), testJob("y2", now)}))
-	require.Eventually(t, func() bool { return heldNow.Load() == 2 }, eventually, 5*time.Millisecond)
-	close(release)
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 5 }, eventually, 5*time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	require.Equal(t, []string{"x1", "y1", "y2", "x2", "x3"}, order)
+	t.Cleanup(stop)
+	t.Cleanup(unblock) // runs first: a failed test's consumer can stop
+	return log, unblock
+}
+
+// checkIDs are the checks of the jobs logged, in the order they started.
+func (l *deliveryLog) checkIDs() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := make([]string, len(l.jobs))
+	for i, j := range l.jobs {
+		ids[i] = j.CheckID
+	}
+	return ids
 }
